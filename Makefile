@@ -1,0 +1,60 @@
+# hearth — top-level entry points. `make test` and `make demo` work on a fresh Debian bookworm machine.
+SHELL := /bin/bash
+BUILD ?= build
+JOBS ?= $(shell nproc)
+APT_PACKAGES := build-essential cmake pkg-config clang libclang-rt-14-dev googletest libgtest-dev libgmock-dev \
+  libbenchmark-dev nlohmann-json3-dev libfmt-dev libcli11-dev libpcre2-dev libutf8proc-dev nodejs npm
+NODE_DIR := $(BUILD)/node
+
+.PHONY: all deps apt-deps node-deps build test demo sanitize fuzz bench clean
+
+all: build
+
+deps: apt-deps node-deps
+
+# Idempotent: installs only what is missing (apt-get update once, only then).
+apt-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+# npm packages (pinned in tools/node/package-lock.json) go into the build's own folder.
+node-deps: $(NODE_DIR)/.installed
+$(NODE_DIR)/.installed: tools/node/package.json tools/node/package-lock.json
+	@mkdir -p $(NODE_DIR)
+	cp tools/node/package.json tools/node/package-lock.json $(NODE_DIR)/
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+build: apt-deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build $(BUILD) -j$(JOBS)
+
+test: deps build
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 1200
+
+demo: deps build
+	./tools/demo.sh $(BUILD)
+
+# ASan + UBSan build of the tests (CI runs it too).
+sanitize: apt-deps node-deps
+	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DHEARTH_SANITIZE=ON -DHEARTH_BENCH=OFF >/dev/null
+	cmake --build $(BUILD)-asan -j$(JOBS)
+	cd $(BUILD)-asan && HEARTH_NODE_DIR=$(abspath $(NODE_DIR)) ctest --output-on-failure -j$(JOBS) --timeout 1800 -LE slow
+
+# libFuzzer targets, each run for a short fixed time.
+FUZZ_SECONDS ?= 20
+fuzz: apt-deps
+	CC=clang CXX=clang++ cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEARTH_FUZZ=ON \
+	  -DHEARTH_TESTS=OFF -DHEARTH_BENCH=OFF >/dev/null
+	cmake --build $(BUILD)-fuzz -j$(JOBS)
+	./tools/run_fuzzers.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
+
+bench: build
+	./$(BUILD)/bin/hearth_microbench
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz

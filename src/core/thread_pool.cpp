@@ -1,0 +1,89 @@
+#include "core/thread_pool.h"
+
+#include <chrono>
+
+#include "core/cpu_features.h"
+#include "core/error.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define HEARTH_CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define HEARTH_CPU_RELAX() asm volatile("yield")
+#else
+#define HEARTH_CPU_RELAX() ((void)0)
+#endif
+
+namespace hearth {
+namespace {
+thread_local bool t_inside_worker = false;
+// How long an idle worker spins before sleeping: long enough to bridge the gap between the ops of one
+// forward pass, short enough that an idle server does not burn a core.
+constexpr auto kSpinDuration = std::chrono::microseconds(300);
+}  // namespace
+
+ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
+  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  stop_.store(true);
+  generation_.fetch_add(1);
+  generation_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::worker_loop(int index) {
+  t_inside_worker = true;
+  uint64_t seen = 0;
+  for (;;) {
+    uint64_t gen = generation_.load(std::memory_order_acquire);
+    if (gen == seen) {
+      auto start = std::chrono::steady_clock::now();
+      int spins = 0;
+      while ((gen = generation_.load(std::memory_order_acquire)) == seen) {
+        HEARTH_CPU_RELAX();
+        if (++spins % 1024 == 0 && std::chrono::steady_clock::now() - start > kSpinDuration) {
+          generation_.wait(seen, std::memory_order_acquire);
+        }
+      }
+    }
+    seen = gen;
+    if (stop_.load()) return;
+    (*job_)(index, n_threads_);
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+}
+
+void ThreadPool::run(const std::function<void(int, int)>& fn) {
+  if (n_threads_ == 1 || t_inside_worker) {
+    fn(0, 1);
+    return;
+  }
+  std::lock_guard<std::mutex> lock(run_mutex_);
+  job_ = &fn;
+  pending_.store(n_threads_ - 1, std::memory_order_release);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  generation_.notify_all();
+  t_inside_worker = true;
+  fn(0, n_threads_);
+  t_inside_worker = false;
+  while (pending_.load(std::memory_order_acquire) != 0) HEARTH_CPU_RELAX();
+  job_ = nullptr;
+}
+
+void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t grain) {
+  if (n <= 0) return;
+  if (grain < 1) grain = 1;
+  const int64_t n_chunks = (n + grain - 1) / grain;
+  run([&](int ith, int nth) {
+    const int64_t per = (n_chunks + nth - 1) / nth;
+    const int64_t begin = std::min<int64_t>(n, int64_t(ith) * per * grain);
+    const int64_t end = std::min<int64_t>(n, int64_t(ith + 1) * per * grain);
+    if (begin < end) fn(begin, end);
+  });
+}
+
+int default_thread_count() { return cpu_info().physical_cores; }
+
+}  // namespace hearth

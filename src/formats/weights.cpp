@@ -1,0 +1,64 @@
+#include "formats/weights.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace hearth {
+
+int64_t WeightTensor::n_elements() const {
+  int64_t n = 1;
+  for (int64_t d : ne) n *= d;
+  return n;
+}
+
+std::string Weights::architecture() const {
+  auto arch = metadata_.find_string("general.architecture");
+  if (!arch) fail("{}: missing metadata key 'general.architecture'", source_);
+  return *arch;
+}
+
+const WeightTensor* Weights::find(const std::string& name) const {
+  for (const auto& t : tensors_)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+const WeightTensor& Weights::get(const std::string& name) const {
+  const WeightTensor* t = find(name);
+  if (t == nullptr) fail("{}: missing tensor '{}'", source_, name);
+  return *t;
+}
+
+namespace {
+std::string shape_str(const std::vector<int64_t>& ne) {
+  std::string s = "[";
+  for (size_t i = 0; i < ne.size(); ++i) s += (i ? ", " : "") + std::to_string(ne[i]);
+  return s + "]";
+}
+}  // namespace
+
+const WeightTensor& Weights::get(const std::string& name, const std::vector<int64_t>& expected_ne) const {
+  const WeightTensor& t = get(name);
+  // Trailing 1-sized dimensions are insignificant.
+  auto trim = [](std::vector<int64_t> v) {
+    while (v.size() > 1 && v.back() == 1) v.pop_back();
+    return v;
+  };
+  if (trim(t.ne) != trim(expected_ne))
+    fail("{}: tensor '{}' has shape {}, expected {}", source_, name, shape_str(t.ne), shape_str(expected_ne));
+  return t;
+}
+
+const uint8_t* Weights::own_bytes(const void* bytes, size_t n) {
+  void* p = std::aligned_alloc(64, (n + 63) / 64 * 64 + 64);
+  if (p == nullptr) fail("{}: out of memory ({} bytes)", source_, n);
+  if (n) std::memcpy(p, bytes, n);
+  storage_.emplace_back(p, [](const void* q) { std::free(const_cast<void*>(q)); });
+  return static_cast<const uint8_t*>(p);
+}
+
+void Weights::add_tensor(WeightTensor t) { tensors_.push_back(std::move(t)); }
+
+}  // namespace hearth

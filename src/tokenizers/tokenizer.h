@@ -1,0 +1,70 @@
+// Tokenizers: text <-> token ids, one implementation per algorithm (WordPiece, SentencePiece-style BPE,
+// byte-level BPE, unigram), each configured from a vocabulary's metadata (GGUF tokenizer.ggml.* keys, or a
+// Hugging Face tokenizer.json / vocab.txt translated into those keys by the loader).
+// Tokenizers are immutable after construction and safe to use from many threads at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hearth {
+
+class Weights;
+class Metadata;
+
+struct SpecialTokens {
+  int32_t bos = -1, eos = -1, eot = -1, unk = -1, sep = -1, pad = -1, cls = -1, mask = -1;
+  bool add_bos = false, add_eos = false;  // added by encode(add_special = true)
+};
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+
+  // add_special: add the model's framing tokens ([CLS] … [SEP], BOS, …) as the vocabulary says.
+  // parse_special: recognize the text of special/control tokens (e.g. "<|im_start|>") as those tokens.
+  virtual std::vector<int32_t> encode(std::string_view text, bool add_special, bool parse_special = false) const = 0;
+
+  // The bytes token `id` stands for when decoding (byte tokens give their raw byte; may be partial UTF-8).
+  virtual std::string token_to_piece(int32_t id, bool render_special = false) const = 0;
+  // Decodes a whole sequence (handles the algorithm's word-boundary rules, e.g. "##" or the leading space).
+  virtual std::string decode(const std::vector<int32_t>& ids, bool render_special = false) const;
+
+  virtual int32_t n_vocab() const = 0;
+  virtual std::string type_name() const = 0;  // "wordpiece", "spm", "bpe", "unigram"
+  const SpecialTokens& special() const { return special_; }
+  virtual bool is_end_of_generation(int32_t id) const;
+  // The longest sequence the model accepts (0 = unlimited); encode() never truncates, callers do.
+  int max_tokens() const { return max_tokens_; }
+  void set_max_tokens(int n) { max_tokens_ = n; }
+
+ protected:
+  SpecialTokens special_;
+  int max_tokens_ = 0;
+};
+
+// Builds the tokenizer a model's metadata describes (tokenizer.ggml.model = "bert", "llama", "gpt2", ...).
+// Error naming the model type if it is unknown or the vocabulary is inconsistent.
+std::unique_ptr<Tokenizer> load_tokenizer(const Metadata& metadata, const std::string& source);
+// From a path: a GGUF file (full model or vocabulary only), or a folder holding tokenizer.json or vocab.txt.
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
+
+// Incremental detokenizer for streaming: returns only complete UTF-8, holding back a partial sequence until
+// the tokens that complete it arrive.
+class StreamDecoder {
+ public:
+  explicit StreamDecoder(const Tokenizer& tok) : tok_(tok) {}
+  std::string push(int32_t id);
+  std::string flush();  // whatever is held back (incomplete bytes are emitted as-is)
+
+ private:
+  const Tokenizer& tok_;
+  std::vector<int32_t> ids_;
+  std::string pending_;
+  bool first_ = true;
+};
+
+}  // namespace hearth

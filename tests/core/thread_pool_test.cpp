@@ -1,0 +1,49 @@
+#include "core/thread_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <vector>
+
+namespace hearth {
+namespace {
+
+TEST(ThreadPool, RunCallsEveryThreadOnce) {
+  ThreadPool pool(4);
+  std::vector<std::atomic<int>> hits(4);
+  for (int rep = 0; rep < 1000; ++rep) {
+    pool.run([&](int i, int n) {
+      EXPECT_EQ(n, 4);
+      hits[i].fetch_add(1);
+    });
+  }
+  for (auto& h : hits) EXPECT_EQ(h.load(), 1000);
+}
+
+TEST(ThreadPool, ParallelForCoversRangeExactlyOnce) {
+  ThreadPool pool(3);
+  for (int64_t n : {0, 1, 2, 7, 64, 1001}) {
+    std::vector<std::atomic<int>> seen(size_t(n) + 1);
+    pool.parallel_for(n, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) seen[size_t(i)].fetch_add(1);
+    }, 4);
+    for (int64_t i = 0; i < n; ++i) EXPECT_EQ(seen[size_t(i)].load(), 1) << "n=" << n << " i=" << i;
+  }
+}
+
+TEST(ThreadPool, NestedRunExecutesInline) {
+  ThreadPool pool(2);
+  std::atomic<int> inner{0};
+  pool.run([&](int, int) { pool.run([&](int i, int n) { inner += (i == 0 && n == 1) ? 1 : 100; }); });
+  EXPECT_EQ(inner.load(), 2);
+}
+
+TEST(ThreadPool, SingleThreadRunsOnCaller) {
+  ThreadPool pool(1);
+  int calls = 0;
+  pool.run([&](int i, int n) { calls += (i == 0 && n == 1); });
+  EXPECT_EQ(calls, 1);
+}
+
+}  // namespace
+}  // namespace hearth

@@ -1,0 +1,40 @@
+// Helpers shared by the test suites: where the reference data and the npm reference tools are.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+namespace hearth::test {
+
+// ../shared (golden outputs, test models) or "" when it is absent (a stranger's clone).
+inline std::string shared_dir() {
+  if (const char* env = std::getenv("HEARTH_SHARED_DIR")) return env;
+  std::filesystem::path p(HEARTH_SHARED_DIR);
+  return std::filesystem::exists(p / "golden") ? std::filesystem::canonical(p).string() : std::string();
+}
+
+// The npm packages installed by `make deps` (a folder holding node_modules), or "" when absent.
+inline std::string node_dir() {
+  std::filesystem::path p = std::getenv("HEARTH_NODE_DIR") ? std::getenv("HEARTH_NODE_DIR")
+                                                            : std::string(HEARTH_BINARY_DIR) + "/node";
+  return std::filesystem::exists(p / "node_modules") ? p.string() : std::string();
+}
+
+inline std::string source_dir() { return HEARTH_SOURCE_DIR; }
+inline std::string hearth_binary() { return std::string(HEARTH_BINARY_DIR) + "/bin/hearth"; }
+
+}  // namespace hearth::test
+
+// Skips the current test (saying why) when ../shared is not beside the checkout.
+#define HEARTH_REQUIRE_SHARED()                                                                   \
+  do {                                                                                            \
+    if (::hearth::test::shared_dir().empty()) GTEST_SKIP() << "../shared not found: reference data absent"; \
+  } while (0)
+
+#define HEARTH_REQUIRE_NODE()                                                                           \
+  do {                                                                                                  \
+    if (::hearth::test::node_dir().empty()) GTEST_SKIP() << "npm reference packages absent (run make deps)"; \
+  } while (0)
