@@ -1,11 +1,29 @@
 #include "formats/weights.h"
 
+#include <sys/stat.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
 #include "core/error.h"
+#include "formats/gguf.h"
 
 namespace hearth {
+
+std::unique_ptr<Weights> Weights::open(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) fail("{}: cannot open: {}", path, std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) fail("{}: Hugging Face model folders are not supported yet", path);
+  // Sniff the magic with a small read rather than mapping: the file may be anything.
+  unsigned char magic[4] = {};
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) fail("{}: cannot open: {}", path, std::strerror(errno));
+  const size_t n = std::fread(magic, 1, sizeof magic, f);
+  std::fclose(f);
+  if (is_gguf(magic, n)) return load_gguf(path);
+  fail("{}: not a GGUF file or model folder", path);
+}
 
 int64_t WeightTensor::n_elements() const {
   int64_t n = 1;
