@@ -1,0 +1,45 @@
+#include "cli/bench_util.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/mapped_file.h"
+#include "core/utf8.h"
+
+namespace hearth::cli {
+
+double percentile(std::vector<double> values, double p) {
+  if (values.empty()) return 0.0;
+  std::sort(values.begin(), values.end());
+  const double rank = std::clamp(p, 0.0, 100.0) / 100.0 * double(values.size() - 1);
+  const size_t lo = size_t(std::floor(rank)), hi = size_t(std::ceil(rank));
+  return values[lo] + (values[hi] - values[lo]) * (rank - double(lo));
+}
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return double(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::istringstream in(read_file(path));
+  std::vector<std::string> lines;
+  std::string line;
+  size_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    if (!utf8_valid(line)) fail("{}: line {} is not valid UTF-8", path, line_no);
+    lines.push_back(std::move(line));
+  }
+  if (lines.empty()) fail("{}: no lines of text", path);
+  return lines;
+}
+
+}  // namespace hearth::cli

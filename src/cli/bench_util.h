@@ -1,0 +1,31 @@
+// Helpers shared by the `hearth bench …` commands: wall-clock timing, percentiles, peak memory, input files.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace hearth::cli {
+
+class Stopwatch {
+ public:
+  Stopwatch() : start_(std::chrono::steady_clock::now()) {}
+  void restart() { start_ = std::chrono::steady_clock::now(); }
+  double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+  double ms() const { return seconds() * 1e3; }
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+};
+
+// The p-th percentile (0..100) of `values`, interpolating linearly between closest ranks; 0 for no values.
+double percentile(std::vector<double> values, double p);
+
+// Peak resident set size of this process so far, in MiB (getrusage ru_maxrss).
+double peak_rss_mb();
+
+// The non-empty lines of a text file (a trailing '\r' is dropped). Error naming the file if it cannot be read,
+// holds no line, or a line is not valid UTF-8.
+std::vector<std::string> read_lines(const std::string& path);
+
+}  // namespace hearth::cli

@@ -1,0 +1,98 @@
+#include "core/quantize.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/fp16.h"
+
+namespace hearth {
+
+void quantize_row_q8_0(const float* src, BlockQ8_0* dst, int64_t n) {
+  HEARTH_ASSERT(n % kQK8_0 == 0);
+  for (int64_t b = 0; b < n / kQK8_0; ++b) {
+    const float* x = src + b * kQK8_0;
+    float amax = 0.0f;
+    for (int j = 0; j < kQK8_0; ++j) amax = std::max(amax, std::fabs(x[j]));
+    // ggml computes the scale and its inverse in float and rounds with roundf (half away from zero); the
+    // F16 scale is stored, but the values are quantized with the unrounded float inverse.
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    dst[b].d = fp32_to_fp16(d);
+    for (int j = 0; j < kQK8_0; ++j) dst[b].qs[j] = int8_t(std::roundf(x[j] * id));
+  }
+}
+
+void quantize_row_q4_0(const float* src, BlockQ4_0* dst, int64_t n) {
+  HEARTH_ASSERT(n % kQK4_0 == 0);
+  for (int64_t b = 0; b < n / kQK4_0; ++b) {
+    const float* x = src + b * kQK4_0;
+    // The signed value of largest magnitude maps to -8, so the full range [-8, 7] is used on its side.
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < kQK4_0; ++j) {
+      if (std::fabs(x[j]) > amax) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    }
+    const float d = max / -8.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    dst[b].d = fp32_to_fp16(d);
+    for (int j = 0; j < kQK4_0 / 2; ++j) {
+      // +8.5 then truncation = round half up into the unsigned range.
+      const uint8_t lo = uint8_t(std::min(15, int(int8_t(x[j] * id + 8.5f))));
+      const uint8_t hi = uint8_t(std::min(15, int(int8_t(x[j + kQK4_0 / 2] * id + 8.5f))));
+      dst[b].qs[j] = uint8_t(lo | (hi << 4));
+    }
+  }
+}
+
+bool can_quantize(DType t) {
+  switch (t) {
+    case DType::F32:
+    case DType::F16:
+    case DType::BF16:
+    case DType::Q8_0:
+    case DType::Q4_0:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::vector<uint8_t> quantize(DType t, const float* src, int64_t n_rows, int64_t row_length) {
+  if (!can_quantize(t)) fail("quantization to {} is not supported", dtype_name(t));
+  if (n_rows < 0 || row_length <= 0 || row_length % traits(t).block_size != 0)
+    fail("cannot quantize rows of {} values to {} (block size {})", row_length, dtype_name(t),
+         traits(t).block_size);
+  const size_t rb = row_bytes(t, row_length);
+  std::vector<uint8_t> out(rb * size_t(n_rows));
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const float* x = src + r * row_length;
+    uint8_t* y = out.data() + size_t(r) * rb;
+    switch (t) {
+      case DType::F32:
+        std::memcpy(y, x, rb);
+        break;
+      case DType::F16:
+      case DType::BF16:
+        for (int64_t j = 0; j < row_length; ++j) {
+          const uint16_t h = t == DType::F16 ? fp32_to_fp16(x[j]) : fp32_to_bf16(x[j]);
+          std::memcpy(y + 2 * j, &h, 2);
+        }
+        break;
+      case DType::Q8_0:
+        quantize_row_q8_0(x, reinterpret_cast<BlockQ8_0*>(y), row_length);
+        break;
+      case DType::Q4_0:
+        quantize_row_q4_0(x, reinterpret_cast<BlockQ4_0*>(y), row_length);
+        break;
+      default:
+        HEARTH_ASSERT(false);
+    }
+  }
+  return out;
+}
+
+}  // namespace hearth

@@ -1,0 +1,24 @@
+// Quantizers: float rows -> GGUF block types, bit-identical to ggml's reference quantizers (the ones
+// llama-quantize uses without an importance matrix), so a file hearth writes holds the same blocks llama.cpp
+// would write for the same floats.
+// Used by `hearth dev make-model`; the backend has its own (vectorized) activation quantizers.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/dtype.h"
+
+namespace hearth {
+
+// n must be a multiple of 32. dst receives n / 32 blocks.
+void quantize_row_q8_0(const float* src, BlockQ8_0* dst, int64_t n);
+void quantize_row_q4_0(const float* src, BlockQ4_0* dst, int64_t n);
+
+// Whether quantize() supports the type (F32, F16, BF16, Q8_0, Q4_0 so far).
+bool can_quantize(DType t);
+// Converts n_rows rows of row_length floats to `t`, returning the raw bytes as stored in a GGUF tensor.
+// Throws Error if the type is unsupported or row_length is not a multiple of its block size.
+std::vector<uint8_t> quantize(DType t, const float* src, int64_t n_rows, int64_t row_length);
+
+}  // namespace hearth

@@ -1,0 +1,47 @@
+#include "models/registry.h"
+
+#include <algorithm>
+#include <array>
+
+#include "core/error.h"
+#include "models/bert.h"
+
+namespace hearth {
+
+const std::vector<EncoderArchitecture>& encoder_architectures() {
+  static const std::vector<EncoderArchitecture> table = {
+      {"bert", load_bert},
+  };
+  return table;
+}
+
+bool is_decoder_architecture(std::string_view arch) {
+  // llama.cpp's names for generative architectures that people are likely to point an embedding command at.
+  static constexpr std::array<std::string_view, 24> kDecoders = {
+      "llama",  "qwen2",   "qwen3",    "qwen2moe", "qwen3moe", "mistral", "mixtral",  "gemma",
+      "gemma2", "gemma3",  "phi2",     "phi3",     "gpt2",     "gptneox", "falcon",   "mpt",
+      "starcoder", "starcoder2", "stablelm", "deepseek", "deepseek2", "command-r", "olmo", "internlm2",
+  };
+  return std::find(kDecoders.begin(), kDecoders.end(), arch) != kDecoders.end();
+}
+
+namespace {
+
+std::string encoder_names() {
+  std::string names;
+  for (const auto& a : encoder_architectures()) names += (names.empty() ? "" : ", ") + std::string(a.name);
+  return names;
+}
+
+}  // namespace
+
+std::unique_ptr<EncoderModel> load_encoder(const Weights& weights, Backend& backend) {
+  const std::string arch = weights.architecture();
+  for (const auto& a : encoder_architectures())
+    if (a.name == arch) return a.build(weights, backend);
+  if (is_decoder_architecture(arch))
+    fail("{}: '{}' is a decoder model; embeddings need an encoder ({})", weights.source(), arch, encoder_names());
+  fail("{}: unknown architecture '{}' (encoders this build runs: {})", weights.source(), arch, encoder_names());
+}
+
+}  // namespace hearth

@@ -1,0 +1,119 @@
+#include "runtime/embedder.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "core/error.h"
+#include "models/registry.h"
+
+namespace hearth {
+
+Pooling parse_pooling(std::string_view name) {
+  if (name == "mean") return Pooling::kMean;
+  if (name == "cls") return Pooling::kCls;
+  if (name == "last") return Pooling::kLast;
+  if (name == "none") return Pooling::kNone;
+  fail("unknown pooling '{}' (expected mean, cls, last or none)", name);
+}
+
+std::string_view pooling_name(Pooling p) {
+  switch (p) {
+    case Pooling::kMean: return "mean";
+    case Pooling::kCls: return "cls";
+    case Pooling::kLast: return "last";
+    case Pooling::kNone: return "none";
+  }
+  return "?";
+}
+
+Embedder::Embedder(std::shared_ptr<const Weights> weights, Backend& backend) : weights_(std::move(weights)) {
+  HEARTH_ASSERT(weights_ != nullptr);
+  // The encoder first: a decoder file then fails with "is a decoder model" rather than a tokenizer complaint.
+  model_ = load_encoder(*weights_, backend);
+  tokenizer_ = load_tokenizer(weights_->metadata(), weights_->source());
+}
+
+Embedder::~Embedder() = default;
+
+std::vector<int32_t> Embedder::tokenize(std::string_view text, bool* truncated) const {
+  // parse_special = false: user text that happens to spell "[SEP]" stays text.
+  std::vector<int32_t> ids = tokenizer_->encode(text, /*add_special=*/true, /*parse_special=*/false);
+  size_t limit = size_t(model_->max_tokens());
+  if (tokenizer_->max_tokens() > 0) limit = std::min(limit, size_t(tokenizer_->max_tokens()));
+  const bool cut = ids.size() > limit;
+  if (truncated) *truncated = cut;
+  if (!cut) return ids;
+  const SpecialTokens& sp = tokenizer_->special();
+  const int32_t last = ids.back();
+  const bool closing = last >= 0 && (last == sp.sep || (sp.add_eos && last == sp.eos));
+  if (closing && limit >= 2) {
+    ids.resize(limit - 1);
+    ids.push_back(last);
+  } else {
+    ids.resize(limit);
+  }
+  return ids;
+}
+
+EmbedResult Embedder::embed(const std::vector<std::string>& texts, const EmbedderOptions& options) const {
+  std::vector<std::vector<int32_t>> sequences(texts.size());
+  std::vector<bool> truncated(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    bool t = false;
+    sequences[i] = tokenize(texts[i], &t);
+    truncated[i] = t;
+  }
+  EmbedResult r = embed_tokens(sequences, options);
+  r.truncated = std::move(truncated);
+  return r;
+}
+
+EmbedResult Embedder::embed_tokens(const std::vector<std::vector<int32_t>>& sequences,
+                                   const EmbedderOptions& options) const {
+  EmbedOptions opts = model_->default_options();
+  if (options.pooling) opts.pooling = *options.pooling;
+  if (options.normalize) opts.normalize = *options.normalize;
+  const auto supported = model_->supported_poolings();
+  if (std::find(supported.begin(), supported.end(), opts.pooling) == supported.end())
+    fail("{}: pooling '{}' is not supported by this model", weights_->source(), pooling_name(opts.pooling));
+  const int64_t budget = options.batch_tokens > 0 ? options.batch_tokens : kDefaultBatchTokens;
+
+  EmbedResult r;
+  r.embeddings.resize(sequences.size());
+  r.n_tokens.resize(sequences.size());
+  r.truncated.assign(sequences.size(), false);
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    r.n_tokens[i] = int(sequences[i].size());
+    r.total_tokens += int64_t(sequences[i].size());
+  }
+
+  // Shortest first, so each batch holds sentences of similar length and the last, partial batches are short.
+  std::vector<size_t> order(sequences.size());
+  std::iota(order.begin(), order.end(), size_t(0));
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return sequences[a].size() < sequences[b].size(); });
+
+  std::vector<std::vector<int32_t>> batch;
+  std::vector<size_t> members;
+  int64_t batch_size = 0;
+  auto flush = [&] {
+    if (batch.empty()) return;
+    auto out = model_->embed(batch, opts);
+    HEARTH_ASSERT(out.size() == batch.size());
+    for (size_t j = 0; j < members.size(); ++j) r.embeddings[members[j]] = std::move(out[j]);
+    batch.clear();
+    members.clear();
+    batch_size = 0;
+  };
+  for (size_t i : order) {
+    const int64_t n = int64_t(sequences[i].size());
+    if (!batch.empty() && batch_size + n > budget) flush();
+    batch.push_back(sequences[i]);
+    members.push_back(i);
+    batch_size += n;
+  }
+  flush();
+  return r;
+}
+
+}  // namespace hearth

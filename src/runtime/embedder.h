@@ -1,0 +1,76 @@
+// The embedding pipeline: texts in, vectors out. Tokenizer + encoder of one model file, shared by
+// `hearth embed`, `hearth bench embed` and the server.
+//
+// Each text is tokenized with the model's framing tokens ([CLS] … [SEP] for BERT) and truncated to the
+// encoder's longest sequence; when the tokenizer closed the sequence with a special token (BERT's [SEP]),
+// truncation keeps that token as the last one and drops text tokens before it. Texts are then sorted by
+// length and packed into batches of at most `batch_tokens` tokens, so that a bulk call runs a few large
+// matrix products instead of many small ones; results come back in input order. Each text is encoded on its
+// own (attention never crosses texts), so batching does not change results beyond float rounding.
+//
+// Thread-safety: embed() may be called from several threads at once (the backend serializes its ops).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backends/backend.h"
+#include "formats/weights.h"
+#include "models/model.h"
+#include "tokenizers/tokenizer.h"
+
+namespace hearth {
+
+struct EmbedderOptions {
+  std::optional<Pooling> pooling;   // default: the model's (from its metadata)
+  std::optional<bool> normalize;    // default: the model's (L2 for BERT)
+  int64_t batch_tokens = 0;         // tokens per forward pass; 0 = kDefaultBatchTokens
+};
+
+struct EmbedResult {
+  // embeddings[i] belongs to texts[i]: dim() floats, or n_tokens[i] * dim() floats for Pooling::kNone.
+  std::vector<std::vector<float>> embeddings;
+  std::vector<int> n_tokens;  // tokens actually encoded (after truncation)
+  std::vector<bool> truncated;
+  int64_t total_tokens = 0;
+};
+
+class Embedder {
+ public:
+  // Large enough that the matrix products run near full speed, small enough that activations stay a few
+  // tens of MB for MiniLM-sized models.
+  static constexpr int64_t kDefaultBatchTokens = 2048;
+
+  // Loads the tokenizer from the weights' metadata and builds the encoder (load_encoder). Throws Error.
+  Embedder(std::shared_ptr<const Weights> weights, Backend& backend);
+  ~Embedder();
+
+  const EncoderModel& model() const { return *model_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const Weights& weights() const { return *weights_; }
+  int dim() const { return model_->dim(); }
+
+  // The ids embed() encodes for `text` (framing tokens added, truncated). `truncated` is set if given.
+  std::vector<int32_t> tokenize(std::string_view text, bool* truncated = nullptr) const;
+
+  // Throws Error on an unsupported pooling for this model.
+  EmbedResult embed(const std::vector<std::string>& texts, const EmbedderOptions& options = {}) const;
+  // The same, for texts already tokenized by tokenize().
+  EmbedResult embed_tokens(const std::vector<std::vector<int32_t>>& sequences,
+                           const EmbedderOptions& options = {}) const;
+
+ private:
+  std::shared_ptr<const Weights> weights_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<EncoderModel> model_;
+};
+
+// "mean", "cls", "last", "none" <-> Pooling. parse_pooling throws Error naming the accepted values.
+Pooling parse_pooling(std::string_view name);
+std::string_view pooling_name(Pooling p);
+
+}  // namespace hearth
