@@ -1,0 +1,156 @@
+#include "tokenizers/unigram.h"
+
+#include <utf8proc.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "core/error.h"
+#include "core/utf8.h"
+#include "formats/metadata.h"
+
+namespace hearth {
+namespace {
+
+constexpr char32_t kSeparator = U'\u2581';  // "▁", SentencePiece's word-boundary mark
+
+// JavaScript's String.prototype.normalize("NFKC"). The length is passed explicitly so NUL characters survive.
+std::string nfkc(std::string_view text) {
+  if (text.empty()) return {};
+  utf8proc_uint8_t* out = nullptr;
+  utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
+                                    utf8proc_ssize_t(text.size()), &out,
+                                    utf8proc_option_t(UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT));
+  if (n < 0) fail("NFKC normalization failed: {}", utf8proc_errmsg(n));
+  std::string result(reinterpret_cast<const char*>(out), size_t(n));
+  std::free(out);
+  return result;
+}
+
+}  // namespace
+
+UseUnigramTokenizer::UseUnigramTokenizer(std::vector<std::string> pieces, std::vector<double> scores, int reserved)
+    : pieces_(std::move(pieces)) {
+  if (pieces_.empty()) fail("use-unigram tokenizer: empty vocabulary");
+  if (scores.size() != pieces_.size())
+    fail("use-unigram tokenizer: {} pieces but {} scores", pieces_.size(), scores.size());
+  if (reserved < 1 || size_t(reserved) >= pieces_.size())
+    fail("use-unigram tokenizer: {} reserved ids for a vocabulary of {}", reserved, pieces_.size());
+  if (pieces_.size() > size_t(INT32_MAX)) fail("use-unigram tokenizer: vocabulary too large");
+
+  piece_lengths_.resize(pieces_.size());
+  nodes_.emplace_back();
+  for (size_t id = 0; id < pieces_.size(); ++id) {
+    const std::string& piece = pieces_[id];
+    if (!utf8_valid(piece)) fail("use-unigram tokenizer: piece {} is not valid UTF-8", id);
+    std::vector<char32_t> cps = utf8_decode(piece);
+    if (cps.empty()) fail("use-unigram tokenizer: piece {} is empty", id);
+    piece_lengths_[id] = int32_t(cps.size());
+    // The reserved pieces (unknown, <s>, </s>, extra ids) are in the table but never matched from text.
+    if (id < size_t(reserved)) continue;
+    int32_t node = 0;
+    for (char32_t cp : cps) {
+      uint64_t key = (uint64_t(uint32_t(node)) << 21) | uint64_t(cp);
+      auto [it, inserted] = edges_.try_emplace(key, int32_t(nodes_.size()));
+      if (inserted) nodes_.emplace_back();
+      node = it->second;
+    }
+    // A duplicated piece: the later id wins, as in the reference trie.
+    nodes_[node] = Node{int32_t(id), scores[id], int32_t(cps.size())};
+    max_piece_length_ = std::max(max_piece_length_, int(cps.size()));
+  }
+  special_.unk = 0;
+}
+
+std::vector<int32_t> UseUnigramTokenizer::encode(std::string_view text, bool, bool) const {
+  if (!utf8_valid(text)) fail("use-unigram tokenizer: input is not valid UTF-8");
+  std::vector<char32_t> sym;
+  {
+    std::vector<char32_t> normalized = utf8_decode(nfkc(text));
+    if (normalized.empty()) return {};
+    sym.reserve(normalized.size() + 1);
+    sym.push_back(kSeparator);
+    for (char32_t c : normalized) sym.push_back(c == U' ' ? kSeparator : c);
+  }
+  const size_t n = sym.size();
+
+  // Lattice: ends[e] lists the candidates (start, id, score) ending at e, appended in ascending start order,
+  // the order in which the reference's `for (startPos in nodes[e])` visits them (that order decides ties).
+  struct Cand {
+    int32_t start, id;
+    double score;
+  };
+  std::vector<std::vector<Cand>> ends(n + 1);
+  for (size_t s = 0; s < n; ++s) {
+    bool matched = false;
+    int32_t node = 0;
+    for (size_t e = s; e < n && e - s < size_t(max_piece_length_); ++e) {
+      node = child(node, sym[e]);
+      if (node < 0) break;
+      const Node& nd = nodes_[size_t(node)];
+      if (nd.id >= 0) {
+        ends[e + 1].push_back({int32_t(s), nd.id, nd.score});
+        matched = true;
+      }
+    }
+    if (!matched) ends[s + 1].push_back({int32_t(s), 0, 0.0});
+  }
+  // Forward Viterbi in double; best[e] == 0 doubles as "unset" in the reference, so a real total of 0 loses.
+  std::vector<double> best(n + 1, 0.0);
+  std::vector<int32_t> word(n + 1, 0);
+  for (size_t e = 1; e <= n; ++e) {
+    for (const Cand& c : ends[e]) {
+      double v = c.score + best[size_t(c.start)];
+      if (best[e] == 0 || v >= best[e]) {
+        best[e] = v;
+        word[e] = c.id;
+      }
+    }
+  }
+
+  std::vector<int32_t> reversed;
+  for (size_t e = n; e > 0;) {
+    int32_t id = word[e];
+    reversed.push_back(id);
+    size_t len = size_t(piece_lengths_[size_t(id)]);
+    e = len > e ? 0 : e - len;
+  }
+  std::vector<int32_t> out;
+  out.reserve(reversed.size());
+  for (auto it = reversed.rbegin(); it != reversed.rend(); ++it)
+    if (!(*it == 0 && !out.empty() && out.back() == 0)) out.push_back(*it);
+  return out;
+}
+
+std::string UseUnigramTokenizer::token_to_piece(int32_t id, bool) const {
+  if (id < 0 || size_t(id) >= pieces_.size()) fail("use-unigram tokenizer: token id {} out of range", id);
+  std::string out;
+  for (char32_t c : utf8_decode(pieces_[size_t(id)])) utf8_append(out, c == kSeparator ? U' ' : c);
+  return out;
+}
+
+std::string UseUnigramTokenizer::decode(const std::vector<int32_t>& ids, bool render_special) const {
+  std::string out;
+  for (int32_t id : ids) out += token_to_piece(id, render_special);
+  // The encoder prefixes every non-empty text with one separator.
+  if (!out.empty() && out[0] == ' ') out.erase(0, 1);
+  return out;
+}
+
+std::unique_ptr<Tokenizer> make_use_unigram_tokenizer(const Metadata& metadata, const std::string& source) {
+  const std::vector<std::string>* tokens = metadata.find_strings("tokenizer.ggml.tokens");
+  if (tokens == nullptr) fail("{}: missing metadata key 'tokenizer.ggml.tokens'", source);
+  auto scores = metadata.find_floats("tokenizer.ggml.scores");
+  if (!scores) fail("{}: missing metadata key 'tokenizer.ggml.scores'", source);
+  int64_t reserved = metadata.find_int("use.tokenizer.reserved_tokens").value_or(6);
+  if (reserved < 1 || reserved > INT32_MAX) fail("{}: invalid use.tokenizer.reserved_tokens {}", source, reserved);
+  try {
+    auto tok = std::make_unique<UseUnigramTokenizer>(*tokens, std::move(*scores), int(reserved));
+    if (auto n = metadata.find_int("use.context_length")) tok->set_max_tokens(int(std::clamp<int64_t>(*n, 0, INT32_MAX)));
+    return tok;
+  } catch (const Error& e) {
+    fail("{}: {}", source, e.what());
+  }
+}
+
+}  // namespace hearth
