@@ -1,0 +1,88 @@
+// Attention as llama.cpp computes it without flash-attention: scores = K·q through the matmul kernels (so an
+// F16 K rounds q to F16, as ggml's mul_mat does), softmax in F32 with a double sum, then softmax·V, where an F16
+// V rounds the probabilities to F16 first. Work is split over (span, head, block of query rows).
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "backends/cpu/ops.h"
+#include "core/fp16.h"
+
+namespace hearth::cpu {
+namespace {
+
+constexpr int64_t kQueryBlock = 16;
+
+struct Item {
+  int64_t span, head, q0, qn;
+};
+
+}  // namespace
+
+void attention(ThreadPool& pool, const KernelSet& ks, Act out, Act q, Act k, Act v,
+               std::span<const AttentionSpan> spans, const AttentionParams& p) {
+  const int64_t hd = p.head_dim;
+  const int group = p.n_head / p.n_head_kv;
+  const MatmulKernel& qk = ks.for_type(k.type);
+  const AxpyFn axpy = v.type == DType::F16 ? ks.axpy_f16 : ks.axpy_f32;
+  const size_t k_row = row_bytes(k.type, k.cols), v_row = row_bytes(v.type, v.cols);
+  const size_t k_elt = row_bytes(k.type, 1), v_elt = row_bytes(v.type, 1);
+  const size_t q_act_row = row_bytes(qk.act_type, hd);
+
+  std::vector<Item> items;
+  for (size_t s = 0; s < spans.size(); ++s)
+    for (int64_t h = 0; h < p.n_head; ++h)
+      for (int64_t q0 = 0; q0 < spans[s].q_count; q0 += kQueryBlock)
+        items.push_back({int64_t(s), h, q0, std::min(kQueryBlock, spans[s].q_count - q0)});
+
+  std::atomic<size_t> next{0};
+  const auto* qdata = static_cast<const float*>(q.data);
+  auto* odata = static_cast<float*>(out.data);
+  pool.run([&](int, int) {
+    thread_local std::vector<float> scores;
+    thread_local std::vector<uint8_t> qbuf;
+    for (size_t it = next.fetch_add(1); it < items.size(); it = next.fetch_add(1)) {
+      const Item& item = items[it];
+      const AttentionSpan& sp = spans[size_t(item.span)];
+      const int64_t kvh = item.head / group;
+      const int64_t n_kv = sp.kv_count;
+      scores.resize(size_t(item.qn * n_kv));
+      qbuf.resize(size_t(item.qn) * q_act_row);
+      for (int64_t i = 0; i < item.qn; ++i) {
+        const float* qr = qdata + (sp.q_begin + item.q0 + i) * q.cols + item.head * hd;
+        qk.quantize(qr, qbuf.data() + size_t(i) * q_act_row, hd);
+      }
+      const uint8_t* kbase = static_cast<const uint8_t*>(k.data) + size_t(sp.kv_begin) * k_row + size_t(kvh * hd) * k_elt;
+      qk.tile(hd, kbase, k_row, n_kv, qbuf.data(), q_act_row, item.qn, scores.data(), n_kv);
+
+      const uint8_t* vbase = static_cast<const uint8_t*>(v.data) + size_t(sp.kv_begin) * v_row + size_t(kvh * hd) * v_elt;
+      for (int64_t i = 0; i < item.qn; ++i) {
+        float* row = scores.data() + i * n_kv;
+        // Causal: query i of the span sits at kv position n_kv - q_count + i.
+        const int64_t visible = p.causal ? n_kv - sp.q_count + item.q0 + i + 1 : n_kv;
+        float mx = -std::numeric_limits<float>::infinity();
+        for (int64_t j = 0; j < visible; ++j) {
+          row[j] *= p.scale;
+          mx = std::max(mx, row[j]);
+        }
+        double sum = 0.0;
+        for (int64_t j = 0; j < visible; ++j) {
+          row[j] = std::exp(row[j] - mx);
+          sum += row[j];
+        }
+        const float inv = float(1.0 / sum);
+        float* o = odata + (sp.q_begin + item.q0 + i) * out.cols + item.head * hd;
+        std::fill(o, o + hd, 0.0f);
+        for (int64_t j = 0; j < visible; ++j) {
+          float pj = row[j] * inv;
+          if (v.type == DType::F16) pj = fp16_to_fp32(fp32_to_fp16(pj));
+          axpy(hd, pj, vbase + size_t(j) * v_row, o);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace hearth::cpu

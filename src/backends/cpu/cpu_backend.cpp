@@ -1,0 +1,527 @@
+// The CPU backend: host memory, weights read in place from the mmap, ops run on a ThreadPool with the kernel
+// set chosen for this CPU (kernels.h).
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <vector>
+
+#include "backends/backend.h"
+#include "backends/cpu/kernels.h"
+#include "backends/cpu/ops.h"
+#include "core/cpu_features.h"
+#include "core/error.h"
+#include "core/fp16.h"
+#include "core/thread_pool.h"
+
+namespace hearth {
+namespace {
+
+constexpr size_t kAlign = 64;
+
+struct AlignedFree {
+  void operator()(void* p) const { std::free(p); }
+};
+using AlignedBuffer = std::unique_ptr<uint8_t, AlignedFree>;
+
+AlignedBuffer aligned_bytes(size_t n, bool zero) {
+  const size_t size = std::max<size_t>(kAlign, (n + kAlign - 1) / kAlign * kAlign);
+  auto* p = static_cast<uint8_t*>(std::aligned_alloc(kAlign, size));
+  if (!p) fail("out of memory allocating {} bytes", size);
+  if (zero) std::memset(p, 0, size);
+  return AlignedBuffer(p);
+}
+
+class CpuMatrix final : public Matrix {
+ public:
+  DType kernel_type = DType::F32;  // the type the kernels read (F32 when the source type had to be converted)
+  const uint8_t* data = nullptr;
+  size_t row_stride = 0;
+  std::vector<float> converted;  // owned F32 copy for types without a dot kernel
+};
+
+class CpuVector final : public Vector {
+ public:
+  std::vector<float> values;
+};
+
+class CpuWorkspace final : public Workspace {
+ public:
+  Act act(int64_t rows, int64_t cols, DType type) override {
+    if (rows < 0 || cols < 0) fail("workspace: negative shape {}x{}", rows, cols);
+    if (type != DType::F32 && type != DType::F16) fail("workspace: unsupported activation type {}", dtype_name(type));
+    const size_t bytes = (row_bytes(type, cols) * size_t(rows) + kAlign - 1) / kAlign * kAlign;
+    if (blocks_.empty() || used_ + bytes > capacity_) {
+      // A new block; after reset() the blocks are merged into one large enough for the whole pass.
+      const size_t cap = std::max<size_t>(bytes, size_t(16) << 20);
+      blocks_.push_back(aligned_bytes(cap, false));
+      capacity_ = cap;
+      used_ = 0;
+    }
+    total_ += bytes;
+    Act a{blocks_.back().get() + used_, rows, cols, type};
+    used_ += bytes;
+    return a;
+  }
+
+  void reset() override {
+    if (blocks_.size() > 1) {
+      const size_t want = total_;
+      blocks_.clear();
+      blocks_.push_back(aligned_bytes(want, false));
+      capacity_ = want;
+    }
+    used_ = 0;
+    total_ = 0;
+  }
+
+ private:
+  std::vector<AlignedBuffer> blocks_;
+  size_t capacity_ = 0, used_ = 0, total_ = 0;
+};
+
+const CpuMatrix& as_cpu(const Matrix& m) {
+  const auto* c = dynamic_cast<const CpuMatrix*>(&m);
+  if (!c) fail("matrix was not prepared by the CPU backend");
+  return *c;
+}
+const CpuVector& as_cpu(const Vector& v) {
+  const auto* c = dynamic_cast<const CpuVector*>(&v);
+  if (!c) fail("vector was not prepared by the CPU backend");
+  return *c;
+}
+
+void require_f32(const Act& a, const char* op, const char* what) {
+  if (a.type != DType::F32) fail("{}: {} must be F32, got {}", op, what, dtype_name(a.type));
+  if (a.rows < 0 || a.cols < 0 || (a.rows * a.cols > 0 && !a.data)) fail("{}: {} is not a valid activation", op, what);
+}
+void require_float_storage(const Act& a, const char* op, const char* what) {
+  if (a.type != DType::F32 && a.type != DType::F16)
+    fail("{}: {} must be F32 or F16, got {}", op, what, dtype_name(a.type));
+  if (a.rows < 0 || a.cols < 0 || (a.rows * a.cols > 0 && !a.data)) fail("{}: {} is not a valid activation", op, what);
+}
+void require_same_shape(const Act& a, const Act& b, const char* op) {
+  if (a.rows != b.rows || a.cols != b.cols)
+    fail("{}: shape mismatch {}x{} vs {}x{}", op, a.rows, a.cols, b.rows, b.cols);
+}
+
+float* f32(const Act& a) { return static_cast<float*>(a.data); }
+
+// Converts n values of F32/F16/BF16 storage to float.
+void to_float(DType t, const void* src, float* dst, int64_t n) {
+  switch (t) {
+    case DType::F32:
+      std::memcpy(dst, src, size_t(n) * 4);
+      return;
+    case DType::F16:
+      for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(static_cast<const uint16_t*>(src)[i]);
+      return;
+    case DType::BF16:
+      for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(static_cast<const uint16_t*>(src)[i]);
+      return;
+    default:
+      dequantize_row(t, src, dst, n);
+  }
+}
+bool is_float_type(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int n_threads)
+      : pool_(n_threads > 0 ? n_threads : default_thread_count()), ks_(cpu::kernels()) {
+    const CpuInfo& cpu = cpu_info();
+    info_.backend = "cpu";
+    info_.name = cpu.model_name;
+    info_.memory_bytes = cpu.memory_bytes;
+    info_.compute_units = pool_.size();
+    info_.features = cpu.feature_names();
+    info_.kernels = ks_.name;
+  }
+
+  const DeviceInfo& device() const override { return info_; }
+  int threads() const override { return pool_.size(); }
+
+  // ---- memory ----
+  std::unique_ptr<Workspace> new_workspace() override { return std::make_unique<CpuWorkspace>(); }
+
+  std::shared_ptr<Act> alloc_persistent(int64_t rows, int64_t cols, DType type) override {
+    if (rows < 0 || cols < 0) fail("alloc_persistent: negative shape {}x{}", rows, cols);
+    if (type != DType::F32 && type != DType::F16) fail("alloc_persistent: unsupported type {}", dtype_name(type));
+    auto buf = std::make_shared<AlignedBuffer>(aligned_bytes(row_bytes(type, cols) * size_t(rows), true));
+    auto* act = new Act{buf->get(), rows, cols, type};
+    return std::shared_ptr<Act>(act, [buf](Act* a) { delete a; });
+  }
+
+  void write(Act dst, const float* host) override {
+    require_f32(dst, "write", "destination");
+    if (dst.rows * dst.cols > 0) std::memcpy(dst.data, host, size_t(dst.rows * dst.cols) * 4);
+  }
+
+  void read(Act src, float* host) override {
+    require_float_storage(src, "read", "source");
+    to_float(src.type, src.data, host, src.rows * src.cols);
+  }
+
+  // ---- weights ----
+  std::unique_ptr<Matrix> prepare_matrix(const WeightTensor& w) override {
+    if (w.ne.empty() || w.ne.size() > 4) fail("tensor '{}': expected a matrix, got {} dimensions", w.name, w.ne.size());
+    for (size_t i = 2; i < w.ne.size(); ++i)
+      if (w.ne[i] != 1) fail("tensor '{}': expected a matrix, dimension {} is {}", w.name, i, w.ne[i]);
+    const auto tr = dtype_traits(static_cast<uint32_t>(w.type));
+    if (!tr) fail("tensor '{}': unknown type id {}", w.name, static_cast<uint32_t>(w.type));
+    auto m = std::make_unique<CpuMatrix>();
+    m->cols = w.ne[0];
+    m->rows = w.ne.size() > 1 ? w.ne[1] : 1;
+    m->type = w.type;
+    if (m->cols <= 0 || m->rows <= 0) fail("tensor '{}': empty matrix {}x{}", w.name, m->rows, m->cols);
+    if (m->cols % tr->block_size != 0)
+      fail("tensor '{}': row length {} is not a multiple of the {} block size {}", w.name, m->cols, tr->name,
+           tr->block_size);
+    const size_t need = row_bytes(w.type, m->cols) * size_t(m->rows);
+    if (!w.data || w.nbytes < need)
+      fail("tensor '{}': {} bytes of data for a {}x{} {} matrix that needs {}", w.name, w.nbytes, m->rows, m->cols,
+           tr->name, need);
+    if (ks_.for_type(w.type)) {
+      m->kernel_type = w.type;
+      m->data = w.data;
+      m->row_stride = row_bytes(w.type, m->cols);
+      return m;
+    }
+    if (!is_float_type(w.type) && !can_dequantize(w.type))
+      fail("tensor '{}': type {} is not supported by the CPU backend", w.name, tr->name);
+    // No dot kernel for this type (e.g. Q2_K, Q3_K): multiply an F32 copy.
+    m->converted.resize(size_t(m->rows * m->cols));
+    const size_t src_row = row_bytes(w.type, m->cols);
+    pool_.parallel_for(m->rows, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r)
+        to_float(w.type, w.data + size_t(r) * src_row, m->converted.data() + r * m->cols, m->cols);
+    });
+    m->kernel_type = DType::F32;
+    m->data = reinterpret_cast<const uint8_t*>(m->converted.data());
+    m->row_stride = size_t(m->cols) * 4;
+    return m;
+  }
+
+  std::unique_ptr<Vector> prepare_vector(const WeightTensor& w) override {
+    const int64_t n = w.n_elements();
+    if (n < 0 || !is_float_type(w.type)) fail("tensor '{}': a vector must be F32, F16 or BF16, got {}", w.name,
+                                              traits(w.type).name);
+    if (!w.data || w.nbytes < row_bytes(w.type, n))
+      fail("tensor '{}': {} bytes of data for {} values", w.name, w.nbytes, n);
+    auto v = std::make_unique<CpuVector>();
+    v->size = n;
+    v->values.resize(size_t(n));
+    to_float(w.type, w.data, v->values.data(), n);
+    return v;
+  }
+
+  std::unique_ptr<Vector> make_vector(std::span<const float> values) override {
+    auto v = std::make_unique<CpuVector>();
+    v->size = int64_t(values.size());
+    v->values.assign(values.begin(), values.end());
+    return v;
+  }
+
+  // ---- ops ----
+  void matmul(Act out, Act x, const Matrix& wm, const Vector* bias) override {
+    const CpuMatrix& w = as_cpu(wm);
+    require_f32(out, "matmul", "output");
+    require_f32(x, "matmul", "input");
+    if (x.cols != w.cols || out.rows != x.rows || out.cols != w.rows)
+      fail("matmul: shapes do not fit: out {}x{} = x {}x{} · w({}x{})ᵀ", out.rows, out.cols, x.rows, x.cols, w.rows,
+           w.cols);
+    if (out.data == x.data && out.rows > 0) fail("matmul: output aliases the input");
+    const CpuVector* b = bias ? &as_cpu(*bias) : nullptr;
+    if (b && b->size != w.rows) fail("matmul: bias has {} values for {} outputs", b->size, w.rows);
+    std::lock_guard<std::mutex> lock(mu_);
+    run_matmul(out, x, w, b);
+  }
+
+  void get_rows(Act out, const Matrix& tm, std::span<const int32_t> ids) override {
+    const CpuMatrix& t = as_cpu(tm);
+    require_f32(out, "get_rows", "output");
+    if (out.rows != int64_t(ids.size()) || out.cols != t.cols)
+      fail("get_rows: output is {}x{}, expected {}x{}", out.rows, out.cols, ids.size(), t.cols);
+    for (int32_t id : ids)
+      if (id < 0 || id >= t.rows) fail("get_rows: id {} out of range [0, {})", id, t.rows);
+    std::lock_guard<std::mutex> lock(mu_);
+    pool_.parallel_for(int64_t(ids.size()), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i)
+        to_float(t.kernel_type, t.data + size_t(ids[size_t(i)]) * t.row_stride, f32(out) + i * out.cols, out.cols);
+    });
+  }
+
+  void copy(Act dst, Act src) override {
+    require_float_storage(dst, "copy", "destination");
+    require_float_storage(src, "copy", "source");
+    require_same_shape(dst, src, "copy");
+    std::lock_guard<std::mutex> lock(mu_);
+    const int64_t n = dst.rows * dst.cols;
+    if (dst.type == src.type) {
+      std::memmove(dst.data, src.data, row_bytes(dst.type, n));
+    } else if (dst.type == DType::F16) {
+      for_elements(n, [&](int64_t b, int64_t e) { cpu::quantize_row_f16(f32(src) + b, static_cast<uint16_t*>(dst.data) + b, e - b); });
+    } else {
+      for_elements(n, [&](int64_t b, int64_t e) { to_float(DType::F16, static_cast<uint16_t*>(src.data) + b, f32(dst) + b, e - b); });
+    }
+  }
+
+  void add(Act a, Act b) override {
+    require_f32(a, "add", "a");
+    require_f32(b, "add", "b");
+    require_same_shape(a, b, "add");
+    std::lock_guard<std::mutex> lock(mu_);
+    float* pa = f32(a);
+    const float* pb = f32(b);
+    for_elements(a.rows * a.cols, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) pa[i] += pb[i];
+    });
+  }
+
+  void add_vector(Act a, const Vector& vv) override {
+    require_f32(a, "add_vector", "a");
+    const CpuVector& v = as_cpu(vv);
+    if (v.size != a.cols) fail("add_vector: vector has {} values for rows of {}", v.size, a.cols);
+    std::lock_guard<std::mutex> lock(mu_);
+    for_rows(a, [&](float* r) {
+      for (int64_t c = 0; c < a.cols; ++c) r[c] += v.values[size_t(c)];
+    });
+  }
+
+  void scale(Act a, float s) override {
+    require_f32(a, "scale", "a");
+    std::lock_guard<std::mutex> lock(mu_);
+    float* p = f32(a);
+    for_elements(a.rows * a.cols, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) p[i] *= s;
+    });
+  }
+
+  void layer_norm(Act x, const Vector* gamma, const Vector* beta, float eps) override {
+    require_f32(x, "layer_norm", "x");
+    const CpuVector* g = gamma ? &as_cpu(*gamma) : nullptr;
+    const CpuVector* bt = beta ? &as_cpu(*beta) : nullptr;
+    if ((g && g->size != x.cols) || (bt && bt->size != x.cols))
+      fail("layer_norm: gamma/beta size does not match the row length {}", x.cols);
+    std::lock_guard<std::mutex> lock(mu_);
+    const int64_t n = x.cols;
+    for_rows(x, [&](float* r) {
+      // ggml: mean and variance summed in double, normalized in float.
+      double sum = 0.0;
+      for (int64_t c = 0; c < n; ++c) sum += r[c];
+      const float mean = float(sum / double(n));
+      double sum2 = 0.0;
+      for (int64_t c = 0; c < n; ++c) {
+        r[c] -= mean;
+        sum2 += double(r[c]) * double(r[c]);
+      }
+      const float inv = 1.0f / std::sqrt(float(sum2 / double(n)) + eps);
+      for (int64_t c = 0; c < n; ++c) {
+        float y = r[c] * inv;
+        if (g) y *= g->values[size_t(c)];
+        if (bt) y += bt->values[size_t(c)];
+        r[c] = y;
+      }
+    });
+  }
+
+  void rms_norm(Act x, const Vector& weight, float eps) override {
+    require_f32(x, "rms_norm", "x");
+    const CpuVector& w = as_cpu(weight);
+    if (w.size != x.cols) fail("rms_norm: weight has {} values for rows of {}", w.size, x.cols);
+    std::lock_guard<std::mutex> lock(mu_);
+    const int64_t n = x.cols;
+    for_rows(x, [&](float* r) {
+      double sum = 0.0;
+      for (int64_t c = 0; c < n; ++c) sum += double(r[c]) * double(r[c]);
+      const float inv = 1.0f / std::sqrt(float(sum / double(n)) + eps);
+      for (int64_t c = 0; c < n; ++c) r[c] = (r[c] * inv) * w.values[size_t(c)];
+    });
+  }
+
+  void gelu_erf(Act x) override {
+    unary(x, "gelu_erf", [](float v) { return 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f)); });
+  }
+  void relu(Act x) override {
+    unary(x, "relu", [](float v) { return v > 0.0f ? v : 0.0f; });
+  }
+  void tanh(Act x) override {
+    unary(x, "tanh", [](float v) { return std::tanh(v); });
+  }
+
+  void swiglu(Act gate, Act up) override {
+    require_f32(gate, "swiglu", "gate");
+    require_f32(up, "swiglu", "up");
+    require_same_shape(gate, up, "swiglu");
+    std::lock_guard<std::mutex> lock(mu_);
+    float* g = f32(gate);
+    const float* u = f32(up);
+    for_elements(gate.rows * gate.cols, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+    });
+  }
+
+  void rope(Act x, std::span<const int32_t> positions, const RopeParams& p) override {
+    require_f32(x, "rope", "x");
+    if (p.n_head < 1 || p.head_dim < 1 || x.cols != int64_t(p.n_head) * p.head_dim)
+      fail("rope: rows of {} do not hold {} heads of {}", x.cols, p.n_head, p.head_dim);
+    if (p.n_rot < 0 || p.n_rot > p.head_dim || p.n_rot % 2 != 0)
+      fail("rope: n_rot {} must be even and at most head_dim {}", p.n_rot, p.head_dim);
+    if (int64_t(positions.size()) != x.rows) fail("rope: {} positions for {} tokens", positions.size(), x.rows);
+    if (p.llama3_factor != 0.0f && (p.llama3_high_freq_factor == p.llama3_low_freq_factor ||
+                                    p.llama3_low_freq_factor == 0.0f || p.llama3_original_context <= 0))
+      fail("rope: invalid llama3 scaling parameters");
+    std::lock_guard<std::mutex> lock(mu_);
+    if (p.n_rot > 0) cpu::rope(pool_, x, positions, p);
+  }
+
+  void attention(Act out, Act q, Act k, Act v, std::span<const AttentionSpan> spans,
+                 const AttentionParams& p) override {
+    require_f32(out, "attention", "output");
+    require_f32(q, "attention", "q");
+    require_float_storage(k, "attention", "k");
+    require_float_storage(v, "attention", "v");
+    if (p.n_head < 1 || p.n_head_kv < 1 || p.head_dim < 1 || p.n_head % p.n_head_kv != 0)
+      fail("attention: invalid heads {} / kv heads {} / head dim {}", p.n_head, p.n_head_kv, p.head_dim);
+    const int64_t qc = int64_t(p.n_head) * p.head_dim, kc = int64_t(p.n_head_kv) * p.head_dim;
+    if (q.cols != qc || out.cols != qc || k.cols != kc || v.cols != kc || out.rows != q.rows || k.rows != v.rows)
+      fail("attention: shapes q {}x{}, k {}x{}, v {}x{}, out {}x{} do not fit {} heads ({} kv) of {}", q.rows, q.cols,
+           k.rows, k.cols, v.rows, v.cols, out.rows, out.cols, p.n_head, p.n_head_kv, p.head_dim);
+    for (const auto& s : spans) {
+      if (s.q_begin < 0 || s.q_count < 0 || s.q_begin + s.q_count > q.rows || s.kv_begin < 0 || s.kv_count < 0 ||
+          s.kv_begin + s.kv_count > k.rows)
+        fail("attention: span (q {}+{}, kv {}+{}) is outside q ({} rows) or kv ({} rows)", s.q_begin, s.q_count,
+             s.kv_begin, s.kv_count, q.rows, k.rows);
+      if (s.q_count > 0 && (s.kv_count == 0 || (p.causal && s.kv_count < s.q_count)))
+        fail("attention: span with {} queries has only {} keys", s.q_count, s.kv_count);
+    }
+    if (out.data == q.data && out.rows > 0) fail("attention: output aliases q");
+    std::lock_guard<std::mutex> lock(mu_);
+    cpu::attention(pool_, ks_, out, q, k, v, spans, p);
+  }
+
+  void pool(Act out, Act x, std::span<const AttentionSpan> spans, Pooling how) override {
+    require_f32(out, "pool", "output");
+    require_f32(x, "pool", "x");
+    if (out.rows != int64_t(spans.size()) || out.cols != x.cols)
+      fail("pool: output is {}x{}, expected {}x{}", out.rows, out.cols, spans.size(), x.cols);
+    if (how == Pooling::kNone) fail("pool: no pooling method given");
+    for (const auto& s : spans)
+      if (s.q_begin < 0 || s.q_count < 1 || s.q_begin + s.q_count > x.rows)
+        fail("pool: span {}+{} is outside the {} rows", s.q_begin, s.q_count, x.rows);
+    std::lock_guard<std::mutex> lock(mu_);
+    const int64_t n = x.cols;
+    for (size_t s = 0; s < spans.size(); ++s) {
+      float* o = f32(out) + int64_t(s) * n;
+      const float* first = f32(x) + spans[s].q_begin * n;
+      if (how == Pooling::kCls) {
+        std::memcpy(o, first, size_t(n) * 4);
+      } else if (how == Pooling::kLast) {
+        std::memcpy(o, first + (spans[s].q_count - 1) * n, size_t(n) * 4);
+      } else {
+        std::fill(o, o + n, 0.0f);
+        for (int64_t r = 0; r < spans[s].q_count; ++r)
+          for (int64_t c = 0; c < n; ++c) o[c] += first[r * n + c];
+        const float inv = 1.0f / float(spans[s].q_count);
+        for (int64_t c = 0; c < n; ++c) o[c] *= inv;
+      }
+    }
+  }
+
+  void l2_normalize(Act x, float eps) override {
+    require_f32(x, "l2_normalize", "x");
+    std::lock_guard<std::mutex> lock(mu_);
+    for_rows(x, [&](float* r) {
+      double sum = 0.0;
+      for (int64_t c = 0; c < x.cols; ++c) sum += double(r[c]) * double(r[c]);
+      const float inv = float(1.0 / std::max(std::sqrt(sum), double(eps)));
+      for (int64_t c = 0; c < x.cols; ++c) r[c] *= inv;
+    });
+  }
+
+ private:
+  // Small ops run inline: waking the workers costs more than the work below this many values.
+  static constexpr int64_t kParallelMin = 1 << 14;
+
+  void for_elements(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+    if (n < kParallelMin) {
+      if (n > 0) fn(0, n);
+      return;
+    }
+    pool_.parallel_for(n, fn, 1024);
+  }
+
+  void for_rows(const Act& a, const std::function<void(float*)>& fn) {
+    auto body = [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) fn(f32(a) + r * a.cols);
+    };
+    if (a.rows * a.cols < kParallelMin) {
+      body(0, a.rows);
+      return;
+    }
+    pool_.parallel_for(a.rows, body);
+  }
+
+  template <typename F>
+  void unary(Act x, const char* op, F f) {
+    require_f32(x, op, "x");
+    std::lock_guard<std::mutex> lock(mu_);
+    float* p = f32(x);
+    for_elements(x.rows * x.cols, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) p[i] = f(p[i]);
+    });
+  }
+
+  void run_matmul(Act out, Act x, const CpuMatrix& w, const CpuVector* bias) {
+    const cpu::MatmulKernel& kern = ks_.for_type(w.kernel_type);
+    const int64_t n = x.rows, k = x.cols, m = w.rows;
+    if (n == 0) return;
+    // 1. Activations in the weight type's activation format (F32 is used in place).
+    const void* a = x.data;
+    size_t a_stride = size_t(k) * 4;
+    if (kern.act_type != DType::F32) {
+      a_stride = row_bytes(kern.act_type, k);
+      if (act_buf_.size() < a_stride * size_t(n)) act_buf_.resize(a_stride * size_t(n));
+      uint8_t* dst = act_buf_.data();
+      pool_.parallel_for(n, [&](int64_t b, int64_t e) {
+        for (int64_t r = b; r < e; ++r) kern.quantize(f32(x) + r * k, dst + size_t(r) * a_stride, k);
+      });
+      a = dst;
+    }
+    // 2. Tiles of (weight rows x activation rows), handed out dynamically; consecutive tiles share weight rows.
+    const int nth = pool_.size();
+    int64_t wb = std::clamp<int64_t>((m + 4 * nth - 1) / (4 * nth), 1, 64);
+    wb = (wb + kern.w_block - 1) / kern.w_block * kern.w_block;
+    const int64_t ab = 64;
+    const int64_t n_wb = (m + wb - 1) / wb, n_ab = (n + ab - 1) / ab;
+    std::atomic<int64_t> next{0};
+    float* o = f32(out);
+    pool_.run([&](int, int) {
+      for (int64_t t = next.fetch_add(1); t < n_wb * n_ab; t = next.fetch_add(1)) {
+        const int64_t j0 = (t / n_ab) * wb, i0 = (t % n_ab) * ab;
+        const int64_t nw = std::min(wb, m - j0), na = std::min(ab, n - i0);
+        kern.tile(k, w.data + size_t(j0) * w.row_stride, w.row_stride, nw,
+                  static_cast<const uint8_t*>(a) + size_t(i0) * a_stride, a_stride, na, o + i0 * m + j0, m);
+        if (bias) {
+          for (int64_t i = i0; i < i0 + na; ++i)
+            for (int64_t j = j0; j < j0 + nw; ++j) o[i * m + j] += bias->values[size_t(j)];
+        }
+      }
+    });
+  }
+
+  ThreadPool pool_;
+  const cpu::KernelSet& ks_;
+  DeviceInfo info_;
+  std::mutex mu_;  // ops are serialized: they share act_buf_ and the pool
+  std::vector<uint8_t> act_buf_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int n_threads) { return std::make_unique<CpuBackend>(n_threads); }
+
+}  // namespace hearth

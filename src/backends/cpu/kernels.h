@@ -1,0 +1,84 @@
+// The CPU kernel table: one set of function pointers per instruction-set level, chosen once when a backend is
+// created. The scalar set defines the numerics (it is the reference the tests compare against); the SIMD sets
+// override entries with kernels that must give the same integer sums and differ only in float summation order.
+//
+// A matmul with weight type W runs in two steps, exactly as llama.cpp does it:
+//   1. each activation row is converted to W's activation format (F32, F16, Q8_0, Q8_1 or Q8_K): `quantize`;
+//   2. dot products of weight rows with converted activation rows: `tile`.
+// Internal to src/backends/cpu; nothing here is part of the Backend interface.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "core/dtype.h"
+
+namespace hearth::cpu {
+
+// Converts n floats (one activation row) to the activation format; n is a multiple of its block size.
+using QuantizeRowFn = void (*)(const float* x, void* y, int64_t n);
+
+// out[i * ldo + j] = dot(activation row i, weight row j) for i < na, j < nw. Rows are k values long;
+// w_stride / a_stride are the byte distances between consecutive rows.
+using DotTileFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a, size_t a_stride,
+                           int64_t na, float* out, int64_t ldo);
+
+struct MatmulKernel {
+  DType act_type = DType::F32;  // the activation format the weight type multiplies with
+  QuantizeRowFn quantize = nullptr;
+  DotTileFn tile = nullptr;
+  // Weight rows handled per tile call; the driver hands out weight rows in multiples of this.
+  int64_t w_block = 1;
+  explicit operator bool() const { return tile != nullptr; }
+};
+
+// y[i] += a * x[i] for i < n, x in F16 or F32 storage (softmax · V).
+using AxpyFn = void (*)(int64_t n, float a, const void* x, float* y);
+
+struct KernelSet {
+  std::string name;                       // e.g. "avx512 (vnni, bf16)"
+  std::array<MatmulKernel, 32> matmul{};  // indexed by DType id (all ids hearth knows are < 32)
+  AxpyFn axpy_f32 = nullptr, axpy_f16 = nullptr;
+
+  const MatmulKernel& for_type(DType t) const { return matmul[static_cast<uint32_t>(t) & 31]; }
+  MatmulKernel& for_type(DType t) { return matmul[static_cast<uint32_t>(t) & 31]; }
+};
+
+// Fills `ks` with the portable kernels (every supported type).
+void init_scalar_kernels(KernelSet& ks);
+// Override entries with SIMD kernels; call only when the CPU has the ISA (see cpu_info().kernel_level()).
+void init_avx2_kernels(KernelSet& ks);
+void init_avx512_kernels(KernelSet& ks);
+void init_neon_kernels(KernelSet& ks);
+
+// The kernel set for this machine (honours HEARTH_CPU_LEVEL), built once.
+const KernelSet& kernels();
+// The kernel set of a given level ("scalar", "avx2", "avx512"); the CPU must support it. For tests and benchmarks.
+const KernelSet& kernels_for_level(const std::string& level);
+
+// ---- Reference activation quantizers (llama.cpp's numerics; SIMD versions must be bit-identical). ----
+void quantize_row_f16(const float* x, void* y, int64_t n);
+void quantize_row_q8_0(const float* x, void* y, int64_t n);
+void quantize_row_q8_1(const float* x, void* y, int64_t n);
+void quantize_row_q8_K(const float* x, void* y, int64_t n);
+void copy_row_f32(const float* x, void* y, int64_t n);
+
+// Unpacked form of one 32-value block of Q4_0/Q4_1/Q5_0/Q5_1/Q8_0: signed values, scale and offset, so
+// value i = d * q[i] + m. Shared by the scalar kernels and the tests.
+struct Unpacked32 {
+  int8_t q[32];
+  float d, m;
+};
+void unpack_block32(DType t, const void* block, Unpacked32& out);
+
+// Unpacked form of one 256-value K-quant block: value i = d * scale[i/16] * q[i] - dmin * min[i/16].
+struct UnpackedK {
+  int8_t q[256];
+  int32_t scale[16], min[16];
+  float d, dmin;
+};
+void unpack_block_k(DType t, const void* block, UnpackedK& out);
+
+}  // namespace hearth::cpu

@@ -1,0 +1,81 @@
+// Random test data for the backend tests: weights of every type (random blocks with sane scales), activations,
+// and obvious reference computations in double precision.
+#pragma once
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "backends/backend.h"
+#include "core/dtype.h"
+#include "core/fp16.h"
+
+namespace hearth::test {
+
+inline std::vector<float> random_floats(std::mt19937& rng, size_t n, float scale = 1.0f) {
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+// Random bytes for rows x cols values of type t. Quantized blocks get random quants and small finite scales,
+// so every bit pattern of the quants is exercised without producing inf/nan.
+inline std::vector<uint8_t> random_weight_bytes(DType t, int64_t rows, int64_t cols, std::mt19937& rng) {
+  const size_t n = row_bytes(t, cols) * size_t(rows);
+  std::vector<uint8_t> bytes(n);
+  if (t == DType::F32 || t == DType::F16 || t == DType::BF16) {
+    auto f = random_floats(rng, size_t(rows * cols));
+    for (size_t i = 0; i < f.size(); ++i) {
+      if (t == DType::F32) std::memcpy(bytes.data() + 4 * i, &f[i], 4);
+      uint16_t h = t == DType::F16 ? fp32_to_fp16(f[i]) : fp32_to_bf16(f[i]);
+      if (t != DType::F32) std::memcpy(bytes.data() + 2 * i, &h, 2);
+    }
+    return bytes;
+  }
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (auto& b : bytes) b = uint8_t(byte(rng));
+  std::uniform_real_distribution<float> mag(0.002f, 0.02f);
+  auto put = [&](uint8_t* p, float v) {
+    uint16_t h = fp32_to_fp16(v);
+    std::memcpy(p, &h, 2);
+  };
+  const size_t bs = traits(t).type_size;
+  for (size_t off = 0; off < n; off += bs) {
+    uint8_t* b = bytes.data() + off;
+    switch (t) {
+      case DType::Q4_0: case DType::Q5_0: case DType::Q8_0: put(b, mag(rng)); break;
+      case DType::Q4_1: case DType::Q5_1: put(b, mag(rng)); put(b + 2, -8 * mag(rng)); break;
+      case DType::Q4_K: case DType::Q5_K: put(b, mag(rng)); put(b + 2, mag(rng)); break;
+      case DType::Q2_K: put(b + 80, mag(rng)); put(b + 82, mag(rng)); break;
+      case DType::Q3_K: put(b + 108, mag(rng)); break;
+      case DType::Q6_K: put(b + 208, mag(rng) * 0.1f); break;
+      default: break;
+    }
+  }
+  return bytes;
+}
+
+inline WeightTensor make_tensor(const char* name, DType t, int64_t rows, int64_t cols, const std::vector<uint8_t>& bytes) {
+  WeightTensor w;
+  w.name = name;
+  w.type = t;
+  w.ne = {cols, rows};
+  w.data = bytes.data();
+  w.nbytes = bytes.size();
+  return w;
+}
+
+// Row r of a weight matrix as floats (through core's dequantize_row, written independently of the backend).
+inline std::vector<float> weight_row(DType t, const std::vector<uint8_t>& bytes, int64_t cols, int64_t r) {
+  std::vector<float> out(static_cast<size_t>(cols));
+  const uint8_t* p = bytes.data() + row_bytes(t, cols) * size_t(r);
+  if (t == DType::F32) std::memcpy(out.data(), p, size_t(cols) * 4);
+  else if (t == DType::F16) for (int64_t i = 0; i < cols; ++i) out[size_t(i)] = fp16_to_fp32(reinterpret_cast<const uint16_t*>(p)[i]);
+  else if (t == DType::BF16) for (int64_t i = 0; i < cols; ++i) out[size_t(i)] = bf16_to_fp32(reinterpret_cast<const uint16_t*>(p)[i]);
+  else dequantize_row(t, p, out.data(), cols);
+  return out;
+}
+
+}  // namespace hearth::test

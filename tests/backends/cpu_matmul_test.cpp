@@ -1,0 +1,254 @@
+// Matmul kernels of every weight type and every kernel level this CPU supports, against a double-precision
+// reference built from core's dequantize_row (weights) and the dequantized activation blocks.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend_test_util.h"
+#include "backends/cpu/kernels.h"
+#include "core/cpu_features.h"
+#include "core/error.h"
+
+namespace hearth {
+namespace {
+
+using test::random_floats;
+using test::random_weight_bytes;
+using test::weight_row;
+
+std::vector<std::string> supported_levels() {
+  std::vector<std::string> out = {"scalar"};
+  const std::string best = cpu_info().kernel_level();
+  if (best == "avx2" || best == "avx512") out.push_back("avx2");
+  if (best == "avx512") out.push_back("avx512");
+  return out;
+}
+
+// Activation row (in the kernel's activation format) back to floats, plus per-block data the reference needs.
+std::vector<double> act_values(DType at, const uint8_t* p, int64_t k) {
+  std::vector<double> v(static_cast<size_t>(k));
+  switch (at) {
+    case DType::F32:
+      for (int64_t i = 0; i < k; ++i) v[size_t(i)] = reinterpret_cast<const float*>(p)[i];
+      break;
+    case DType::F16:
+      for (int64_t i = 0; i < k; ++i) v[size_t(i)] = fp16_to_fp32(reinterpret_cast<const uint16_t*>(p)[i]);
+      break;
+    case DType::Q8_0:
+      for (int64_t b = 0; b < k / 32; ++b) {
+        const auto& blk = reinterpret_cast<const BlockQ8_0*>(p)[b];
+        for (int i = 0; i < 32; ++i) v[size_t(b * 32 + i)] = double(fp16_to_fp32(blk.d)) * blk.qs[i];
+      }
+      break;
+    case DType::Q8_1:
+      for (int64_t b = 0; b < k / 32; ++b) {
+        const auto& blk = reinterpret_cast<const BlockQ8_1*>(p)[b];
+        for (int i = 0; i < 32; ++i) v[size_t(b * 32 + i)] = double(fp16_to_fp32(blk.d)) * blk.qs[i];
+      }
+      break;
+    case DType::Q8_K:
+      for (int64_t b = 0; b < k / 256; ++b) {
+        const auto& blk = reinterpret_cast<const BlockQ8_K*>(p)[b];
+        for (int i = 0; i < 256; ++i) v[size_t(b * 256 + i)] = double(blk.d) * blk.qs[i];
+      }
+      break;
+    default:
+      ADD_FAILURE() << "unexpected activation type";
+  }
+  return v;
+}
+
+// ggml's Q4_1/Q5_1 dot uses the F16-rounded block sum s = fp16(d * sum(q)) for the offset term instead of the
+// exact d * sum(q); this is that correction, so the reference can stay exact.
+double offset_correction(DType wt, const uint8_t* wrow, const uint8_t* arow, int64_t k) {
+  if (wt != DType::Q4_1 && wt != DType::Q5_1) return 0.0;
+  double c = 0.0;
+  const size_t wbs = traits(wt).type_size;
+  for (int64_t b = 0; b < k / 32; ++b) {
+    uint16_t m;
+    std::memcpy(&m, wrow + size_t(b) * wbs + 2, 2);
+    const auto& a = reinterpret_cast<const BlockQ8_1*>(arow)[b];
+    int sum = 0;
+    for (int i = 0; i < 32; ++i) sum += a.qs[i];
+    c += double(fp16_to_fp32(m)) * (double(fp16_to_fp32(a.s)) - double(fp16_to_fp32(a.d)) * sum);
+  }
+  return c;
+}
+
+struct Shape {
+  int64_t n, k, m;
+};
+
+class MatmulKernels : public ::testing::TestWithParam<std::string> {};
+
+const DType kKernelTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q5_0,
+                              DType::Q5_1, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+TEST_P(MatmulKernels, EveryTypeMatchesReference) {
+  const cpu::KernelSet& ks = cpu::kernels_for_level(GetParam());
+  const cpu::KernelSet& ref_ks = cpu::kernels_for_level("scalar");
+  std::mt19937 rng(1234);
+  for (DType wt : kKernelTypes) {
+    const cpu::MatmulKernel& kern = ks.for_type(wt);
+    ASSERT_TRUE(kern) << dtype_name(wt);
+    const int64_t bs = std::max<int64_t>(traits(wt).block_size, 32);
+    const Shape shapes[] = {{1, bs, 1}, {1, 2 * bs, 7}, {3, 3 * bs, 33}, {17, bs, 5}, {5, 2 * bs, 64}, {9, bs, 130}};
+    for (const Shape& s : shapes) {
+      SCOPED_TRACE(std::string(dtype_name(wt)) + " n=" + std::to_string(s.n) + " k=" + std::to_string(s.k) +
+                   " m=" + std::to_string(s.m));
+      auto wbytes = random_weight_bytes(wt, s.m, s.k, rng);
+      auto x = random_floats(rng, size_t(s.n * s.k));
+      x[0] = 0.0f;
+      const size_t a_stride = row_bytes(kern.act_type, s.k);
+      std::vector<uint8_t> act(a_stride * size_t(s.n)), act_ref(act.size());
+      for (int64_t i = 0; i < s.n; ++i) {
+        kern.quantize(x.data() + i * s.k, act.data() + size_t(i) * a_stride, s.k);
+        ref_ks.for_type(wt).quantize(x.data() + i * s.k, act_ref.data() + size_t(i) * a_stride, s.k);
+      }
+      // SIMD quantizers must be bit-identical to the reference ones.
+      ASSERT_EQ(act, act_ref);
+      // Padding rows/cols around the tile check that the kernel honours ldo and writes nothing else.
+      const int64_t ldo = s.m + 3;
+      std::vector<float> out(size_t(s.n * ldo), -777.0f);
+      const size_t w_stride = row_bytes(wt, s.k);
+      for (int64_t j0 = 0; j0 < s.m; j0 += kern.w_block * 4) {
+        const int64_t nw = std::min(kern.w_block * 4, s.m - j0);
+        kern.tile(s.k, wbytes.data() + size_t(j0) * w_stride, w_stride, nw, act.data(), a_stride, s.n,
+                  out.data() + j0, ldo);
+      }
+      for (int64_t j = 0; j < s.m; ++j) {
+        const auto w = weight_row(wt, wbytes, s.k, j);
+        for (int64_t i = 0; i < s.n; ++i) {
+          const auto a = act_values(kern.act_type, act.data() + size_t(i) * a_stride, s.k);
+          double ref = 0.0, mag = 0.0;
+          for (int64_t c = 0; c < s.k; ++c) {
+            ref += double(w[size_t(c)]) * a[size_t(c)];
+            mag += std::fabs(double(w[size_t(c)]) * a[size_t(c)]);
+          }
+          ref += offset_correction(wt, wbytes.data() + size_t(j) * w_stride, act.data() + size_t(i) * a_stride, s.k);
+          const double tol = (traits(wt).quantized ? 4e-6 : 2e-5) * mag + 1e-30;
+          ASSERT_NEAR(out[size_t(i * ldo + j)], ref, tol) << "row " << i << " col " << j;
+        }
+      }
+      for (int64_t i = 0; i < s.n; ++i)
+        for (int64_t j = s.m; j < ldo; ++j) ASSERT_EQ(out[size_t(i * ldo + j)], -777.0f);
+    }
+  }
+}
+
+TEST_P(MatmulKernels, AxpyMatchesReference) {
+  const cpu::KernelSet& ks = cpu::kernels_for_level(GetParam());
+  std::mt19937 rng(7);
+  for (int64_t n : {1, 5, 16, 33, 64, 128, 129}) {
+    auto x = random_floats(rng, size_t(n));
+    std::vector<uint16_t> xh(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) xh[size_t(i)] = fp32_to_fp16(x[size_t(i)]);
+    auto y0 = random_floats(rng, size_t(n));
+    auto y1 = y0, y2 = y0;
+    ks.axpy_f32(n, 0.37f, x.data(), y1.data());
+    ks.axpy_f16(n, -1.5f, xh.data(), y2.data());
+    for (int64_t i = 0; i < n; ++i) {
+      EXPECT_NEAR(y1[size_t(i)], y0[size_t(i)] + 0.37f * x[size_t(i)], 1e-6f);
+      EXPECT_NEAR(y2[size_t(i)], y0[size_t(i)] - 1.5f * fp16_to_fp32(xh[size_t(i)]), 1e-6f);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Levels, MatmulKernels, ::testing::ValuesIn(supported_levels()),
+                         [](const auto& info) { return info.param; });
+
+// ---- activation quantizers: llama.cpp's rules, checked value by value ----
+
+TEST(ActivationQuant, Q8_0RoundsHalfToEvenWithInverseOf127OverMax) {
+  std::vector<float> x(64, 0.0f);
+  x[0] = 127.0f;  // amax 127: id = 1 exactly, so x * id keeps the ties below
+  x[1] = 2.5f, x[2] = 3.5f, x[3] = -2.5f, x[4] = -0.5f, x[5] = 0.5f, x[6] = 126.5f;
+  // second block all zero: d = 0, q = 0
+  BlockQ8_0 b[2];
+  cpu::quantize_row_q8_0(x.data(), b, 64);
+  EXPECT_EQ(fp16_to_fp32(b[0].d), fp16_to_fp32(fp32_to_fp16(1.0f)));
+  EXPECT_EQ(b[0].qs[0], 127);
+  EXPECT_EQ(b[0].qs[1], 2);
+  EXPECT_EQ(b[0].qs[2], 4);
+  EXPECT_EQ(b[0].qs[3], -2);
+  EXPECT_EQ(b[0].qs[4], 0);
+  EXPECT_EQ(b[0].qs[5], 0);
+  EXPECT_EQ(b[0].qs[6], 126);
+  EXPECT_EQ(b[1].d, 0);
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(b[1].qs[i], 0);
+}
+
+TEST(ActivationQuant, Q8_0MatchesDefinitionOnRandomData) {
+  std::mt19937 rng(3);
+  auto x = random_floats(rng, 32 * 40, 3.0f);
+  std::vector<BlockQ8_0> b(40);
+  cpu::quantize_row_q8_0(x.data(), b.data(), int64_t(x.size()));
+  for (int blk = 0; blk < 40; ++blk) {
+    float amax = 0;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[size_t(blk * 32 + i)]));
+    EXPECT_EQ(b[size_t(blk)].d, fp32_to_fp16(amax / 127.0f));
+    for (int i = 0; i < 32; ++i)
+      EXPECT_EQ(b[size_t(blk)].qs[i], int(std::nearbyint(x[size_t(blk * 32 + i)] * (127.0f / amax))));
+  }
+}
+
+TEST(ActivationQuant, Q8_1StoresRoundedScaledSum) {
+  std::mt19937 rng(4);
+  auto x = random_floats(rng, 96);
+  BlockQ8_1 b[3];
+  BlockQ8_0 r[3];
+  cpu::quantize_row_q8_1(x.data(), b, 96);
+  cpu::quantize_row_q8_0(x.data(), r, 96);
+  for (int blk = 0; blk < 3; ++blk) {
+    EXPECT_EQ(b[blk].d, r[blk].d);
+    int sum = 0;
+    for (int i = 0; i < 32; ++i) {
+      EXPECT_EQ(b[blk].qs[i], r[blk].qs[i]);
+      sum += b[blk].qs[i];
+    }
+    float amax = 0;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[size_t(blk * 32 + i)]));
+    EXPECT_EQ(b[blk].s, fp32_to_fp16(amax / 127.0f * float(sum)));
+  }
+}
+
+TEST(ActivationQuant, Q8_KMapsSignedMaxToMinus127) {
+  std::mt19937 rng(5);
+  for (float sign : {1.0f, -1.0f}) {
+    auto x = random_floats(rng, 512);
+    for (auto& v : x) v = std::clamp(v, -3.0f, 3.0f);
+    x[17] = 5.0f * sign;  // the value of largest magnitude in block 0
+    std::vector<BlockQ8_K> b(2);
+    cpu::quantize_row_q8_K(x.data(), b.data(), 512);
+    EXPECT_EQ(b[0].qs[17], -127);
+    EXPECT_FLOAT_EQ(b[0].d, 1.0f / (-127.0f / x[17]));
+    for (int blk = 0; blk < 2; ++blk) {
+      float max = 0, amax = 0;
+      for (int i = 0; i < 256; ++i) {
+        float v = x[size_t(blk * 256 + i)];
+        if (std::fabs(v) > amax) amax = std::fabs(v), max = v;
+      }
+      const float iscale = -127.0f / max;
+      for (int g = 0; g < 16; ++g) {
+        int sum = 0;
+        for (int i = 0; i < 16; ++i) {
+          const int q = std::min(127, int(std::nearbyint(iscale * x[size_t(blk * 256 + g * 16 + i)])));
+          EXPECT_EQ(b[size_t(blk)].qs[g * 16 + i], q);
+          sum += q;
+        }
+        EXPECT_EQ(b[size_t(blk)].bsums[g], sum);
+      }
+    }
+  }
+  std::vector<float> zeros(256, 0.0f);
+  BlockQ8_K z;
+  cpu::quantize_row_q8_K(zeros.data(), &z, 256);
+  EXPECT_EQ(z.d, 0.0f);
+  for (int i = 0; i < 16; ++i) EXPECT_EQ(z.bsums[i], 0);
+}
+
+}  // namespace
+}  // namespace hearth
