@@ -30,13 +30,20 @@ struct Converter {
   void vector(const std::string& gguf_name, const std::string& tf_name, int64_t n) {
     add(gguf_name, tf.floats(tf_name, {n}), {n});
   }
-  // A TF [in, out] row-major kernel (optionally with leading 1x1 conv dims) becomes out rows of in values.
-  void matrix(const std::string& gguf_name, const std::string& tf_name, int64_t in, int64_t out, bool conv) {
+  // A TF [in, out] row-major kernel (optionally with leading 1x1 conv dims) becomes out rows of in values;
+  // only output columns [col_begin, col_begin + count) are kept (fused QKV is split into q, k and v).
+  void matrix(const std::string& gguf_name, const std::string& tf_name, int64_t in, int64_t out, bool conv,
+              int64_t col_begin = 0, int64_t count = -1) {
+    if (count < 0) count = out;
     std::vector<float> w = tf.floats(tf_name, conv ? std::vector<int64_t>{1, 1, in, out} : std::vector<int64_t>{in, out});
-    std::vector<float> t(w.size());
-    for (int64_t i = 0; i < in; ++i)
-      for (int64_t o = 0; o < out; ++o) t[size_t(o * in + i)] = w[size_t(i * out + o)];
-    add(gguf_name, std::move(t), {in, out});
+    std::vector<float> t(size_t(in * count));
+    for (int64_t o = 0; o < count; ++o)
+      for (int64_t i = 0; i < in; ++i) t[size_t(o * in + i)] = w[size_t(i * out + col_begin + o)];
+    add(gguf_name, std::move(t), {in, count});
+  }
+  void vector(const std::string& gguf_name, const std::string& tf_name, int64_t n, int64_t begin, int64_t count) {
+    std::vector<float> v = tf.floats(tf_name, {n});
+    add(gguf_name, std::vector<float>(v.begin() + begin, v.begin() + begin + count), {count});
   }
   void add(const std::string& name, std::vector<float> values, std::vector<int64_t> ne) {
     storage.push_back(std::move(values));
@@ -141,8 +148,14 @@ void convert_tfjs_use(const std::string& dir, const std::string& out_path) {
       c.vector(blk + "attn_res.bias", kE + L + "dense/bias/ConcatPartitions/concat", kDim);
     }
     const std::string mha = L + "MultiheadAttention/";
-    c.matrix(blk + "attn_qkv.weight", kM + mha + "qkv_transform_single/kernel/part_0", in, 3 * in, true);
-    c.vector(blk + "attn_qkv.bias", kE + mha + "qkv_transform_single/bias/ConcatPartitions/concat", 3 * in);
+    // q, k and v are columns [0, in), [in, 2 in) and [2 in, 3 in) of the fused kernel: stored apart so each
+    // matmul writes its own contiguous activation.
+    const char* parts[3] = {"attn_q", "attn_k", "attn_v"};
+    for (int64_t p = 0; p < 3; ++p) {
+      c.matrix(blk + parts[p] + ".weight", kM + mha + "qkv_transform_single/kernel/part_0", in, 3 * in, true, p * in, in);
+      c.vector(blk + parts[p] + ".bias", kE + mha + "qkv_transform_single/bias/ConcatPartitions/concat", 3 * in, p * in,
+               in);
+    }
     c.matrix(blk + "attn_output.weight", kM + mha + "output_transform_single/kernel/part_0", in, kDim, true);
     c.vector(blk + "attn_output.bias", kE + mha + "output_transform_single/bias/ConcatPartitions/concat", kDim);
     c.vector(blk + "ffn_norm.weight", kE + L + "FFN/" + ln + "scale/ConcatPartitions/concat", kDim);

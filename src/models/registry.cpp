@@ -5,12 +5,14 @@
 
 #include "core/error.h"
 #include "models/bert.h"
+#include "models/use.h"
 
 namespace hearth {
 
 const std::vector<EncoderArchitecture>& encoder_architectures() {
   static const std::vector<EncoderArchitecture> table = {
       {"bert", load_bert},
+      {"use", load_use},
   };
   return table;
 }

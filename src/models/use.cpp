@@ -1,0 +1,255 @@
+#include "models/use.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace hearth {
+namespace {
+
+constexpr int64_t kMaxLayers = 64, kMaxWidth = 1 << 15, kMaxContext = 1 << 16;
+
+struct Layer {
+  int64_t in = 0;  // input width (the token embedding width for layer 0, the model width after)
+  std::unique_ptr<Matrix> wres, wq, wk, wv, wo, up, down;
+  std::unique_ptr<Vector> bres, bq, bk, bv, bo, b_up, b_down, attn_norm_w, attn_norm_b, ffn_norm_w, ffn_norm_b;
+  float query_scale = 1.0f;
+};
+
+class UseModel final : public EncoderModel {
+ public:
+  UseModel(const Weights& w, Backend& backend) : backend_(backend), source_(w.source()) {
+    const Metadata& m = w.metadata();
+    auto int_key = [&](const std::string& key, int64_t lo, int64_t hi) {
+      std::optional<int64_t> v = m.find_int(key);
+      if (!v) fail("{}: missing metadata key '{}'", source_, key);
+      if (*v < lo || *v > hi) fail("{}: metadata '{}' = {} is out of range [{}, {}]", source_, key, *v, lo, hi);
+      return *v;
+    };
+    const int64_t n_layer = int_key("use.block_count", 1, kMaxLayers);
+    dim_ = int_key("use.embedding_length", 1, kMaxWidth);
+    const int64_t in = int_key("use.input_embedding_length", 2, kMaxWidth);
+    const int64_t ff = int_key("use.feed_forward_length", 1, 8 * kMaxWidth);
+    n_head_ = int(int_key("use.attention.head_count", 1, 1024));
+    n_ctx_ = int(int_key("use.context_length", 1, kMaxContext));
+    if (in % 2 != 0 || in % n_head_ != 0 || dim_ % n_head_ != 0)
+      fail("{}: widths {} / {} do not split into {} heads (and sin/cos halves)", source_, in, dim_, n_head_);
+    eps_ = float(m.find_float("use.attention.layer_norm_epsilon").value_or(-1));
+    if (!(eps_ > 0 && eps_ < 1)) fail("{}: missing or invalid 'use.attention.layer_norm_epsilon'", source_);
+    l2_eps_ = float(m.find_float("use.l2_normalize_epsilon").value_or(1e-12));
+    if (!(l2_eps_ >= 0 && l2_eps_ < 1)) fail("{}: invalid 'use.l2_normalize_epsilon'", source_);
+    std::optional<std::vector<double>> scales = m.find_floats("use.attention.query_scales");
+    if (!scales || scales->size() != size_t(n_layer))
+      fail("{}: 'use.attention.query_scales' must hold one value per layer ({})", source_, n_layer);
+
+    const WeightTensor& tok = w.get("token_embd.weight");
+    if (tok.ne.size() != 2 || tok.ne[0] != in || tok.ne[1] < 1 || tok.ne[1] > INT32_MAX)
+      fail("{}: tensor 'token_embd.weight' must be {} x n_vocab", source_, in);
+    n_vocab_ = tok.ne[1];
+    tok_embd_ = backend.prepare_matrix(tok);
+    const WeightTensor& inv = w.get("timing.inv_timescales", {in / 2});
+    if (inv.type != DType::F32) fail("{}: tensor 'timing.inv_timescales' must be f32", source_);
+    inv_timescales_.resize(size_t(in / 2));
+    dequantize_row(DType::F32, inv.data, inv_timescales_.data(), in / 2);
+
+    layers_.resize(size_t(n_layer));
+    for (int64_t il = 0; il < n_layer; ++il) {
+      Layer& L = layers_[size_t(il)];
+      const std::string p = "blk." + std::to_string(il) + ".";
+      L.in = il == 0 ? in : dim_;
+      L.query_scale = float((*scales)[size_t(il)]);
+      if (!(L.query_scale > 0 && L.query_scale <= 1)) fail("{}: invalid query scale for layer {}", source_, il);
+      L.attn_norm_w = vector(w, p + "attn_norm.weight", L.in);
+      L.attn_norm_b = vector(w, p + "attn_norm.bias", L.in);
+      // A layer that changes the width needs a projected residual; otherwise the residual is the input itself.
+      if (L.in != dim_) {
+        L.wres = matrix(w, p + "attn_res.weight", dim_, L.in);
+        L.bres = vector(w, p + "attn_res.bias", dim_);
+      }
+      L.wq = matrix(w, p + "attn_q.weight", L.in, L.in);
+      L.wk = matrix(w, p + "attn_k.weight", L.in, L.in);
+      L.wv = matrix(w, p + "attn_v.weight", L.in, L.in);
+      L.bq = vector(w, p + "attn_q.bias", L.in);
+      L.bk = vector(w, p + "attn_k.bias", L.in);
+      L.bv = vector(w, p + "attn_v.bias", L.in);
+      L.wo = matrix(w, p + "attn_output.weight", dim_, L.in);
+      L.bo = vector(w, p + "attn_output.bias", dim_);
+      L.ffn_norm_w = vector(w, p + "ffn_norm.weight", dim_);
+      L.ffn_norm_b = vector(w, p + "ffn_norm.bias", dim_);
+      L.up = matrix(w, p + "ffn_up.weight", ff, dim_);
+      L.b_up = vector(w, p + "ffn_up.bias", ff);
+      L.down = matrix(w, p + "ffn_down.weight", dim_, ff);
+      L.b_down = vector(w, p + "ffn_down.bias", dim_);
+    }
+    n_ff_ = ff;
+    head_w_ = matrix(w, "output_tanh.weight", dim_, dim_);
+    head_b_ = vector(w, "output_tanh.bias", dim_);
+  }
+
+  int dim() const override { return int(dim_); }
+  int max_tokens() const override { return n_ctx_; }
+  EmbedOptions default_options() const override { return {Pooling::kMean, true}; }
+  std::vector<Pooling> supported_poolings() const override { return {Pooling::kMean, Pooling::kNone}; }
+  std::vector<std::vector<float>> embed(const std::vector<std::vector<int32_t>>& sequences,
+                                        const EmbedOptions& options) const override;
+
+ private:
+  std::unique_ptr<Matrix> matrix(const Weights& w, const std::string& name, int64_t rows, int64_t cols) {
+    return backend_.prepare_matrix(w.get(name, {cols, rows}));
+  }
+  std::unique_ptr<Vector> vector(const Weights& w, const std::string& name, int64_t n) {
+    return backend_.prepare_vector(w.get(name, {n}));
+  }
+  void attention_block(Workspace& ws, const Layer& L, Act x, Act y, std::span<const AttentionSpan> spans) const;
+  void ffn_block(Workspace& ws, const Layer& L, Act y) const;
+
+  Backend& backend_;
+  std::string source_;
+  int64_t dim_ = 0, n_vocab_ = 0, n_ff_ = 0;
+  int n_head_ = 0, n_ctx_ = 0;
+  float eps_ = 1e-6f, l2_eps_ = 1e-12f;
+  std::vector<float> inv_timescales_;
+  std::unique_ptr<Matrix> tok_embd_, head_w_;
+  std::unique_ptr<Vector> head_b_;
+  std::vector<Layer> layers_;
+};
+
+// y (T x dim) = attention(LN(x)) · Wo + bo + residual, where the residual is x itself or its projection.
+// x and y may be the same activation only when the layer keeps the width.
+void UseModel::attention_block(Workspace& ws, const Layer& L, Act x, Act y,
+                               std::span<const AttentionSpan> spans) const {
+  const int64_t T = x.rows;
+  Act h = ws.act(T, L.in), q = ws.act(T, L.in), k = ws.act(T, L.in), v = ws.act(T, L.in), ctx = ws.act(T, L.in);
+  backend_.copy(h, x);
+  backend_.layer_norm(h, L.attn_norm_w.get(), L.attn_norm_b.get(), eps_);
+  backend_.matmul(q, h, *L.wq, L.bq.get());
+  backend_.matmul(k, h, *L.wk, L.bk.get());
+  backend_.matmul(v, h, *L.wv, L.bv.get());
+  AttentionParams ap;
+  ap.n_head = ap.n_head_kv = n_head_;
+  ap.head_dim = int(L.in / n_head_);
+  ap.scale = L.query_scale;
+  ap.causal = false;
+  backend_.attention(ctx, q, k, v, spans, ap);
+  Act o = ws.act(T, dim_);
+  backend_.matmul(o, ctx, *L.wo, L.bo.get());
+  if (L.wres) backend_.matmul(y, x, *L.wres, L.bres.get());  // otherwise y is x: the plain residual
+  backend_.add(y, o);
+}
+
+// y += FFN(LN(y)) with a ReLU.
+void UseModel::ffn_block(Workspace& ws, const Layer& L, Act y) const {
+  const int64_t T = y.rows;
+  Act h = ws.act(T, dim_), f = ws.act(T, n_ff_), o = ws.act(T, dim_);
+  backend_.copy(h, y);
+  backend_.layer_norm(h, L.ffn_norm_w.get(), L.ffn_norm_b.get(), eps_);
+  backend_.matmul(f, h, *L.up, L.b_up.get());
+  backend_.relu(f);
+  backend_.matmul(o, f, *L.down, L.b_down.get());
+  backend_.add(y, o);
+}
+
+std::vector<std::vector<float>> UseModel::embed(const std::vector<std::vector<int32_t>>& sequences,
+                                                const EmbedOptions& options) const {
+  if (options.pooling != Pooling::kMean && options.pooling != Pooling::kNone)
+    fail("{}: Universal Sentence Encoder supports mean pooling (or none) only", source_);
+  const size_t S = sequences.size();
+  std::vector<std::vector<float>> out(S);
+  if (S == 0) return out;
+
+  // Tokens past the context are dropped, as the graph's ClipToMaxLength does.
+  std::vector<int32_t> ids, positions;
+  std::vector<AttentionSpan> spans;        // non-empty sequences only
+  std::vector<size_t> span_of(S, SIZE_MAX);
+  for (size_t s = 0; s < S; ++s) {
+    const size_t n = std::min(sequences[s].size(), size_t(n_ctx_));
+    for (size_t t = 0; t < n; ++t) {
+      const int32_t id = sequences[s][t];
+      if (id < 0 || id >= n_vocab_)
+        fail("sequence {}: token id {} is outside the vocabulary (0..{})", s, id, n_vocab_ - 1);
+      ids.push_back(id);
+      positions.push_back(int32_t(t));
+    }
+    if (n == 0) continue;
+    span_of[s] = spans.size();
+    const int64_t begin = int64_t(ids.size() - n);
+    spans.push_back({begin, int64_t(n), begin, int64_t(n)});
+  }
+  const int64_t T = int64_t(ids.size());
+  const int64_t in = layers_[0].in, half = in / 2;
+  auto ws = backend_.new_workspace();
+
+  Act y = ws->act(std::max<int64_t>(T, 1), dim_);
+  if (T > 0) {
+    // The graph adds the gathered embeddings twice (once plain, once with the timing signal), so x = 2·E + timing.
+    Act x = ws->act(T, in);
+    backend_.get_rows(x, *tok_embd_, ids);
+    backend_.scale(x, 2.0f);
+    std::vector<float> timing(size_t(T * in));
+    for (int64_t r = 0; r < T; ++r) {
+      float* row = timing.data() + r * in;
+      for (int64_t i = 0; i < half; ++i) {
+        const float angle = float(positions[size_t(r)]) * inv_timescales_[size_t(i)];  // float32, as the graph
+        row[i] = float(std::sin(double(angle)));
+        row[half + i] = float(std::cos(double(angle)));
+      }
+    }
+    Act tim = ws->act(T, in);
+    backend_.write(tim, timing.data());
+    backend_.add(x, tim);
+
+    y = y.slice_rows(0, T);
+    for (const Layer& L : layers_) {
+      attention_block(*ws, L, L.wres ? x : y, y, spans);
+      ffn_block(*ws, L, y);
+    }
+  }
+
+  if (options.pooling == Pooling::kNone) {
+    if (T == 0) return out;
+    if (options.normalize) backend_.l2_normalize(y, l2_eps_);
+    std::vector<float> all(size_t(T * dim_));
+    backend_.read(y, all.data());
+    for (size_t s = 0; s < S; ++s) {
+      if (span_of[s] == SIZE_MAX) continue;
+      const AttentionSpan& sp = spans[span_of[s]];
+      out[s].assign(all.begin() + sp.q_begin * dim_, all.begin() + (sp.q_begin + sp.q_count) * dim_);
+    }
+    return out;
+  }
+
+  // Mean over each sentence's tokens; a sentence without tokens pools to zeros (the graph's masked mean).
+  std::vector<float> pooled(S * size_t(dim_), 0.0f);
+  if (!spans.empty()) {
+    Act p = ws->act(int64_t(spans.size()), dim_);
+    backend_.pool(p, y, spans, Pooling::kMean);
+    std::vector<float> host(spans.size() * size_t(dim_));
+    backend_.read(p, host.data());
+    for (size_t s = 0; s < S; ++s)
+      if (span_of[s] != SIZE_MAX)
+        std::copy_n(host.data() + span_of[s] * size_t(dim_), dim_, pooled.data() + s * size_t(dim_));
+  }
+  Act pin = ws->act(int64_t(S), dim_), u = ws->act(int64_t(S), dim_);
+  backend_.write(pin, pooled.data());
+  backend_.matmul(u, pin, *head_w_, head_b_.get());
+  backend_.tanh(u);
+  if (options.normalize) backend_.l2_normalize(u, l2_eps_);
+  std::vector<float> all(S * size_t(dim_));
+  backend_.read(u, all.data());
+  for (size_t s = 0; s < S; ++s) out[s].assign(all.begin() + s * dim_, all.begin() + (s + 1) * dim_);
+  return out;
+}
+
+}  // namespace
+
+std::unique_ptr<EncoderModel> load_use(const Weights& weights, Backend& backend) {
+  return std::make_unique<UseModel>(weights, backend);
+}
+
+}  // namespace hearth
