@@ -1,0 +1,29 @@
+#include "runtime/session.h"
+
+#include <algorithm>
+
+#include "backends/registry.h"
+#include "core/error.h"
+
+namespace hearth {
+
+int DecoderSession::context_size(int requested, int cap) const {
+  if (requested < 0) fail("context size must be positive");
+  if (requested > 0) return requested;
+  return std::max(1, std::min(model->hparams().n_ctx_train, cap));
+}
+
+DecoderSession open_decoder(const std::string& path, int threads, const std::string& backend) {
+  if (threads < 0) fail("thread count must be >= 0");
+  DecoderSession s;
+  s.weights = Weights::open(path);
+  s.backend = create_backend(backend, threads);
+  s.model = load_decoder(*s.weights, *s.backend);
+  s.tokenizer = load_tokenizer(s.weights->metadata(), s.weights->source());
+  if (s.tokenizer->n_vocab() > s.model->hparams().n_vocab)
+    fail("{}: the tokenizer has {} tokens but the model only {}", path, s.tokenizer->n_vocab(),
+         s.model->hparams().n_vocab);
+  return s;
+}
+
+}  // namespace hearth
