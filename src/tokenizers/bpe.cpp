@@ -118,7 +118,7 @@ class BpeTokenizer final : public VocabTokenizer {
       if (f.token >= 0) {
         out.push_back(f.token);
       } else {
-        encode_segment(f.text, out);
+        encode_segment(f.text, f.text.data() == text.data(), out);
       }
     }
     if (add_special) out.insert(out.end(), opt_.suffix.begin(), opt_.suffix.end());
@@ -169,9 +169,10 @@ class BpeTokenizer final : public VocabTokenizer {
     return s;
   }
 
-  void encode_segment(std::string_view text, std::vector<int32_t>& out) const {
+  void encode_segment(std::string_view text, bool at_start, std::vector<int32_t>& out) const {
     if (!opt_.byte_level) {
-      std::string s = opt_.prepend_space ? std::string(kSpm) : std::string();
+      const bool prepend = opt_.prepend_space && (at_start || !opt_.prepend_first_only);
+      std::string s = prepend ? std::string(kSpm) : std::string();
       s += escape_spaces(text);
       encode_word(s, out);
       return;
@@ -187,6 +188,12 @@ class BpeTokenizer final : public VocabTokenizer {
         text = normalized;
       }
       std::free(dst);
+    }
+    if (opt_.add_prefix_space && text[0] != ' ') {
+      std::string prefixed = " ";
+      prefixed += text;  // text may view `normalized`: build aside, then replace
+      normalized = std::move(prefixed);
+      text = normalized;
     }
     std::vector<std::string_view> pieces;
     pre_.split(text, pieces);

@@ -30,8 +30,10 @@ struct BpeOptions {
   std::vector<std::string> pre_patterns;  // byte-level: regexes applied in order (see pretokenizer.h)
   bool ignore_merges = false;             // a piece that is itself a token is emitted whole
   bool nfc = false;                       // NFC-normalize text segments first (Qwen's normalizer)
+  bool add_prefix_space = false;          // byte-level: " " before a segment not starting with one (RoBERTa)
   // SentencePiece-style only:
-  bool prepend_space = true;  // "▁" before each text segment (HF Prepend normalizer)
+  bool prepend_space = true;        // "▁" before each text segment (HF Prepend normalizer / Metaspace)
+  bool prepend_first_only = false;  // ... only before a segment at the start of the text (prepend_scheme first)
   bool byte_fallback = false;
   bool fuse_unk = false;
   // What encode(add_special = true) puts around the text. framing_from_vocab: BOS / EOS as the vocabulary's
