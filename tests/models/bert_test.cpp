@@ -1,0 +1,195 @@
+// BERT loading: hyper-parameter and tensor validation on small synthetic files, the registry's messages, and
+// input validation of embed(). Numerical parity with llama.cpp is in bert_parity_test.cpp.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+
+#include "backends/backend.h"
+#include "core/error.h"
+#include "formats/gguf.h"
+#include "models/bert.h"
+#include "models/registry.h"
+
+namespace hearth {
+namespace {
+
+constexpr int64_t kH = 32, kF = 64, kVocab = 50, kCtx = 16;
+
+// A tiny random BERT as named F32 tensors plus metadata; tests edit it, then load it.
+struct TinyBert {
+  Metadata meta;
+  std::map<std::string, std::pair<std::vector<int64_t>, std::vector<float>>> tensors;
+  std::string image;  // serialized GGUF; the loaded Weights point into it
+
+  explicit TinyBert(bool fused_qkv = false) {
+    meta.set_string("general.architecture", "bert");
+    meta.set_u32("bert.block_count", 1);
+    meta.set_u32("bert.embedding_length", kH);
+    meta.set_u32("bert.feed_forward_length", kF);
+    meta.set_u32("bert.attention.head_count", 2);
+    meta.set_f32("bert.attention.layer_norm_epsilon", 1e-12f);
+    meta.set_u32("bert.context_length", kCtx);
+    meta.set_u32("bert.pooling_type", 1);
+    std::mt19937 rng(7);
+    std::normal_distribution<float> n(0.0f, 0.2f);
+    auto add = [&](const std::string& name, std::vector<int64_t> ne, float mean = 0.0f) {
+      int64_t count = 1;
+      for (int64_t d : ne) count *= d;
+      std::vector<float> v(static_cast<size_t>(count));
+      for (float& x : v) x = mean + n(rng);
+      tensors[name] = {std::move(ne), std::move(v)};
+    };
+    add("token_embd.weight", {kH, kVocab});
+    add("position_embd.weight", {kH, kCtx});
+    add("token_types.weight", {kH, 2});
+    add("token_embd_norm.weight", {kH}, 1.0f);
+    add("token_embd_norm.bias", {kH});
+    add("blk.0.attn_q.weight", {kH, kH});
+    add("blk.0.attn_k.weight", {kH, kH});
+    add("blk.0.attn_v.weight", {kH, kH});
+    add("blk.0.attn_q.bias", {kH});
+    add("blk.0.attn_k.bias", {kH});
+    add("blk.0.attn_v.bias", {kH});
+    add("blk.0.attn_output.weight", {kH, kH});
+    add("blk.0.attn_output.bias", {kH});
+    add("blk.0.attn_output_norm.weight", {kH}, 1.0f);
+    add("blk.0.attn_output_norm.bias", {kH});
+    add("blk.0.ffn_up.weight", {kH, kF});
+    add("blk.0.ffn_up.bias", {kF});
+    add("blk.0.ffn_down.weight", {kF, kH});
+    add("blk.0.ffn_down.bias", {kH});
+    add("blk.0.layer_output_norm.weight", {kH}, 1.0f);
+    add("blk.0.layer_output_norm.bias", {kH});
+    if (fused_qkv) fuse_qkv();
+  }
+
+  // Same numbers, stored as llama.cpp's fused attn_qkv (rows q, then k, then v).
+  void fuse_qkv() {
+    for (const char* kind : {"weight", "bias"}) {
+      std::vector<float> all;
+      for (const char* part : {"q", "k", "v"}) {
+        const std::string name = std::string("blk.0.attn_") + part + "." + kind;
+        all.insert(all.end(), tensors[name].second.begin(), tensors[name].second.end());
+        tensors.erase(name);
+      }
+      std::vector<int64_t> ne = std::string(kind) == "weight" ? std::vector<int64_t>{kH, 3 * kH}
+                                                              : std::vector<int64_t>{3 * kH};
+      tensors[std::string("blk.0.attn_qkv.") + kind] = {ne, all};
+    }
+  }
+
+  std::unique_ptr<Weights> weights() {
+    GgufWriter w;
+    for (const auto& [key, value] : meta.entries()) w.metadata().set(key, value);
+    for (const auto& [name, t] : tensors)
+      w.add_tensor(name, DType::F32, t.first, t.second.data(), t.second.size() * sizeof(float));
+    image = w.serialize();
+    auto out = std::make_unique<Weights>();
+    out->set_source("tiny.gguf");
+    read_gguf(reinterpret_cast<const uint8_t*>(image.data()), image.size(), "tiny.gguf", *out);
+    return out;
+  }
+};
+
+void expect_load_error(TinyBert& m, const std::string& fragment) {
+  auto backend = make_cpu_backend(1);
+  auto w = m.weights();
+  try {
+    load_encoder(*w, *backend);
+    ADD_FAILURE() << "loaded without error; expected one mentioning '" << fragment << "'";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+  }
+}
+
+TEST(Bert, LoadsTinyModelAndReadsHyperParameters) {
+  TinyBert m;
+  auto w = m.weights();
+  const BertHParams hp = read_bert_hparams(*w);
+  EXPECT_EQ(hp.n_layer, 1);
+  EXPECT_EQ(hp.n_embd, kH);
+  EXPECT_EQ(hp.n_head, 2);
+  EXPECT_EQ(hp.n_vocab, kVocab);
+  auto backend = make_cpu_backend(1);
+  auto model = load_encoder(*w, *backend);
+  EXPECT_EQ(model->dim(), kH);
+  EXPECT_EQ(model->max_tokens(), kCtx);
+  const auto out = model->embed({{1, 2, 3}, {4}}, model->default_options());
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].size(), size_t(kH));
+}
+
+TEST(Bert, FusedQkvGivesTheSameEmbeddings) {
+  TinyBert separate, fused(true);
+  auto backend = make_cpu_backend(1);
+  auto ws = separate.weights(), wf = fused.weights();
+  auto ms = load_encoder(*ws, *backend), mf = load_encoder(*wf, *backend);
+  const std::vector<std::vector<int32_t>> ids = {{1, 5, 9, 2}, {3, 3}};
+  const auto a = ms->embed(ids, ms->default_options()), b = mf->embed(ids, mf->default_options());
+  for (size_t s = 0; s < ids.size(); ++s)
+    for (size_t i = 0; i < a[s].size(); ++i) EXPECT_FLOAT_EQ(a[s][i], b[s][i]);
+}
+
+TEST(Bert, MissingTensorIsNamed) {
+  TinyBert m;
+  m.tensors.erase("blk.0.ffn_up.weight");
+  expect_load_error(m, "blk.0.ffn_up.weight");
+}
+
+TEST(Bert, WrongShapeIsNamed) {
+  TinyBert m;
+  m.tensors["blk.0.ffn_down.weight"].first = {kH, kF};
+  expect_load_error(m, "blk.0.ffn_down.weight");
+  TinyBert p;
+  p.meta.set_u32("bert.context_length", kCtx * 2);  // more positions than the table has rows
+  expect_load_error(p, "position_embd.weight");
+}
+
+TEST(Bert, BadHyperParametersAreNamed) {
+  TinyBert a;
+  a.meta = Metadata();
+  a.meta.set_string("general.architecture", "bert");
+  expect_load_error(a, "bert.block_count");
+  TinyBert b;
+  b.meta.set_u32("bert.attention.head_count", 5);
+  expect_load_error(b, "head_count");
+  TinyBert c;
+  c.meta.set_u32("bert.pooling_type", 7);
+  expect_load_error(c, "bert.pooling_type");
+  TinyBert d;
+  d.meta.set_bool("bert.attention.causal", true);
+  expect_load_error(d, "causal");
+  TinyBert e;
+  e.meta.set_f32("bert.attention.layer_norm_epsilon", -1.0f);
+  expect_load_error(e, "layer_norm_epsilon");
+}
+
+TEST(Registry, DecoderAndUnknownArchitectures) {
+  TinyBert m;
+  m.meta.set_string("general.architecture", "llama");
+  expect_load_error(m, "tiny.gguf: 'llama' is a decoder model; embeddings need an encoder (bert");
+  TinyBert u;
+  u.meta.set_string("general.architecture", "frobnicator");
+  expect_load_error(u, "unknown architecture 'frobnicator'");
+}
+
+TEST(Bert, RejectsBadSequences) {
+  TinyBert m;
+  auto w = m.weights();
+  auto backend = make_cpu_backend(1);
+  auto model = load_encoder(*w, *backend);
+  const EmbedOptions o = model->default_options();
+  EXPECT_THROW(model->embed({{1, int32_t(kVocab)}}, o), Error);
+  EXPECT_THROW(model->embed({{-1}}, o), Error);
+  EXPECT_THROW(model->embed({{1}, {}}, o), Error);
+  EXPECT_THROW(model->embed({std::vector<int32_t>(kCtx + 1, 1)}, o), Error);
+  EXPECT_NO_THROW(model->embed({std::vector<int32_t>(kCtx, 1)}, o));
+  EXPECT_TRUE(model->embed({}, o).empty());
+}
+
+}  // namespace
+}  // namespace hearth
