@@ -62,7 +62,6 @@ class StreamDecoder {
 
  private:
   const Tokenizer& tok_;
-  std::vector<int32_t> ids_;
   std::string pending_;
   bool first_ = true;
 };

@@ -1,0 +1,34 @@
+#include "tokenizers/tokenizer.h"
+
+#include "core/utf8.h"
+
+namespace hearth {
+
+std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool render_special) const {
+  std::string out;
+  for (int32_t id : ids) out += token_to_piece(id, render_special);
+  return out;
+}
+
+bool Tokenizer::is_end_of_generation(int32_t id) const {
+  return id >= 0 && (id == special_.eos || id == special_.eot);
+}
+
+std::string StreamDecoder::push(int32_t id) {
+  // The first token goes through decode() so that the algorithm's start-of-text rule (e.g. dropping the
+  // leading space SentencePiece adds) applies exactly as it does to a whole sequence.
+  pending_ += first_ ? tok_.decode({id}) : tok_.token_to_piece(id);
+  first_ = false;
+  const size_t hold = utf8_incomplete_tail(pending_);
+  std::string out = pending_.substr(0, pending_.size() - hold);
+  pending_.erase(0, pending_.size() - hold);
+  return out;
+}
+
+std::string StreamDecoder::flush() {
+  std::string out;
+  out.swap(pending_);
+  return out;
+}
+
+}  // namespace hearth
