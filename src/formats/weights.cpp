@@ -8,13 +8,14 @@
 
 #include "core/error.h"
 #include "formats/gguf.h"
+#include "formats/safetensors.h"
 
 namespace hearth {
 
 std::unique_ptr<Weights> Weights::open(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) fail("{}: cannot open: {}", path, std::strerror(errno));
-  if (S_ISDIR(st.st_mode)) fail("{}: Hugging Face model folders are not supported yet", path);
+  if (S_ISDIR(st.st_mode)) return load_hf_folder(path);
   // Sniff the magic with a small read rather than mapping: the file may be anything.
   unsigned char magic[4] = {};
   std::FILE* f = std::fopen(path.c_str(), "rb");
