@@ -3,7 +3,6 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
-#include <functional>
 #include <fstream>
 #include <sstream>
 
@@ -145,14 +144,13 @@ void read_pre_tokenizer(const json& p, Translation& t, const std::string& src) {
 }
 
 // Ids a TemplateProcessing `single` template (or Bert/Roberta processor) puts before and after the text.
-void read_post_processor(const json& p, const std::function<int32_t(const std::string&)>& id_of, Translation& t,
-                         bool& found, const std::string& src) {
+void read_post_processor(const json& p, Translation& t, bool& found, const std::string& src) {
   if (p.is_null()) return;
   const std::string type = str_or(p, "type", "");
   if (type == "Sequence") {
     const json* list = member(p, "processors");
     if (list && list->is_array())
-      for (const json& x : *list) read_post_processor(x, id_of, t, found, src);
+      for (const json& x : *list) read_post_processor(x, t, found, src);
   } else if (type == "TemplateProcessing") {
     const json* single = member(p, "single");
     const json* specials = member(p, "special_tokens");
@@ -183,7 +181,6 @@ void read_post_processor(const json& p, const std::function<int32_t(const std::s
         fail("{}: {} without a [token, id] '{}'", src, type, key);
       (std::string_view(key) == "cls" ? t.opt.prefix : t.opt.suffix).push_back((*pair)[1].get<int32_t>());
     }
-    (void)id_of;
   }
   // ByteLevel (offsets only) and other processors add no tokens.
 }
@@ -260,9 +257,21 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& dir) {
   set_special("sep_token", "tokenizer.ggml.seperator_token_id");
   set_special("mask_token", "tokenizer.ggml.mask_token_id");
 
+  bool framed = false;
+  read_post_processor(j.contains("post_processor") ? j["post_processor"] : json(), t, framed, src);
+
   std::unique_ptr<Tokenizer> tok;
   if (model_type == "WordPiece") {
-    // BERT: the WordPiece tokenizer, with its vocabulary in llama.cpp's "▁word" / "piece" form.
+    // BERT: the WordPiece tokenizer, with its vocabulary in llama.cpp's "▁word" / "piece" form. It frames
+    // with [CLS] ... [SEP]: take them from the post-processor, else by BERT's names.
+    auto frame_id = [&](const std::vector<int32_t>& ids, const char* name, const char* key) {
+      int32_t id = ids.size() == 1 ? ids[0] : id_of(name);
+      if (!md.has(key) && id >= 0) md.set_u32(key, uint32_t(id));
+    };
+    frame_id(t.opt.prefix, "[CLS]", "tokenizer.ggml.cls_token_id");
+    frame_id(t.opt.suffix, "[SEP]", "tokenizer.ggml.seperator_token_id");
+    frame_id({}, "[PAD]", "tokenizer.ggml.padding_token_id");
+    frame_id({}, "[MASK]", "tokenizer.ggml.mask_token_id");
     const json* normalizer = member(j, "normalizer");
     bool lowercase = normalizer ? bool_or(*normalizer, "lowercase", true) : bool_or(config, "do_lower_case", true);
     md.set_string("tokenizer.ggml.model", "bert");
@@ -310,8 +319,6 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& dir) {
         if (types[i] == 1 && tokens[i].size() == 6 && tokens[i].compare(0, 3, "<0x") == 0 && tokens[i][5] == '>')
           types[i] = 6;
 
-    bool framed = false;
-    read_post_processor(j.contains("post_processor") ? j["post_processor"] : json(), id_of, t, framed, src);
     if (framed) {
       t.opt.framing_from_vocab = false;
     } else {

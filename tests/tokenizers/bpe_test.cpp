@@ -130,6 +130,43 @@ TEST(BpeGolden, Gpt2VocabSpecialsAndPieces) {
   EXPECT_THROW(tok->token_to_piece(-1), Error);
 }
 
+TEST(BpeGolden, Qwen2DevDecoderPromptIds) {
+  HEARTH_REQUIRE_SHARED();
+  const std::string model = test::shared_dir() + "/golden/models/qwen2-dev.f32.gguf";
+  auto weights = Weights::open(model);
+  auto tok = make_bpe_tokenizer(weights->metadata(), model);
+  const auto j = nlohmann::json::parse(read_file(test::shared_dir() + "/golden/dev/qwen2-dev.f32.decoder.json"));
+  EXPECT_EQ(tok->special().add_bos, j.at("add_bos").get<bool>());
+  ASSERT_FALSE(j.at("prompts").empty());
+  for (const auto& p : j.at("prompts")) {
+    // decoder_golden: llama_tokenize(add_special = true, parse_special = false).
+    const auto ids = tok->encode(p.at("prompt").get<std::string>(), true, false);
+    EXPECT_EQ(ids, p.at("token_ids").get<std::vector<int32_t>>()) << p.at("prompt");
+    EXPECT_EQ(tok->decode(ids), p.at("prompt").get<std::string>());
+  }
+}
+
+// The held-out models carry byte-level vocabularies too (deepseek-coder, falcon, gpt-2): they must load and
+// round-trip text, with BOS exactly when the vocabulary asks for it.
+TEST(BpeGolden, HeldOutModelVocabulariesLoad) {
+  HEARTH_REQUIRE_SHARED();
+  int tested = 0;
+  for (const char* name : {"llama-ho.f16.gguf", "qwen2-ho.f16.gguf", "kq-ho.q6_k.gguf"}) {
+    const std::string model = test::shared_dir() + "/golden/models/" + name;
+    auto weights = Weights::open(model);
+    if (weights->metadata().find_string("tokenizer.ggml.model").value_or("") != "gpt2") continue;
+    auto tok = make_bpe_tokenizer(weights->metadata(), model);
+    ++tested;
+    const std::string text = "Hello, wörld! 12345 東京\n\tfn main() {}";
+    const auto ids = tok->encode(text, true, false);
+    ASSERT_FALSE(ids.empty()) << name;
+    const bool bos = tok->special().add_bos;
+    EXPECT_EQ(bos, !ids.empty() && ids[0] == tok->special().bos) << name;
+    EXPECT_EQ(tok->decode(std::vector<int32_t>(ids.begin() + (bos ? 1 : 0), ids.end())), text) << name;
+  }
+  EXPECT_EQ(tested, 3);
+}
+
 // A hand-built byte-level vocabulary: the letters of "abc", their byte-level spaces, and merges whose ranks
 // decide the outcome.
 Metadata tiny_vocab(std::vector<std::string> tokens, std::vector<std::string> merges) {
