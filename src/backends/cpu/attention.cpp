@@ -26,7 +26,7 @@ void attention(ThreadPool& pool, const KernelSet& ks, Act out, Act q, Act k, Act
   const int64_t hd = p.head_dim;
   const int group = p.n_head / p.n_head_kv;
   const MatmulKernel& qk = ks.for_type(k.type);
-  const AxpyFn axpy = v.type == DType::F16 ? ks.axpy_f16 : ks.axpy_f32;
+  const WeightedSumFn weighted_sum = v.type == DType::F16 ? ks.weighted_sum_f16 : ks.weighted_sum_f32;
   const size_t k_row = row_bytes(k.type, k.cols), v_row = row_bytes(v.type, v.cols);
   const size_t k_elt = row_bytes(k.type, 1), v_elt = row_bytes(v.type, 1);
   const size_t q_act_row = row_bytes(qk.act_type, hd);
@@ -73,13 +73,11 @@ void attention(ThreadPool& pool, const KernelSet& ks, Act out, Act q, Act k, Act
           sum += row[j];
         }
         const float inv = float(1.0 / sum);
-        float* o = odata + (sp.q_begin + item.q0 + i) * out.cols + item.head * hd;
-        std::fill(o, o + hd, 0.0f);
         for (int64_t j = 0; j < visible; ++j) {
-          float pj = row[j] * inv;
-          if (v.type == DType::F16) pj = fp16_to_fp32(fp32_to_fp16(pj));
-          axpy(hd, pj, vbase + size_t(j) * v_row, o);
+          row[j] *= inv;
+          if (v.type == DType::F16) row[j] = fp16_to_fp32(fp32_to_fp16(row[j]));
         }
+        weighted_sum(visible, row, vbase, v_row, hd, odata + (sp.q_begin + item.q0 + i) * out.cols + item.head * hd);
       }
     }
   });

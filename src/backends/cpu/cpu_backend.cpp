@@ -492,10 +492,13 @@ class CpuBackend final : public Backend {
       a = dst;
     }
     // 2. Tiles of (weight rows x activation rows), handed out dynamically; consecutive tiles share weight rows.
+    // GEMV: small weight chunks so both threads stream; GEMM: larger ones so per-tile packing amortizes.
     const int nth = pool_.size();
-    int64_t wb = std::clamp<int64_t>((m + 4 * nth - 1) / (4 * nth), 1, 64);
+    const bool gemm = n >= 16;
+    const int64_t parts = int64_t(nth) * (gemm ? 2 : 4);
+    int64_t wb = std::clamp<int64_t>((m + parts - 1) / parts, 1, gemm ? 256 : 64);
     wb = (wb + kern.w_block - 1) / kern.w_block * kern.w_block;
-    const int64_t ab = 64;
+    const int64_t ab = kern.a_block > 0 ? kern.a_block : n;
     const int64_t n_wb = (m + wb - 1) / wb, n_ab = (n + ab - 1) / ab;
     std::atomic<int64_t> next{0};
     float* o = f32(out);

@@ -11,6 +11,8 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <new>
 #include <string>
 
 #include "core/dtype.h"
@@ -31,19 +33,47 @@ struct MatmulKernel {
   DotTileFn tile = nullptr;
   // Weight rows handled per tile call; the driver hands out weight rows in multiples of this.
   int64_t w_block = 1;
+  // Activation rows per tile call (0 = all): kernels that repack weight panels want every row at once so
+  // that each panel is repacked once.
+  int64_t a_block = 64;
   explicit operator bool() const { return tile != nullptr; }
 };
 
-// y[i] += a * x[i] for i < n, x in F16 or F32 storage (softmax · V).
-using AxpyFn = void (*)(int64_t n, float a, const void* x, float* y);
+// out[c] = sum over j < rows of p[j] * x_j[c] for c < n, where row x_j starts at x + j * x_stride bytes and is
+// stored as F16 or F32 (softmax · V). Accumulates in F32, j in order.
+using WeightedSumFn = void (*)(int64_t rows, const float* p, const void* x, size_t x_stride, int64_t n, float* out);
 
 struct KernelSet {
   std::string name;                       // e.g. "avx512 (vnni, bf16)"
   std::array<MatmulKernel, 32> matmul{};  // indexed by DType id (all ids hearth knows are < 32)
-  AxpyFn axpy_f32 = nullptr, axpy_f16 = nullptr;
+  WeightedSumFn weighted_sum_f32 = nullptr, weighted_sum_f16 = nullptr;
 
   const MatmulKernel& for_type(DType t) const { return matmul[static_cast<uint32_t>(t) & 31]; }
   MatmulKernel& for_type(DType t) { return matmul[static_cast<uint32_t>(t) & 31]; }
+};
+
+// Growable 64-byte-aligned scratch memory; kernels keep one per thread (thread_local) for repacked panels.
+class Scratch {
+ public:
+  Scratch() = default;
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  ~Scratch() { std::free(p_); }
+  template <typename T>
+  T* get(size_t count) {
+    const size_t bytes = (count * sizeof(T) + 63) / 64 * 64;
+    if (bytes > cap_) {
+      std::free(p_);
+      p_ = std::aligned_alloc(64, bytes);
+      if (!p_) throw std::bad_alloc();
+      cap_ = bytes;
+    }
+    return static_cast<T*>(p_);
+  }
+
+ private:
+  void* p_ = nullptr;
+  size_t cap_ = 0;
 };
 
 // Fills `ks` with the portable kernels (every supported type).
@@ -51,6 +81,10 @@ void init_scalar_kernels(KernelSet& ks);
 // Override entries with SIMD kernels; call only when the CPU has the ISA (see cpu_info().kernel_level()).
 void init_avx2_kernels(KernelSet& ks);
 void init_avx512_kernels(KernelSet& ks);
+// The families init_avx512_kernels installs (one file each).
+void init_avx512_q32(KernelSet& ks);
+void init_avx512_float(KernelSet& ks);
+void init_avx512_kquant(KernelSet& ks);
 void init_neon_kernels(KernelSet& ks);
 
 // The kernel set for this machine (honours HEARTH_CPU_LEVEL), built once.
@@ -64,6 +98,8 @@ void quantize_row_q8_0(const float* x, void* y, int64_t n);
 void quantize_row_q8_1(const float* x, void* y, int64_t n);
 void quantize_row_q8_K(const float* x, void* y, int64_t n);
 void copy_row_f32(const float* x, void* y, int64_t n);
+// F16-rounded values kept as F32: the activation format of SIMD F16 kernels (the same values as F16 storage).
+void round_row_f16_f32(const float* x, void* y, int64_t n);
 
 // Unpacked form of one 32-value block of Q4_0/Q4_1/Q5_0/Q5_1/Q8_0: signed values, scale and offset, so
 // value i = d * q[i] + m. Shared by the scalar kernels and the tests.

@@ -109,6 +109,15 @@ void tile_k(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a
   }
 }
 
+template <typename T, float (*ToF)(T)>
+void weighted_sum(int64_t rows, const float* p, const void* x, size_t x_stride, int64_t n, float* out) {
+  for (int64_t c = 0; c < n; ++c) out[c] = 0.0f;
+  for (int64_t j = 0; j < rows; ++j) {
+    const T* xr = reinterpret_cast<const T*>(static_cast<const uint8_t*>(x) + size_t(j) * x_stride);
+    for (int64_t c = 0; c < n; ++c) out[c] += p[j] * ToF(xr[c]);
+  }
+}
+
 }  // namespace
 
 void unpack_block32(DType t, const void* block, Unpacked32& out) {
@@ -241,14 +250,8 @@ void init_scalar_kernels(KernelSet& ks) {
   ks.for_type(DType::Q4_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<DType::Q4_K>, 1};
   ks.for_type(DType::Q5_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<DType::Q5_K>, 1};
   ks.for_type(DType::Q6_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<DType::Q6_K>, 1};
-  ks.axpy_f32 = [](int64_t n, float a, const void* x, float* y) {
-    const auto* xs = static_cast<const float*>(x);
-    for (int64_t i = 0; i < n; ++i) y[i] += a * xs[i];
-  };
-  ks.axpy_f16 = [](int64_t n, float a, const void* x, float* y) {
-    const auto* xs = static_cast<const uint16_t*>(x);
-    for (int64_t i = 0; i < n; ++i) y[i] += a * fp16_to_fp32(xs[i]);
-  };
+  ks.weighted_sum_f32 = weighted_sum<float, id_f32>;
+  ks.weighted_sum_f16 = weighted_sum<uint16_t, fp16_to_fp32>;
 }
 
 }  // namespace hearth::cpu

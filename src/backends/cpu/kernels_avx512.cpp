@@ -1,0 +1,13 @@
+// The AVX-512 kernel set: every family that has AVX-512 kernels.
+#include "backends/cpu/kernels.h"
+
+namespace hearth::cpu {
+
+void init_avx512_kernels(KernelSet& ks) {
+  ks.name = "avx512 (vnni)";
+  init_avx512_float(ks);
+  init_avx512_q32(ks);
+  init_avx512_kquant(ks);
+}
+
+}  // namespace hearth::cpu

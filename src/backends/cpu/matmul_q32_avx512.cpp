@@ -1,0 +1,279 @@
+// AVX-512 (F, BW, VL, DQ, VNNI) matmul kernels for the 32-value block types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1).
+//
+// Two shapes of work:
+//  - GEMV (fewer than kGemmRows activation rows, i.e. token generation): weights are read in place from the
+//    mmap, one block at a time, and dotted with each activation row. Memory bound.
+//  - GEMM: 16 weight rows are repacked into a panel whose every 512-bit vector holds 4 consecutive values of
+//    each of the 16 rows, so one VPDPBUSD (or FMA) with a broadcast activation word does 64 (16) MACs for 16
+//    outputs at once; up to kChunk activation rows are kept in accumulators. Activations are repacked per
+//    tile call so that one chunk's words for a block are contiguous.
+// Quantized weights are unpacked to unsigned bytes u with value = d * (u - offset) (+ m), so VPDPBUSD's
+// unsigned operand is the weight; the offset is folded back exactly as -offset * sum(a) per block.
+#include <immintrin.h>
+
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "backends/cpu/kernels.h"
+#include "backends/cpu/simd_avx512.h"
+#include "core/fp16.h"
+
+namespace hearth::cpu {
+namespace {
+
+using namespace avx512;
+
+constexpr int64_t kGemmRows = 4;  // from this many activation rows on, repacking a weight panel pays
+constexpr int kChunk = 12;        // activation rows per micro-kernel call (2 * 12 accumulators + temporaries)
+constexpr int kLanes = 16;        // weight rows per panel
+
+
+
+// ---------------------------------------------------------------------------------------------------------
+// 32-value block types.
+inline __m256i nibbles(const uint8_t* qs) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i m = _mm_set1_epi8(0x0F);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
+}
+inline __m256i fifth_bits(const uint8_t* qh) {
+  return _mm256_and_si256(_mm256_movm_epi8(load_u32(qh)), _mm256_set1_epi8(0x10));
+}
+
+struct UQ8_0 {
+  using Block = BlockQ8_0;
+  static constexpr int kOffset = 128;
+  static constexpr bool kMin = false;
+  static __m256i quants(const Block& b) {
+    return _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)), _mm256_set1_epi8(char(0x80)));
+  }
+  static float min(const Block&) { return 0.0f; }
+};
+struct UQ4_0 {
+  using Block = BlockQ4_0;
+  static constexpr int kOffset = 8;
+  static constexpr bool kMin = false;
+  static __m256i quants(const Block& b) { return nibbles(b.qs); }
+  static float min(const Block&) { return 0.0f; }
+};
+struct UQ4_1 {
+  using Block = BlockQ4_1;
+  static constexpr int kOffset = 0;
+  static constexpr bool kMin = true;
+  static __m256i quants(const Block& b) { return nibbles(b.qs); }
+  static float min(const Block& b) { return h2f(b.m); }
+};
+struct UQ5_0 {
+  using Block = BlockQ5_0;
+  static constexpr int kOffset = 16;
+  static constexpr bool kMin = false;
+  static __m256i quants(const Block& b) { return _mm256_or_si256(nibbles(b.qs), fifth_bits(b.qh)); }
+  static float min(const Block&) { return 0.0f; }
+};
+struct UQ5_1 {
+  using Block = BlockQ5_1;
+  static constexpr int kOffset = 0;
+  static constexpr bool kMin = true;
+  static __m256i quants(const Block& b) { return _mm256_or_si256(nibbles(b.qs), fifth_bits(b.qh)); }
+  static float min(const Block& b) { return h2f(b.m); }
+};
+
+// Activation block views: Q8_0, or Q8_1 (adds s = d * sum(q), used with the min of Q4_1/Q5_1).
+template <typename A>
+inline float act_s(const A& a) {
+  if constexpr (std::is_same_v<A, BlockQ8_1>) return h2f(a.s);
+  return 0.0f;
+}
+
+// Per activation row and block: scale, -offset * sum(q) and s.
+template <typename U, typename A>
+void act_block_info(const A* a, int64_t nb, float* d, int32_t* corr, float* s) {
+  for (int64_t b = 0; b < nb; ++b) {
+    d[b] = h2f(a[b].d);
+    s[b] = act_s(a[b]);
+    if constexpr (U::kOffset != 0) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
+      const __m256i sum = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), q);
+      const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+      const __m128i s2 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
+      corr[b] = -U::kOffset * (_mm_cvtsi128_si32(s2) + _mm_extract_epi32(s2, 1));
+    } else {
+      corr[b] = 0;
+    }
+  }
+}
+
+template <typename U, typename A, int NA>
+void gemv32_rows(int64_t nb, const typename U::Block* w, const A* const* a, const float* const* ad,
+                 const int32_t* const* corr, const float* const* as, float* out, int64_t ldo) {
+  __m256 acc[NA];
+  float accm[NA];
+  for (int i = 0; i < NA; ++i) acc[i] = _mm256_setzero_ps(), accm[i] = 0.0f;
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256i u = U::quants(w[b]);
+    const float dw = h2f(w[b].d);
+    for (int i = 0; i < NA; ++i) {
+      const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i][b].qs));
+      const __m256i init = _mm256_zextsi128_si256(_mm_cvtsi32_si128(corr[i][b]));
+      const __m256i dot = _mm256_dpbusd_epi32(init, u, av);
+      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(dw * ad[i][b]), acc[i]);
+      if constexpr (U::kMin) accm[i] += U::min(w[b]) * as[i][b];
+    }
+  }
+  for (int i = 0; i < NA; ++i) {
+    out[i * ldo] = hsum8(acc[i]) + accm[i];
+  }
+}
+
+// Activation rows repacked for the GEMM micro-kernel: for each chunk of kChunk rows and block b, the rows'
+// 32 quants side by side, their scales, offset corrections and sums.
+struct PackedAct32 {
+  std::vector<uint8_t> q;
+  std::vector<float> d, s;
+  std::vector<int32_t> corr;
+};
+
+template <int C, bool kMin>
+void kernel32(int64_t nb, const __m512i* pq, const __m512* pd, const __m512* pm, const uint8_t* aq, const float* ad,
+              const int32_t* acorr, const float* as, float* out, int64_t ldo, __mmask16 mask) {
+  __m512 acc[C];
+#pragma GCC unroll 12
+  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    __m512i isum[C];
+#pragma GCC unroll 12
+    for (int c = 0; c < C; ++c) isum[c] = _mm512_set1_epi32(acorr[b * C + c]);
+    const uint8_t* q = aq + b * C * 32;
+#pragma GCC unroll 8
+    for (int g = 0; g < 8; ++g) {
+      const __m512i wv = _mm512_load_si512(pq + b * 8 + g);
+#pragma GCC unroll 12
+      for (int c = 0; c < C; ++c) isum[c] = _mm512_dpbusd_epi32(isum[c], wv, _mm512_set1_epi32(int(load_u32(q + c * 32 + g * 4))));
+    }
+    const __m512 dw = _mm512_load_ps(pd + b);
+#pragma GCC unroll 12
+    for (int c = 0; c < C; ++c)
+      acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), _mm512_mul_ps(dw, _mm512_set1_ps(ad[b * C + c])), acc[c]);
+    if constexpr (kMin) {
+      const __m512 mv = _mm512_load_ps(pm + b);
+#pragma GCC unroll 12
+      for (int c = 0; c < C; ++c) acc[c] = _mm512_fmadd_ps(mv, _mm512_set1_ps(as[b * C + c]), acc[c]);
+    }
+  }
+#pragma GCC unroll 12
+  for (int c = 0; c < C; ++c) _mm512_mask_storeu_ps(out + c * ldo, mask, acc[c]);
+}
+
+template <bool kMin, int C = kChunk>
+void dispatch_kernel32(int rows, int64_t nb, const __m512i* pq, const __m512* pd, const __m512* pm,
+                       const uint8_t* aq, const float* ad, const int32_t* acorr, const float* as, float* out,
+                       int64_t ldo, __mmask16 mask) {
+  if constexpr (C > 0) {
+    if (rows == C) return kernel32<C, kMin>(nb, pq, pd, pm, aq, ad, acorr, as, out, ldo, mask);
+    return dispatch_kernel32<kMin, C - 1>(rows, nb, pq, pd, pm, aq, ad, acorr, as, out, ldo, mask);
+  }
+}
+
+template <typename U, typename A>
+void tile32(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a, size_t a_stride, int64_t na,
+            float* out, int64_t ldo) {
+  using Block = typename U::Block;
+  const int64_t nb = k / 32;
+  auto act_row = [&](int64_t i) {
+    return reinterpret_cast<const A*>(static_cast<const uint8_t*>(a) + size_t(i) * a_stride);
+  };
+  auto w_row = [&](int64_t j) {
+    return reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + size_t(j) * w_stride);
+  };
+  thread_local std::vector<float> info_d, info_s;
+  thread_local std::vector<int32_t> info_corr;
+
+  if (na < kGemmRows) {
+    info_d.resize(size_t(na * nb));
+    info_s.resize(size_t(na * nb));
+    info_corr.resize(size_t(na * nb));
+    const A* ar[kGemmRows];
+    const float *adp[kGemmRows], *asp[kGemmRows];
+    const int32_t* acp[kGemmRows];
+    for (int64_t i = 0; i < na; ++i) {
+      ar[i] = act_row(i);
+      adp[i] = info_d.data() + i * nb, asp[i] = info_s.data() + i * nb, acp[i] = info_corr.data() + i * nb;
+      act_block_info<U>(ar[i], nb, info_d.data() + i * nb, info_corr.data() + i * nb, info_s.data() + i * nb);
+    }
+    for (int64_t j = 0; j < nw; ++j) {
+      if (na == 1) gemv32_rows<U, A, 1>(nb, w_row(j), ar, adp, acp, asp, out + j, ldo);
+      else if (na == 2) gemv32_rows<U, A, 2>(nb, w_row(j), ar, adp, acp, asp, out + j, ldo);
+      else gemv32_rows<U, A, 3>(nb, w_row(j), ar, adp, acp, asp, out + j, ldo);
+    }
+    return;
+  }
+
+  // Pack activations by chunk.
+  thread_local PackedAct32 pa;
+  const int64_t n_chunks = (na + kChunk - 1) / kChunk;
+  pa.q.resize(size_t(n_chunks * nb * kChunk * 32));
+  pa.d.resize(size_t(n_chunks * nb * kChunk));
+  pa.s.resize(pa.d.size());
+  pa.corr.resize(pa.d.size());
+  info_d.resize(size_t(nb)), info_s.resize(size_t(nb)), info_corr.resize(size_t(nb));
+  for (int64_t ch = 0; ch < n_chunks; ++ch) {
+    const int64_t i0 = ch * kChunk;
+    const int C = int(std::min<int64_t>(kChunk, na - i0));
+    const size_t base = size_t(ch * nb * kChunk);
+    for (int c = 0; c < C; ++c) {
+      const A* ab = act_row(i0 + c);
+      act_block_info<U>(ab, nb, info_d.data(), info_corr.data(), info_s.data());
+      for (int64_t b = 0; b < nb; ++b) {
+        std::memcpy(pa.q.data() + (base + size_t(b * C + c)) * 32, ab[b].qs, 32);
+        pa.d[base + size_t(b * C + c)] = info_d[size_t(b)];
+        pa.s[base + size_t(b * C + c)] = info_s[size_t(b)];
+        pa.corr[base + size_t(b * C + c)] = info_corr[size_t(b)];
+      }
+    }
+  }
+
+  thread_local Scratch panel;
+  __m512i* pq = panel.get<__m512i>(size_t(nb * 10));
+  __m512* pd = reinterpret_cast<__m512*>(pq + nb * 8);
+  __m512* pm = pd + nb;
+  for (int64_t p0 = 0; p0 < nw; p0 += kLanes) {
+    const int rows = int(std::min<int64_t>(kLanes, nw - p0));
+    if (rows < kLanes) {
+      std::memset(static_cast<void*>(pq), 0, size_t(nb * 10) * sizeof(__m512i));
+    }
+    for (int r = 0; r < rows; ++r) {
+      const Block* wr = w_row(p0 + r);
+      auto* q32 = reinterpret_cast<uint32_t*>(pq);
+      auto* d32 = reinterpret_cast<float*>(pd);
+      auto* m32 = reinterpret_cast<float*>(pm);
+      for (int64_t b = 0; b < nb; ++b) {
+        alignas(32) uint32_t u[8];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(u), U::quants(wr[b]));
+        for (int g = 0; g < 8; ++g) q32[(b * 8 + g) * kLanes + r] = u[g];
+        d32[b * kLanes + r] = h2f(wr[b].d);
+        if constexpr (U::kMin) m32[b * kLanes + r] = U::min(wr[b]);
+      }
+    }
+    const __mmask16 mask = __mmask16((1u << rows) - 1);
+    for (int64_t ch = 0; ch < n_chunks; ++ch) {
+      const int64_t i0 = ch * kChunk;
+      const int C = int(std::min<int64_t>(kChunk, na - i0));
+      const size_t base = size_t(ch * nb * kChunk);
+      dispatch_kernel32<U::kMin>(C, nb, pq, pd, pm, pa.q.data() + base * 32, pa.d.data() + base,
+                                 pa.corr.data() + base, pa.s.data() + base, out + i0 * ldo + p0, ldo, mask);
+    }
+  }
+}
+
+}  // namespace
+
+void init_avx512_q32(KernelSet& ks) {
+  ks.for_type(DType::Q8_0) = {DType::Q8_0, quantize_row_q8_0, tile32<UQ8_0, BlockQ8_0>, kLanes, 0};
+  ks.for_type(DType::Q4_0) = {DType::Q8_0, quantize_row_q8_0, tile32<UQ4_0, BlockQ8_0>, kLanes, 0};
+  ks.for_type(DType::Q5_0) = {DType::Q8_0, quantize_row_q8_0, tile32<UQ5_0, BlockQ8_0>, kLanes, 0};
+  ks.for_type(DType::Q4_1) = {DType::Q8_1, quantize_row_q8_1, tile32<UQ4_1, BlockQ8_1>, kLanes, 0};
+  ks.for_type(DType::Q5_1) = {DType::Q8_1, quantize_row_q8_1, tile32<UQ5_1, BlockQ8_1>, kLanes, 0};
+}
+
+}  // namespace hearth::cpu
