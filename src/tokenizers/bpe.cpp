@@ -134,6 +134,7 @@ class BpeTokenizer final : public VocabTokenizer {
   std::string decode(const std::vector<int32_t>& ids, bool render_special) const override {
     std::string s;
     for (int32_t id : ids) s += token_to_piece(id, render_special);
+    if (opt_.clean_spaces) s = clean_up_spaces(s);
     // Hugging Face's Strip decoder for SentencePiece-style vocabularies: drop the space the encoder prepended.
     if (!opt_.byte_level && opt_.prepend_space && !s.empty() && s[0] == ' ') s.erase(0, 1);
     return s;
@@ -301,33 +302,37 @@ class BpeTokenizer final : public VocabTokenizer {
   mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;
 };
 
-}  // namespace
-
-std::unique_ptr<Tokenizer> make_bpe_tokenizer(const Metadata& md, const std::string& source,
-                                              const BpeOptions& options) {
+std::unique_ptr<Tokenizer> build(const Metadata& md, const std::string& source, const BpeOptions& options,
+                                 bool add_bos_default) {
   const auto* merges = md.find_strings("tokenizer.ggml.merges");
   if (merges == nullptr) fail("{}: missing metadata key 'tokenizer.ggml.merges' (needed by BPE)", source);
-  // llama.cpp's defaults for a gpt2 vocabulary (BOS = EOS = 11); the keys override them.
+  // llama.cpp's defaults for a gpt2 vocabulary (BOS = EOS = 11) or a SentencePiece one; the keys override them.
   SpecialTokens defaults;
-  defaults.bos = defaults.eos = 11;
-  defaults.add_bos = false;
-  if (!options.byte_level) {
+  if (options.byte_level) {
+    defaults.bos = defaults.eos = 11;
+  } else {
     defaults.bos = 1;
     defaults.eos = 2;
     defaults.unk = 0;
   }
-  if (options.framing_from_vocab && options.byte_level) {
-    // llama.cpp turns BOS on by default for the llama3 family, tekken and chameleon pre-tokenizers.
-    const std::string pre = md.find_string("tokenizer.ggml.pre").value_or("");
-    defaults.add_bos = options.ignore_merges || pre == "chameleon";
-  }
+  defaults.add_bos = add_bos_default;
   return std::make_unique<BpeTokenizer>(Vocab::from_metadata(md, source, defaults), *merges, options, source);
 }
 
+}  // namespace
+
+std::unique_ptr<Tokenizer> make_bpe_tokenizer(const Metadata& md, const std::string& source,
+                                              const BpeOptions& options) {
+  return build(md, source, options, false);
+}
+
 std::unique_ptr<Tokenizer> make_bpe_tokenizer(const Metadata& md, const std::string& source) {
+  const PreTokenizer::Gguf pre = PreTokenizer::gguf(md.find_string("tokenizer.ggml.pre").value_or(""));
   BpeOptions opt;
-  opt.pre_patterns = PreTokenizer::gguf_patterns(md.find_string("tokenizer.ggml.pre").value_or(""), &opt.ignore_merges);
-  return make_bpe_tokenizer(md, source, opt);
+  opt.pre_patterns = pre.patterns;
+  opt.ignore_merges = pre.ignore_merges;
+  opt.clean_spaces = pre.clean_spaces;
+  return build(md, source, opt, pre.add_bos);
 }
 
 }  // namespace hearth

@@ -31,6 +31,7 @@ struct BpeOptions {
   bool ignore_merges = false;             // a piece that is itself a token is emitted whole
   bool nfc = false;                       // NFC-normalize text segments first (Qwen's normalizer)
   bool add_prefix_space = false;          // byte-level: " " before a segment not starting with one (RoBERTa)
+  bool clean_spaces = false;              // decode() applies llama.cpp's clean-up (" ." -> ".", " 's" -> "'s")
   // SentencePiece-style only:
   bool prepend_space = true;        // "▁" before each text segment (HF Prepend normalizer / Metaspace)
   bool prepend_first_only = false;  // ... only before a segment at the start of the text (prepend_scheme first)

@@ -104,21 +104,28 @@ const char* const kQwen2 =
 const char* const kCjkHangul = R"([\x{4E00}-\x{9FA5}\x{0800}-\x{4E00}\x{AC00}-\x{D7FF}]+)";
 const char* const kBloom = R"( ?[^(\s|.,!?\x{2026}\x{3002}\x{FF0C}\x{3001}\x{0964}\x{06D4}\x{060C})]+)";
 
-}  // namespace
+bool one_of(std::string_view s, std::initializer_list<std::string_view> names) {
+  for (std::string_view n : names)
+    if (s == n) return true;
+  return false;
+}
 
-std::vector<std::string> PreTokenizer::gguf_patterns(std::string_view pre, bool* ignore_merges) {
-  auto is = [&](std::initializer_list<std::string_view> names) {
-    for (std::string_view n : names)
-      if (pre == n) return true;
-    return false;
-  };
-  if (ignore_merges) *ignore_merges = false;
+PreTokenizer::Gguf gguf_switches(std::string_view pre) {
+  auto is = [&](std::initializer_list<std::string_view> names) { return one_of(pre, names); };
+  PreTokenizer::Gguf g;
+  const bool llama3 = is({"llama3", "llama-v3", "llama-bpe", "falcon3"});
+  g.ignore_merges = llama3 || pre == "tekken";
+  g.add_bos = llama3 || is({"tekken", "chameleon"});
+  g.clean_spaces = !is({"deepseek-llm", "deepseek-coder", "deepseek-v3", "command-r", "qwen2", "poro-chat", "viking",
+                        "tekken", "smollm", "chameleon"});
+  return g;
+}
+
+std::vector<std::string> gguf_regexes(std::string_view pre) {
+  auto is = [&](std::initializer_list<std::string_view> names) { return one_of(pre, names); };
   if (pre.empty() || pre == "default")
     return {R"([\p{P}\$\+<=>\^~\|]+)", kGpt2, R"(\p{N}+)", "[0-9][0-9][0-9]"};
-  if (is({"llama3", "llama-v3", "llama-bpe", "falcon3", "dbrx", "smaug-bpe", "chatglm-bpe"})) {
-    if (ignore_merges) *ignore_merges = is({"llama3", "llama-v3", "llama-bpe", "falcon3"});
-    return {kLlama3};
-  }
+  if (is({"llama3", "llama-v3", "llama-bpe", "falcon3", "dbrx", "smaug-bpe", "chatglm-bpe"})) return {kLlama3};
   if (pre == "deepseek-llm")
     return {
         "[\r\n]",
@@ -162,15 +169,21 @@ std::vector<std::string> PreTokenizer::gguf_patterns(std::string_view pre, bool*
   if (is({"qwen2", "stablelm2", "megrez"})) return {kQwen2};
   if (is({"poro-chat", "bloom", "gpt3-finnish"})) return {kBloom};
   if (pre == "viking") return {kBloom, R"(\p{N})"};
-  if (pre == "tekken") {
-    if (ignore_merges) *ignore_merges = true;
+  if (pre == "tekken")
     return {
         R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)"};
-  }
   if (pre == "chameleon")
     return {"<sentinel:[0-9]+>", "(IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z", R"(([\t\n]|    |  ))", R"(\p{N})",
             R"([\p{P}!-/:-@\[-`{-~])", kGpt2};
   fail("unknown pre-tokenizer type tokenizer.ggml.pre = '{}'", pre);
+}
+
+}  // namespace
+
+PreTokenizer::Gguf PreTokenizer::gguf(std::string_view pre) {
+  Gguf g = gguf_switches(pre);
+  g.patterns = gguf_regexes(pre);
+  return g;
 }
 
 }  // namespace hearth

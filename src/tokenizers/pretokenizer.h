@@ -21,9 +21,16 @@ class PreTokenizer {
   // Error naming the pattern and PCRE2's message if a pattern does not compile.
   explicit PreTokenizer(const std::vector<std::string>& patterns);
 
-  // The regexes llama.cpp uses for a GGUF `tokenizer.ggml.pre` value ("" = "default"); Error naming the
-  // value if it is unknown. `ignore_merges` is set for the vocabularies whose whole-word tokens bypass merges.
-  static std::vector<std::string> gguf_patterns(std::string_view pre, bool* ignore_merges = nullptr);
+  // What llama.cpp derives from a GGUF `tokenizer.ggml.pre` value ("" = "default"): the regexes and the
+  // per-model switches that travel with them.
+  struct Gguf {
+    std::vector<std::string> patterns;
+    bool ignore_merges = false;  // a piece that is itself a token bypasses merges (llama3 family, tekken)
+    bool add_bos = false;        // BOS by default when the vocabulary has no add_bos_token key
+    bool clean_spaces = true;    // decoded text gets llama.cpp's clean-up (" ." -> ".", " 's" -> "'s", ...)
+  };
+  // Error naming the value if it is unknown.
+  static Gguf gguf(std::string_view pre);
 
   // Appends the pieces of `text` to `out` (views into `text`, in order, none empty).
   void split(std::string_view text, std::vector<std::string_view>& out) const;

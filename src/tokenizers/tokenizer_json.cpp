@@ -314,6 +314,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& dir) {
     t.opt.ignore_merges = bool_or(*model, "ignore_merges", false);
     t.opt.byte_fallback = bool_or(*model, "byte_fallback", false);
     t.opt.fuse_unk = bool_or(*model, "fuse_unk", false);
+    t.opt.clean_spaces = bool_or(config, "clean_up_tokenization_spaces", false);
     if (t.opt.byte_fallback)
       for (size_t i = 0; i < tokens.size(); ++i)
         if (types[i] == 1 && tokens[i].size() == 6 && tokens[i].compare(0, 3, "<0x") == 0 && tokens[i][5] == '>')

@@ -82,8 +82,10 @@ TEST_P(ByteLevelFixture, MatchesHuggingFaceIdsAndRoundTrips) {
     for (const Case& c : cases) {
       const auto ids = tok->encode(c.text, /*add_special=*/false, /*parse_special=*/false);
       EXPECT_EQ(ids, c.ids) << base << " text '" << c.text << "'\n got  " << show(ids) << "\n want " << show(c.ids);
-      // Byte-level BPE is lossless.
-      EXPECT_EQ(tok->decode(ids), c.text) << base;
+      // Byte-level BPE is lossless: the pieces give the text back byte for byte.
+      std::string pieces;
+      for (int32_t id : ids) pieces += tok->token_to_piece(id);
+      EXPECT_EQ(pieces, c.text) << base;
     }
   }
 }
@@ -143,7 +145,22 @@ TEST(BpeGolden, Qwen2DevDecoderPromptIds) {
     const auto ids = tok->encode(p.at("prompt").get<std::string>(), true, false);
     EXPECT_EQ(ids, p.at("token_ids").get<std::vector<int32_t>>()) << p.at("prompt");
     EXPECT_EQ(tok->decode(ids), p.at("prompt").get<std::string>());
+    // llama_detokenize(remove_special = false, unparse_special = false), clean-up included.
+    const auto greedy = p.at("greedy_ids").get<std::vector<int32_t>>();
+    std::string want_hex = p.at("greedy_text_hex").get<std::string>(), got_hex;
+    for (unsigned char c : tok->decode(greedy)) got_hex += fmt::format("{:02x}", c);
+    EXPECT_EQ(got_hex, want_hex) << p.at("prompt");
   }
+}
+
+TEST(BpeGolden, DecodeCleansSpacesAsLlamaCppForGpt2NotForDeepseek) {
+  HEARTH_REQUIRE_SHARED();
+  const std::string text = "Hello , world . It 's ' quoted ' !";
+  auto gpt2 = load_vocab("gpt-2");
+  // " ," " ." " !" lose the space, a lone "'" between spaces loses both, " 's" joins the word before.
+  EXPECT_EQ(gpt2->decode(gpt2->encode(text, false)), "Hello, world. It's'quoted '!");
+  auto deepseek = load_vocab("deepseek-coder");
+  EXPECT_EQ(deepseek->decode(deepseek->encode(text, false)), text);
 }
 
 // The held-out models carry byte-level vocabularies too (deepseek-coder, falcon, gpt-2): they must load and
@@ -237,7 +254,7 @@ std::vector<std::string> split(const PreTokenizer& p, std::string_view text) {
 }
 
 TEST(PreTokenizer, Gpt2SplitsWordsNumbersPunctuationAndSpaces) {
-  PreTokenizer p(PreTokenizer::gguf_patterns("gpt-2"));
+  PreTokenizer p(PreTokenizer::gguf("gpt-2").patterns);
   EXPECT_EQ(split(p, "Hello world's  123!!"),
             (std::vector<std::string>{"Hello", " world", "'s", " ", " 123", "!!"}));
   EXPECT_EQ(split(p, "a \n\n b"), (std::vector<std::string>{"a", " \n\n", " b"}));
@@ -245,16 +262,17 @@ TEST(PreTokenizer, Gpt2SplitsWordsNumbersPunctuationAndSpaces) {
 }
 
 TEST(PreTokenizer, Llama3GroupsDigitsByThreeAndContractionsIgnoreCase) {
-  bool ignore_merges = false;
-  PreTokenizer p(PreTokenizer::gguf_patterns("llama-bpe", &ignore_merges));
-  EXPECT_TRUE(ignore_merges);
+  const PreTokenizer::Gguf g = PreTokenizer::gguf("llama-bpe");
+  EXPECT_TRUE(g.ignore_merges);
+  EXPECT_TRUE(g.add_bos);
+  PreTokenizer p(g.patterns);
   EXPECT_EQ(split(p, "1234567 WE'LL"), (std::vector<std::string>{"123", "456", "7", " WE", "'LL"}));
 }
 
 TEST(PreTokenizer, PiecesAlwaysConcatenateBackToTheInput) {
   for (const char* pre : {"default", "gpt-2", "llama3", "qwen2", "deepseek-llm", "deepseek-coder", "deepseek-v3",
                           "falcon", "starcoder", "bloom", "tekken", "chameleon"}) {
-    PreTokenizer p(PreTokenizer::gguf_patterns(pre));
+    PreTokenizer p(PreTokenizer::gguf(pre).patterns);
     for (std::string text : {std::string("Ünïcödé 12345 東京 🙂‍↔️ \t\n  x"), std::string("bad \xff\xfe utf8 \xc3"),
                              std::string(5000, ' ') + "a", std::string(3000, '7')}) {
       std::string joined;
@@ -269,7 +287,7 @@ TEST(PreTokenizer, PiecesAlwaysConcatenateBackToTheInput) {
 
 TEST(PreTokenizer, BadPatternIsAnError) {
   EXPECT_THROW(PreTokenizer({"(unclosed"}), Error);
-  EXPECT_THROW(PreTokenizer::gguf_patterns("unknown-pre"), Error);
+  EXPECT_THROW(PreTokenizer::gguf("unknown-pre"), Error);
 }
 
 }  // namespace
