@@ -1,10 +1,234 @@
-// AVX2 + FMA + F16C kernels.
+// AVX2 + FMA + F16C kernels: float weights (F32, F16, BF16) and the 32-value block types. Weights are read
+// in place; each weight row is dotted with up to kGroup activation rows at once so its loads are shared.
+// Integer dots use VPMADDUBSW (u8 x s8 -> s16 pairs), which must not saturate: weights are unpacked to
+// unsigned values <= 31 (offset folded back per block as -offset * sum(a)), except Q8_0, whose signed
+// weights use the sign trick |w| x (a * sign(w)) (|pair sum| <= 2 * 127 * 127 < 32768).
+// K-quants have no AVX2 kernels yet and use the portable ones.
 #include <immintrin.h>
+
+#include <cstring>
+#include <type_traits>
 
 #include "backends/cpu/kernels.h"
 
-namespace hearth::cpu {
+// GCC 12 warns inside its own intrinsics headers (their intentionally undefined pass-through operands).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
-void init_avx2_kernels(KernelSet& ks) { ks.name = "avx2 (fma, f16c)"; }
+namespace hearth::cpu {
+namespace {
+
+constexpr int kGroup = 4;
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+// ---- float weights ----
+struct LoadF32 {
+  using T = float;
+  static __m256 load(const T* p) { return _mm256_loadu_ps(p); }
+  static float one(T v) { return v; }
+};
+struct LoadF16 {
+  using T = uint16_t;
+  static __m256 load(const T* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static float one(T v) { return h2f(v); }
+};
+struct LoadBF16 {
+  using T = uint16_t;
+  static __m256 load(const T* p) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+  static float one(T v) {
+    const uint32_t bits = uint32_t(v) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  }
+};
+
+template <typename L, int NA>
+void dot_float(int64_t k, const typename L::T* w, const float* a, size_t a_stride, float* out, int64_t ldo) {
+  const float* ar[NA];
+  for (int i = 0; i < NA; ++i) ar[i] = reinterpret_cast<const float*>(reinterpret_cast<const uint8_t*>(a) + size_t(i) * a_stride);
+  __m256 acc[NA];
+  for (int i = 0; i < NA; ++i) acc[i] = _mm256_setzero_ps();
+  int64_t c = 0;
+  for (; c + 8 <= k; c += 8) {
+    const __m256 wv = L::load(w + c);
+    for (int i = 0; i < NA; ++i) acc[i] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(ar[i] + c), acc[i]);
+  }
+  for (int i = 0; i < NA; ++i) {
+    float s = hsum(acc[i]);
+    for (int64_t t = c; t < k; ++t) s += L::one(w[t]) * ar[i][t];
+    out[i * ldo] = s;
+  }
+}
+
+template <typename L>
+void tile_float(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a, size_t a_stride, int64_t na,
+                float* out, int64_t ldo) {
+  for (int64_t j = 0; j < nw; ++j) {
+    const auto* wr = reinterpret_cast<const typename L::T*>(static_cast<const uint8_t*>(w) + size_t(j) * w_stride);
+    for (int64_t i0 = 0; i0 < na; i0 += kGroup) {
+      const auto* a0 = reinterpret_cast<const float*>(static_cast<const uint8_t*>(a) + size_t(i0) * a_stride);
+      float* o = out + i0 * ldo + j;
+      switch (std::min<int64_t>(kGroup, na - i0)) {
+        case 4: dot_float<L, 4>(k, wr, a0, a_stride, o, ldo); break;
+        case 3: dot_float<L, 3>(k, wr, a0, a_stride, o, ldo); break;
+        case 2: dot_float<L, 2>(k, wr, a0, a_stride, o, ldo); break;
+        default: dot_float<L, 1>(k, wr, a0, a_stride, o, ldo); break;
+      }
+    }
+  }
+}
+
+void round_row_f16(const float* x, void* y, int64_t n) {
+  auto* out = static_cast<float*>(y);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+  if (i < n) round_row_f16_f32(x + i, out + i, n - i);
+}
+
+// ---- 32-value blocks ----
+inline __m256i nibbles(const uint8_t* qs) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i m = _mm_set1_epi8(0x0F);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
+}
+// Byte j = 0x10 where bit j of the 32-bit qh is set.
+inline __m256i fifth_bits(const uint8_t* qh) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+  const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32(int(bits)),
+                                             _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2,
+                                                              2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+  const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201ull));
+  return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
+}
+
+struct UQ8_0 {
+  using Block = BlockQ8_0;
+  static constexpr int kOffset = 0;
+  static constexpr bool kMin = false, kSigned = true;
+  static __m256i quants(const Block& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
+  static float min(const Block&) { return 0.0f; }
+};
+struct UQ4_0 {
+  using Block = BlockQ4_0;
+  static constexpr int kOffset = 8;
+  static constexpr bool kMin = false, kSigned = false;
+  static __m256i quants(const Block& b) { return nibbles(b.qs); }
+  static float min(const Block&) { return 0.0f; }
+};
+struct UQ4_1 {
+  using Block = BlockQ4_1;
+  static constexpr int kOffset = 0;
+  static constexpr bool kMin = true, kSigned = false;
+  static __m256i quants(const Block& b) { return nibbles(b.qs); }
+  static float min(const Block& b) { return h2f(b.m); }
+};
+struct UQ5_0 {
+  using Block = BlockQ5_0;
+  static constexpr int kOffset = 16;
+  static constexpr bool kMin = false, kSigned = false;
+  static __m256i quants(const Block& b) { return _mm256_or_si256(nibbles(b.qs), fifth_bits(b.qh)); }
+  static float min(const Block&) { return 0.0f; }
+};
+struct UQ5_1 {
+  using Block = BlockQ5_1;
+  static constexpr int kOffset = 0;
+  static constexpr bool kMin = true, kSigned = false;
+  static __m256i quants(const Block& b) { return _mm256_or_si256(nibbles(b.qs), fifth_bits(b.qh)); }
+  static float min(const Block& b) { return h2f(b.m); }
+};
+
+template <typename A>
+inline float act_s(const A& a) {
+  if constexpr (std::is_same_v<A, BlockQ8_1>) return h2f(a.s);
+  return 0.0f;
+}
+
+inline int32_t sum_i8(const int8_t* q) {
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+  const __m256i s16 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), v);
+  const __m256i s32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
+  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+  return _mm_cvtsi128_si32(s) + _mm_extract_epi32(s, 1);
+}
+
+template <typename U, typename A, int NA>
+void dot_q32(int64_t nb, const typename U::Block* w, const A* const* a, const int32_t* const* corr, float* out,
+             int64_t ldo) {
+  __m256 acc[NA];
+  float accm[NA];
+  for (int i = 0; i < NA; ++i) acc[i] = _mm256_setzero_ps(), accm[i] = 0.0f;
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256i u = U::quants(w[b]);
+    const float dw = h2f(w[b].d);
+    const __m256i ux = U::kSigned ? _mm256_sign_epi8(u, u) : u;  // |w| for the sign trick
+    for (int i = 0; i < NA; ++i) {
+      __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i][b].qs));
+      if constexpr (U::kSigned) av = _mm256_sign_epi8(av, u);
+      __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(ux, av), ones);
+      if constexpr (U::kOffset != 0) dot = _mm256_add_epi32(dot, _mm256_zextsi128_si256(_mm_cvtsi32_si128(corr[i][b])));
+      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(dw * h2f(a[i][b].d)), acc[i]);
+      if constexpr (U::kMin) accm[i] += U::min(w[b]) * act_s(a[i][b]);
+    }
+  }
+  for (int i = 0; i < NA; ++i) out[i * ldo] = hsum(acc[i]) + accm[i];
+}
+
+template <typename U, typename A>
+void tile_q32(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a, size_t a_stride, int64_t na,
+              float* out, int64_t ldo) {
+  const int64_t nb = k / 32;
+  auto a_row = [&](int64_t i) {
+    return reinterpret_cast<const A*>(static_cast<const uint8_t*>(a) + size_t(i) * a_stride);
+  };
+  // -offset * sum(a) per activation row and block.
+  thread_local Scratch corr_buf;
+  int32_t* corr = corr_buf.get<int32_t>(size_t(na * nb));
+  for (int64_t i = 0; i < na; ++i)
+    for (int64_t b = 0; b < nb; ++b) corr[i * nb + b] = U::kOffset ? -U::kOffset * sum_i8(a_row(i)[b].qs) : 0;
+  for (int64_t j = 0; j < nw; ++j) {
+    const auto* wr = reinterpret_cast<const typename U::Block*>(static_cast<const uint8_t*>(w) + size_t(j) * w_stride);
+    for (int64_t i0 = 0; i0 < na; i0 += kGroup) {
+      const A* ar[kGroup];
+      const int32_t* cr[kGroup];
+      const int g = int(std::min<int64_t>(kGroup, na - i0));
+      for (int t = 0; t < g; ++t) ar[t] = a_row(i0 + t), cr[t] = corr + (i0 + t) * nb;
+      float* o = out + i0 * ldo + j;
+      switch (g) {
+        case 4: dot_q32<U, A, 4>(nb, wr, ar, cr, o, ldo); break;
+        case 3: dot_q32<U, A, 3>(nb, wr, ar, cr, o, ldo); break;
+        case 2: dot_q32<U, A, 2>(nb, wr, ar, cr, o, ldo); break;
+        default: dot_q32<U, A, 1>(nb, wr, ar, cr, o, ldo); break;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void init_avx2_kernels(KernelSet& ks) {
+  ks.name = "avx2 (fma, f16c)";
+  ks.for_type(DType::F32) = {DType::F32, copy_row_f32, tile_float<LoadF32>, 1};
+  ks.for_type(DType::F16) = {DType::F32, round_row_f16, tile_float<LoadF16>, 1};
+  ks.for_type(DType::BF16) = {DType::F32, copy_row_f32, tile_float<LoadBF16>, 1};
+  ks.for_type(DType::Q8_0) = {DType::Q8_0, quantize_row_q8_0, tile_q32<UQ8_0, BlockQ8_0>, 1};
+  ks.for_type(DType::Q4_0) = {DType::Q8_0, quantize_row_q8_0, tile_q32<UQ4_0, BlockQ8_0>, 1};
+  ks.for_type(DType::Q5_0) = {DType::Q8_0, quantize_row_q8_0, tile_q32<UQ5_0, BlockQ8_0>, 1};
+  ks.for_type(DType::Q4_1) = {DType::Q8_1, quantize_row_q8_1, tile_q32<UQ4_1, BlockQ8_1>, 1};
+  ks.for_type(DType::Q5_1) = {DType::Q8_1, quantize_row_q8_1, tile_q32<UQ5_1, BlockQ8_1>, 1};
+}
 
 }  // namespace hearth::cpu

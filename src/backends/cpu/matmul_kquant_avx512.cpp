@@ -27,15 +27,23 @@ struct alignas(64) KBlock {
   float d, dmin;
 };
 
-// Expands 16 int16 group scales so that lane l of vector t holds the scale of values 64t + 2l, 64t + 2l + 1.
-inline void spread_scales(__m256i scales16, __m512i* out) {
-  const __m512i s = _mm512_castsi256_si512(scales16);
-  for (int t = 0; t < 4; ++t) {
-    alignas(64) int16_t idx[32];
-    for (int l = 0; l < 32; ++l) idx[l] = int16_t(4 * t + l / 8);
-    out[t] = _mm512_permutexvar_epi16(_mm512_load_si512(idx), s);
+// Permutation indices: lane l of vector t (values 64t + 2l, 64t + 2l + 1) takes the scale of its group, for
+// per-16 scales (Q6_K: group 4t + l/8) and per-32 scales (Q4_K/Q5_K: group 2t + l/16).
+struct ScaleIndex {
+  __m512i per16[4], per32[4];
+  __m256i min_pairs;  // 16 lanes: min of group l/2 (the 8 mins sit in lanes 8..15 of the source)
+  ScaleIndex() {
+    alignas(64) int16_t a[32], b[32], m[16];
+    for (int t = 0; t < 4; ++t) {
+      for (int l = 0; l < 32; ++l) a[l] = int16_t(4 * t + l / 8), b[l] = int16_t(2 * t + l / 16);
+      per16[t] = _mm512_load_si512(a);
+      per32[t] = _mm512_load_si512(b);
+    }
+    for (int l = 0; l < 16; ++l) m[l] = int16_t(8 + l / 2);
+    min_pairs = _mm256_load_si256(reinterpret_cast<const __m256i*>(m));
   }
-}
+};
+const ScaleIndex kIdx;
 
 inline __m512i low_high_nibbles(const uint8_t* q32) {
   const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q32));
@@ -44,23 +52,21 @@ inline __m512i low_high_nibbles(const uint8_t* q32) {
                             _mm256_and_si256(_mm256_srli_epi16(q, 4), m), 1);
 }
 
-// Q4_K / Q5_K: eight 6-bit (scale, min) pairs, one per 32 values.
+// Q4_K / Q5_K: eight 6-bit (scale, min) pairs, one per 32 values, packed in 12 bytes: scales 0-3 and mins 0-3
+// in the low 6 bits of bytes 0-7; scales/mins 4-7 take their low 4 bits from the nibbles of bytes 8-11 and
+// their top 2 bits from the top bits of bytes 0-3 / 4-7. Rearranged with 32-bit ops into 8 scale bytes then
+// 8 min bytes.
 inline void k4_scales(const uint8_t* q, KBlock& kb) {
-  alignas(32) int16_t sc[16], mn[16];
-  for (int j = 0; j < 8; ++j) {
-    int d, m;
-    if (j < 4) {
-      d = q[j] & 63;
-      m = q[j + 4] & 63;
-    } else {
-      d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-      m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-    sc[2 * j] = sc[2 * j + 1] = int16_t(d);
-    mn[2 * j] = mn[2 * j + 1] = int16_t(m);
-  }
-  spread_scales(_mm256_load_si256(reinterpret_cast<const __m256i*>(sc)), kb.sc);
-  kb.mins = _mm256_load_si256(reinterpret_cast<const __m256i*>(mn));
+  uint32_t w[3];
+  std::memcpy(w, q, 12);
+  constexpr uint32_t k6 = 0x3f3f3f3f, k4 = 0x0f0f0f0f, k2 = 0x03030303;
+  const uint32_t sc_lo = w[0] & k6, mn_lo = w[1] & k6;
+  const uint32_t sc_hi = (w[2] & k4) | (((w[0] >> 6) & k2) << 4);
+  const uint32_t mn_hi = ((w[2] >> 4) & k4) | (((w[1] >> 6) & k2) << 4);
+  const __m256i v = _mm256_cvtepu8_epi16(_mm_setr_epi32(int(sc_lo), int(sc_hi), int(mn_lo), int(mn_hi)));
+  const __m512i v2 = _mm512_castsi256_si512(v);
+  for (int t = 0; t < 4; ++t) kb.sc[t] = _mm512_permutexvar_epi16(kIdx.per32[t], v2);
+  kb.mins = _mm256_permutexvar_epi16(kIdx.min_pairs, v);
 }
 
 void unpack_q4_k(const void* block, KBlock& kb) {
@@ -91,7 +97,7 @@ void unpack_q6_k(const void* block, KBlock& kb) {
   kb.d = h2f(b.d);
   kb.dmin = kb.d;
   const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
-  spread_scales(sc, kb.sc);
+  for (int t = 0; t < 4; ++t) kb.sc[t] = _mm512_permutexvar_epi16(kIdx.per16[t], _mm512_castsi256_si512(sc));
   kb.mins = _mm256_slli_epi16(sc, 5);  // 32 * scale: the -32 offset of every quant
   const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(0x03);
   for (int h = 0; h < 2; ++h) {
@@ -131,29 +137,66 @@ void dot_rows(int64_t nb, const KBlock* const* w, const BlockQ8_K* a, float* out
   for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(acc[r]) - hsum8(accm[r]);
 }
 
+// One block of one weight row against NA activation rows: the GEMV path, unpacking straight into registers.
+template <typename Block, void (*Unpack)(const void*, KBlock&), int NA>
+void gemv_row(int64_t nb, const Block* w, const BlockQ8_K* const* a, float* out, int64_t ldo) {
+  __m512 acc[NA];
+  __m256 accm[NA];
+  for (int i = 0; i < NA; ++i) acc[i] = _mm512_setzero_ps(), accm[i] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    KBlock kb;
+    Unpack(&w[b], kb);
+    for (int i = 0; i < NA; ++i) {
+      const BlockQ8_K& ab = a[i][b];
+      __m512i isum = _mm512_setzero_si512();
+      for (int t = 0; t < 4; ++t)
+        isum = _mm512_add_epi32(isum, _mm512_madd_epi16(_mm512_maddubs_epi16(kb.u[t], _mm512_loadu_si512(ab.qs + 64 * t)), kb.sc[t]));
+      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab.bsums));
+      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(kb.d * ab.d), acc[i]);
+      accm[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(bs, kb.mins)), _mm256_set1_ps(kb.dmin * ab.d), accm[i]);
+    }
+  }
+  for (int i = 0; i < NA; ++i) out[i * ldo] = _mm512_reduce_add_ps(acc[i]) - hsum8(accm[i]);
+}
+
 template <typename Block, void (*Unpack)(const void*, KBlock&)>
 void tile_k(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a, size_t a_stride, int64_t na,
             float* out, int64_t ldo) {
   const int64_t nb = k / kQK_K;
+  auto w_row = [&](int64_t j) {
+    return reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + size_t(j) * w_stride);
+  };
+  auto a_row = [&](int64_t i) {
+    return reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(a) + size_t(i) * a_stride);
+  };
+  if (na < 4) {
+    const BlockQ8_K* ar[3];
+    for (int64_t i = 0; i < na; ++i) ar[i] = a_row(i);
+    for (int64_t j = 0; j < nw; ++j) {
+      if (na == 1) gemv_row<Block, Unpack, 1>(nb, w_row(j), ar, out + j, ldo);
+      else if (na == 2) gemv_row<Block, Unpack, 2>(nb, w_row(j), ar, out + j, ldo);
+      else gemv_row<Block, Unpack, 3>(nb, w_row(j), ar, out + j, ldo);
+    }
+    return;
+  }
   thread_local Scratch buf;
   KBlock* unpacked = buf.get<KBlock>(size_t(kRows * nb));
   for (int64_t j0 = 0; j0 < nw; j0 += kRows) {
     const int rows = int(std::min<int64_t>(kRows, nw - j0));
     const KBlock* wr[kRows];
     for (int r = 0; r < rows; ++r) {
-      const auto* blocks = reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + size_t(j0 + r) * w_stride);
+      const Block* blocks = w_row(j0 + r);
       KBlock* dst = unpacked + r * nb;
       for (int64_t b = 0; b < nb; ++b) Unpack(&blocks[b], dst[b]);
       wr[r] = dst;
     }
     for (int64_t i = 0; i < na; ++i) {
-      const auto* ar = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(a) + size_t(i) * a_stride);
       float res[kRows];
       switch (rows) {
-        case 4: dot_rows<4>(nb, wr, ar, res); break;
-        case 3: dot_rows<3>(nb, wr, ar, res); break;
-        case 2: dot_rows<2>(nb, wr, ar, res); break;
-        default: dot_rows<1>(nb, wr, ar, res); break;
+        case 4: dot_rows<4>(nb, wr, a_row(i), res); break;
+        case 3: dot_rows<3>(nb, wr, a_row(i), res); break;
+        case 2: dot_rows<2>(nb, wr, a_row(i), res); break;
+        default: dot_rows<1>(nb, wr, a_row(i), res); break;
       }
       for (int r = 0; r < rows; ++r) out[i * ldo + j0 + r] = res[r];
     }
