@@ -90,6 +90,16 @@ class BpeTokenizer final : public VocabTokenizer {
       }
     }
     if (opt_.byte_level) pre_ = PreTokenizer(opt_.pre_patterns);
+    if (!opt_.byte_level) {
+      // If no token has "▁" right after another character (SentencePiece pieces only start with it, or are
+      // runs of it), no merge can join the text on the left of such a "▁" to the text on its right: words
+      // can then be merged (and cached) one by one, instead of the whole text as one priority queue.
+      spm_words_ = true;
+      for (int32_t id = 0; id < n && spm_words_; ++id)
+        if (!(vocab_.attr(id) & (kAttrControl | kAttrUserDefined | kAttrUnknown)) &&
+            word_boundary(vocab_.text(id), 1) != std::string_view::npos)
+          spm_words_ = false;
+    }
 
     pieces_.resize(size_t(n));
     for (int32_t id = 0; id < n; ++id) pieces_[size_t(id)] = make_piece(id);
@@ -175,7 +185,17 @@ class BpeTokenizer final : public VocabTokenizer {
       const bool prepend = opt_.prepend_space && (at_start || !opt_.prepend_first_only);
       std::string s = prepend ? std::string(kSpm) : std::string();
       s += escape_spaces(text);
-      encode_word(s, out);
+      if (!spm_words_) {
+        encode_word(s, out);
+        return;
+      }
+      const std::string_view all(s);
+      for (size_t start = 0; start < all.size();) {
+        size_t end = word_boundary(all, start + 1);
+        if (end == std::string_view::npos) end = all.size();
+        encode_word(all.substr(start, end - start), out);
+        start = end;
+      }
       return;
     }
     std::string normalized;
@@ -292,7 +312,15 @@ class BpeTokenizer final : public VocabTokenizer {
     }
   }
 
+  // The first "▁" at or after `from` that follows a character other than "▁", or npos.
+  static size_t word_boundary(std::string_view s, size_t from) {
+    for (size_t p = s.find(kSpm, from); p != std::string_view::npos; p = s.find(kSpm, p + 1))
+      if (p > 0 && (p < kSpm.size() || s.compare(p - kSpm.size(), kSpm.size(), kSpm) != 0)) return p;
+    return std::string_view::npos;
+  }
+
   BpeOptions opt_;
+  bool spm_words_ = false;
   std::string source_;
   std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges_;  // (left, right) -> (rank, merged id)
   int32_t byte_ids_[256];
