@@ -77,7 +77,10 @@ std::vector<SafetensorsEntry> read_safetensors(const uint8_t* data, size_t size,
   const uint64_t data_size = size - 8 - header_len;
   std::vector<SafetensorsEntry> out;
   std::vector<std::pair<uint64_t, uint64_t>> ranges;  // (begin, end) parallel to `out`
-  for (const auto& [name, info] : header.items()) {
+  for (const auto& item : header.items()) {
+    // Plain references, not structured bindings: clang 14 cannot capture those in the lambda below.
+    const std::string& name = item.key();
+    const nlohmann::json& info = item.value();
     if (name == "__metadata__") continue;
     auto bad = [&](const std::string& what) { fail("{}: tensor '{}': {}", source, name, what); };
     if (!info.is_object()) bad("entry is not an object");

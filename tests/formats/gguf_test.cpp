@@ -460,6 +460,42 @@ TEST(GgufGoldenTest, TruncatedGoldenFileFailsCleanly) {
   EXPECT_NE(parse_error(model.substr(0, model.size() - 1)), "");
 }
 
+TEST(GgufGoldenTest, CorruptedGoldenFieldsGiveErrors) {
+  HEARTH_REQUIRE_SHARED();
+  MappedFile f(test::shared_dir() + "/golden/models/llama-dev.q4_0.gguf");
+  const std::string good(reinterpret_cast<const char*>(f.data()), f.size());
+  ASSERT_EQ(parse_error(good), "");
+  auto patched = [&](size_t at, auto value) {
+    std::string s = good;
+    std::memcpy(s.data() + at, &value, sizeof value);
+    return parse_error(s);
+  };
+  EXPECT_NE(patched(0, uint32_t(0x46554748)).find("bad magic"), std::string::npos);
+  EXPECT_NE(patched(4, uint32_t(1)).find("version 1"), std::string::npos);
+  EXPECT_NE(patched(8, uint64_t(1) << 62).find("tensor count"), std::string::npos);
+  EXPECT_NE(patched(16, uint64_t(1) << 62).find("key/value count"), std::string::npos);
+  // More tensors than described: the parser runs into the data section and must fail cleanly there.
+  EXPECT_NE(patched(8, uint64_t(1000)), "");
+
+  // The tensor info of blk.0.attn_q.weight: name, n_dims, ne[2], type, offset.
+  const std::string name = "blk.0.attn_q.weight";
+  const size_t name_at = good.find(name);
+  ASSERT_NE(name_at, std::string::npos);
+  const size_t dims_at = name_at + name.size(), ne_at = dims_at + 4, type_at = ne_at + 16, off_at = type_at + 4;
+  uint64_t offset;
+  std::memcpy(&offset, good.data() + off_at, 8);
+  EXPECT_NE(patched(dims_at, uint32_t(7)).find("7 dimensions"), std::string::npos);
+  EXPECT_NE(patched(ne_at, uint64_t(1) << 63).find("negative"), std::string::npos);
+  EXPECT_NE(patched(type_at, uint32_t(77)).find("unknown tensor type id 77"), std::string::npos);
+  EXPECT_NE(patched(off_at, offset + 1).find("not a multiple of the alignment"), std::string::npos);
+  EXPECT_NE(patched(off_at, uint64_t(good.size())).find("beyond the end"), std::string::npos);
+  const std::string overlap = patched(off_at, offset + 32);
+  EXPECT_NE(overlap.find("overlaps"), std::string::npos) << overlap;
+  EXPECT_NE(overlap.find("tensor '"), std::string::npos) << overlap;
+  // Its name length pointing past the end of the file.
+  EXPECT_NE(patched(name_at - 8, uint64_t(good.size())).find("exceeds"), std::string::npos);
+}
+
 TEST(WeightsOpenTest, DispatchesAndRejectsOtherFiles) {
   const std::string path = temp_path("notgguf.bin");
   {
