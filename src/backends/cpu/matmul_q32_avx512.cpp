@@ -40,6 +40,19 @@ inline __m256i nibbles(const uint8_t* qs) {
 inline __m256i fifth_bits(const uint8_t* qh) {
   return _mm256_and_si256(_mm256_movm_epi8(load_u32(qh)), _mm256_set1_epi8(0x10));
 }
+// Two blocks' 16 quant bytes -> [low nibbles 0, high nibbles 0, low nibbles 1, high nibbles 1].
+inline __m512i nibbles2(const uint8_t* qs0, const uint8_t* qs1) {
+  const __m256i q = _mm256_inserti128_si256(
+      _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs0))),
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs1)), 1);
+  const __m512i z = _mm512_castsi256_si512(q);
+  const __m512i dup = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(1, 1, 0, 0));
+  return _mm512_and_si512(_mm512_mask_blend_epi64(0xCC, dup, _mm512_srli_epi16(dup, 4)), _mm512_set1_epi8(0x0F));
+}
+inline __m512i fifth_bits2(const uint8_t* qh0, const uint8_t* qh1) {
+  const uint64_t bits = uint64_t(load_u32(qh0)) | (uint64_t(load_u32(qh1)) << 32);
+  return _mm512_maskz_mov_epi8(bits, _mm512_set1_epi8(0x10));
+}
 
 struct UQ8_0 {
   using Block = BlockQ8_0;
@@ -48,6 +61,9 @@ struct UQ8_0 {
   static __m256i quants(const Block& b) {
     return _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)), _mm256_set1_epi8(char(0x80)));
   }
+  static __m512i quants2(const Block& b0, const Block& b1) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(quants(b0)), quants(b1), 1);
+  }
   static float min(const Block&) { return 0.0f; }
 };
 struct UQ4_0 {
@@ -55,6 +71,7 @@ struct UQ4_0 {
   static constexpr int kOffset = 8;
   static constexpr bool kMin = false;
   static __m256i quants(const Block& b) { return nibbles(b.qs); }
+  static __m512i quants2(const Block& b0, const Block& b1) { return nibbles2(b0.qs, b1.qs); }
   static float min(const Block&) { return 0.0f; }
 };
 struct UQ4_1 {
@@ -62,6 +79,7 @@ struct UQ4_1 {
   static constexpr int kOffset = 0;
   static constexpr bool kMin = true;
   static __m256i quants(const Block& b) { return nibbles(b.qs); }
+  static __m512i quants2(const Block& b0, const Block& b1) { return nibbles2(b0.qs, b1.qs); }
   static float min(const Block& b) { return h2f(b.m); }
 };
 struct UQ5_0 {
@@ -69,6 +87,9 @@ struct UQ5_0 {
   static constexpr int kOffset = 16;
   static constexpr bool kMin = false;
   static __m256i quants(const Block& b) { return _mm256_or_si256(nibbles(b.qs), fifth_bits(b.qh)); }
+  static __m512i quants2(const Block& b0, const Block& b1) {
+    return _mm512_or_si512(nibbles2(b0.qs, b1.qs), fifth_bits2(b0.qh, b1.qh));
+  }
   static float min(const Block&) { return 0.0f; }
 };
 struct UQ5_1 {
@@ -76,6 +97,9 @@ struct UQ5_1 {
   static constexpr int kOffset = 0;
   static constexpr bool kMin = true;
   static __m256i quants(const Block& b) { return _mm256_or_si256(nibbles(b.qs), fifth_bits(b.qh)); }
+  static __m512i quants2(const Block& b0, const Block& b1) {
+    return _mm512_or_si512(nibbles2(b0.qs, b1.qs), fifth_bits2(b0.qh, b1.qh));
+  }
   static float min(const Block& b) { return h2f(b.m); }
 };
 
@@ -104,26 +128,57 @@ void act_block_info(const A* a, int64_t nb, float* d, int32_t* corr, float* s) {
   }
 }
 
+// GEMV activations, per row and pair of blocks: both blocks' quants, -offset * sum(q) in lanes 0 and 8 (the
+// first lane of each block's half of VPDPBUSD's output), and each block's scale across its half.
+struct alignas(64) ActPair {
+  __m512i q, corr;
+  __m512 d;
+};
+
+template <typename U, typename A>
+void pack_act_pairs(const A* a, int64_t nb, const float* d, const int32_t* corr, ActPair* out) {
+  for (int64_t p = 0; p < nb / 2; ++p) {
+    const A& a0 = a[2 * p];
+    const A& a1 = a[2 * p + 1];
+    out[p].q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a0.qs))),
+                                  _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a1.qs)), 1);
+    out[p].corr = _mm512_maskz_set1_epi32(0x0001, corr[2 * p]);
+    out[p].corr = _mm512_mask_set1_epi32(out[p].corr, 0x0100, corr[2 * p + 1]);
+    out[p].d = _mm512_insertf32x8(_mm512_set1_ps(d[2 * p]), _mm256_set1_ps(d[2 * p + 1]), 1);
+  }
+}
+
 template <typename U, typename A, int NA>
-void gemv32_rows(int64_t nb, const typename U::Block* w, const A* const* a, const float* const* ad,
-                 const int32_t* const* corr, const float* const* as, float* out, int64_t ldo) {
-  __m256 acc[NA];
+void gemv32_rows(int64_t nb, const typename U::Block* w, const A* const* a, const ActPair* const* pairs,
+                 const float* const* ad, const int32_t* const* corr, const float* const* as, float* out, int64_t ldo) {
+  __m512 acc[NA];
   float accm[NA];
-  for (int i = 0; i < NA; ++i) acc[i] = _mm256_setzero_ps(), accm[i] = 0.0f;
-  for (int64_t b = 0; b < nb; ++b) {
+  for (int i = 0; i < NA; ++i) acc[i] = _mm512_setzero_ps(), accm[i] = 0.0f;
+  for (int64_t p = 0; p < nb / 2; ++p) {
+    const auto& w0 = w[2 * p];
+    const auto& w1 = w[2 * p + 1];
+    const __m512i u = U::quants2(w0, w1);
+    const __m512 dw = _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_set1_epi16(short(w0.d)), _mm_set1_epi16(short(w1.d)), 1));
+    for (int i = 0; i < NA; ++i) {
+      const ActPair& ap = pairs[i][p];
+      const __m512i dot = _mm512_dpbusd_epi32(ap.corr, u, ap.q);
+      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, ap.d), acc[i]);
+      if constexpr (U::kMin) accm[i] += U::min(w0) * as[i][2 * p] + U::min(w1) * as[i][2 * p + 1];
+    }
+  }
+  if (nb % 2) {  // the last, unpaired block
+    const int64_t b = nb - 1;
     const __m256i u = U::quants(w[b]);
     const float dw = h2f(w[b].d);
     for (int i = 0; i < NA; ++i) {
       const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i][b].qs));
-      const __m256i init = _mm256_zextsi128_si256(_mm_cvtsi32_si128(corr[i][b]));
-      const __m256i dot = _mm256_dpbusd_epi32(init, u, av);
-      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(dw * ad[i][b]), acc[i]);
+      const __m256i dot = _mm256_dpbusd_epi32(_mm256_zextsi128_si256(_mm_cvtsi32_si128(corr[i][b])), u, av);
+      const __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(dw * ad[i][b]));
+      acc[i] = _mm512_add_ps(acc[i], _mm512_castps256_ps512(f));
       if constexpr (U::kMin) accm[i] += U::min(w[b]) * as[i][b];
     }
   }
-  for (int i = 0; i < NA; ++i) {
-    out[i * ldo] = hsum8(acc[i]) + accm[i];
-  }
+  for (int i = 0; i < NA; ++i) out[i * ldo] = _mm512_reduce_add_ps(acc[i]) + accm[i];
 }
 
 // Activation rows repacked for the GEMM micro-kernel: for each chunk of kChunk rows and block b, the rows'
@@ -193,18 +248,23 @@ void tile32(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a
     info_d.resize(size_t(na * nb));
     info_s.resize(size_t(na * nb));
     info_corr.resize(size_t(na * nb));
+    thread_local Scratch pair_buf;
+    ActPair* pairs = pair_buf.get<ActPair>(size_t(na * (nb / 2 + 1)));
     const A* ar[kGemmRows];
+    const ActPair* pr[kGemmRows];
     const float *adp[kGemmRows], *asp[kGemmRows];
     const int32_t* acp[kGemmRows];
     for (int64_t i = 0; i < na; ++i) {
       ar[i] = act_row(i);
       adp[i] = info_d.data() + i * nb, asp[i] = info_s.data() + i * nb, acp[i] = info_corr.data() + i * nb;
       act_block_info<U>(ar[i], nb, info_d.data() + i * nb, info_corr.data() + i * nb, info_s.data() + i * nb);
+      pr[i] = pairs + i * (nb / 2 + 1);
+      pack_act_pairs<U>(ar[i], nb, adp[i], acp[i], pairs + i * (nb / 2 + 1));
     }
     for (int64_t j = 0; j < nw; ++j) {
-      if (na == 1) gemv32_rows<U, A, 1>(nb, w_row(j), ar, adp, acp, asp, out + j, ldo);
-      else if (na == 2) gemv32_rows<U, A, 2>(nb, w_row(j), ar, adp, acp, asp, out + j, ldo);
-      else gemv32_rows<U, A, 3>(nb, w_row(j), ar, adp, acp, asp, out + j, ldo);
+      if (na == 1) gemv32_rows<U, A, 1>(nb, w_row(j), ar, pr, adp, acp, asp, out + j, ldo);
+      else if (na == 2) gemv32_rows<U, A, 2>(nb, w_row(j), ar, pr, adp, acp, asp, out + j, ldo);
+      else gemv32_rows<U, A, 3>(nb, w_row(j), ar, pr, adp, acp, asp, out + j, ldo);
     }
     return;
   }
