@@ -1,6 +1,7 @@
 #include "tokenizers/spm.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <queue>
 
 #include "core/error.h"
@@ -87,6 +88,7 @@ class SpmTokenizer final : public VocabTokenizer {
 
   void encode_text(std::string_view text, std::vector<int32_t>& out) const {
     if (text.empty()) return;
+    if (text.size() >= UINT32_MAX) fail("text too long to tokenize ({} bytes)", text.size());
     std::vector<Symbol> sym;
     sym.reserve(text.size());
     for (size_t off = 0; off < text.size();) {
