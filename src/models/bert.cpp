@@ -26,6 +26,10 @@ int64_t int_key(const Weights& w, const std::string& key, int64_t lo, int64_t hi
 // The rows [begin, begin + count) of a matrix tensor (or elements of a vector), as a tensor of its own. Fused
 // QKV weights are split this way so q, k and v land in separate contiguous activations.
 WeightTensor slice_outer(const WeightTensor& t, int64_t begin, int64_t count, const std::string& name) {
+  const int64_t block = traits(t.type).block_size;
+  if (t.ne.size() == 1 && (begin % block != 0 || count % block != 0))
+    fail("tensor '{}': a {} vector of {} values cannot be split into parts of {}", t.name, dtype_name(t.type),
+         t.ne[0], count);
   WeightTensor s = t;
   s.name = name;
   if (t.ne.size() == 1) {
@@ -60,7 +64,7 @@ class BertModel final : public EncoderModel {
     if (const WeightTensor* types = w.find("token_types.weight")) {
       if (types->ne.size() != 2 || types->ne[0] != H || types->ne[1] < 1)
         fail("{}: tensor 'token_types.weight' must have rows of {} values", w.source(), H);
-      if (!can_dequantize(types->type))
+      if (!can_dequantize(types->type) || H % traits(types->type).block_size != 0)
         fail("{}: tensor 'token_types.weight' has unsupported type {}", w.source(), dtype_name(types->type));
       // Every token is "sentence A": the same row 0 is added to all of them.
       std::vector<float> row0(static_cast<size_t>(H));
