@@ -165,17 +165,17 @@ class BpeTokenizer final : public VocabTokenizer {
     }
     // Byte-level: each code point spells one byte; anything else (malformed vocabularies) is kept as is.
     std::string s;
-    size_t i = 0;
-    for (char32_t cp : utf8_decode(text)) {
-      const size_t len =
-          cp == 0xFFFD ? 1 : std::min<size_t>(utf8_seq_len(static_cast<unsigned char>(text[i])), text.size() - i);
-      const int b = cp == 0xFFFD ? -1 : bpe_codepoint_to_byte(cp);
+    for (size_t i = 0; i < text.size();) {
+      const size_t len = std::min<size_t>(utf8_seq_len(static_cast<unsigned char>(text[i])), text.size() - i);
+      const std::string_view seq(text.data() + i, len);
+      const std::vector<char32_t> cps = utf8_valid(seq) ? utf8_decode(seq) : std::vector<char32_t>{};
+      const int b = cps.size() == 1 ? bpe_codepoint_to_byte(cps[0]) : -1;
       if (b >= 0) {
         s += static_cast<char>(b);
+        i += len;
       } else {
-        s.append(text, i, len);
+        s += text[i++];
       }
-      i += len;
     }
     return s;
   }

@@ -19,8 +19,10 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// Ids beyond this are a corrupt file, not a vocabulary (the largest real ones are ~260k).
-constexpr int64_t kMaxVocab = 1 << 24;
+// Ids beyond this are a corrupt file, not a vocabulary (the largest real ones are ~260k); ids are also
+// expected to be nearly dense, so a few entries cannot make the loader allocate millions of slots.
+constexpr int64_t kMaxVocab = 1 << 22;
+constexpr int64_t kMaxHoles = 1 << 16;
 
 json read_json_file(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
@@ -208,8 +210,12 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& dir) {
   std::vector<std::string> tokens;
   std::vector<int32_t> types;
   std::vector<bool> present;
+  const json* added = member(j, "added_tokens");
+  if (added && !added->is_array()) fail("{}: 'added_tokens' is not a list", src);
+  const int64_t n_entries = int64_t(vocab->size()) + (added ? int64_t(added->size()) : 0);
   auto place = [&](int64_t id, const std::string& text, int32_t type) {
-    if (id < 0 || id >= kMaxVocab) fail("{}: token '{}' has id {} (out of range)", src, text, id);
+    if (id < 0 || id >= kMaxVocab || id >= n_entries + kMaxHoles)
+      fail("{}: token '{}' has id {} (out of range for {} entries)", src, text, id, n_entries);
     if (size_t(id) >= tokens.size()) {
       tokens.resize(size_t(id) + 1);
       types.resize(size_t(id) + 1, 5);  // holes stay "unused"
@@ -223,8 +229,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& dir) {
     if (!it.value().is_number_integer()) fail("{}: vocab entry '{}' has a non-integer id", src, it.key());
     place(it.value().get<int64_t>(), it.key(), 1);
   }
-  if (const json* added = member(j, "added_tokens")) {
-    if (!added->is_array()) fail("{}: 'added_tokens' is not a list", src);
+  if (added) {
     for (const json& a : *added) {
       const json* id = member(a, "id");
       if (!id || !id->is_number_integer() || !member(a, "content") || !(*member(a, "content")).is_string())

@@ -217,6 +217,16 @@ TEST(Bpe, BytesMissingFromTheVocabularyAreDroppedNotFatal) {
   EXPECT_EQ(tok->encode("", true), std::vector<int32_t>{});
 }
 
+TEST(Bpe, PiecesSpellBytesAndKeepWhatTheByteMapCannotSpell) {
+  // "é" (U+00E9) spells byte 0xE9; "中" is outside the byte alphabet and "\xff" is not UTF-8: both kept as is.
+  auto tok = make_bpe_tokenizer(tiny_vocab({"a", "\xC3\xA9", "\xE4\xB8\xAD", "\xff", "\xC4\xA0"}, {}), "tiny");
+  EXPECT_EQ(tok->token_to_piece(1), "\xE9");
+  EXPECT_EQ(tok->token_to_piece(2), "\xE4\xB8\xAD");
+  EXPECT_EQ(tok->token_to_piece(3), "\xff");
+  EXPECT_EQ(tok->token_to_piece(4), " ");  // "Ġ"
+  EXPECT_EQ(tok->encode(" a", false), (std::vector<int32_t>{4, 0}));
+}
+
 TEST(Bpe, InconsistentMetadataIsAnError) {
   EXPECT_THROW(make_bpe_tokenizer(tiny_vocab({"a"}, {"ab"}), "tiny"), Error);  // no separator
   Metadata md = tiny_vocab({"a", "b"}, {});
