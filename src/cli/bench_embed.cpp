@@ -3,7 +3,8 @@
 // Throughput: the whole sentence file in one Embedder::embed call (batched as a real bulk request is),
 // repeated until at least --seconds have passed, sentences/s and tokens/s over all passes.
 // Latency: every sentence embedded alone (warm: after the throughput passes), p50/p95/p99 in ms.
-// Tokenization is included in both, as a caller would see it.
+// Tokenization is included in both, as a caller would see it. "cores busy" (CPU time / wall time of the
+// throughput passes) shows when a shared machine gave the process less than its threads.
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -54,12 +55,14 @@ int run_bench_embed(const BenchEmbedOptions& o) {
 
   int passes = 0;
   int64_t tokens_per_pass = 0;
+  const double cpu_start = process_cpu_seconds();
   Stopwatch total;
   do {
     tokens_per_pass = embedder.embed(sentences, opts).total_tokens;
     ++passes;
   } while (total.seconds() < o.seconds || passes < 2);
   const double elapsed = total.seconds();
+  const double cores_used = (process_cpu_seconds() - cpu_start) / elapsed;
   const double sentences_per_s = double(passes) * double(sentences.size()) / elapsed;
   const double tokens_per_s = double(passes) * double(tokens_per_pass) / elapsed;
 
@@ -75,7 +78,8 @@ int run_bench_embed(const BenchEmbedOptions& o) {
 
   if (o.json) {
     nlohmann::json j = {{"sentences_per_s", sentences_per_s}, {"tokens_per_s", tokens_per_s}, {"p50_ms", p50},
-                        {"p95_ms", p95},  {"p99_ms", p99},  {"peak_rss_mb", rss}};
+                        {"p95_ms", p95},  {"p99_ms", p99},  {"peak_rss_mb", rss},
+                        {"threads", backend->threads()}, {"cpu_cores_used", cores_used}};
     fmt::print("{}\n", j.dump());
     return 0;
   }
@@ -83,8 +87,8 @@ int run_bench_embed(const BenchEmbedOptions& o) {
   fmt::print("model:      {} (dim {}, max {} tokens)\n", o.model, embedder.dim(), embedder.model().max_tokens());
   fmt::print("backend:    {} {}, {} threads, kernels {}\n", dev.backend, dev.name, backend->threads(), dev.kernels);
   fmt::print("input:      {} ({} sentences, {} tokens)\n", path, sentences.size(), tokens_per_pass);
-  fmt::print("throughput: {:.1f} sentences/s, {:.0f} tokens/s ({} passes in {:.2f} s)\n", sentences_per_s,
-             tokens_per_s, passes, elapsed);
+  fmt::print("throughput: {:.1f} sentences/s, {:.0f} tokens/s ({} passes in {:.2f} s, {:.2f} cores busy)\n",
+             sentences_per_s, tokens_per_s, passes, elapsed, cores_used);
   fmt::print("latency:    one sentence at a time: p50 {:.2f} ms, p95 {:.2f} ms, p99 {:.2f} ms\n", p50, p95, p99);
   fmt::print("memory:     peak RSS {:.1f} MiB\n", rss);
   return 0;

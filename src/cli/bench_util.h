@@ -21,6 +21,11 @@ class Stopwatch {
 // The p-th percentile (0..100) of `values`, interpolating linearly between closest ranks; 0 for no values.
 double percentile(std::vector<double> values, double p);
 
+// CPU time (user + system) this process has used so far, all threads together, in seconds. Divided by the wall
+// time of a measurement it says how many cores the process actually got: on a shared machine, fewer than the
+// threads it ran.
+double process_cpu_seconds();
+
 // Peak resident set size of this process so far, in MiB (getrusage ru_maxrss).
 double peak_rss_mb();
 

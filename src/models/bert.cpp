@@ -1,6 +1,7 @@
 #include "models/bert.h"
 
 #include <cmath>
+#include <mutex>
 #include <numeric>
 #include <optional>
 #include <string>
@@ -131,8 +132,25 @@ class BertModel final : public EncoderModel {
     return w.find(name) ? vector(w, name, n) : nullptr;
   }
 
+  // Workspaces are kept between calls: a warm one has its pages mapped already, which matters for the latency
+  // of short single-sentence calls. One per concurrent caller.
+  std::unique_ptr<Workspace> acquire_workspace() const {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    if (pool_.empty()) return backend_.new_workspace();
+    auto ws = std::move(pool_.back());
+    pool_.pop_back();
+    return ws;
+  }
+  void release_workspace(std::unique_ptr<Workspace> ws) const {
+    ws->reset();
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    pool_.push_back(std::move(ws));
+  }
+
   Backend& backend_;
   BertHParams hp_;
+  mutable std::mutex pool_mutex_;
+  mutable std::vector<std::unique_ptr<Workspace>> pool_;
   std::unique_ptr<Matrix> tok_embd_, pos_embd_;
   std::unique_ptr<Vector> type0_, embd_norm_w_, embd_norm_b_;
   std::vector<Layer> layers_;
@@ -160,7 +178,12 @@ std::vector<std::vector<float>> BertModel::embed(const std::vector<std::vector<i
   }
   const int64_t T = int64_t(ids.size());
 
-  auto ws = backend_.new_workspace();
+  struct Lease {
+    const BertModel& model;
+    std::unique_ptr<Workspace> ws;
+    ~Lease() { model.release_workspace(std::move(ws)); }
+  } lease{*this, acquire_workspace()};
+  Workspace* ws = lease.ws.get();
   Act x = ws->act(T, H);
   backend_.get_rows(x, *tok_embd_, ids);
   if (type0_) backend_.add_vector(x, *type0_);
