@@ -23,6 +23,7 @@ std::string indent_lines(const std::string& s, size_t width, bool first, bool bl
     const std::string_view part(s.data() + start, (nl == std::string::npos ? s.size() : nl) - start);
     if ((line > 0 || first) && (!part.empty() || blank)) out += pad;
     out += part;
+    if (out.size() > kMaxStringBytes) fail("indent: result too long (over {} bytes)", kMaxStringBytes);
     if (nl == std::string::npos) break;
     out += '\n';
     start = nl + 1;

@@ -84,9 +84,13 @@ std::string Interpreter::block(const NodeList& stmts, const std::shared_ptr<Env>
   return out;
 }
 
-Value Interpreter::eval(const Node& n, const std::shared_ptr<Env>& env) {
+void Interpreter::tick(int line) {
   if (++steps_ > kMaxSteps)
-    throw RenderError(fmt::format("template error at line {}: too many steps (over {}; runaway loop?)", n.line, kMaxSteps));
+    throw RenderError(fmt::format("template error at line {}: too many steps (over {}; runaway loop?)", line, kMaxSteps));
+}
+
+Value Interpreter::eval(const Node& n, const std::shared_ptr<Env>& env) {
+  tick(n.line);
   struct Depth {
     int& d;
     explicit Depth(int& depth) : d(depth) { ++d; }
@@ -409,19 +413,21 @@ Value Interpreter::eval_for(const Node& n, const std::shared_ptr<Env>& env) {
     iterable = Value::array(std::move(keys));
   }
   if (!iterable.is_array()) fail("cannot loop over {}", kind_name(iterable.kind));
-  Array items;
-  for (const Value& item : *iterable.arr) {
-    if (n.c) {
+  Array filtered;
+  if (n.c) {
+    for (const Value& item : *iterable.arr) {
+      tick(n.line);
       auto test_scope = std::make_shared<Env>(scope);
       bind_target(*n.a, item, *test_scope);
-      if (!eval(*n.c, test_scope).truthy()) continue;
+      if (eval(*n.c, test_scope).truthy()) filtered.push_back(item);
     }
-    items.push_back(item);
   }
+  const Array& items = n.c ? filtered : *iterable.arr;
   std::string out;
   bool no_iteration = true;
   const auto count = static_cast<double>(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
+    tick(n.line);
     const auto d = static_cast<double>(i);
     Object loop;
     loop.entries = {

@@ -15,9 +15,9 @@
 namespace hearth::jinja {
 
 inline constexpr int kMaxEvalDepth = 400;             // nested evaluations (recursive macros included)
-inline constexpr uint64_t kMaxSteps = 20'000'000;     // evaluated nodes per render
-inline constexpr size_t kMaxStringBytes = 64u << 20;  // any one string built while rendering
-inline constexpr size_t kMaxArrayItems = 1u << 20;    // any one list built while rendering
+inline constexpr uint64_t kMaxSteps = 5'000'000;      // evaluated nodes + loop iterations per render
+inline constexpr size_t kMaxStringBytes = 16u << 20;  // any one string built while rendering
+inline constexpr size_t kMaxArrayItems = 1u << 18;    // any one list built while rendering
 
 // An Error that already names the template line it happened at.
 class RenderError : public Error {
@@ -55,6 +55,8 @@ class Interpreter {
   Value call(const Value& fn, std::vector<Value>& args, KwArgs& kwargs, const std::shared_ptr<Env>& env);
   Value make_namespace(Object o);
   void check_string(size_t n) const;
+  // Counts one unit of work against kMaxSteps.
+  void tick(int line);
 
  private:
   Value eval_node(const Node& n, const std::shared_ptr<Env>& env);

@@ -15,6 +15,12 @@ namespace hearth::jinja {
 namespace {
 // Nesting beyond this in tojson/display means a cyclic namespace (or a hostile input), not real data.
 constexpr int kMaxJsonDepth = 256;
+// Shared lists can make a small value print enormously (a list holding itself twice, 30 levels deep).
+constexpr size_t kMaxJsonBytes = 16u << 20;
+
+void check_size(const std::string& out) {
+  if (out.size() > kMaxJsonBytes) fail("value too large to print (over {} bytes)", kMaxJsonBytes);
+}
 }  // namespace
 
 const Value* Object::find(std::string_view key) const {
@@ -228,6 +234,7 @@ std::string raw_string(const Value& v, bool empty_nullish) {
       for (size_t i = 0; i < v.arr->size(); ++i) {
         if (i) out += ',';
         out += display((*v.arr)[i]);
+        check_size(out);
       }
       return out;
     }
@@ -337,6 +344,7 @@ void to_json_rec(std::string& out, const Value& v, const JsonOptions& o, int dep
       if (i) out += item_sep;
       if (pretty) out += child_pad;
       to_json_rec(out, (*v.arr)[i], o, depth + 1);
+      check_size(out);
     }
     if (pretty) out += base_pad;
     out += ']';
@@ -357,6 +365,7 @@ void to_json_rec(std::string& out, const Value& v, const JsonOptions& o, int dep
     out += o.ensure_ascii ? ascii_safe(key) : key;
     out += key_sep;
     to_json_rec(out, entries[i]->second, o, depth + 1);
+    check_size(out);
   }
   if (pretty) out += base_pad;
   out += '}';
