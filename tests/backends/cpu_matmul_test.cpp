@@ -172,6 +172,29 @@ TEST_P(MatmulKernels, WeightedSumMatchesReference) {
   }
 }
 
+TEST_P(MatmulKernels, GeluAndSoftmaxMatchReference) {
+  const cpu::KernelSet& ks = cpu::kernels_for_level(GetParam());
+  std::mt19937 rng(11);
+  for (int64_t n : {1, 7, 16, 100, 1000}) {
+    auto x = random_floats(rng, size_t(n), 3.0f);
+    x[0] = n > 1 ? -12.0f : 0.0f;  // far tails
+    if (n > 2) x[1] = 9.5f;
+    auto g = x;
+    ks.gelu_erf(n, g.data());
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = x[size_t(i)];
+      EXPECT_NEAR(g[size_t(i)], 0.5 * v * (1 + std::erf(v / std::sqrt(2.0))), 1e-6 * (1 + std::fabs(v)));
+    }
+    auto sm = x;
+    ks.softmax(n, sm.data(), 0.7f);
+    double mx = -1e300, sum = 0;
+    for (float v : x) mx = std::max(mx, 0.7 * v);
+    for (float v : x) sum += std::exp(0.7 * v - mx);
+    for (int64_t i = 0; i < n; ++i)
+      EXPECT_NEAR(sm[size_t(i)], std::exp(0.7 * x[size_t(i)] - mx) / sum, 2e-7 + 1e-6 * sm[size_t(i)]);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Levels, MatmulKernels, ::testing::ValuesIn(supported_levels()),
                          [](const auto& info) { return info.param; });
 

@@ -62,21 +62,9 @@ void attention(ThreadPool& pool, const KernelSet& ks, Act out, Act q, Act k, Act
         float* row = scores.data() + i * n_kv;
         // Causal: query i of the span sits at kv position n_kv - q_count + i.
         const int64_t visible = p.causal ? n_kv - sp.q_count + item.q0 + i + 1 : n_kv;
-        float mx = -std::numeric_limits<float>::infinity();
-        for (int64_t j = 0; j < visible; ++j) {
-          row[j] *= p.scale;
-          mx = std::max(mx, row[j]);
-        }
-        double sum = 0.0;
-        for (int64_t j = 0; j < visible; ++j) {
-          row[j] = std::exp(row[j] - mx);
-          sum += row[j];
-        }
-        const float inv = float(1.0 / sum);
-        for (int64_t j = 0; j < visible; ++j) {
-          row[j] *= inv;
-          if (v.type == DType::F16) row[j] = fp16_to_fp32(fp32_to_fp16(row[j]));
-        }
+        ks.softmax(visible, row, p.scale);
+        if (v.type == DType::F16)
+          for (int64_t j = 0; j < visible; ++j) row[j] = fp16_to_fp32(fp32_to_fp16(row[j]));
         weighted_sum(visible, row, vbase, v_row, hd, odata + (sp.q_begin + item.q0 + i) * out.cols + item.head * hd);
       }
     }

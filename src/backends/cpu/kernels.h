@@ -43,10 +43,16 @@ struct MatmulKernel {
 // stored as F16 or F32 (softmax · V). Accumulates in F32, j in order.
 using WeightedSumFn = void (*)(int64_t rows, const float* p, const void* x, size_t x_stride, int64_t n, float* out);
 
+// In place, n values: x = gelu(x) (erf form); x = softmax(scale * x).
+using RowFn = void (*)(int64_t n, float* x);
+using SoftmaxFn = void (*)(int64_t n, float* x, float scale);
+
 struct KernelSet {
   std::string name;                       // e.g. "avx512 (vnni, bf16)"
   std::array<MatmulKernel, 32> matmul{};  // indexed by DType id (all ids hearth knows are < 32)
   WeightedSumFn weighted_sum_f32 = nullptr, weighted_sum_f16 = nullptr;
+  RowFn gelu_erf = nullptr;
+  SoftmaxFn softmax = nullptr;
 
   const MatmulKernel& for_type(DType t) const { return matmul[static_cast<uint32_t>(t) & 31]; }
   MatmulKernel& for_type(DType t) { return matmul[static_cast<uint32_t>(t) & 31]; }
@@ -85,6 +91,10 @@ void init_avx512_kernels(KernelSet& ks);
 void init_avx512_q32(KernelSet& ks);
 void init_avx512_float(KernelSet& ks);
 void init_avx512_kquant(KernelSet& ks);
+void init_avx512_math(KernelSet& ks);
+// Portable element-wise math (math_scalar.cpp).
+void gelu_erf_scalar(int64_t n, float* x);
+void softmax_scalar(int64_t n, float* x, float scale);
 void init_neon_kernels(KernelSet& ks);
 
 // The kernel set for this machine (honours HEARTH_CPU_LEVEL), built once.

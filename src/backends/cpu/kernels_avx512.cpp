@@ -8,6 +8,7 @@ void init_avx512_kernels(KernelSet& ks) {
   init_avx512_float(ks);
   init_avx512_q32(ks);
   init_avx512_kquant(ks);
+  init_avx512_math(ks);
 }
 
 }  // namespace hearth::cpu

@@ -252,6 +252,8 @@ void init_scalar_kernels(KernelSet& ks) {
   ks.for_type(DType::Q6_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<DType::Q6_K>, 1};
   ks.weighted_sum_f32 = weighted_sum<float, id_f32>;
   ks.weighted_sum_f16 = weighted_sum<uint16_t, fp16_to_fp32>;
+  ks.gelu_erf = gelu_erf_scalar;
+  ks.softmax = softmax_scalar;
 }
 
 }  // namespace hearth::cpu

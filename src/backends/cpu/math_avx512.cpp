@@ -1,0 +1,84 @@
+// AVX-512 element-wise math. exp: range reduction to r in [-ln2/2, ln2/2], a degree-6 Taylor polynomial
+// (relative error ~1e-7) and VSCALEFPS for the power of two. erf: Abramowitz & Stegun 7.1.26 (absolute error
+// <= 1.5e-7), which is plenty for GELU, whose libm form differs from this by that much at most.
+#include "backends/cpu/kernels.h"
+#include "backends/cpu/simd_avx512.h"
+
+namespace hearth::cpu {
+namespace {
+
+using namespace avx512;
+
+inline __m512 exp512(__m512 x) {
+  const __m512 lo = _mm512_set1_ps(-87.0f);
+  const __mmask16 tiny = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+  x = _mm512_min_ps(_mm512_max_ps(x, lo), _mm512_set1_ps(88.7f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);  // ln2 split in two for an exact product
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 720);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return _mm512_maskz_mov_ps(__mmask16(~tiny), _mm512_scalef_ps(p, n));
+}
+
+inline __m512 erf512(__m512 x) {
+  const __m512 ax = _mm512_abs_ps(x);
+  const __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(_mm512_set1_ps(0.3275911f), ax, _mm512_set1_ps(1.0f)));
+  __m512 p = _mm512_set1_ps(1.061405429f);
+  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
+  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
+  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
+  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
+  p = _mm512_mul_ps(p, t);
+  const __m512 y = _mm512_fnmadd_ps(p, exp512(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), ax), ax)), _mm512_set1_ps(1.0f));
+  // Restore the sign of x.
+  return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(y),
+                                             _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(int(0x80000000u)))));
+}
+
+void gelu_erf(int64_t n, float* x) {
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = head_mask(n - i);
+    const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+    const __m512 e = erf512(_mm512_mul_ps(v, _mm512_set1_ps(0.70710678118654752f)));
+    _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), v), _mm512_add_ps(_mm512_set1_ps(1.0f), e)));
+  }
+}
+
+void softmax(int64_t n, float* x, float scale) {
+  const __m512 s = _mm512_set1_ps(scale);
+  __m512 mx = _mm512_set1_ps(-__builtin_inff());
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = head_mask(n - i);
+    const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), s);
+    _mm512_mask_storeu_ps(x + i, m, v);
+    mx = _mm512_mask_max_ps(mx, m, mx, v);
+  }
+  const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+  double sum = 0.0;  // as ggml: float exponentials, partial sums added in double
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = head_mask(n - i);
+    const __m512 e = _mm512_maskz_mov_ps(m, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmax)));
+    _mm512_mask_storeu_ps(x + i, m, e);
+    sum += double(_mm512_reduce_add_ps(e));
+  }
+  const __m512 inv = _mm512_set1_ps(float(1.0 / sum));
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = head_mask(n - i);
+    _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
+  }
+}
+
+}  // namespace
+
+void init_avx512_math(KernelSet& ks) {
+  ks.gelu_erf = gelu_erf;
+  ks.softmax = softmax;
+}
+
+}  // namespace hearth::cpu
