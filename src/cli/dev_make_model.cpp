@@ -163,11 +163,66 @@ void make_bert(ModelBuilder& b, const MakeModelOptions& o) {
   }
 }
 
+struct LlamaShape {
+  int n_layer, n_embd, n_head, n_head_kv, n_ff, n_ctx;
+};
+
+// Decoder (llama architecture, untied output). For --type q4_k_m the layer matrices are Q4_K except, as in
+// llama-quantize's Q4_K_M recipe, attn_v and ffn_down of the first and last eighth of the layers and of every
+// third layer in between (its use_more_bits rule) and the output head, which are Q6_K.
+void make_llama(ModelBuilder& b, const MakeModelOptions& o) {
+  static const std::map<std::string, LlamaShape> presets = {
+      {"llama-336m", {24, 1024, 16, 4, 2816, 2048}},  // the shape of peers.md's llama.cpp figures
+      {"tinyllama", {22, 2048, 32, 4, 5632, 2048}},   // TinyLlama-1.1B
+  };
+  auto it = presets.find(o.preset);
+  if (it == presets.end()) fail("unknown llama preset '{}' (llama-336m, tinyllama)", o.preset);
+  const LlamaShape s = it->second;
+  const bool k_mix = b.type() == DType::Q4_K;
+  const DType t = b.type(), more_bits = k_mix ? DType::Q6_K : t;
+  const int64_t n_vocab = b.copy_tokenizer(o.vocab);
+
+  Metadata& m = b.writer().metadata();
+  m.set_string("general.architecture", "llama");
+  m.set_string("general.name", fmt::format("hearth random {} ({})", o.preset, o.type));
+  m.set_u32("general.file_type", k_mix ? 15u : file_type(t));  // 15 = LLAMA_FTYPE_MOSTLY_Q4_K_M
+  m.set_u32("llama.block_count", uint32_t(s.n_layer));
+  m.set_u32("llama.embedding_length", uint32_t(s.n_embd));
+  m.set_u32("llama.feed_forward_length", uint32_t(s.n_ff));
+  m.set_u32("llama.attention.head_count", uint32_t(s.n_head));
+  m.set_u32("llama.attention.head_count_kv", uint32_t(s.n_head_kv));
+  m.set_u32("llama.context_length", uint32_t(s.n_ctx));
+  m.set_u32("llama.rope.dimension_count", uint32_t(s.n_embd / s.n_head));
+  m.set_f32("llama.rope.freq_base", 10000.0f);
+  m.set_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+  m.set_u32("llama.vocab_size", uint32_t(n_vocab));
+
+  // Small stds keep the random network's activations in a trained model's range (no overflow in F16).
+  const int64_t H = s.n_embd, F = s.n_ff, KV = int64_t(s.n_embd / s.n_head) * s.n_head_kv;
+  b.add("token_embd.weight", t, n_vocab, H, 0.02f);
+  for (int il = 0; il < s.n_layer; ++il) {
+    const std::string p = fmt::format("blk.{}.", il);
+    const bool more = il < s.n_layer / 8 || il >= 7 * s.n_layer / 8 || (il - s.n_layer / 8) % 3 == 2;
+    b.add_vector(p + "attn_norm.weight", H, 0.05f, 1.0f);
+    b.add(p + "attn_q.weight", t, H, H, 0.02f);
+    b.add(p + "attn_k.weight", t, KV, H, 0.02f);
+    b.add(p + "attn_v.weight", more ? more_bits : t, KV, H, 0.02f);
+    b.add(p + "attn_output.weight", t, H, H, 0.02f);
+    b.add_vector(p + "ffn_norm.weight", H, 0.05f, 1.0f);
+    b.add(p + "ffn_gate.weight", t, F, H, 0.02f);
+    b.add(p + "ffn_up.weight", t, F, H, 0.02f);
+    b.add(p + "ffn_down.weight", more ? more_bits : t, H, F, 0.02f);
+  }
+  b.add_vector("output_norm.weight", H, 0.05f, 1.0f);
+  b.add("output.weight", more_bits, n_vocab, H, 0.02f);
+}
+
 using ModelMaker = std::function<void(ModelBuilder&, const MakeModelOptions&)>;
 
 const std::map<std::string, ModelMaker>& makers() {
   static const std::map<std::string, ModelMaker> table = {
       {"bert", make_bert},
+      {"llama", make_llama},
   };
   return table;
 }
@@ -179,7 +234,9 @@ int run_make_model(const MakeModelOptions& o) {
     for (const auto& [name, _] : makers()) names += (names.empty() ? "" : ", ") + name;
     fail("unknown --arch '{}' (supported: {})", o.arch, names);
   }
-  const std::optional<DType> type = dtype_from_name(o.type);
+  // q4_k_m is a recipe, not a type: Q4_K with some Q6_K tensors (see make_llama).
+  const std::optional<DType> type = o.type == "q4_k_m" ? std::optional<DType>(DType::Q4_K) : dtype_from_name(o.type);
+  if (o.type == "q4_k_m" && !can_quantize(DType::Q6_K)) fail("--type q4_k_m needs the Q4_K and Q6_K quantizers");
   if (!type || !can_quantize(*type)) fail("unsupported --type '{}' (f32, f16, bf16, q8_0, q4_0)", o.type);
   ModelBuilder builder(o.seed, *type);
   it->second(builder, o);
@@ -191,9 +248,9 @@ int run_make_model(const MakeModelOptions& o) {
 CommandRegistration reg({"dev", "make-model"}, "Write a random-weight model of a real shape (for benchmarks)",
                         [](CLI::App& app) {
                           auto o = std::make_shared<MakeModelOptions>();
-                          app.add_option("--arch", o->arch, "Architecture (bert)")->required();
+                          app.add_option("--arch", o->arch, "Architecture (bert, llama)")->required();
                           app.add_option("--preset", o->preset, "Shape, e.g. minilm-l6")->required();
-                          app.add_option("--type", o->type, "Weight type: f32, f16, bf16, q8_0, q4_0");
+                          app.add_option("--type", o->type, "Weight type: f32, f16, bf16, q8_0, q4_0 (q4_k_m for llama)");
                           app.add_option("--vocab", o->vocab, "Vocabulary GGUF to copy the tokenizer from")
                               ->required();
                           app.add_option("-o,--output", o->output, "Output GGUF file")->required();

@@ -117,6 +117,11 @@ GenerateResult Generator::generate(std::span<const int32_t> prompt, const Genera
   Sampler sampler(options.sampling);
   for (int32_t id : prompt) sampler.accept(id);
   StreamDecoder decoder(tok_);
+  // The decoder drops the leading space of the first text token (SentencePiece's start-of-text rule). That is
+  // right when the prompt holds no text (BOS only), but a continuation of text keeps its space, so the
+  // decoder first sees the prompt (complete UTF-8, so nothing of it is held back) and its output is dropped.
+  if (!tok_.decode(std::vector<int32_t>(prompt.begin(), prompt.end())).empty())
+    for (int32_t id : prompt) (void)decoder.push(id);
   StopStrings stops(options.stop);
   bool cancelled = false;
   auto emit = [&](const std::string& text) {

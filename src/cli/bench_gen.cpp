@@ -1,0 +1,92 @@
+// hearth bench gen: decoder speed the way llama-bench measures it, so the figures compare with its
+// pp512 / tg128: pp = one forward pass over a batch of P prompt tokens (logits for the last only),
+// tg = N single-token decodes from an empty cache. Random token ids; a warm-up pass of each first.
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "cli/bench_util.h"
+#include "cli/command.h"
+#include "core/error.h"
+#include "runtime/generator.h"
+#include "runtime/session.h"
+
+namespace hearth::cli {
+namespace {
+
+struct Options {
+  std::string model;
+  int p = 512, n = 128, threads = 0, reps = 3;
+  bool json = false;
+};
+
+int run_bench_gen(const Options& o) {
+  if (o.p < 1 || o.n < 1 || o.reps < 1) fail("-p, -n and --reps must be positive");
+  DecoderSession s = open_decoder(o.model, o.threads);
+  const DecoderModel& model = *s.model;
+  const int n_vocab = model.hparams().n_vocab;
+  auto cache = model.new_cache(std::max(o.p, o.n) + 1, 1);
+  std::mt19937_64 rng(42);
+  std::vector<int32_t> tokens(size_t(std::max(o.p, o.n)));
+  for (auto& t : tokens) t = int32_t(rng() % uint64_t(n_vocab));
+
+  auto pp = [&] {
+    cache->clear(0);
+    return prefill(model, *cache, 0, std::span<const int32_t>(tokens.data(), size_t(o.p)), 0, o.p);
+  };
+  auto tg = [&](int count) {
+    cache->clear(0);
+    for (int i = 0; i < count; ++i) {
+      DecoderInput in;
+      in.tokens = std::span<const int32_t>(&tokens[size_t(i)], 1);
+      in.start = i;
+      (void)model.forward(std::span<const DecoderInput>(&in, 1), *cache);
+    }
+  };
+  pp();  // warm-up: page in the weights, size the workspace
+  tg(1);
+  double pp_s = 0, tg_s = 0;
+  for (int r = 0; r < o.reps; ++r) {
+    Stopwatch w;
+    pp();
+    pp_s += w.seconds();
+    w.restart();
+    tg(o.n);
+    tg_s += w.seconds();
+  }
+  const double pp_tps = double(o.p) * o.reps / pp_s, tg_tps = double(o.n) * o.reps / tg_s;
+  const double rss = peak_rss_mb();
+  if (o.json) {
+    nlohmann::json j = {{"pp_tokens_per_s", pp_tps}, {"tg_tokens_per_s", tg_tps}, {"peak_rss_mb", rss},
+                        {"n_prompt", o.p},           {"n_gen", o.n},            {"threads", s.backend->threads()},
+                        {"reps", o.reps}};
+    fmt::print("{}\n", j.dump());
+    return 0;
+  }
+  const DeviceInfo& dev = s.backend->device();
+  const DecoderHParams& hp = model.hparams();
+  fmt::print("model:   {} ({}, {} layers, hidden {}, {} heads / {} KV heads, vocab {})\n", o.model, hp.arch,
+             hp.n_layer, hp.n_embd, hp.n_head, hp.n_head_kv, hp.n_vocab);
+  fmt::print("backend: {} {}, {} threads, kernels {}\n", dev.backend, dev.name, s.backend->threads(), dev.kernels);
+  fmt::print("pp{}:   {:.1f} tokens/s\n", o.p, pp_tps);
+  fmt::print("tg{}:   {:.1f} tokens/s\n", o.n, tg_tps);
+  fmt::print("memory:  peak RSS {:.1f} MiB\n", rss);
+  return 0;
+}
+
+CommandRegistration reg({"bench", "gen"}, "Benchmark prompt processing and generation speed (like llama-bench)",
+                        [](CLI::App& app) {
+                          auto o = std::make_shared<Options>();
+                          app.add_option("-m,--model", o->model, "model file (GGUF) or Hugging Face folder")
+                              ->required();
+                          app.add_option("-p,--n-prompt", o->p, "prompt tokens in the pp batch")->capture_default_str();
+                          app.add_option("-n,--n-gen", o->n, "tokens generated one at a time")->capture_default_str();
+                          app.add_option("-t,--threads", o->threads, "threads (0 = one per physical core)");
+                          app.add_option("-r,--reps", o->reps, "repetitions (averaged)")->capture_default_str();
+                          app.add_flag("--json", o->json, "print one JSON object");
+                          return [o] { return run_bench_gen(*o); };
+                        });
+
+}  // namespace
+}  // namespace hearth::cli
