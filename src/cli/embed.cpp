@@ -10,6 +10,7 @@
 #include "backends/registry.h"
 #include "cli/command.h"
 #include "core/error.h"
+#include "runtime/default_model.h"
 #include "runtime/embedder.h"
 
 namespace hearth::cli {
@@ -35,10 +36,9 @@ void append_floats(std::string& out, const float* v, size_t n) {
 }
 
 int run_embed(const EmbedCliOptions& o) {
-  if (o.model.empty()) fail("no model given (use -m MODEL.gguf)");
   std::vector<std::string> texts = read_texts(o.texts);
   if (texts.empty()) fail("no input: give texts as arguments or one per line on stdin");
-  std::shared_ptr<const Weights> weights = Weights::open(o.model);
+  std::shared_ptr<const Weights> weights = Weights::open(o.model.empty() ? default_embedding_model() : o.model);
   std::unique_ptr<Backend> backend = create_backend("auto", o.threads);
   Embedder embedder(weights, *backend);
   EmbedderOptions opts;
@@ -71,7 +71,7 @@ int run_embed(const EmbedCliOptions& o) {
 CommandRegistration reg({"embed"}, "Embed texts (arguments, or one per line on stdin) as JSON Lines",
                         [](CLI::App& app) {
                           auto o = std::make_shared<EmbedCliOptions>();
-                          app.add_option("-m,--model", o->model, "Encoder model (GGUF file or model folder)");
+                          app.add_option("-m,--model", o->model, "Encoder model (GGUF file or model folder; default: USE lite)");
                           app.add_option("--pooling", o->pooling, "mean, cls, last or none (default: the model's)")
                               ->check(CLI::IsMember({"mean", "cls", "last", "none"}));
                           app.add_flag("--no-normalize", o->no_normalize, "Do not L2-normalize the embeddings");
