@@ -1,4 +1,5 @@
 // The AVX-512 kernel set: every family that has AVX-512 kernels.
+#if defined(__x86_64__) || defined(__i386__)  // x86 only: other targets never call these
 #include "backends/cpu/kernels.h"
 
 namespace hearth::cpu {
@@ -12,3 +13,4 @@ void init_avx512_kernels(KernelSet& ks) {
 }
 
 }  // namespace hearth::cpu
+#endif

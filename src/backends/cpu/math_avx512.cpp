@@ -1,6 +1,7 @@
 // AVX-512 element-wise math. exp: range reduction to r in [-ln2/2, ln2/2], a degree-6 Taylor polynomial
 // (relative error ~1e-7) and VSCALEFPS for the power of two. erf: Abramowitz & Stegun 7.1.26 (absolute error
 // <= 1.5e-7), which is plenty for GELU, whose libm form differs from this by that much at most.
+#if defined(__x86_64__) || defined(__i386__)  // x86 only: other targets never call these
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/simd_avx512.h"
 
@@ -82,3 +83,4 @@ void init_avx512_math(KernelSet& ks) {
 }
 
 }  // namespace hearth::cpu
+#endif

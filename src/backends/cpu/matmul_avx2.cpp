@@ -4,6 +4,7 @@
 // unsigned values <= 31 (offset folded back per block as -offset * sum(a)), except Q8_0, whose signed
 // weights use the sign trick |w| x (a * sign(w)) (|pair sum| <= 2 * 127 * 127 < 32768).
 // K-quants have no AVX2 kernels yet and use the portable ones.
+#if defined(__x86_64__) || defined(__i386__)  // x86 only: other targets never call these
 #include <immintrin.h>
 
 #include <cstring>
@@ -232,3 +233,4 @@ void init_avx2_kernels(KernelSet& ks) {
 }
 
 }  // namespace hearth::cpu
+#endif

@@ -3,6 +3,7 @@
 //  - GEMV (few activation rows): weights streamed in place, converted 16 at a time.
 //  - GEMM: a panel of 16 weight rows is converted and transposed so that one FMA with a broadcast activation
 //    value updates 16 outputs; kChunk activation rows stay in accumulators.
+#if defined(__x86_64__) || defined(__i386__)  // x86 only: other targets never call these
 #include <immintrin.h>
 
 #include <cstring>
@@ -187,3 +188,4 @@ void init_avx512_float(KernelSet& ks) {
 }
 
 }  // namespace hearth::cpu
+#endif

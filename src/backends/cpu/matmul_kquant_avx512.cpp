@@ -6,6 +6,7 @@
 // The integer sums are ggml's exactly:
 //   Q4_K/Q5_K: d * da * sum(scale * u * a) - dmin * da * sum(min * bsum)
 //   Q6_K:      d * da * sum(scale * (u - 32) * a), computed as the same form with min = 32 * scale, dmin = d.
+#if defined(__x86_64__) || defined(__i386__)  // x86 only: other targets never call these
 #include <immintrin.h>
 
 #include <cstring>
@@ -212,3 +213,4 @@ void init_avx512_kquant(KernelSet& ks) {
 }
 
 }  // namespace hearth::cpu
+#endif

@@ -9,6 +9,7 @@
 //    tile call so that one chunk's words for a block are contiguous.
 // Quantized weights are unpacked to unsigned bytes u with value = d * (u - offset) (+ m), so VPDPBUSD's
 // unsigned operand is the weight; the offset is folded back exactly as -offset * sum(a) per block.
+#if defined(__x86_64__) || defined(__i386__)  // x86 only: other targets never call these
 #include <immintrin.h>
 
 #include <cstring>
@@ -337,3 +338,4 @@ void init_avx512_q32(KernelSet& ks) {
 }
 
 }  // namespace hearth::cpu
+#endif
