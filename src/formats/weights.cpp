@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -16,6 +17,8 @@ std::unique_ptr<Weights> Weights::open(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) fail("{}: cannot open: {}", path, std::strerror(errno));
   if (S_ISDIR(st.st_mode)) return load_hf_folder(path);
+  // FIFOs and devices could block or never end; only regular files can be models.
+  if (!S_ISREG(st.st_mode)) fail("{}: not a GGUF file or model folder", path);
   // Sniff the magic with a small read rather than mapping: the file may be anything.
   unsigned char magic[4] = {};
   std::FILE* f = std::fopen(path.c_str(), "rb");

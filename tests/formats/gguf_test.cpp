@@ -509,6 +509,12 @@ TEST(WeightsOpenTest, DispatchesAndRejectsOtherFiles) {
   }
   fs::remove(path);
   EXPECT_THROW(Weights::open(temp_path("does-not-exist")), Error);
+  try {
+    Weights::open("/dev/null");  // not a regular file: refused without reading
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a GGUF file or model folder"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
