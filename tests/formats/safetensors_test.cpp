@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -353,6 +354,67 @@ TEST_F(HfFolderTest, ShardedLlamaWithPermutedQKAndLlama3Rope) {
   std::memcpy(fv, f.data, 8);
   EXPECT_EQ(fv[0], 1.0f);
   EXPECT_EQ(fv[1], 8.0f);
+}
+
+// The point of the q/k permutation: attention scores from HF weights with NeoX (half-split) rope must equal
+// scores from the loaded weights with GGUF llama's interleaved-pair rope. A permutation in the wrong
+// direction, or with the wrong head count for k, fails this.
+TEST_F(HfFolderTest, PermutedLlamaWeightsGiveTheSameRopeScores) {
+  constexpr int kIn = 8, kHeads = 2, kKvHeads = 1, kHd = 8;
+  json c = llama_config("LlamaForCausalLM", true);
+  c["hidden_size"] = kIn;
+  c["num_attention_heads"] = kHeads;
+  c["num_key_value_heads"] = kKvHeads;
+  c["head_dim"] = kHd;
+  write("config.json", c.dump());
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd;
+  auto random = [&](size_t n) {
+    std::vector<float> v(n);
+    for (auto& x : v) x = nd(rng);
+    return v;
+  };
+  const std::vector<float> wq = random(kHeads * kHd * kIn), wk = random(kKvHeads * kHd * kIn);
+  auto t = llama_layer(false);
+  t[0] = {"model.layers.0.self_attn.q_proj.weight", "F32", {kHeads * kHd, kIn}, f32_bytes(wq)};
+  t[1] = {"model.layers.0.self_attn.k_proj.weight", "F32", {kKvHeads * kHd, kIn}, f32_bytes(wk)};
+  t.push_back(rows_tensor("model.embed_tokens.weight", 6, kIn));
+  write("model.safetensors", write_safetensors(t));
+  auto w = Weights::open(dir_.string());
+  std::vector<float> gq(wq.size()), gk(wk.size());
+  std::memcpy(gq.data(), w->get("blk.0.attn_q.weight", {kIn, kHeads * kHd}).data, gq.size() * 4);
+  std::memcpy(gk.data(), w->get("blk.0.attn_k.weight", {kIn, kKvHeads * kHd}).data, gk.size() * 4);
+
+  const std::vector<float> x = random(kIn), y = random(kIn);
+  auto matvec = [](const std::vector<float>& m, const std::vector<float>& v, int rows) {
+    std::vector<double> out(size_t(rows), 0.0);
+    for (int r = 0; r < rows; ++r)
+      for (int i = 0; i < kIn; ++i) out[size_t(r)] += double(m[size_t(r * kIn + i)]) * v[size_t(i)];
+    return out;
+  };
+  // Rotates head `h` of `v` at position `pos`; pair i is (i, i + hd/2) for NeoX, (2i, 2i + 1) interleaved.
+  auto rope = [](std::vector<double> v, int h, int pos, bool neox) {
+    for (int i = 0; i < kHd / 2; ++i) {
+      const double theta = pos * std::pow(10000.0, -2.0 * i / kHd);
+      const size_t a = size_t(h * kHd + (neox ? i : 2 * i)), b = size_t(h * kHd + (neox ? i + kHd / 2 : 2 * i + 1));
+      const double va = v[a], vb = v[b];
+      v[a] = va * std::cos(theta) - vb * std::sin(theta);
+      v[b] = va * std::sin(theta) + vb * std::cos(theta);
+    }
+    return v;
+  };
+  for (int h = 0; h < kHeads; ++h) {
+    const auto q_hf = rope(matvec(wq, x, kHeads * kHd), h, 3, true);
+    const auto k_hf = rope(matvec(wk, y, kKvHeads * kHd), 0, 7, true);
+    const auto q_gg = rope(matvec(gq, x, kHeads * kHd), h, 3, false);
+    const auto k_gg = rope(matvec(gk, y, kKvHeads * kHd), 0, 7, false);
+    double s_hf = 0, s_gg = 0;
+    for (int d = 0; d < kHd; ++d) {
+      s_hf += q_hf[size_t(h * kHd + d)] * k_hf[size_t(d)];
+      s_gg += q_gg[size_t(h * kHd + d)] * k_gg[size_t(d)];
+    }
+    EXPECT_NEAR(s_gg, s_hf, 1e-9 * (1 + std::abs(s_hf))) << "head " << h;
+  }
 }
 
 TEST_F(HfFolderTest, Qwen2KeepsOrderAndMapsBiasesAndLmHead) {
