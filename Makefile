@@ -41,7 +41,7 @@ demo: deps build
 
 # ASan + UBSan build of the tests (CI runs it too).
 sanitize: apt-deps node-deps
-	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DHEARTH_SANITIZE=ON -DHEARTH_BENCH=OFF >/dev/null
+	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEARTH_SANITIZE=ON -DHEARTH_BENCH=OFF >/dev/null
 	cmake --build $(BUILD)-asan -j$(JOBS)
 	cd $(BUILD)-asan && HEARTH_NODE_DIR=$(abspath $(NODE_DIR)) ctest --output-on-failure -j$(JOBS) --timeout 1800 -LE slow
 
