@@ -57,9 +57,11 @@ Vocab Vocab::from_metadata(const Metadata& md, const std::string& source, const 
     for (size_t i = 0; i < n; ++i) v.attrs_[i] = attr_from_type((*types)[i]);
   }
 
-  v.index_.reserve(n);
+  size_t slots = 16;
+  while (slots < 2 * n) slots *= 2;
+  v.index_.assign(slots, Slot{});
   for (size_t i = 0; i < n; ++i) {
-    v.index_[v.tokens_[i]] = int32_t(i);  // a duplicated text maps to its last id, as in llama.cpp
+    v.index_insert(int32_t(i));
     v.max_token_bytes_ = std::max(v.max_token_bytes_, v.tokens_[i].size());
   }
   for (int b = 0; b < 256; ++b) v.byte_tokens_[b] = v.find(fmt::format("<0x{:02X}>", b));
@@ -117,9 +119,27 @@ Vocab Vocab::from_metadata(const Metadata& md, const std::string& source, const 
   return v;
 }
 
+void Vocab::index_insert(int32_t id) {
+  const std::string& text = tokens_[size_t(id)];
+  const size_t h = std::hash<std::string_view>{}(text);
+  const size_t mask = index_.size() - 1;
+  for (size_t i = h & mask;; i = (i + 1) & mask) {
+    Slot& s = index_[i];
+    if (s.id < 0 || (s.hash == uint32_t(h) && tokens_[size_t(s.id)] == text)) {
+      s = {uint32_t(h), id};  // a duplicated text maps to its last id, as in llama.cpp
+      return;
+    }
+  }
+}
+
 int32_t Vocab::find(std::string_view text) const {
-  auto it = index_.find(text);
-  return it == index_.end() ? -1 : it->second;
+  const size_t h = std::hash<std::string_view>{}(text);
+  const size_t mask = index_.size() - 1;
+  for (size_t i = h & mask;; i = (i + 1) & mask) {
+    const Slot& s = index_[i];
+    if (s.id < 0) return -1;
+    if (s.hash == uint32_t(h) && tokens_[size_t(s.id)] == text) return s.id;
+  }
 }
 
 bool Vocab::is_eog(int32_t id) const { return std::binary_search(eog_.begin(), eog_.end(), id); }
