@@ -68,7 +68,15 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
   t_inside_worker = true;
   fn(0, n_threads_);
   t_inside_worker = false;
-  while (pending_.load(std::memory_order_acquire) != 0) HEARTH_CPU_RELAX();
+  // Spin briefly (the common case: all threads finish together), then yield so that a descheduled worker on
+  // an oversubscribed machine can run instead of being starved by this thread's spinning.
+  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < 4096) {
+      HEARTH_CPU_RELAX();
+    } else {
+      std::this_thread::yield();
+    }
+  }
   job_ = nullptr;
 }
 
