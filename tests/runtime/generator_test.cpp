@@ -22,8 +22,8 @@ TEST(StopStrings, HoldsBackAPossibleStartAndCutsAtTheMatch) {
 TEST(StopStrings, ReleasesTextThatTurnsOutNotToMatch) {
   StopStrings s({"world"});
   EXPECT_EQ(s.push("a w"), "a ");
-  EXPECT_EQ(s.push("ow"), "wow");
-  EXPECT_EQ(s.push("wo"), "");
+  EXPECT_EQ(s.push("ow"), "wo");  // the last "w" may still begin "world"
+  EXPECT_EQ(s.push("wo"), "w");
   EXPECT_EQ(s.flush(), "wo");
   StopStrings none({});
   EXPECT_EQ(none.push("anything"), "anything");
@@ -73,7 +73,7 @@ TEST_F(StoriesGenerator, ContinuationKeepsItsLeadingSpace) {
   GenerateOptions o;
   o.max_tokens = 3;
   GenerateResult r = gen.generate(encode("Tom and his dog went to the"), o);
-  EXPECT_EQ(r.text.rfind(" park.", 0), 0u) << r.text;
+  EXPECT_EQ(r.text.rfind(" park", 0), 0u) << r.text;
 }
 
 TEST_F(StoriesGenerator, StopStringEndsGenerationBeforeIt) {
