@@ -106,8 +106,12 @@ class UseModel final : public EncoderModel {
   std::unique_ptr<Vector> vector(const Weights& w, const std::string& name, int64_t n) {
     return backend_.prepare_vector(w.get(name, {n}));
   }
-  void attention_block(Workspace& ws, const Layer& L, Act x, Act y, std::span<const AttentionSpan> spans) const;
-  void ffn_block(Workspace& ws, const Layer& L, Act y) const;
+  // Activations reused by every layer (the workspace is a bump allocator, so per-layer allocations would add up).
+  struct Scratch {
+    Act h, q, k, v, ctx, o, f;  // T x widest (h..o), T x n_ff (f)
+  };
+  void attention_block(const Scratch& s, const Layer& L, Act x, Act y, std::span<const AttentionSpan> spans) const;
+  void ffn_block(const Scratch& s, const Layer& L, Act y) const;
 
   Backend& backend_;
   std::string source_;
@@ -120,12 +124,19 @@ class UseModel final : public EncoderModel {
   std::vector<Layer> layers_;
 };
 
+// A scratch activation seen as T x cols (cols <= its width, so the rows fit in its memory).
+Act narrow(Act a, int64_t cols) {
+  HEARTH_ASSERT(cols <= a.cols);
+  a.cols = cols;
+  return a;
+}
+
 // y (T x dim) = attention(LN(x)) · Wo + bo + residual, where the residual is x itself or its projection.
 // x and y may be the same activation only when the layer keeps the width.
-void UseModel::attention_block(Workspace& ws, const Layer& L, Act x, Act y,
+void UseModel::attention_block(const Scratch& s, const Layer& L, Act x, Act y,
                                std::span<const AttentionSpan> spans) const {
-  const int64_t T = x.rows;
-  Act h = ws.act(T, L.in), q = ws.act(T, L.in), k = ws.act(T, L.in), v = ws.act(T, L.in), ctx = ws.act(T, L.in);
+  const Act h = narrow(s.h, L.in), q = narrow(s.q, L.in), k = narrow(s.k, L.in), v = narrow(s.v, L.in),
+            ctx = narrow(s.ctx, L.in), o = narrow(s.o, dim_);
   backend_.copy(h, x);
   backend_.layer_norm(h, L.attn_norm_w.get(), L.attn_norm_b.get(), eps_);
   backend_.matmul(q, h, *L.wq, L.bq.get());
@@ -137,21 +148,19 @@ void UseModel::attention_block(Workspace& ws, const Layer& L, Act x, Act y,
   ap.scale = L.query_scale;
   ap.causal = false;
   backend_.attention(ctx, q, k, v, spans, ap);
-  Act o = ws.act(T, dim_);
   backend_.matmul(o, ctx, *L.wo, L.bo.get());
   if (L.wres) backend_.matmul(y, x, *L.wres, L.bres.get());  // otherwise y is x: the plain residual
   backend_.add(y, o);
 }
 
 // y += FFN(LN(y)) with a ReLU.
-void UseModel::ffn_block(Workspace& ws, const Layer& L, Act y) const {
-  const int64_t T = y.rows;
-  Act h = ws.act(T, dim_), f = ws.act(T, n_ff_), o = ws.act(T, dim_);
+void UseModel::ffn_block(const Scratch& s, const Layer& L, Act y) const {
+  const Act h = narrow(s.h, dim_), o = narrow(s.o, dim_);
   backend_.copy(h, y);
   backend_.layer_norm(h, L.ffn_norm_w.get(), L.ffn_norm_b.get(), eps_);
-  backend_.matmul(f, h, *L.up, L.b_up.get());
-  backend_.relu(f);
-  backend_.matmul(o, f, *L.down, L.b_down.get());
+  backend_.matmul(s.f, h, *L.up, L.b_up.get());
+  backend_.relu(s.f);
+  backend_.matmul(o, s.f, *L.down, L.b_down.get());
   backend_.add(y, o);
 }
 
@@ -205,9 +214,12 @@ std::vector<std::vector<float>> UseModel::embed(const std::vector<std::vector<in
     backend_.add(x, tim);
 
     y = y.slice_rows(0, T);
+    const int64_t wide = std::max(in, dim_);
+    const Scratch scratch{ws->act(T, wide), ws->act(T, wide), ws->act(T, wide), ws->act(T, wide),
+                          ws->act(T, wide), ws->act(T, wide), ws->act(T, n_ff_)};
     for (const Layer& L : layers_) {
-      attention_block(*ws, L, L.wres ? x : y, y, spans);
-      ffn_block(*ws, L, y);
+      attention_block(scratch, L, L.wres ? x : y, y, spans);
+      ffn_block(scratch, L, y);
     }
   }
 
