@@ -203,6 +203,8 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& dir) {
   const json* model = member(j, "model");
   if (!model || !model->is_object()) fail("{}: no 'model' section", src);
   const std::string model_type = str_or(*model, "type", "");
+  if (model_type != "BPE" && model_type != "WordPiece")
+    fail("{}: tokenizer model type '{}' is not supported (BPE and WordPiece are)", src, model_type);
   const json* vocab = member(*model, "vocab");
   if (!vocab || !vocab->is_object()) fail("{}: model '{}' has no 'vocab' object", src, model_type);
 
@@ -286,7 +288,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& dir) {
     md.set_strings("tokenizer.ggml.tokens", wordpiece_vocab_from_bert(tokens));
     md.set_i32s("tokenizer.ggml.token_type", types);
     tok = make_wordpiece_tokenizer(md, src);
-  } else if (model_type == "BPE") {
+  } else {
     if (const json* d = member(*model, "dropout"); d && d->is_number() && d->get<double>() != 0.0)
       fail("{}: BPE dropout is not supported", src);
     if (!str_or(*model, "continuing_subword_prefix", "").empty() || !str_or(*model, "end_of_word_suffix", "").empty())
@@ -339,8 +341,6 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& dir) {
     md.set_i32s("tokenizer.ggml.token_type", types);
     md.set_strings("tokenizer.ggml.merges", std::move(merge_strings));
     tok = make_bpe_tokenizer(md, src, t.opt);
-  } else {
-    fail("{}: tokenizer model type '{}' is not supported (BPE and WordPiece are)", src, model_type);
   }
 
   if (const json* n = member(config, "model_max_length"); n && n->is_number_integer()) {
