@@ -15,7 +15,7 @@
 namespace hearth::jinja {
 
 inline constexpr int kMaxEvalDepth = 400;             // nested evaluations (recursive macros included)
-inline constexpr uint64_t kMaxSteps = 5'000'000;      // evaluated nodes + loop iterations per render
+inline constexpr uint64_t kMaxSteps = 2'000'000;      // evaluated nodes + loop iterations per render
 inline constexpr size_t kMaxStringBytes = 16u << 20;  // any one string built while rendering
 inline constexpr size_t kMaxArrayItems = 1u << 18;    // any one list built while rendering
 
