@@ -23,6 +23,7 @@ async function main() {
   for (const s of sentences.slice(0, 16)) await model.embed([s]);  // warm-up (kernel compilation, allocations)
 
   const lat = [];
+  const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   for (const s of sentences) {
     const a = process.hrtime.bigint();
@@ -30,15 +31,22 @@ async function main() {
     lat.push(Number(process.hrtime.bigint() - a) / 1e6);
   }
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const c1 = process.cpuUsage(c0);
+  const cpuSecs = (c1.user + c1.system) / 1e6;
   lat.sort((x, y) => x - y);
   console.log(`wasm batch=1: ${sentences.length} sentences (${(tokens / sentences.length).toFixed(1)} tokens avg), ` +
               `${(sentences.length / secs).toFixed(1)} sentences/s, p50 ${percentile(lat, 0.5).toFixed(2)} ms, ` +
-              `p90 ${percentile(lat, 0.9).toFixed(2)} ms`);
+              `p90 ${percentile(lat, 0.9).toFixed(2)} ms; ${cpuSecs.toFixed(2)} CPU-s, ` +
+              `${(sentences.length / cpuSecs).toFixed(1)} sentences per CPU-second`);
   for (const b of batchArgs.map(Number)) {
     const t1 = process.hrtime.bigint();
+    const u0 = process.cpuUsage();
     for (let i = 0; i < sentences.length; i += b) await model.embed(sentences.slice(i, i + b));
     const s = Number(process.hrtime.bigint() - t1) / 1e9;
-    console.log(`wasm batch=${b}: ${(sentences.length / s).toFixed(1)} sentences/s`);
+    const u1 = process.cpuUsage(u0);
+    const cpu = (u1.user + u1.system) / 1e6;
+    console.log(`wasm batch=${b}: ${(sentences.length / s).toFixed(1)} sentences/s, ` +
+                `${(sentences.length / cpu).toFixed(1)} sentences per CPU-second`);
   }
 }
 
