@@ -50,7 +50,7 @@ FUZZ_SECONDS ?= 20
 fuzz: apt-deps
 	CC=clang CXX=clang++ cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEARTH_FUZZ=ON \
 	  -DHEARTH_TESTS=OFF -DHEARTH_BENCH=OFF >/dev/null
-	cmake --build $(BUILD)-fuzz -j$(JOBS)
+	cmake --build $(BUILD)-fuzz -j$(JOBS) --target fuzzers
 	./tools/run_fuzzers.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
 
 bench: build
