@@ -3,7 +3,7 @@ SHELL := /bin/bash
 BUILD ?= build
 JOBS ?= $(shell nproc)
 APT_PACKAGES := build-essential cmake pkg-config clang libclang-rt-14-dev googletest libgtest-dev libgmock-dev \
-  libbenchmark-dev nlohmann-json3-dev libfmt-dev libcli11-dev libpcre2-dev libutf8proc-dev nodejs npm
+  libbenchmark-dev nlohmann-json3-dev libfmt-dev libcli11-dev libpcre2-dev libutf8proc-dev
 NODE_DIR := $(BUILD)/node
 
 .PHONY: all deps apt-deps node-deps build test demo sanitize fuzz bench clean
@@ -15,6 +15,8 @@ deps: apt-deps node-deps
 # Idempotent: installs only what is missing (apt-get update once, only then).
 apt-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "make deps: installing$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
