@@ -185,12 +185,16 @@ std::vector<float> LlamaModel::forward(std::span<const DecoderInput> inputs, Dec
   };
   const bool all_rows = int64_t(out_rows.size()) == T;
 
+  // Scratch for one layer, reused by every layer (the workspace is a bump allocator: allocating per layer
+  // would grow it by the activations of all layers, hundreds of MB for a 512-token batch).
+  const Act h_buf = ws.act(T, E), q = ws.act(T, hp_.q_dim()), k = ws.act(T, hp_.kv_dim()),
+            v = ws.act(T, hp_.kv_dim()), attn_buf = ws.act(T, hp_.q_dim()), o_buf = ws.act(T, E),
+            g_buf = ws.act(T, hp_.n_ff), u_buf = ws.act(T, hp_.n_ff);
   for (int l = 0; l < hp_.n_layer; ++l) {
     const Layer& L = layers_[size_t(l)];
-    Act h = ws.act(x.rows, E);
+    Act h = h_buf.slice_rows(0, x.rows);
     be.copy(h, x);
     be.rms_norm(h, *L.attn_norm, hp_.rms_eps);
-    Act q = ws.act(T, hp_.q_dim()), k = ws.act(T, hp_.kv_dim()), v = ws.act(T, hp_.kv_dim());
     be.matmul(q, h, *L.wq, L.bq.get());
     be.matmul(k, h, *L.wk, L.bk.get());
     be.matmul(v, h, *L.wv, L.bv.get());
@@ -206,7 +210,7 @@ std::vector<float> LlamaModel::forward(std::span<const DecoderInput> inputs, Dec
       be.copy(kc.slice_rows(dst, s.q_count), k.slice_rows(s.q_begin, s.q_count));
       be.copy(vc.slice_rows(dst, s.q_count), v.slice_rows(s.q_begin, s.q_count));
     }
-    Act attn = ws.act(T, hp_.q_dim());
+    Act attn = attn_buf;
     be.attention(attn, q, kc, vc, spans, ap);
     // Like llama.cpp, the last layer carries on only with the rows whose logits are wanted: the others
     // would be computed and thrown away.
@@ -214,20 +218,20 @@ std::vector<float> LlamaModel::forward(std::span<const DecoderInput> inputs, Dec
       attn = gather(attn);
       x = gather(x);
     }
-    Act o = ws.act(x.rows, E);
+    const int64_t n = x.rows;
+    Act o = o_buf.slice_rows(0, n);
     be.matmul(o, attn, *L.wo);
     be.add(x, o);
 
-    Act f = ws.act(x.rows, E);
+    Act f = h_buf.slice_rows(0, n);
     be.copy(f, x);
     be.rms_norm(f, *L.ffn_norm, hp_.rms_eps);
-    Act g = ws.act(x.rows, hp_.n_ff), u = ws.act(x.rows, hp_.n_ff);
+    Act g = g_buf.slice_rows(0, n), u = u_buf.slice_rows(0, n);
     be.matmul(g, f, *L.gate);
     be.matmul(u, f, *L.up);
     be.swiglu(g, u);
-    Act d = ws.act(x.rows, E);
-    be.matmul(d, g, *L.down);
-    be.add(x, d);
+    be.matmul(o, g, *L.down);
+    be.add(x, o);
   }
   for (const DecoderInput& in : inputs) cache.set_length(in.seq, in.start + int(in.tokens.size()));
 
