@@ -41,6 +41,8 @@ class CpuMatrix final : public Matrix {
   const uint8_t* data = nullptr;
   size_t row_stride = 0;
   std::vector<float> converted;  // owned F32 copy for types without a dot kernel
+  AlignedBuffer packed;          // weight panels for kernels with a packed layout (MatmulKernel::pack)
+  size_t panel_bytes = 0;        // bytes per panel of w_block rows in `packed`
 };
 
 class CpuVector final : public Vector {
@@ -184,10 +186,21 @@ class CpuBackend final : public Backend {
     if (!w.data || w.nbytes < need)
       fail("tensor '{}': {} bytes of data for a {}x{} {} matrix that needs {}", w.name, w.nbytes, m->rows, m->cols,
            tr->name, need);
-    if (ks_.for_type(w.type)) {
+    if (const cpu::MatmulKernel& kern = ks_.for_type(w.type)) {
       m->kernel_type = w.type;
       m->data = w.data;
       m->row_stride = row_bytes(w.type, m->cols);
+      if (kern.pack) {
+        // Packed once here, panel by panel in parallel; the source rows stay in use for GEMV and get_rows.
+        const int64_t pb = kern.w_block, n_panels = (m->rows + pb - 1) / pb;
+        m->panel_bytes = kern.packed_bytes(m->cols, pb);
+        m->packed = aligned_bytes(m->panel_bytes * size_t(n_panels), false);
+        pool_.parallel_for(n_panels, [&](int64_t b, int64_t e) {
+          for (int64_t p = b; p < e; ++p)
+            kern.pack(m->cols, m->data + size_t(p * pb) * m->row_stride, m->row_stride,
+                      std::min(pb, m->rows - p * pb), m->packed.get() + size_t(p) * m->panel_bytes);
+        });
+      }
       return m;
     }
     if (!is_float_type(w.type) && !can_dequantize(w.type))
@@ -509,8 +522,12 @@ class CpuBackend final : public Backend {
       for (int64_t t = next.fetch_add(1); t < n_wb * n_ab; t = next.fetch_add(1)) {
         const int64_t j0 = (t / n_ab) * wb, i0 = (t % n_ab) * ab;
         const int64_t nw = std::min(wb, m - j0), na = std::min(ab, n - i0);
-        kern.tile(k, w.data + size_t(j0) * w.row_stride, w.row_stride, nw,
-                  static_cast<const uint8_t*>(a) + size_t(i0) * a_stride, a_stride, na, o + i0 * m + j0, m);
+        const uint8_t* ai = static_cast<const uint8_t*>(a) + size_t(i0) * a_stride;
+        if (w.packed)  // j0 is a multiple of w_block (wb is), so it starts a panel
+          kern.tile_packed(k, w.packed.get() + size_t(j0 / kern.w_block) * w.panel_bytes,
+                           w.data + size_t(j0) * w.row_stride, w.row_stride, nw, ai, a_stride, na, o + i0 * m + j0, m);
+        else
+          kern.tile(k, w.data + size_t(j0) * w.row_stride, w.row_stride, nw, ai, a_stride, na, o + i0 * m + j0, m);
         if (bias) {
           for (int64_t i = i0; i < i0 + na; ++i)
             for (int64_t j = j0; j < j0 + nw; ++j) o[i * m + j] += bias->values[size_t(j)];

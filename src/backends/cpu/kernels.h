@@ -27,6 +27,16 @@ using QuantizeRowFn = void (*)(const float* x, void* y, int64_t n);
 using DotTileFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a, size_t a_stride,
                            int64_t na, float* out, int64_t ldo);
 
+// Optional packed weight layout (opt-in per kernel entry): the weight matrix is repacked once, when it is
+// prepared, into panels of w_block rows. pack writes nw rows (nw padded up to whole panels) to dst, which holds
+// packed_bytes(k, nw) bytes, 64-byte aligned. tile_packed is tile for weights whose panels start at `packed`
+// (the panel of weight row 0 of this call); w / w_stride still point at the source rows (few activation rows
+// read them in place).
+using PackedBytesFn = size_t (*)(int64_t k, int64_t nw);
+using PackFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t nw, void* dst);
+using PackedTileFn = void (*)(int64_t k, const void* packed, const void* w, size_t w_stride, int64_t nw,
+                              const void* a, size_t a_stride, int64_t na, float* out, int64_t ldo);
+
 struct MatmulKernel {
   DType act_type = DType::F32;  // the activation format the weight type multiplies with
   QuantizeRowFn quantize = nullptr;
@@ -36,6 +46,10 @@ struct MatmulKernel {
   // Activation rows per tile call (0 = all): kernels that repack weight panels want every row at once so
   // that each panel is repacked once.
   int64_t a_block = 64;
+  // Packed layout (all three set, or none): see PackFn.
+  PackedBytesFn packed_bytes = nullptr;
+  PackFn pack = nullptr;
+  PackedTileFn tile_packed = nullptr;
   explicit operator bool() const { return tile != nullptr; }
 };
 
