@@ -5,6 +5,7 @@
 // Weights are drawn in float from a portable generator (same seed => same file on every platform), then
 // converted with core/quantize.h: matrices and the token embedding take --type; norms, biases, position and
 // token-type tables stay F32 as llama.cpp's quantizer leaves them.
+#include <cctype>
 #include <fmt/format.h>
 
 #include <cmath>
@@ -237,7 +238,16 @@ int run_make_model(const MakeModelOptions& o) {
   // q4_k_m is a recipe, not a type: Q4_K with some Q6_K tensors (see make_llama).
   const std::optional<DType> type = o.type == "q4_k_m" ? std::optional<DType>(DType::Q4_K) : dtype_from_name(o.type);
   if (o.type == "q4_k_m" && !can_quantize(DType::Q6_K)) fail("--type q4_k_m needs the Q4_K and Q6_K quantizers");
-  if (!type || !can_quantize(*type)) fail("unsupported --type '{}' (f32, f16, bf16, q8_0, q4_0)", o.type);
+  if (!type || !can_quantize(*type)) {
+    std::string names;
+    for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K})
+      if (can_quantize(t)) {
+        std::string name(dtype_name(t));
+        for (auto& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
+        names += (names.empty() ? "" : ", ") + name;
+      }
+    fail("unsupported --type '{}' (supported: {}, q4_k_m)", o.type, names);
+  }
   ModelBuilder builder(o.seed, *type);
   it->second(builder, o);
   builder.writer().write(o.output);
