@@ -10,41 +10,17 @@
 #include <fstream>
 #include <string>
 
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli/run_hearth.h"
 #include "test_util.h"
 
 namespace hearth {
 namespace {
 
-struct Output {
-  int code = -1;
-  std::string out, err;
-};
+using Output = test::ProcessResult;
 
-// Runs `hearth <args>` with `input` on stdin (a pipe), keeping stdout and stderr apart.
-Output hearth(const std::string& args, const std::string& input = "") {
-  const auto tmp = std::filesystem::temp_directory_path();
-  const std::string tag = std::to_string(::getpid());
-  const std::string in_path = (tmp / ("hearth_dec_in_" + tag)).string();
-  const std::string err_path = (tmp / ("hearth_dec_err_" + tag)).string();
-  std::ofstream(in_path, std::ios::binary) << input;
-  const std::string cmd =
-      "cat '" + in_path + "' | '" + test::hearth_binary() + "' " + args + " 2> '" + err_path + "'";
-  Output r;
-  if (FILE* p = ::popen(cmd.c_str(), "r")) {
-    std::array<char, 4096> buf;
-    for (size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;) r.out.append(buf.data(), n);
-    const int status = ::pclose(p);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-  std::ifstream e(err_path);
-  r.err.assign(std::istreambuf_iterator<char>(e), {});
-  std::filesystem::remove(in_path);
-  std::filesystem::remove(err_path);
-  return r;
-}
+Output hearth(const std::string& args, const std::string& input = "") { return test::run_hearth(args, input); }
 
 std::string stories() { return "'" + test::shared_dir() + "/models/stories260K.gguf'"; }
 

