@@ -4,7 +4,6 @@
 // no special token restarts the space prefix).
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -15,6 +14,7 @@
 #include "core/utf8.h"
 #include "formats/metadata.h"
 #include "tokenizers/tokenizer.h"
+#include "tokenizers/tiny_spm_vocab.h"
 
 namespace {
 
@@ -37,29 +37,11 @@ std::unique_ptr<Tokenizer> make_wordpiece() {
 }
 
 std::unique_ptr<Tokenizer> make_spm() {
-  Metadata md;
-  md.set_string("tokenizer.ggml.model", "llama");
-  std::vector<std::string> toks = {"<unk>", "<s>", "</s>"};
-  std::vector<float> scores = {0, 0, 0};
-  std::vector<int32_t> types = {2, 3, 3};
-  for (int b = 0; b < 256; ++b) {
-    char buf[8];
-    std::snprintf(buf, sizeof buf, "<0x%02X>", b);
-    toks.push_back(buf);
-    scores.push_back(0);
-    types.push_back(6);
-  }
-  const char* pieces[] = {"\xE2\x96\x81", "a", "b", "ab", "\xE2\x96\x81" "a", "\xE2\x96\x81" "ab", "aa", "ba", "<|u|>"};
+  std::vector<hearth::test::SpmPiece> pieces;
   float score = -1;
-  for (const char* p : pieces) {
-    toks.push_back(p);
-    scores.push_back(score -= 0.5f);
-    types.push_back(std::string_view(p) == "<|u|>" ? 4 : 1);
-  }
-  md.set_strings("tokenizer.ggml.tokens", toks);
-  md.set_f32s("tokenizer.ggml.scores", scores);
-  md.set_i32s("tokenizer.ggml.token_type", types);
-  return hearth::load_tokenizer(md, "fuzz-spm");
+  for (const char* p : {"\xE2\x96\x81", "a", "b", "ab", "\xE2\x96\x81" "a", "\xE2\x96\x81" "ab", "aa", "ba", "<|u|>"})
+    pieces.push_back({p, score -= 0.5f, std::string_view(p) == "<|u|>" ? 4 : 1});
+  return hearth::load_tokenizer(hearth::test::tiny_spm_vocab(pieces), "fuzz-spm");
 }
 
 void check(bool ok) {

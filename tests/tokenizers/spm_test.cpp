@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "formats/metadata.h"
 #include "test_util.h"
+#include "tiny_spm_vocab.h"
 #include "tokenizers/tokenizer.h"
 #include "vocab_fixtures.h"
 
@@ -126,32 +127,9 @@ TEST(SpmGolden, LongInputIsFast) {
   EXPECT_EQ(tok->decode(ids), text);
 }
 
-// Vocabulary: 0 <unk>, 1 <s>, 2 </s>, 3..258 byte tokens, then pieces with scores.
-Metadata tiny_vocab(const std::vector<std::pair<std::string, float>>& pieces) {
-  Metadata md;
-  md.set_string("tokenizer.ggml.model", "llama");
-  std::vector<std::string> toks = {"<unk>", "<s>", "</s>"};
-  std::vector<float> scores = {0, 0, 0};
-  std::vector<int32_t> types = {2, 3, 3};
-  for (int b = 0; b < 256; ++b) {
-    char buf[8];
-    std::snprintf(buf, sizeof buf, "<0x%02X>", b);
-    toks.push_back(buf);
-    scores.push_back(0);
-    types.push_back(6);
-  }
-  for (const auto& [t, s] : pieces) {
-    toks.push_back(t);
-    scores.push_back(s);
-    types.push_back(1);
-  }
-  md.set_strings("tokenizer.ggml.tokens", toks);
-  md.set_f32s("tokenizer.ggml.scores", scores);
-  md.set_i32s("tokenizer.ggml.token_type", types);
-  return md;
-}
+Metadata tiny_vocab(const std::vector<test::SpmPiece>& pieces) { return test::tiny_spm_vocab(pieces); }
 
-constexpr int32_t P = 259;  // first piece id
+constexpr int32_t P = test::kFirstSpmPiece;
 
 TEST(Spm, HighestScoreMergesFirst) {
   // ▁ a b c, with "ab" scored above "bc": "▁" "ab" "c"; flip the scores: "▁" "a" "bc".
