@@ -138,32 +138,210 @@ void dot_rows(int64_t nb, const KBlock* const* w, const BlockQ8_K* a, float* out
   for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(acc[r]) - hsum8(accm[r]);
 }
 
-// One block of one weight row against NA activation rows: the GEMV path, unpacking straight into registers.
-template <typename Block, void (*Unpack)(const void*, KBlock&), int NA>
-void gemv_row(int64_t nb, const Block* w, const BlockQ8_K* const* a, float* out, int64_t ldo) {
-  __m512 acc[NA];
-  __m256 accm[NA];
-  for (int i = 0; i < NA; ++i) acc[i] = _mm512_setzero_ps(), accm[i] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) {
-    KBlock kb;
-    Unpack(&w[b], kb);
-    for (int i = 0; i < NA; ++i) {
-      const BlockQ8_K& ab = a[i][b];
-      __m512i isum = _mm512_setzero_si512();
-      for (int t = 0; t < 4; ++t)
-        isum = _mm512_add_epi32(isum, _mm512_madd_epi16(_mm512_maddubs_epi16(kb.u[t], _mm512_loadu_si512(ab.qs + 64 * t)), kb.sc[t]));
-      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab.bsums));
-      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(kb.d * ab.d), acc[i]);
-      accm[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(bs, kb.mins)), _mm256_set1_ps(kb.dmin * ab.d), accm[i]);
-    }
-  }
-  for (int i = 0; i < NA; ++i) out[i * ldo] = _mm512_reduce_add_ps(acc[i]) - hsum8(accm[i]);
+// ---- GEMV (fewer than 4 activation rows): weight blocks are decoded straight from the mapped file into
+// registers and dotted with VPDPBUSD, four values per int32 lane; each lane is then multiplied by the scale of
+// its sub-block (VPMULLD). Every lane stays below 2^24 (|u| <= 63, |a| <= 127, |scale| <= 128, 4 values times
+// 4 vectors), so converting lanes to float before the final sum is exact and only the float summation order
+// differs from the scalar kernel.
+
+// One weight super-block in registers: quants u[t] (values matching the activation vector t), the int32 scale
+// of each VPDPBUSD lane, 16 int16 mins to be multiplied with the activation's `bsums` (VPMADDWD), d and dmin.
+struct DecodedK {
+  __m512i u[4], sc[4];
+  __m256i mins;
+  float d, dmin;
+};
+
+// The int32 scale of each VPDPBUSD lane of vector t (four values per lane), from 16 int32 scales in s32.
+// Q6_K (per16): 16 scales of 16 values, vector t covers values [64t, 64t + 64). Q4_K / Q5_K: vector t holds
+// sub-blocks 4(t/2) + t%2 (lanes 0-7) and the one two further on (lanes 8-15), see nibbles_64.
+inline __m512i lane_scales(__m512i s32, int t, bool per16) {
+  const int first = per16 ? 4 * t : 4 * (t / 2) + t % 2;
+  const __m512i idx = per16 ? _mm512_add_epi32(_mm512_set1_epi32(first),
+                                               _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3))
+                            : _mm512_add_epi32(_mm512_set1_epi32(first),
+                                               _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2));
+  return _mm512_permutexvar_epi32(idx, s32);
 }
 
-template <typename Block, void (*Unpack)(const void*, KBlock&)>
+// Q4_K / Q5_K's 12 scale bytes (see k4_scales) to 8 scale bytes then 8 min bytes, in 32-bit lanes: lanes
+// [w0, w2, w1, w2] give scales 0-3, the low nibbles of w2, mins 0-3 and the high nibbles of w2; the top two
+// bits of w0 / w1 complete scales / mins 4-7. Reads 16 bytes (the block goes on after its scales).
+inline __m128i k4_scale_min_bytes(const uint8_t* q) {
+  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+  const __m128i a = _mm_shuffle_epi32(x, _MM_SHUFFLE(2, 1, 2, 0));
+  const __m128i b = _mm_shuffle_epi32(x, _MM_SHUFFLE(1, 1, 0, 0));
+  const __m128i lo = _mm_and_si128(_mm_srlv_epi32(a, _mm_setr_epi32(0, 0, 0, 4)),
+                                   _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+  const __m128i hi = _mm_and_si128(_mm_srli_epi32(b, 2), _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+  return _mm_or_si128(lo, hi);
+}
+
+inline void decode_k4_scales(const uint8_t* scales, uint16_t d, uint16_t dmin, DecodedK& w) {
+  const __m128i sm = k4_scale_min_bytes(scales);
+  const __m512i s32 = _mm512_cvtepu8_epi32(sm);
+#pragma GCC unroll 4
+  for (int t = 0; t < 4; ++t) w.sc[t] = lane_scales(s32, t, false);
+  w.mins = _mm256_cvtepu8_epi16(sm);  // lanes 0-7 (scales) meet zero bsums in PreparedQ8K
+  w.d = h2f(d);
+  w.dmin = h2f(dmin);
+}
+
+// Q4_K / Q5_K values of 64-byte load z: low nibbles are values [0, 32) and [64, 96) of its 128, high nibbles
+// [32, 64) and [96, 128).
+inline void nibbles_64(const uint8_t* q, __m512i& lo, __m512i& hi) {
+  const __m512i z = _mm512_loadu_si512(q), m4 = _mm512_set1_epi8(0x0F);
+  lo = _mm512_and_si512(z, m4);
+  hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+}
+
+struct Q4K {
+  using Block = BlockQ4_K;
+  static constexpr bool kPermuted = true;
+  static void decode(const Block& b, DecodedK& w) {
+    decode_k4_scales(b.scales, b.d, b.dmin, w);
+    nibbles_64(b.qs, w.u[0], w.u[1]);
+    nibbles_64(b.qs + 64, w.u[2], w.u[3]);
+  }
+};
+
+struct Q5K {
+  using Block = BlockQ5_K;
+  static constexpr bool kPermuted = true;
+  static void decode(const Block& b, DecodedK& w) {
+    decode_k4_scales(b.scales, b.d, b.dmin, w);
+    nibbles_64(b.qs, w.u[0], w.u[1]);
+    nibbles_64(b.qs + 64, w.u[2], w.u[3]);
+    // Fifth bit of value 64c + l is bit 2c of qh[l], of value 64c + 32 + l bit 2c + 1; vector t holds chunks
+    // 2(t/2) and 2(t/2) + 1, low nibbles for even t.
+    const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh)));
+    const __m512i bit5 = _mm512_set1_epi8(0x10);
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; ++t) {
+      const int c = 2 * (t / 2), odd = t % 2;
+      const __m512i sel = _mm512_inserti64x4(_mm512_set1_epi8(char(1 << (2 * c + odd))),
+                                             _mm256_set1_epi8(char(1 << (2 * c + 2 + odd))), 1);
+      w.u[t] = _mm512_mask_add_epi8(w.u[t], _mm512_test_epi8_mask(qh, sel), w.u[t], bit5);
+    }
+  }
+};
+
+struct Q6K {
+  using Block = BlockQ6_K;
+  static constexpr bool kPermuted = false;
+  // u = q + 32 (0..63); the offset is taken back through the activation sums: dmin = 32 d, mins = scales.
+  static void decode(const Block& b, DecodedK& w) {
+    const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+    const __m512i s32 = _mm512_cvtepi8_epi32(sc8);
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; ++t) w.sc[t] = lane_scales(s32, t, true);
+    w.mins = _mm256_cvtepi8_epi16(sc8);
+    w.d = h2f(b.d);
+    w.dmin = 32.0f * w.d;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(0x03);
+#pragma GCC unroll 4
+    for (int h = 0; h < 2; ++h) {
+      // See unpack_q6_k: low nibbles are values 128h + [0, 64), high nibbles 128h + [64, 128).
+      const __m512i ql = _mm512_loadu_si512(b.ql + 64 * h);
+      const __m512i qh2 = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h)));
+      const __m512i hs = _mm512_mask_blend_epi64(0xF0, qh2, _mm512_srli_epi16(qh2, 2));
+      w.u[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_slli_epi16(_mm512_and_si512(hs, m2), 4));
+      w.u[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                       _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hs, 4), m2), 4));
+    }
+  }
+};
+
+// A Q8_K activation block rearranged for Q4_K / Q5_K weights: values in the order of DecodedK::u (32-value
+// halves [32, 64) and [64, 96) of each 128 swapped), and `bsums` holding in lanes 8 + s the sum of sub-block
+// s (two of the original sums) with zeros in lanes 0-7.
+struct PreparedQ8K {
+  int8_t qs[kQK_K];
+  int16_t bsums[16];
+  float d;
+};
+
+void prepare_q8k(const BlockQ8_K* a, int64_t nb, PreparedQ8K* out) {
+  for (int64_t b = 0; b < nb; ++b) {
+#pragma GCC unroll 4
+    for (int h = 0; h < 2; ++h) {
+      const int8_t* src = a[b].qs + 128 * h;
+      int8_t* dst = out[b].qs + 128 * h;
+      std::memcpy(dst, src, 32);
+      std::memcpy(dst + 32, src + 64, 32);
+      std::memcpy(dst + 64, src + 32, 32);
+      std::memcpy(dst + 96, src + 96, 32);
+    }
+    for (int s = 0; s < 8; ++s) {
+      out[b].bsums[s] = 0;
+      out[b].bsums[8 + s] = int16_t(a[b].bsums[2 * s] + a[b].bsums[2 * s + 1]);
+    }
+    out[b].d = a[b].d;
+  }
+}
+
+template <typename K, int NA, typename Act>
+void gemv_k(int64_t nb, const uint8_t* w, size_t w_stride, int64_t nw, const Act* const* a, float* out,
+            int64_t ldo) {
+  for (int64_t j = 0; j < nw; ++j) {
+    const auto* blocks = reinterpret_cast<const typename K::Block*>(w + size_t(j) * w_stride);
+    __m512 acc[NA];
+    __m256 accm[NA];
+#pragma GCC unroll 4
+    for (int i = 0; i < NA; ++i) acc[i] = _mm512_setzero_ps(), accm[i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      DecodedK wd;
+      K::decode(blocks[b], wd);
+#pragma GCC unroll 4
+      for (int i = 0; i < NA; ++i) {
+        const Act& ab = a[i][b];
+        __m512i isum = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int t = 0; t < 4; ++t) {
+          const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wd.u[t], _mm512_loadu_si512(ab.qs + 64 * t));
+          isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(dot, wd.sc[t]));
+        }
+        const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab.bsums));
+        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(wd.d * ab.d), acc[i]);
+        accm[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(bs, wd.mins)), _mm256_set1_ps(wd.dmin * ab.d), accm[i]);
+      }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < NA; ++i)
+      out[i * ldo + j] = _mm512_reduce_add_ps(_mm512_sub_ps(acc[i], _mm512_zextps256_ps512(accm[i])));
+  }
+}
+
+template <typename K>
+void gemv_tile(int64_t nb, const void* w, size_t w_stride, int64_t nw, const uint8_t* a, size_t a_stride, int64_t na,
+               float* out, int64_t ldo) {
+  const auto* wb = static_cast<const uint8_t*>(w);
+  auto run = [&](const auto* const* ar) {
+    if (na == 1) gemv_k<K, 1>(nb, wb, w_stride, nw, ar, out, ldo);
+    else if (na == 2) gemv_k<K, 2>(nb, wb, w_stride, nw, ar, out, ldo);
+    else gemv_k<K, 3>(nb, wb, w_stride, nw, ar, out, ldo);
+  };
+  if constexpr (K::kPermuted) {
+    thread_local Scratch buf;
+    PreparedQ8K* prep = buf.get<PreparedQ8K>(size_t(3 * nb));
+    const PreparedQ8K* ar[3];
+    for (int64_t i = 0; i < na; ++i) {
+      prepare_q8k(reinterpret_cast<const BlockQ8_K*>(a + size_t(i) * a_stride), nb, prep + i * nb);
+      ar[i] = prep + i * nb;
+    }
+    run(ar);
+  } else {
+    const BlockQ8_K* ar[3];
+    for (int64_t i = 0; i < na; ++i) ar[i] = reinterpret_cast<const BlockQ8_K*>(a + size_t(i) * a_stride);
+    run(ar);
+  }
+}
+
+template <typename K, void (*Unpack)(const void*, KBlock&)>
 void tile_k(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a, size_t a_stride, int64_t na,
             float* out, int64_t ldo) {
   const int64_t nb = k / kQK_K;
+  using Block = typename K::Block;
   auto w_row = [&](int64_t j) {
     return reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + size_t(j) * w_stride);
   };
@@ -171,13 +349,7 @@ void tile_k(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a
     return reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(a) + size_t(i) * a_stride);
   };
   if (na < 4) {
-    const BlockQ8_K* ar[3];
-    for (int64_t i = 0; i < na; ++i) ar[i] = a_row(i);
-    for (int64_t j = 0; j < nw; ++j) {
-      if (na == 1) gemv_row<Block, Unpack, 1>(nb, w_row(j), ar, out + j, ldo);
-      else if (na == 2) gemv_row<Block, Unpack, 2>(nb, w_row(j), ar, out + j, ldo);
-      else gemv_row<Block, Unpack, 3>(nb, w_row(j), ar, out + j, ldo);
-    }
+    gemv_tile<K>(nb, w, w_stride, nw, static_cast<const uint8_t*>(a), a_stride, na, out, ldo);
     return;
   }
   thread_local Scratch buf;
@@ -207,9 +379,9 @@ void tile_k(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a
 }  // namespace
 
 void init_avx512_kquant(KernelSet& ks) {
-  ks.for_type(DType::Q4_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<BlockQ4_K, unpack_q4_k>, kRows, 0};
-  ks.for_type(DType::Q5_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<BlockQ5_K, unpack_q5_k>, kRows, 0};
-  ks.for_type(DType::Q6_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<BlockQ6_K, unpack_q6_k>, kRows, 0};
+  ks.for_type(DType::Q4_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<Q4K, unpack_q4_k>, kRows, 0};
+  ks.for_type(DType::Q5_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<Q5K, unpack_q5_k>, kRows, 0};
+  ks.for_type(DType::Q6_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<Q6K, unpack_q6_k>, kRows, 0};
 }
 
 }  // namespace hearth::cpu
