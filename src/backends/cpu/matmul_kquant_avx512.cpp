@@ -1,14 +1,14 @@
 // AVX-512 matmul kernels for the K-quants (Q4_K, Q5_K, Q6_K) against Q8_K activations.
 //
-// Each weight row is first unpacked, block by block, into unsigned quants u (so VPMADDUBSW multiplies them
-// with the signed activations without saturating: u <= 63, |a| <= 127), 16-bit sub-block scales laid out to
-// match VPMADDUBSW's pairs, and a min term; then kRows unpacked rows are dotted with every activation row.
-// The integer sums are ggml's exactly:
+// The integer sums are ggml's exactly (the scalar kernels in matmul_scalar.cpp):
 //   Q4_K/Q5_K: d * da * sum(scale * u * a) - dmin * da * sum(min * bsum)
-//   Q6_K:      d * da * sum(scale * (u - 32) * a), computed as the same form with min = 32 * scale, dmin = d.
+//   Q6_K:      d * da * sum(scale * (u - 32) * a)
+// GEMV (token generation) decodes each weight super-block from the mapped file into registers; GEMM (prompts)
+// expands panels of 4 weight rows to int16 scale * quant once per tile call and runs a 4 x 4 VPDPWSSD kernel.
 #if defined(__x86_64__) || defined(__i386__)  // x86 only: other targets never call these
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "backends/cpu/kernels.h"
@@ -18,125 +18,6 @@ namespace hearth::cpu {
 namespace {
 
 using namespace avx512;
-
-constexpr int kRows = 4;  // weight rows dotted together (shares each activation load)
-
-struct alignas(64) KBlock {
-  __m512i u[4];   // 256 quants, 64 per vector in value order
-  __m512i sc[4];  // int16 scale of each VPMADDUBSW pair of the matching u vector
-  __m256i mins;   // int16 min of each 16-value group
-  float d, dmin;
-};
-
-// Permutation indices: lane l of vector t (values 64t + 2l, 64t + 2l + 1) takes the scale of its group, for
-// per-16 scales (Q6_K: group 4t + l/8) and per-32 scales (Q4_K/Q5_K: group 2t + l/16).
-struct ScaleIndex {
-  __m512i per16[4], per32[4];
-  __m256i min_pairs;  // 16 lanes: min of group l/2 (the 8 mins sit in lanes 8..15 of the source)
-  ScaleIndex() {
-    alignas(64) int16_t a[32], b[32], m[16];
-    for (int t = 0; t < 4; ++t) {
-      for (int l = 0; l < 32; ++l) a[l] = int16_t(4 * t + l / 8), b[l] = int16_t(2 * t + l / 16);
-      per16[t] = _mm512_load_si512(a);
-      per32[t] = _mm512_load_si512(b);
-    }
-    for (int l = 0; l < 16; ++l) m[l] = int16_t(8 + l / 2);
-    min_pairs = _mm256_load_si256(reinterpret_cast<const __m256i*>(m));
-  }
-};
-const ScaleIndex kIdx;
-
-inline __m512i low_high_nibbles(const uint8_t* q32) {
-  const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q32));
-  const __m256i m = _mm256_set1_epi8(0x0F);
-  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, m)),
-                            _mm256_and_si256(_mm256_srli_epi16(q, 4), m), 1);
-}
-
-// Q4_K / Q5_K: eight 6-bit (scale, min) pairs, one per 32 values, packed in 12 bytes: scales 0-3 and mins 0-3
-// in the low 6 bits of bytes 0-7; scales/mins 4-7 take their low 4 bits from the nibbles of bytes 8-11 and
-// their top 2 bits from the top bits of bytes 0-3 / 4-7. Rearranged with 32-bit ops into 8 scale bytes then
-// 8 min bytes.
-inline void k4_scales(const uint8_t* q, KBlock& kb) {
-  uint32_t w[3];
-  std::memcpy(w, q, 12);
-  constexpr uint32_t k6 = 0x3f3f3f3f, k4 = 0x0f0f0f0f, k2 = 0x03030303;
-  const uint32_t sc_lo = w[0] & k6, mn_lo = w[1] & k6;
-  const uint32_t sc_hi = (w[2] & k4) | (((w[0] >> 6) & k2) << 4);
-  const uint32_t mn_hi = ((w[2] >> 4) & k4) | (((w[1] >> 6) & k2) << 4);
-  const __m256i v = _mm256_cvtepu8_epi16(_mm_setr_epi32(int(sc_lo), int(sc_hi), int(mn_lo), int(mn_hi)));
-  const __m512i v2 = _mm512_castsi256_si512(v);
-  for (int t = 0; t < 4; ++t) kb.sc[t] = _mm512_permutexvar_epi16(kIdx.per32[t], v2);
-  kb.mins = _mm256_permutexvar_epi16(kIdx.min_pairs, v);
-}
-
-void unpack_q4_k(const void* block, KBlock& kb) {
-  const auto& b = *static_cast<const BlockQ4_K*>(block);
-  kb.d = h2f(b.d);
-  kb.dmin = h2f(b.dmin);
-  k4_scales(b.scales, kb);
-  for (int c = 0; c < 4; ++c) kb.u[c] = low_high_nibbles(b.qs + 32 * c);
-}
-
-void unpack_q5_k(const void* block, KBlock& kb) {
-  const auto& b = *static_cast<const BlockQ5_K*>(block);
-  kb.d = h2f(b.d);
-  kb.dmin = h2f(b.dmin);
-  k4_scales(b.scales, kb);
-  const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh));
-  const __m512i qh2 = _mm512_inserti64x4(_mm512_castsi256_si512(qh), qh, 1);
-  for (int c = 0; c < 4; ++c) {
-    // Fifth bit of value 64c + l is bit 2c of qh[l]; of value 64c + 32 + l, bit 2c + 1.
-    const __m512i sel = _mm512_inserti64x4(_mm512_set1_epi8(char(1 << (2 * c))), _mm256_set1_epi8(char(2 << (2 * c))), 1);
-    const __mmask64 hb = _mm512_test_epi8_mask(qh2, sel);
-    kb.u[c] = _mm512_or_si512(low_high_nibbles(b.qs + 32 * c), _mm512_maskz_mov_epi8(hb, _mm512_set1_epi8(0x10)));
-  }
-}
-
-void unpack_q6_k(const void* block, KBlock& kb) {
-  const auto& b = *static_cast<const BlockQ6_K*>(block);
-  kb.d = h2f(b.d);
-  kb.dmin = kb.d;
-  const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
-  for (int t = 0; t < 4; ++t) kb.sc[t] = _mm512_permutexvar_epi16(kIdx.per16[t], _mm512_castsi256_si512(sc));
-  kb.mins = _mm256_slli_epi16(sc, 5);  // 32 * scale: the -32 offset of every quant
-  const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(0x03);
-  for (int h = 0; h < 2; ++h) {
-    // Half h holds values 128h + [0, 128): 64 bytes of low nibbles (two 64-value vectors: low, then high
-    // nibbles) and 32 bytes of 2-bit high parts (bits 0-1: values l, 2-3: l+32, 4-5: l+64, 6-7: l+96).
-    const __m512i ql = _mm512_loadu_si512(b.ql + 64 * h);
-    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h));
-    const __m512i qh2 = _mm512_inserti64x4(_mm512_castsi256_si512(qh), qh, 1);
-    const __m512i hs = _mm512_mask_blend_epi64(0xF0, qh2, _mm512_srli_epi16(qh2, 2));
-    const __m512i hi_a = _mm512_slli_epi16(_mm512_and_si512(hs, m2), 4);
-    const __m512i hi_b = _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hs, 4), m2), 4);
-    kb.u[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4), hi_a);
-    kb.u[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), hi_b);
-  }
-}
-
-template <int R>
-void dot_rows(int64_t nb, const KBlock* const* w, const BlockQ8_K* a, float* out) {
-  __m512 acc[R];
-  __m256 accm[R];
-  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps(), accm[r] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) {
-    __m512i isum[R];
-    for (int r = 0; r < R; ++r) isum[r] = _mm512_setzero_si512();
-    for (int t = 0; t < 4; ++t) {
-      const __m512i av = _mm512_loadu_si512(a[b].qs + 64 * t);
-      for (int r = 0; r < R; ++r)
-        isum[r] = _mm512_add_epi32(isum[r], _mm512_madd_epi16(_mm512_maddubs_epi16(w[r][b].u[t], av), w[r][b].sc[t]));
-    }
-    const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].bsums));
-    for (int r = 0; r < R; ++r) {
-      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r]), _mm512_set1_ps(w[r][b].d * a[b].d), acc[r]);
-      accm[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(bs, w[r][b].mins)),
-                                _mm256_set1_ps(w[r][b].dmin * a[b].d), accm[r]);
-    }
-  }
-  for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(acc[r]) - hsum8(accm[r]);
-}
 
 // ---- GEMV (fewer than 4 activation rows): weight blocks are decoded straight from the mapped file into
 // registers and dotted with VPDPBUSD, four values per int32 lane; each lane is then multiplied by the scale of
@@ -337,41 +218,170 @@ void gemv_tile(int64_t nb, const void* w, size_t w_stride, int64_t nw, const uin
   }
 }
 
-template <typename K, void (*Unpack)(const void*, KBlock&)>
+// ---- GEMM (4 or more activation rows). A panel of kPanelRows weight rows is expanded once per tile call into
+// int16 products scale * quant in value order (|scale * q| <= 63 * 31 for Q5_K, 128 * 32 for Q6_K: int16), so
+// the inner loop is one VPDPWSSD per 32 values per (weight row, activation row) pair with no scale work; the
+// 4 x 4 int32 accumulators are reduced per super-block to one vector whose lane 4i + r is the exact integer sum
+// of activation row i and weight row r, then scaled in float. The mins are a second small VPDPWSSD on
+// (min, min) pairs against the activation's sub-block sums.
+constexpr int kPanelRows = 4;
+
+struct alignas(64) PanelBlock {
+  int16_t w[kPanelRows][kQK_K];
+  int32_t min_pairs[4][kPanelRows];  // [p][r]: int16 mins 2p and 2p + 1 of row r
+  float d[kPanelRows], dmin[kPanelRows];
+};
+
+// One super-block of weight row r into the panel.
+template <typename K>
+void expand_block(const typename K::Block& b, PanelBlock& pb, int r) {
+  DecodedK wd;
+  K::decode(b, wd);
+  pb.d[r] = wd.d;
+  int16_t* w = pb.w[r];
+  if constexpr (K::kPermuted) {
+    alignas(16) uint8_t sm[16];  // 8 scales, 8 mins
+    _mm_store_si128(reinterpret_cast<__m128i*>(sm), k4_scale_min_bytes(b.scales));
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; ++t) {
+#pragma GCC unroll 2
+      for (int half = 0; half < 2; ++half) {
+        const int sb = 4 * (t / 2) + t % 2 + 2 * half;  // see nibbles_64
+        const __m256i q = half ? _mm512_extracti64x4_epi64(wd.u[t], 1) : _mm512_castsi512_si256(wd.u[t]);
+        _mm512_store_si512(w + 32 * sb, _mm512_mullo_epi16(_mm512_cvtepu8_epi16(q), _mm512_set1_epi16(sm[sb])));
+      }
+    }
+    for (int p = 0; p < 4; ++p) pb.min_pairs[p][r] = int32_t(uint32_t(sm[8 + 2 * p]) | (uint32_t(sm[9 + 2 * p]) << 16));
+    pb.dmin[r] = wd.dmin;
+  } else {
+    const __m512i offset = _mm512_set1_epi16(32);
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; ++t) {
+#pragma GCC unroll 2
+      for (int half = 0; half < 2; ++half) {
+        const int g = 4 * t + 2 * half;  // two 16-value scale groups per 32 values
+        const __m256i q = half ? _mm512_extracti64x4_epi64(wd.u[t], 1) : _mm512_castsi512_si256(wd.u[t]);
+        const __m512i sc = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(b.scales[g])),
+                                              _mm256_set1_epi16(b.scales[g + 1]), 1);
+        _mm512_store_si512(w + 32 * (2 * t + half),
+                           _mm512_mullo_epi16(_mm512_sub_epi16(_mm512_cvtepu8_epi16(q), offset), sc));
+      }
+    }
+    for (int p = 0; p < 4; ++p) pb.min_pairs[p][r] = 0;
+    pb.dmin[r] = 0.0f;
+  }
+}
+
+// Sums of the 16 lanes of s[r][i] (r, i < 4) into lane 4i + r: pairwise within 128-bit lanes, then across them.
+inline __m512i reduce_4x4(const __m512i s[4][4]) {
+  __m512i z[4];
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    const __m512i a01 = _mm512_add_epi32(_mm512_unpacklo_epi32(s[0][i], s[1][i]), _mm512_unpackhi_epi32(s[0][i], s[1][i]));
+    const __m512i a23 = _mm512_add_epi32(_mm512_unpacklo_epi32(s[2][i], s[3][i]), _mm512_unpackhi_epi32(s[2][i], s[3][i]));
+    z[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(a01, a23), _mm512_unpackhi_epi64(a01, a23));  // 128-bit lane L: r0..r3
+  }
+  const __m512i u01 = _mm512_add_epi32(_mm512_shuffle_i32x4(z[0], z[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                       _mm512_shuffle_i32x4(z[0], z[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  const __m512i u23 = _mm512_add_epi32(_mm512_shuffle_i32x4(z[2], z[3], _MM_SHUFFLE(2, 0, 2, 0)),
+                                       _mm512_shuffle_i32x4(z[2], z[3], _MM_SHUFFLE(3, 1, 3, 1)));
+  return _mm512_add_epi32(_mm512_shuffle_i32x4(u01, u23, _MM_SHUFFLE(2, 0, 2, 0)),
+                          _mm512_shuffle_i32x4(u01, u23, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// Activation sub-block sums for the mins: 8 int16 per super-block, bsums added in pairs.
+void pair_sums(const BlockQ8_K* a, int64_t nb, int16_t* out) {
+  for (int64_t b = 0; b < nb; ++b)
+    for (int s = 0; s < 8; ++s) out[8 * b + s] = int16_t(a[b].bsums[2 * s] + a[b].bsums[2 * s + 1]);
+}
+
+// 4 activation rows (a[i], their pair sums ps[i]) against one panel; out[i * ldo + r] for i < na, r < nw.
+template <bool kMins>
+void gemm_4x4(int64_t nb, const PanelBlock* panel, const BlockQ8_K* const* a, const int16_t* const* ps, int na,
+              int nw, float* out, int64_t ldo) {
+  __m512 acc = _mm512_setzero_ps();
+  const __m512i lane_row = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  for (int64_t b = 0; b < nb; ++b) {
+    const PanelBlock& pb = panel[b];
+    __m512i s[4][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r)
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) s[r][i] = _mm512_setzero_si512();
+#pragma GCC unroll 2
+    for (int c = 0; c < kQK_K / 32; ++c) {
+      __m512i av[4];
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i)
+        av[i] = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i][b].qs + 32 * c)));
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; ++r) {
+        const __m512i wv = _mm512_load_si512(pb.w[r] + 32 * c);
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i) s[r][i] = _mm512_dpwssd_epi32(s[r][i], wv, av[i]);
+      }
+    }
+    const __m512 da = _mm512_permutexvar_ps(
+        lane_row, _mm512_castps128_ps512(_mm_setr_ps(a[0][b].d, a[1][b].d, a[2][b].d, a[3][b].d)));
+    const __m512 dw = _mm512_broadcast_f32x4(_mm_load_ps(pb.d));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(reduce_4x4(s)), _mm512_mul_ps(dw, da), acc);
+    if constexpr (kMins) {
+      // Lane 4i + r, int32 word p: (ps[i][2p], ps[i][2p + 1]) against (min[r][2p], min[r][2p + 1]).
+      __m512i q = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ps[0] + 8 * b)));
+      q = _mm512_inserti32x4(q, _mm_loadu_si128(reinterpret_cast<const __m128i*>(ps[1] + 8 * b)), 1);
+      q = _mm512_inserti32x4(q, _mm_loadu_si128(reinterpret_cast<const __m128i*>(ps[2] + 8 * b)), 2);
+      q = _mm512_inserti32x4(q, _mm_loadu_si128(reinterpret_cast<const __m128i*>(ps[3] + 8 * b)), 3);
+      __m512i m = _mm512_setzero_si512();
+      m = _mm512_dpwssd_epi32(m, _mm512_shuffle_epi32(q, _MM_PERM_AAAA), _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(pb.min_pairs[0]))));
+      m = _mm512_dpwssd_epi32(m, _mm512_shuffle_epi32(q, _MM_PERM_BBBB), _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(pb.min_pairs[1]))));
+      m = _mm512_dpwssd_epi32(m, _mm512_shuffle_epi32(q, _MM_PERM_CCCC), _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(pb.min_pairs[2]))));
+      m = _mm512_dpwssd_epi32(m, _mm512_shuffle_epi32(q, _MM_PERM_DDDD), _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(pb.min_pairs[3]))));
+      const __m512 dm = _mm512_broadcast_f32x4(_mm_load_ps(pb.dmin));
+      acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(m), _mm512_mul_ps(dm, da), acc);
+    }
+  }
+  alignas(64) float res[16];
+  _mm512_store_ps(res, acc);
+  const __mmask8 cols = __mmask8((1u << nw) - 1);
+  for (int i = 0; i < na; ++i) _mm_mask_storeu_ps(out + i * ldo, cols, _mm_load_ps(res + 4 * i));
+}
+
+template <typename K>
 void tile_k(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a, size_t a_stride, int64_t na,
             float* out, int64_t ldo) {
   const int64_t nb = k / kQK_K;
-  using Block = typename K::Block;
-  auto w_row = [&](int64_t j) {
-    return reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + size_t(j) * w_stride);
-  };
-  auto a_row = [&](int64_t i) {
-    return reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(a) + size_t(i) * a_stride);
-  };
   if (na < 4) {
     gemv_tile<K>(nb, w, w_stride, nw, static_cast<const uint8_t*>(a), a_stride, na, out, ldo);
     return;
   }
-  thread_local Scratch buf;
-  KBlock* unpacked = buf.get<KBlock>(size_t(kRows * nb));
-  for (int64_t j0 = 0; j0 < nw; j0 += kRows) {
-    const int rows = int(std::min<int64_t>(kRows, nw - j0));
-    const KBlock* wr[kRows];
-    for (int r = 0; r < rows; ++r) {
-      const Block* blocks = w_row(j0 + r);
-      KBlock* dst = unpacked + r * nb;
-      for (int64_t b = 0; b < nb; ++b) Unpack(&blocks[b], dst[b]);
-      wr[r] = dst;
+  auto a_row = [&](int64_t i) {
+    return reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(a) + size_t(i) * a_stride);
+  };
+  thread_local Scratch panel_buf, sums_buf;
+  PanelBlock* panel = panel_buf.get<PanelBlock>(size_t(nb));
+  int16_t* sums = nullptr;
+  if constexpr (K::kPermuted) {
+    sums = sums_buf.get<int16_t>(size_t(na * nb * 8));
+    for (int64_t i = 0; i < na; ++i) pair_sums(a_row(i), nb, sums + i * nb * 8);
+  }
+  for (int64_t j0 = 0; j0 < nw; j0 += kPanelRows) {
+    const int rows = int(std::min<int64_t>(kPanelRows, nw - j0));
+    for (int r = 0; r < kPanelRows; ++r) {
+      // Rows past the end of the matrix compute on a copy of its last row; their results are not stored.
+      const auto* blocks = reinterpret_cast<const typename K::Block*>(static_cast<const uint8_t*>(w) +
+                                                                      size_t(j0 + std::min(r, rows - 1)) * w_stride);
+      for (int64_t b = 0; b < nb; ++b) expand_block<K>(blocks[b], panel[b], r);
     }
-    for (int64_t i = 0; i < na; ++i) {
-      float res[kRows];
-      switch (rows) {
-        case 4: dot_rows<4>(nb, wr, a_row(i), res); break;
-        case 3: dot_rows<3>(nb, wr, a_row(i), res); break;
-        case 2: dot_rows<2>(nb, wr, a_row(i), res); break;
-        default: dot_rows<1>(nb, wr, a_row(i), res); break;
+    for (int64_t i0 = 0; i0 < na; i0 += 4) {
+      const int n_act = int(std::min<int64_t>(4, na - i0));
+      const BlockQ8_K* ar[4];
+      const int16_t* ps[4];
+      for (int i = 0; i < 4; ++i) {
+        const int64_t row = i0 + std::min(i, n_act - 1);
+        ar[i] = a_row(row);
+        ps[i] = sums ? sums + row * nb * 8 : nullptr;
       }
-      for (int r = 0; r < rows; ++r) out[i * ldo + j0 + r] = res[r];
+      gemm_4x4<K::kPermuted>(nb, panel, ar, ps, n_act, rows, out + i0 * ldo + j0, ldo);
     }
   }
 }
@@ -379,9 +389,9 @@ void tile_k(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a
 }  // namespace
 
 void init_avx512_kquant(KernelSet& ks) {
-  ks.for_type(DType::Q4_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<Q4K, unpack_q4_k>, kRows, 0};
-  ks.for_type(DType::Q5_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<Q5K, unpack_q5_k>, kRows, 0};
-  ks.for_type(DType::Q6_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<Q6K, unpack_q6_k>, kRows, 0};
+  ks.for_type(DType::Q4_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<Q4K>, kPanelRows, 0};
+  ks.for_type(DType::Q5_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<Q5K>, kPanelRows, 0};
+  ks.for_type(DType::Q6_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<Q6K>, kPanelRows, 0};
 }
 
 }  // namespace hearth::cpu
