@@ -141,4 +141,8 @@ struct UnpackedK {
 };
 void unpack_block_k(DType t, const void* block, UnpackedK& out);
 
+// AVX-512 versions of quantize_row_q8_0 / quantize_row_q8_1, bit-identical to them (quantize_avx512.cpp).
+void quantize_row_q8_0_avx512(const float* x, void* y, int64_t n);
+void quantize_row_q8_1_avx512(const float* x, void* y, int64_t n);
+
 }  // namespace hearth::cpu

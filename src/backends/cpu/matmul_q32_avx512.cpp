@@ -3,15 +3,17 @@
 // Two shapes of work:
 //  - GEMV (fewer than kGemmRows activation rows, i.e. token generation): weights are read in place from the
 //    mmap, one block at a time, and dotted with each activation row. Memory bound.
-//  - GEMM: 16 weight rows are repacked into a panel whose every 512-bit vector holds 4 consecutive values of
-//    each of the 16 rows, so one VPDPBUSD (or FMA) with a broadcast activation word does 64 (16) MACs for 16
-//    outputs at once; up to kChunk activation rows are kept in accumulators. Activations are repacked per
-//    tile call so that one chunk's words for a block are contiguous.
+//  - GEMM: 16 weight rows form a panel whose every 512-bit vector holds 4 consecutive values of each of the
+//    16 rows, so one VPDPBUSD with a broadcast activation word does 64 MACs for 16 outputs at once; up to
+//    kChunk activation rows are kept in accumulators. Q8_0/Q4_0 weights are packed into panels once, when the
+//    matrix is prepared (pack / tile_packed); the other types pack each panel per call. Activations are
+//    repacked per tile call so that one chunk's words for a block are contiguous.
 // Quantized weights are unpacked to unsigned bytes u with value = d * (u - offset) (+ m), so VPDPBUSD's
 // unsigned operand is the weight; the offset is folded back exactly as -offset * sum(a) per block.
 #if defined(__x86_64__) || defined(__i386__)  // x86 only: other targets never call these
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -55,10 +57,14 @@ inline __m512i fifth_bits2(const uint8_t* qh0, const uint8_t* qh1) {
   return _mm512_maskz_mov_epi8(bits, _mm512_set1_epi8(0x10));
 }
 
+// Each type also says how its GEMM panel holds quants (kQuantVecs vectors per block) and writes one row's panel
+// words for a block (panel_words): Q4_0/Q4_1 keep their 16 raw bytes (4 words: low nibbles are values 0..15,
+// high nibbles 16..31, so word j holds groups j and j + 4), the others 8 words of unsigned bytes.
 struct UQ8_0 {
   using Block = BlockQ8_0;
   static constexpr int kOffset = 128;
   static constexpr bool kMin = false;
+  static constexpr int kQuantVecs = 8;
   static __m256i quants(const Block& b) {
     return _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)), _mm256_set1_epi8(char(0x80)));
   }
@@ -69,6 +75,7 @@ struct UQ8_0 {
 };
 struct UQ4_0 {
   using Block = BlockQ4_0;
+  static constexpr int kQuantVecs = 4;
   static constexpr int kOffset = 8;
   static constexpr bool kMin = false;
   static __m256i quants(const Block& b) { return nibbles(b.qs); }
@@ -77,6 +84,7 @@ struct UQ4_0 {
 };
 struct UQ4_1 {
   using Block = BlockQ4_1;
+  static constexpr int kQuantVecs = 4;
   static constexpr int kOffset = 0;
   static constexpr bool kMin = true;
   static __m256i quants(const Block& b) { return nibbles(b.qs); }
@@ -85,6 +93,7 @@ struct UQ4_1 {
 };
 struct UQ5_0 {
   using Block = BlockQ5_0;
+  static constexpr int kQuantVecs = 8;
   static constexpr int kOffset = 16;
   static constexpr bool kMin = false;
   static __m256i quants(const Block& b) { return _mm256_or_si256(nibbles(b.qs), fifth_bits(b.qh)); }
@@ -95,6 +104,7 @@ struct UQ5_0 {
 };
 struct UQ5_1 {
   using Block = BlockQ5_1;
+  static constexpr int kQuantVecs = 8;
   static constexpr int kOffset = 0;
   static constexpr bool kMin = true;
   static __m256i quants(const Block& b) { return _mm256_or_si256(nibbles(b.qs), fifth_bits(b.qh)); }
@@ -111,21 +121,25 @@ inline float act_s(const A& a) {
   return 0.0f;
 }
 
+// -offset * sum of one activation block's 32 quants: SAD of the sign-flipped (biased) bytes against zero.
+template <typename U>
+inline int32_t act_corr(const int8_t* qs) {
+  if constexpr (U::kOffset == 0) return 0;
+  const __m256i biased = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs)),
+                                          _mm256_set1_epi8(char(0x80)));
+  const __m256i sad = _mm256_sad_epu8(biased, _mm256_setzero_si256());
+  const __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
+  const int64_t sum = _mm_cvtsi128_si64(s2) + _mm_extract_epi64(s2, 1) - 32 * 128;
+  return int32_t(-U::kOffset * sum);
+}
+
 // Per activation row and block: scale, -offset * sum(q) and s.
 template <typename U, typename A>
 void act_block_info(const A* a, int64_t nb, float* d, int32_t* corr, float* s) {
   for (int64_t b = 0; b < nb; ++b) {
     d[b] = h2f(a[b].d);
     s[b] = act_s(a[b]);
-    if constexpr (U::kOffset != 0) {
-      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
-      const __m256i sum = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), q);
-      const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
-      const __m128i s2 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
-      corr[b] = -U::kOffset * (_mm_cvtsi128_si32(s2) + _mm_extract_epi32(s2, 1));
-    } else {
-      corr[b] = 0;
-    }
+    corr[b] = act_corr<U>(a[b].qs);
   }
 }
 
@@ -190,29 +204,103 @@ struct PackedAct32 {
   std::vector<int32_t> corr;
 };
 
-template <int C, bool kMin>
-void kernel32(int64_t nb, const __m512i* pq, const __m512* pd, const __m512* pm, const uint8_t* aq, const float* ad,
-              const int32_t* acorr, const float* as, float* out, int64_t ldo, __mmask16 mask) {
+template <typename U, typename A>
+const PackedAct32& pack_act_chunks(int64_t nb, const void* a, size_t a_stride, int64_t na) {
+  thread_local PackedAct32 pa;
+  const int64_t n_chunks = (na + kChunk - 1) / kChunk;
+  pa.q.resize(size_t(n_chunks * nb * kChunk * 32));
+  pa.d.resize(size_t(n_chunks * nb * kChunk));
+  pa.s.resize(pa.d.size());
+  pa.corr.resize(pa.d.size());
+  for (int64_t ch = 0; ch < n_chunks; ++ch) {
+    const int64_t i0 = ch * kChunk;
+    const int C = int(std::min<int64_t>(kChunk, na - i0));
+    const size_t base = size_t(ch * nb * kChunk);
+    for (int c = 0; c < C; ++c) {
+      const A* ab = reinterpret_cast<const A*>(static_cast<const uint8_t*>(a) + size_t(i0 + c) * a_stride);
+      for (int64_t b = 0; b < nb; ++b) {
+        const size_t at = base + size_t(b * C + c);
+        std::memcpy(pa.q.data() + at * 32, ab[b].qs, 32);
+        pa.d[at] = h2f(ab[b].d);
+        pa.s[at] = act_s(ab[b]);
+        pa.corr[at] = act_corr<U>(ab[b].qs);
+      }
+    }
+  }
+  return pa;
+}
+
+// GEMM weight panel of kLanes rows: per block, U::kQuantVecs vectors of quants in VNNI order (lane r of
+// vector v = word v of row r, see panel_words), then the rows' scales as floats, then (Q4_1/Q5_1) their mins.
+// Rows past the end of the matrix are zero.
+template <typename U>
+constexpr int kBlockVecs = U::kQuantVecs + 1 + (U::kMin ? 1 : 0);
+
+template <typename U>
+size_t panel_bytes(int64_t nb) {
+  return size_t(nb) * kBlockVecs<U> * sizeof(__m512i);
+}
+
+template <typename U>
+inline void panel_words(const typename U::Block& b, uint32_t* words) {
+  if constexpr (U::kQuantVecs == 4) std::memcpy(words, b.qs, 16);
+  else _mm256_storeu_si256(reinterpret_cast<__m256i*>(words), U::quants(b));
+}
+
+template <typename U>
+void pack_panel(int64_t nb, const void* w, size_t w_stride, int rows, __m512i* panel) {
+  using Block = typename U::Block;
+  if (rows < kLanes) std::memset(static_cast<void*>(panel), 0, panel_bytes<U>(nb));
+  for (int r = 0; r < rows; ++r) {
+    const Block* wr = reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + size_t(r) * w_stride);
+    for (int64_t b = 0; b < nb; ++b) {
+      __m512i* pb = panel + b * kBlockVecs<U>;
+      uint32_t words[8];
+      panel_words<U>(wr[b], words);
+      auto* q32 = reinterpret_cast<uint32_t*>(pb);
+      for (int v = 0; v < U::kQuantVecs; ++v) q32[v * kLanes + r] = words[v];
+      reinterpret_cast<float*>(pb + U::kQuantVecs)[r] = h2f(wr[b].d);
+      if constexpr (U::kMin) reinterpret_cast<float*>(pb + U::kQuantVecs + 1)[r] = U::min(wr[b]);
+    }
+  }
+}
+
+// One panel times C activation rows of a chunk (aq/ad/acorr/as: the chunk's packed activations).
+template <typename U, int C>
+void kernel32(int64_t nb, const __m512i* panel, const uint8_t* aq, const float* ad, const int32_t* acorr,
+              const float* as, float* out, int64_t ldo, __mmask16 mask) {
   __m512 acc[C];
 #pragma GCC unroll 12
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
+    const __m512i* pb = panel + b * kBlockVecs<U>;
     __m512i isum[C];
 #pragma GCC unroll 12
     for (int c = 0; c < C; ++c) isum[c] = _mm512_set1_epi32(acorr[b * C + c]);
     const uint8_t* q = aq + b * C * 32;
-#pragma GCC unroll 8
-    for (int g = 0; g < 8; ++g) {
-      const __m512i wv = _mm512_load_si512(pq + b * 8 + g);
+    auto dot_group = [&](__m512i wv, int g) {
 #pragma GCC unroll 12
-      for (int c = 0; c < C; ++c) isum[c] = _mm512_dpbusd_epi32(isum[c], wv, _mm512_set1_epi32(int(load_u32(q + c * 32 + g * 4))));
+      for (int c = 0; c < C; ++c)
+        isum[c] = _mm512_dpbusd_epi32(isum[c], wv, _mm512_set1_epi32(int(load_u32(q + c * 32 + g * 4))));
+    };
+    if constexpr (U::kQuantVecs == 4) {
+      const __m512i low4 = _mm512_set1_epi8(0x0F);
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        const __m512i raw = _mm512_load_si512(pb + j);
+        dot_group(_mm512_and_si512(raw, low4), j);
+        dot_group(_mm512_and_si512(_mm512_srli_epi16(raw, 4), low4), j + 4);
+      }
+    } else {
+#pragma GCC unroll 8
+      for (int g = 0; g < 8; ++g) dot_group(_mm512_load_si512(pb + g), g);
     }
-    const __m512 dw = _mm512_load_ps(pd + b);
+    const __m512 dw = _mm512_load_ps(reinterpret_cast<const float*>(pb + U::kQuantVecs));
 #pragma GCC unroll 12
     for (int c = 0; c < C; ++c)
       acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), _mm512_mul_ps(dw, _mm512_set1_ps(ad[b * C + c])), acc[c]);
-    if constexpr (kMin) {
-      const __m512 mv = _mm512_load_ps(pm + b);
+    if constexpr (U::kMin) {
+      const __m512 mv = _mm512_load_ps(reinterpret_cast<const float*>(pb + U::kQuantVecs + 1));
 #pragma GCC unroll 12
       for (int c = 0; c < C; ++c) acc[c] = _mm512_fmadd_ps(mv, _mm512_set1_ps(as[b * C + c]), acc[c]);
     }
@@ -221,120 +309,119 @@ void kernel32(int64_t nb, const __m512i* pq, const __m512* pd, const __m512* pm,
   for (int c = 0; c < C; ++c) _mm512_mask_storeu_ps(out + c * ldo, mask, acc[c]);
 }
 
-template <bool kMin, int C = kChunk>
-void dispatch_kernel32(int rows, int64_t nb, const __m512i* pq, const __m512* pd, const __m512* pm,
-                       const uint8_t* aq, const float* ad, const int32_t* acorr, const float* as, float* out,
-                       int64_t ldo, __mmask16 mask) {
+template <typename U, int C = kChunk>
+void dispatch_kernel32(int rows, int64_t nb, const __m512i* panel, const uint8_t* aq, const float* ad,
+                       const int32_t* acorr, const float* as, float* out, int64_t ldo, __mmask16 mask) {
   if constexpr (C > 0) {
-    if (rows == C) return kernel32<C, kMin>(nb, pq, pd, pm, aq, ad, acorr, as, out, ldo, mask);
-    return dispatch_kernel32<kMin, C - 1>(rows, nb, pq, pd, pm, aq, ad, acorr, as, out, ldo, mask);
+    if (rows == C) return kernel32<U, C>(nb, panel, aq, ad, acorr, as, out, ldo, mask);
+    return dispatch_kernel32<U, C - 1>(rows, nb, panel, aq, ad, acorr, as, out, ldo, mask);
   }
 }
 
-template <typename U, typename A>
-void tile32(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a, size_t a_stride, int64_t na,
-            float* out, int64_t ldo) {
-  using Block = typename U::Block;
-  const int64_t nb = k / 32;
-  auto act_row = [&](int64_t i) {
-    return reinterpret_cast<const A*>(static_cast<const uint8_t*>(a) + size_t(i) * a_stride);
-  };
-  auto w_row = [&](int64_t j) {
-    return reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + size_t(j) * w_stride);
-  };
-  thread_local std::vector<float> info_d, info_s;
-  thread_local std::vector<int32_t> info_corr;
-
-  if (na < kGemmRows) {
-    info_d.resize(size_t(na * nb));
-    info_s.resize(size_t(na * nb));
-    info_corr.resize(size_t(na * nb));
-    thread_local Scratch pair_buf;
-    ActPair* pairs = pair_buf.get<ActPair>(size_t(na * (nb / 2 + 1)));
-    const A* ar[kGemmRows];
-    const ActPair* pr[kGemmRows];
-    const float *adp[kGemmRows], *asp[kGemmRows];
-    const int32_t* acp[kGemmRows];
-    for (int64_t i = 0; i < na; ++i) {
-      ar[i] = act_row(i);
-      adp[i] = info_d.data() + i * nb, asp[i] = info_s.data() + i * nb, acp[i] = info_corr.data() + i * nb;
-      act_block_info<U>(ar[i], nb, info_d.data() + i * nb, info_corr.data() + i * nb, info_s.data() + i * nb);
-      pr[i] = pairs + i * (nb / 2 + 1);
-      pack_act_pairs<U>(ar[i], nb, adp[i], acp[i], pairs + i * (nb / 2 + 1));
-    }
-    for (int64_t j = 0; j < nw; ++j) {
-      if (na == 1) gemv32_rows<U, A, 1>(nb, w_row(j), ar, pr, adp, acp, asp, out + j, ldo);
-      else if (na == 2) gemv32_rows<U, A, 2>(nb, w_row(j), ar, pr, adp, acp, asp, out + j, ldo);
-      else gemv32_rows<U, A, 3>(nb, w_row(j), ar, pr, adp, acp, asp, out + j, ldo);
-    }
-    return;
-  }
-
-  // Pack activations by chunk.
-  thread_local PackedAct32 pa;
+// GEMM over nw weight rows; panel_at(p, rows) gives the panel of weight rows [16p, 16p + rows).
+template <typename U, typename A, typename PanelAt>
+void gemm32(int64_t nb, int64_t nw, const void* a, size_t a_stride, int64_t na, float* out, int64_t ldo,
+            PanelAt panel_at) {
+  const PackedAct32& pa = pack_act_chunks<U, A>(nb, a, a_stride, na);
   const int64_t n_chunks = (na + kChunk - 1) / kChunk;
-  pa.q.resize(size_t(n_chunks * nb * kChunk * 32));
-  pa.d.resize(size_t(n_chunks * nb * kChunk));
-  pa.s.resize(pa.d.size());
-  pa.corr.resize(pa.d.size());
-  info_d.resize(size_t(nb)), info_s.resize(size_t(nb)), info_corr.resize(size_t(nb));
-  for (int64_t ch = 0; ch < n_chunks; ++ch) {
-    const int64_t i0 = ch * kChunk;
-    const int C = int(std::min<int64_t>(kChunk, na - i0));
-    const size_t base = size_t(ch * nb * kChunk);
-    for (int c = 0; c < C; ++c) {
-      const A* ab = act_row(i0 + c);
-      act_block_info<U>(ab, nb, info_d.data(), info_corr.data(), info_s.data());
-      for (int64_t b = 0; b < nb; ++b) {
-        std::memcpy(pa.q.data() + (base + size_t(b * C + c)) * 32, ab[b].qs, 32);
-        pa.d[base + size_t(b * C + c)] = info_d[size_t(b)];
-        pa.s[base + size_t(b * C + c)] = info_s[size_t(b)];
-        pa.corr[base + size_t(b * C + c)] = info_corr[size_t(b)];
-      }
-    }
-  }
-
-  thread_local Scratch panel;
-  __m512i* pq = panel.get<__m512i>(size_t(nb * 10));
-  __m512* pd = reinterpret_cast<__m512*>(pq + nb * 8);
-  __m512* pm = pd + nb;
   for (int64_t p0 = 0; p0 < nw; p0 += kLanes) {
     const int rows = int(std::min<int64_t>(kLanes, nw - p0));
-    if (rows < kLanes) {
-      std::memset(static_cast<void*>(pq), 0, size_t(nb * 10) * sizeof(__m512i));
-    }
-    for (int r = 0; r < rows; ++r) {
-      const Block* wr = w_row(p0 + r);
-      auto* q32 = reinterpret_cast<uint32_t*>(pq);
-      auto* d32 = reinterpret_cast<float*>(pd);
-      auto* m32 = reinterpret_cast<float*>(pm);
-      for (int64_t b = 0; b < nb; ++b) {
-        alignas(32) uint32_t u[8];
-        _mm256_store_si256(reinterpret_cast<__m256i*>(u), U::quants(wr[b]));
-        for (int g = 0; g < 8; ++g) q32[(b * 8 + g) * kLanes + r] = u[g];
-        d32[b * kLanes + r] = h2f(wr[b].d);
-        if constexpr (U::kMin) m32[b * kLanes + r] = U::min(wr[b]);
-      }
-    }
+    const __m512i* panel = panel_at(p0 / kLanes, rows);
     const __mmask16 mask = __mmask16((1u << rows) - 1);
     for (int64_t ch = 0; ch < n_chunks; ++ch) {
       const int64_t i0 = ch * kChunk;
       const int C = int(std::min<int64_t>(kChunk, na - i0));
       const size_t base = size_t(ch * nb * kChunk);
-      dispatch_kernel32<U::kMin>(C, nb, pq, pd, pm, pa.q.data() + base * 32, pa.d.data() + base,
-                                 pa.corr.data() + base, pa.s.data() + base, out + i0 * ldo + p0, ldo, mask);
+      dispatch_kernel32<U>(C, nb, panel, pa.q.data() + base * 32, pa.d.data() + base, pa.corr.data() + base,
+                           pa.s.data() + base, out + i0 * ldo + p0, ldo, mask);
     }
   }
+}
+
+// Few activation rows: weight rows read in place, block by block.
+template <typename U, typename A>
+void gemv32(int64_t nb, const void* w, size_t w_stride, int64_t nw, const void* a, size_t a_stride, int64_t na,
+            float* out, int64_t ldo) {
+  using Block = typename U::Block;
+  thread_local std::vector<float> info_d, info_s;
+  thread_local std::vector<int32_t> info_corr;
+  info_d.resize(size_t(na * nb));
+  info_s.resize(size_t(na * nb));
+  info_corr.resize(size_t(na * nb));
+  thread_local Scratch pair_buf;
+  ActPair* pairs = pair_buf.get<ActPair>(size_t(na * (nb / 2 + 1)));
+  const A* ar[kGemmRows];
+  const ActPair* pr[kGemmRows];
+  const float *adp[kGemmRows], *asp[kGemmRows];
+  const int32_t* acp[kGemmRows];
+  for (int64_t i = 0; i < na; ++i) {
+    ar[i] = reinterpret_cast<const A*>(static_cast<const uint8_t*>(a) + size_t(i) * a_stride);
+    adp[i] = info_d.data() + i * nb, asp[i] = info_s.data() + i * nb, acp[i] = info_corr.data() + i * nb;
+    act_block_info<U>(ar[i], nb, info_d.data() + i * nb, info_corr.data() + i * nb, info_s.data() + i * nb);
+    pr[i] = pairs + i * (nb / 2 + 1);
+    pack_act_pairs<U>(ar[i], nb, adp[i], acp[i], pairs + i * (nb / 2 + 1));
+  }
+  for (int64_t j = 0; j < nw; ++j) {
+    const Block* wr = reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + size_t(j) * w_stride);
+    if (na == 1) gemv32_rows<U, A, 1>(nb, wr, ar, pr, adp, acp, asp, out + j, ldo);
+    else if (na == 2) gemv32_rows<U, A, 2>(nb, wr, ar, pr, adp, acp, asp, out + j, ldo);
+    else gemv32_rows<U, A, 3>(nb, wr, ar, pr, adp, acp, asp, out + j, ldo);
+  }
+}
+
+// Unpacked weights: each panel is packed into scratch per call.
+template <typename U, typename A>
+void tile32(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a, size_t a_stride, int64_t na,
+            float* out, int64_t ldo) {
+  const int64_t nb = k / 32;
+  if (na < kGemmRows) return gemv32<U, A>(nb, w, w_stride, nw, a, a_stride, na, out, ldo);
+  thread_local Scratch panel_buf;
+  __m512i* panel = panel_buf.get<__m512i>(panel_bytes<U>(nb) / sizeof(__m512i) + 1);
+  gemm32<U, A>(nb, nw, a, a_stride, na, out, ldo, [&](int64_t p, int rows) {
+    pack_panel<U>(nb, static_cast<const uint8_t*>(w) + size_t(p * kLanes) * w_stride, w_stride, rows, panel);
+    return panel;
+  });
+}
+
+// Packed layout: the GEMM panels of all weight rows, one after the other (packed once, at prepare time).
+template <typename U>
+size_t packed_bytes32(int64_t k, int64_t nw) {
+  return size_t((nw + kLanes - 1) / kLanes) * panel_bytes<U>(k / 32);
+}
+
+template <typename U>
+void pack32(int64_t k, const void* w, size_t w_stride, int64_t nw, void* dst) {
+  const int64_t nb = k / 32;
+  for (int64_t p0 = 0; p0 < nw; p0 += kLanes)
+    pack_panel<U>(nb, static_cast<const uint8_t*>(w) + size_t(p0) * w_stride, w_stride,
+                  int(std::min<int64_t>(kLanes, nw - p0)),
+                  reinterpret_cast<__m512i*>(static_cast<uint8_t*>(dst) + size_t(p0 / kLanes) * panel_bytes<U>(nb)));
+}
+
+template <typename U, typename A>
+void tile32_packed(int64_t k, const void* packed, const void* w, size_t w_stride, int64_t nw, const void* a,
+                   size_t a_stride, int64_t na, float* out, int64_t ldo) {
+  const int64_t nb = k / 32;
+  if (na < kGemmRows) return gemv32<U, A>(nb, w, w_stride, nw, a, a_stride, na, out, ldo);
+  gemm32<U, A>(nb, nw, a, a_stride, na, out, ldo, [&](int64_t p, int) {
+    return reinterpret_cast<const __m512i*>(static_cast<const uint8_t*>(packed) + size_t(p) * panel_bytes<U>(nb));
+  });
 }
 
 }  // namespace
 
 void init_avx512_q32(KernelSet& ks) {
-  ks.for_type(DType::Q8_0) = {DType::Q8_0, quantize_row_q8_0, tile32<UQ8_0, BlockQ8_0>, kLanes, 0};
-  ks.for_type(DType::Q4_0) = {DType::Q8_0, quantize_row_q8_0, tile32<UQ4_0, BlockQ8_0>, kLanes, 0};
-  ks.for_type(DType::Q5_0) = {DType::Q8_0, quantize_row_q8_0, tile32<UQ5_0, BlockQ8_0>, kLanes, 0};
-  ks.for_type(DType::Q4_1) = {DType::Q8_1, quantize_row_q8_1, tile32<UQ4_1, BlockQ8_1>, kLanes, 0};
-  ks.for_type(DType::Q5_1) = {DType::Q8_1, quantize_row_q8_1, tile32<UQ5_1, BlockQ8_1>, kLanes, 0};
+  // Q8_0 and Q4_0 (the usual types of whole models) pack their GEMM panels once; the packed panels are about
+  // as big as the source (Q4_0 keeps nibbles), while the other types would double it for rarely used types.
+  ks.for_type(DType::Q8_0) = {DType::Q8_0,         quantize_row_q8_0_avx512, tile32<UQ8_0, BlockQ8_0>,
+                              kLanes,              0,                        packed_bytes32<UQ8_0>,
+                              pack32<UQ8_0>,       tile32_packed<UQ8_0, BlockQ8_0>};
+  ks.for_type(DType::Q4_0) = {DType::Q8_0,         quantize_row_q8_0_avx512, tile32<UQ4_0, BlockQ8_0>,
+                              kLanes,              0,                        packed_bytes32<UQ4_0>,
+                              pack32<UQ4_0>,       tile32_packed<UQ4_0, BlockQ8_0>};
+  ks.for_type(DType::Q5_0) = {DType::Q8_0, quantize_row_q8_0_avx512, tile32<UQ5_0, BlockQ8_0>, kLanes, 0};
+  ks.for_type(DType::Q4_1) = {DType::Q8_1, quantize_row_q8_1_avx512, tile32<UQ4_1, BlockQ8_1>, kLanes, 0};
+  ks.for_type(DType::Q5_1) = {DType::Q8_1, quantize_row_q8_1_avx512, tile32<UQ5_1, BlockQ8_1>, kLanes, 0};
 }
 
 }  // namespace hearth::cpu
