@@ -1,13 +1,12 @@
 // AVX-512 (F, BW, VL, DQ, VNNI) matmul kernels for the 32-value block types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1).
 //
-// Two shapes of work:
-//  - GEMV (fewer than kGemmRows activation rows, i.e. token generation): weights are read in place from the
-//    mmap, one block at a time, and dotted with each activation row. Memory bound.
-//  - GEMM: 16 weight rows form a panel whose every 512-bit vector holds 4 consecutive values of each of the
-//    16 rows, so one VPDPBUSD with a broadcast activation word does 64 MACs for 16 outputs at once; up to
-//    kChunk activation rows are kept in accumulators. Q8_0/Q4_0 weights are packed into panels once, when the
-//    matrix is prepared (pack / tile_packed); the other types pack each panel per call. Activations are
-//    repacked per tile call so that one chunk's words for a block are contiguous.
+// 16 weight rows form a panel whose every 512-bit vector holds 4 consecutive values of each of the 16 rows, so
+// one VPDPBUSD with a broadcast activation word does 64 MACs for 16 outputs at once; up to kChunk activation
+// rows are kept in accumulators. Activations are repacked per tile call so that one chunk's words for a block
+// are contiguous.
+// Q8_0/Q4_0 weights are packed into panels once, when the matrix is prepared (pack / tile_packed); the other
+// types pack each panel per call. With fewer than kGemmRows activation rows (GEMV, token generation) every type
+// reads the weight rows in place, one block at a time, dotted with each activation row.
 // Quantized weights are unpacked to unsigned bytes u with value = d * (u - offset) (+ m), so VPDPBUSD's
 // unsigned operand is the weight; the offset is folded back exactly as -offset * sum(a) per block.
 #if defined(__x86_64__) || defined(__i386__)  // x86 only: other targets never call these
@@ -230,15 +229,14 @@ const PackedAct32& pack_act_chunks(int64_t nb, const void* a, size_t a_stride, i
   return pa;
 }
 
-// GEMM weight panel of kLanes rows: per block, U::kQuantVecs vectors of quants in VNNI order (lane r of
-// vector v = word v of row r, see panel_words), then the rows' scales as floats, then (Q4_1/Q5_1) their mins.
-// Rows past the end of the matrix are zero.
-template <typename U>
-constexpr int kBlockVecs = U::kQuantVecs + 1 + (U::kMin ? 1 : 0);
-
+// Weight panel of kLanes rows: first, per block, U::kQuantVecs vectors of quants in VNNI order (lane r of
+// vector v = word v of row r, see panel_words); then the rows' F16 scales, 16 per block; then (Q4_1/Q5_1) their
+// F16 mins; padded to whole cache lines. Rows past the end of the matrix are zero. Q8_0 and Q4_0 panels are
+// as big as the source rows (plus the padding), so prepared matrices can be read from the panels alone.
 template <typename U>
 size_t panel_bytes(int64_t nb) {
-  return size_t(nb) * kBlockVecs<U> * sizeof(__m512i);
+  const size_t raw = size_t(nb) * (size_t(U::kQuantVecs) * 64 + (U::kMin ? 64 : 32));
+  return (raw + 63) / 64 * 64;
 }
 
 template <typename U>
@@ -248,40 +246,59 @@ inline void panel_words(const typename U::Block& b, uint32_t* words) {
 }
 
 template <typename U>
-void pack_panel(int64_t nb, const void* w, size_t w_stride, int rows, __m512i* panel) {
+struct PanelView {
+  const __m512i* quants;  // nb * kQuantVecs vectors
+  const uint16_t* scales;  // nb * 16
+  const uint16_t* mins;    // nb * 16 (kMin only)
+  PanelView(const void* panel, int64_t nb)
+      : quants(static_cast<const __m512i*>(panel)),
+        scales(reinterpret_cast<const uint16_t*>(quants + nb * U::kQuantVecs)),
+        mins(scales + nb * kLanes) {}
+};
+
+template <typename U>
+void pack_panel(int64_t nb, const void* w, size_t w_stride, int rows, void* panel) {
   using Block = typename U::Block;
-  if (rows < kLanes) std::memset(static_cast<void*>(panel), 0, panel_bytes<U>(nb));
+  if (rows < kLanes) std::memset(panel, 0, panel_bytes<U>(nb));
+  auto* q32 = static_cast<uint32_t*>(panel);
+  auto* scales = reinterpret_cast<uint16_t*>(q32 + nb * U::kQuantVecs * kLanes);
+  uint16_t* mins = scales + nb * kLanes;
   for (int r = 0; r < rows; ++r) {
     const Block* wr = reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + size_t(r) * w_stride);
     for (int64_t b = 0; b < nb; ++b) {
-      __m512i* pb = panel + b * kBlockVecs<U>;
       uint32_t words[8];
       panel_words<U>(wr[b], words);
-      auto* q32 = reinterpret_cast<uint32_t*>(pb);
-      for (int v = 0; v < U::kQuantVecs; ++v) q32[v * kLanes + r] = words[v];
-      reinterpret_cast<float*>(pb + U::kQuantVecs)[r] = h2f(wr[b].d);
-      if constexpr (U::kMin) reinterpret_cast<float*>(pb + U::kQuantVecs + 1)[r] = U::min(wr[b]);
+      for (int v = 0; v < U::kQuantVecs; ++v) q32[(b * U::kQuantVecs + v) * kLanes + r] = words[v];
+      scales[b * kLanes + r] = wr[b].d;
+      if constexpr (U::kMin) mins[b * kLanes + r] = wr[b].m;
     }
   }
 }
 
-// One panel times C activation rows of a chunk (aq/ad/acorr/as: the chunk's packed activations).
+// One panel times C activation rows of a chunk (aq/ad/acorr/as: the chunk's packed activations). With few
+// rows the 8 VPDPBUSD of a block would form one long dependency chain per row, so the groups are spread over
+// S partial sums (integer sums: exact in any order).
 template <typename U, int C>
-void kernel32(int64_t nb, const __m512i* panel, const uint8_t* aq, const float* ad, const int32_t* acorr,
+void kernel32(int64_t nb, const void* panel, const uint8_t* aq, const float* ad, const int32_t* acorr,
               const float* as, float* out, int64_t ldo, __mmask16 mask) {
+  constexpr int S = C == 1 ? 4 : C <= 3 ? 2 : 1;
+  const PanelView<U> pv(panel, nb);
   __m512 acc[C];
 #pragma GCC unroll 12
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    const __m512i* pb = panel + b * kBlockVecs<U>;
-    __m512i isum[C];
+    const __m512i* pb = pv.quants + b * U::kQuantVecs;
+    __m512i isum[S][C];
 #pragma GCC unroll 12
-    for (int c = 0; c < C; ++c) isum[c] = _mm512_set1_epi32(acorr[b * C + c]);
+    for (int c = 0; c < C; ++c) {
+      isum[0][c] = _mm512_set1_epi32(acorr[b * C + c]);
+      for (int t = 1; t < S; ++t) isum[t][c] = _mm512_setzero_si512();
+    }
     const uint8_t* q = aq + b * C * 32;
     auto dot_group = [&](__m512i wv, int g) {
 #pragma GCC unroll 12
       for (int c = 0; c < C; ++c)
-        isum[c] = _mm512_dpbusd_epi32(isum[c], wv, _mm512_set1_epi32(int(load_u32(q + c * 32 + g * 4))));
+        isum[g % S][c] = _mm512_dpbusd_epi32(isum[g % S][c], wv, _mm512_set1_epi32(int(load_u32(q + c * 32 + g * 4))));
     };
     if constexpr (U::kQuantVecs == 4) {
       const __m512i low4 = _mm512_set1_epi8(0x0F);
@@ -295,12 +312,15 @@ void kernel32(int64_t nb, const __m512i* panel, const uint8_t* aq, const float* 
 #pragma GCC unroll 8
       for (int g = 0; g < 8; ++g) dot_group(_mm512_load_si512(pb + g), g);
     }
-    const __m512 dw = _mm512_load_ps(reinterpret_cast<const float*>(pb + U::kQuantVecs));
 #pragma GCC unroll 12
     for (int c = 0; c < C; ++c)
-      acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), _mm512_mul_ps(dw, _mm512_set1_ps(ad[b * C + c])), acc[c]);
+      for (int t = 1; t < S; ++t) isum[0][c] = _mm512_add_epi32(isum[0][c], isum[t][c]);
+    const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(pv.scales + b * kLanes)));
+#pragma GCC unroll 12
+    for (int c = 0; c < C; ++c)
+      acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[0][c]), _mm512_mul_ps(dw, _mm512_set1_ps(ad[b * C + c])), acc[c]);
     if constexpr (U::kMin) {
-      const __m512 mv = _mm512_load_ps(reinterpret_cast<const float*>(pb + U::kQuantVecs + 1));
+      const __m512 mv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(pv.mins + b * kLanes)));
 #pragma GCC unroll 12
       for (int c = 0; c < C; ++c) acc[c] = _mm512_fmadd_ps(mv, _mm512_set1_ps(as[b * C + c]), acc[c]);
     }
@@ -310,7 +330,7 @@ void kernel32(int64_t nb, const __m512i* panel, const uint8_t* aq, const float* 
 }
 
 template <typename U, int C = kChunk>
-void dispatch_kernel32(int rows, int64_t nb, const __m512i* panel, const uint8_t* aq, const float* ad,
+void dispatch_kernel32(int rows, int64_t nb, const void* panel, const uint8_t* aq, const float* ad,
                        const int32_t* acorr, const float* as, float* out, int64_t ldo, __mmask16 mask) {
   if constexpr (C > 0) {
     if (rows == C) return kernel32<U, C>(nb, panel, aq, ad, acorr, as, out, ldo, mask);
@@ -326,7 +346,7 @@ void gemm32(int64_t nb, int64_t nw, const void* a, size_t a_stride, int64_t na, 
   const int64_t n_chunks = (na + kChunk - 1) / kChunk;
   for (int64_t p0 = 0; p0 < nw; p0 += kLanes) {
     const int rows = int(std::min<int64_t>(kLanes, nw - p0));
-    const __m512i* panel = panel_at(p0 / kLanes, rows);
+    const void* panel = panel_at(p0 / kLanes, rows);
     const __mmask16 mask = __mmask16((1u << rows) - 1);
     for (int64_t ch = 0; ch < n_chunks; ++ch) {
       const int64_t i0 = ch * kChunk;
@@ -376,14 +396,17 @@ void tile32(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a
   const int64_t nb = k / 32;
   if (na < kGemmRows) return gemv32<U, A>(nb, w, w_stride, nw, a, a_stride, na, out, ldo);
   thread_local Scratch panel_buf;
-  __m512i* panel = panel_buf.get<__m512i>(panel_bytes<U>(nb) / sizeof(__m512i) + 1);
+  void* panel = panel_buf.get<uint8_t>(panel_bytes<U>(nb));
   gemm32<U, A>(nb, nw, a, a_stride, na, out, ldo, [&](int64_t p, int rows) {
     pack_panel<U>(nb, static_cast<const uint8_t*>(w) + size_t(p * kLanes) * w_stride, w_stride, rows, panel);
     return panel;
   });
 }
 
-// Packed layout: the GEMM panels of all weight rows, one after the other (packed once, at prepare time).
+// Packed layout: the panels of all weight rows, one after the other (packed once, at prepare time). GEMV reads
+// the source rows in place: reading the panels instead takes 3x fewer instructions per weight byte (60 against
+// 20 GB/s per core from cache) but was slower in token generation (llama-336m Q4_0, 1 thread: 34 against 47
+// tokens/s, the panels in anonymous 4 KiB pages against the file mapping), so it waits until that is understood.
 template <typename U>
 size_t packed_bytes32(int64_t k, int64_t nw) {
   return size_t((nw + kLanes - 1) / kLanes) * panel_bytes<U>(k / 32);
@@ -395,7 +418,7 @@ void pack32(int64_t k, const void* w, size_t w_stride, int64_t nw, void* dst) {
   for (int64_t p0 = 0; p0 < nw; p0 += kLanes)
     pack_panel<U>(nb, static_cast<const uint8_t*>(w) + size_t(p0) * w_stride, w_stride,
                   int(std::min<int64_t>(kLanes, nw - p0)),
-                  reinterpret_cast<__m512i*>(static_cast<uint8_t*>(dst) + size_t(p0 / kLanes) * panel_bytes<U>(nb)));
+                  static_cast<uint8_t*>(dst) + size_t(p0 / kLanes) * panel_bytes<U>(nb));
 }
 
 template <typename U, typename A>
@@ -404,7 +427,7 @@ void tile32_packed(int64_t k, const void* packed, const void* w, size_t w_stride
   const int64_t nb = k / 32;
   if (na < kGemmRows) return gemv32<U, A>(nb, w, w_stride, nw, a, a_stride, na, out, ldo);
   gemm32<U, A>(nb, nw, a, a_stride, na, out, ldo, [&](int64_t p, int) {
-    return reinterpret_cast<const __m512i*>(static_cast<const uint8_t*>(packed) + size_t(p) * panel_bytes<U>(nb));
+    return static_cast<const void*>(static_cast<const uint8_t*>(packed) + size_t(p) * panel_bytes<U>(nb));
   });
 }
 
