@@ -1,10 +1,12 @@
 // AVX-512 matmul kernels for float weights (F32, F16, BF16) with F32 accumulation. F16 weights multiply
 // activations rounded to F16 (kept as F32 so the micro-kernel can broadcast them), as llama.cpp does.
-//  - GEMV (few activation rows): weights streamed in place, converted 16 at a time.
-//  - GEMM: panels of 16 weight rows, transposed so that one FMA with a broadcast activation value updates 16
-//    outputs; kChunk activation rows stay in accumulators. Prepared weights are packed into panels once
-//    (pack / tile_packed, source width kept: F16 lanes are converted in the k loop); unpacked weights (the K
-//    cache) are converted and transposed into a scratch panel per call (tile).
+//  - Prepared weights are packed once into panels of 16 weight rows, k x 16 lanes of the source type (F16 lanes
+//    are widened in the k loop). Both paths read only the panels, so the driver may drop the source pages.
+//  - GEMM: one FMA with a broadcast activation value updates 16 outputs; 2 panels x kChunk activation rows stay
+//    in 24 accumulators (2 weight loads and 12 broadcasts per 24 FMAs).
+//  - GEMV (few activation rows): panels streamed once, 16 partial sums per panel (see reduce_lanes).
+//  - Unpacked weights (the K cache) are converted and transposed into F32 scratch panels per call (tile); the
+//    results are bit-identical to the packed path.
 #if defined(__x86_64__) || defined(__i386__)  // x86 only: other targets never call these
 #include <immintrin.h>
 
@@ -43,92 +45,139 @@ struct LoadBF16 {
   static __m512 lanes(const T* p) { return widen(_mm256_load_si256(reinterpret_cast<const __m256i*>(p))); }
 };
 
-template <typename L, int NA>
-void gemv_row(int64_t k, const typename L::T* w, const float* const* a, float* out, int64_t ldo) {
-  __m512 acc0[NA], acc1[NA];
-  for (int i = 0; i < NA; ++i) acc0[i] = acc1[i] = _mm512_setzero_ps();
+// Dot products of a few activation rows sum each output in one fixed order, whichever layout the weights are
+// in: lane l of a 16-lane partial sum takes the terms kk = l (mod 16) in order, and the 16 partials are then
+// added pairwise (l + l^8, then + l^4, + l^2, + l^1). Source rows (tile) and packed panels (tile_packed, where
+// each partial is a vector over the 16 rows of a panel) give bit-identical outputs.
+inline float reduce_lanes(__m512 v) {
+  __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+  __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+  q = _mm_add_ss(q, _mm_movehdup_ps(q));
+  return _mm_cvtss_f32(q);
+}
+
+// NW source weight rows at once (independent chains) times one activation row.
+template <typename L, int NW>
+void gemv_rows(int64_t k, const typename L::T* const* w, const float* a, float* out) {
+  __m512 acc[NW];
+  for (int r = 0; r < NW; ++r) acc[r] = _mm512_setzero_ps();
   int64_t c = 0;
-  for (; c + 32 <= k; c += 32) {
-    const __m512 w0 = L::load(w + c), w1 = L::load(w + c + 16);
-    for (int i = 0; i < NA; ++i) {
-      acc0[i] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(a[i] + c), acc0[i]);
-      acc1[i] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(a[i] + c + 16), acc1[i]);
+  for (; c + 16 <= k; c += 16) {
+    const __m512 av = _mm512_loadu_ps(a + c);
+    for (int r = 0; r < NW; ++r) acc[r] = _mm512_fmadd_ps(L::load(w[r] + c), av, acc[r]);
+  }
+  if (c < k) {
+    const __mmask16 m = head_mask(k - c);
+    const __m512 av = _mm512_maskz_loadu_ps(m, a + c);
+    for (int r = 0; r < NW; ++r) acc[r] = _mm512_fmadd_ps(L::load(w[r] + c, m), av, acc[r]);
+  }
+  for (int r = 0; r < NW; ++r) out[r] = reduce_lanes(acc[r]);
+}
+
+// One packed panel times one activation row: partial l is a vector over the panel's rows.
+template <typename L>
+void gemv_panel(int64_t k, const typename L::T* panel, const float* a, float* out, __mmask16 mask) {
+  __m512 acc[kLanes];
+#pragma GCC unroll 16
+  for (int l = 0; l < kLanes; ++l) acc[l] = _mm512_setzero_ps();
+  int64_t kk = 0;
+  for (; kk + kLanes <= k; kk += kLanes) {
+#pragma GCC unroll 16
+    for (int l = 0; l < kLanes; ++l)
+      acc[l] = _mm512_fmadd_ps(L::lanes(panel + (kk + l) * kLanes), _mm512_set1_ps(a[kk + l]), acc[l]);
+  }
+  for (int l = 0; kk + l < k; ++l)
+    acc[l] = _mm512_fmadd_ps(L::lanes(panel + (kk + l) * kLanes), _mm512_set1_ps(a[kk + l]), acc[l]);
+#pragma GCC unroll 8
+  for (int l = 0; l < 8; ++l) acc[l] = _mm512_add_ps(acc[l], acc[l + 8]);
+#pragma GCC unroll 4
+  for (int l = 0; l < 4; ++l) acc[l] = _mm512_add_ps(acc[l], acc[l + 4]);
+  acc[0] = _mm512_add_ps(acc[0], acc[2]);
+  acc[1] = _mm512_add_ps(acc[1], acc[3]);
+  _mm512_mask_storeu_ps(out, mask, _mm512_add_ps(acc[0], acc[1]));
+}
+
+// GEMM micro-kernel: NP consecutive panels (NP x 16 weight rows, panel_size elements apart) times C activation
+// rows (a_step floats apart, read in place). Each output is one F32 chain over kk in order, so the panel count
+// and the chunking never change it.
+template <typename L, int NP, int C>
+void kernel(int64_t k, const typename L::T* panel, int64_t panel_size, const float* act, int64_t a_step, float* out,
+            int64_t ldo, __mmask16 last_mask) {
+  __m512 acc[NP][C];
+#pragma GCC unroll 2
+  for (int p = 0; p < NP; ++p)
+#pragma GCC unroll 12
+    for (int c = 0; c < C; ++c) acc[p][c] = _mm512_setzero_ps();
+  for (int64_t kk = 0; kk < k; ++kk) {
+    __m512 wv[NP];
+#pragma GCC unroll 2
+    for (int p = 0; p < NP; ++p) wv[p] = L::lanes(panel + p * panel_size + kk * kLanes);
+#pragma GCC unroll 12
+    for (int c = 0; c < C; ++c) {
+      const __m512 b = _mm512_set1_ps(act[c * a_step + kk]);
+#pragma GCC unroll 2
+      for (int p = 0; p < NP; ++p) acc[p][c] = _mm512_fmadd_ps(wv[p], b, acc[p][c]);
     }
   }
-  for (; c < k; c += 16) {
-    const __mmask16 m = head_mask(k - c);
-    const __m512 w0 = L::load(w + c, m);
-    for (int i = 0; i < NA; ++i) acc0[i] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, a[i] + c), acc0[i]);
-  }
-  for (int i = 0; i < NA; ++i) out[i * ldo] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[i], acc1[i]));
+#pragma GCC unroll 2
+  for (int p = 0; p < NP; ++p)
+#pragma GCC unroll 12
+    for (int c = 0; c < C; ++c)
+      _mm512_mask_storeu_ps(out + c * ldo + p * kLanes, p == NP - 1 ? last_mask : __mmask16(0xFFFF), acc[p][c]);
 }
 
-// One 16-row panel (k x 16 lanes of L::T, 64-byte aligned rows of lanes) times C activation rows.
-template <typename L, int C>
-void kernel(int64_t k, const typename L::T* panel, const float* act, float* out, int64_t ldo, __mmask16 mask) {
-  __m512 acc[C];
-#pragma GCC unroll 12
-  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
-  for (int64_t kk = 0; kk < k; ++kk) {
-    const __m512 wv = L::lanes(panel + kk * kLanes);
-    const float* av = act + kk * C;
-#pragma GCC unroll 12
-    for (int c = 0; c < C; ++c) acc[c] = _mm512_fmadd_ps(wv, _mm512_set1_ps(av[c]), acc[c]);
-  }
-#pragma GCC unroll 12
-  for (int c = 0; c < C; ++c) _mm512_mask_storeu_ps(out + c * ldo, mask, acc[c]);
-}
-
-template <typename L, int C = kChunk>
-void dispatch_kernel(int rows, int64_t k, const typename L::T* panel, const float* act, float* out, int64_t ldo,
-                     __mmask16 mask) {
+template <typename L, int NP, int C = kChunk>
+void dispatch_kernel(int rows, int64_t k, const typename L::T* panel, int64_t panel_size, const float* act,
+                     int64_t a_step, float* out, int64_t ldo, __mmask16 last_mask) {
   if constexpr (C > 0) {
-    if (rows == C) return kernel<L, C>(k, panel, act, out, ldo, mask);
-    return dispatch_kernel<L, C - 1>(rows, k, panel, act, out, ldo, mask);
+    if (rows == C) return kernel<L, NP, C>(k, panel, panel_size, act, a_step, out, ldo, last_mask);
+    return dispatch_kernel<L, NP, C - 1>(rows, k, panel, panel_size, act, a_step, out, ldo, last_mask);
   }
 }
 
-// Few activation rows: weight rows read in place.
+inline const float* act_row(const void* a, size_t a_stride, int64_t i) {
+  return reinterpret_cast<const float*>(static_cast<const uint8_t*>(a) + size_t(i) * a_stride);
+}
+
+// Few activation rows, source weight rows read in place, 4 at a time.
 template <typename L>
 void gemv(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a, size_t a_stride, int64_t na,
           float* out, int64_t ldo) {
   using T = typename L::T;
-  const float* ar[kGemmRows];
-  for (int64_t i = 0; i < na; ++i)
-    ar[i] = reinterpret_cast<const float*>(static_cast<const uint8_t*>(a) + size_t(i) * a_stride);
-  for (int64_t j = 0; j < nw; ++j) {
-    const T* wr = reinterpret_cast<const T*>(static_cast<const uint8_t*>(w) + size_t(j) * w_stride);
-    if (na == 1) gemv_row<L, 1>(k, wr, ar, out + j, ldo);
-    else if (na == 2) gemv_row<L, 2>(k, wr, ar, out + j, ldo);
-    else gemv_row<L, 3>(k, wr, ar, out + j, ldo);
-  }
-}
-
-// Activations by chunk, value-major: act[kk * C + c] (thread-local scratch); returns the number of chunks.
-inline const float* pack_activations(int64_t k, const void* a, size_t a_stride, int64_t na, int64_t& n_chunks) {
-  n_chunks = (na + kChunk - 1) / kChunk;
-  thread_local Scratch act_buf;
-  float* act = act_buf.get<float>(size_t(n_chunks * kChunk * k));
-  for (int64_t ch = 0; ch < n_chunks; ++ch) {
-    const int64_t i0 = ch * kChunk;
-    const int C = int(std::min<int64_t>(kChunk, na - i0));
-    float* dst = act + ch * kChunk * k;
-    for (int c = 0; c < C; ++c) {
-      const float* src = reinterpret_cast<const float*>(static_cast<const uint8_t*>(a) + size_t(i0 + c) * a_stride);
-      for (int64_t kk = 0; kk < k; ++kk) dst[kk * C + c] = src[kk];
+  auto row = [&](int64_t j) { return reinterpret_cast<const T*>(static_cast<const uint8_t*>(w) + size_t(j) * w_stride); };
+  for (int64_t i = 0; i < na; ++i) {
+    const float* ai = act_row(a, a_stride, i);
+    int64_t j = 0;
+    for (; j + 4 <= nw; j += 4) {
+      const T* rows[4] = {row(j), row(j + 1), row(j + 2), row(j + 3)};
+      gemv_rows<L, 4>(k, rows, ai, out + i * ldo + j);
+    }
+    for (; j < nw; ++j) {
+      const T* rows[1] = {row(j)};
+      gemv_rows<L, 1>(k, rows, ai, out + i * ldo + j);
     }
   }
-  return act;
 }
 
+// nw weight rows in panels of 16 (panel_size elements apart) times na >= kGemmRows activation rows: chunk by
+// chunk, so one chunk of activations stays in cache while every panel of the tile passes it, two panels a call.
 template <typename L>
-void panel_times_chunks(int64_t k, const typename L::T* panel, int rows, const float* act, int64_t n_chunks,
-                        int64_t na, float* out, int64_t ldo) {
-  const __mmask16 mask = __mmask16((1u << rows) - 1);
-  for (int64_t ch = 0; ch < n_chunks; ++ch) {
-    const int64_t i0 = ch * kChunk;
-    dispatch_kernel<L>(int(std::min<int64_t>(kChunk, na - i0)), k, panel, act + ch * kChunk * k, out + i0 * ldo,
-                       ldo, mask);
+void panels_times_rows(int64_t k, const typename L::T* panels, int64_t panel_size, int64_t nw, const void* a,
+                       size_t a_stride, int64_t na, float* out, int64_t ldo) {
+  const int64_t n_panels = (nw + kLanes - 1) / kLanes;
+  const __mmask16 last_mask = head_mask(nw - (n_panels - 1) * kLanes);
+  const int64_t a_step = int64_t(a_stride / sizeof(float));
+  for (int64_t i0 = 0; i0 < na; i0 += kChunk) {
+    const int C = int(std::min<int64_t>(kChunk, na - i0));
+    const float* act = act_row(a, a_stride, i0);
+    float* o = out + i0 * ldo;
+    int64_t p = 0;
+    for (; p + 2 <= n_panels; p += 2)
+      dispatch_kernel<L, 2>(C, k, panels + p * panel_size, panel_size, act, a_step, o + p * kLanes, ldo,
+                            p + 2 == n_panels ? last_mask : __mmask16(0xFFFF));
+    if (p < n_panels)
+      dispatch_kernel<L, 1>(C, k, panels + p * panel_size, panel_size, act, a_step, o + p * kLanes, ldo, last_mask);
   }
 }
 
@@ -163,43 +212,48 @@ void pack(int64_t k, const void* w, size_t w_stride, int64_t nw, void* dst) {
   }
 }
 
+// Packed weights are read only from the panels (never the source rows), so the source pages may be released.
 template <typename L>
-void tile_packed(int64_t k, const void* packed, const void* w, size_t w_stride, int64_t nw, const void* a,
-                 size_t a_stride, int64_t na, float* out, int64_t ldo) {
+void tile_packed(int64_t k, const void* packed, const void*, size_t, int64_t nw, const void* a, size_t a_stride,
+                 int64_t na, float* out, int64_t ldo) {
   using T = typename L::T;
-  if (na < kGemmRows) return gemv<L>(k, w, w_stride, nw, a, a_stride, na, out, ldo);
-  int64_t n_chunks = 0;
-  const float* act = pack_activations(k, a, a_stride, na, n_chunks);
   const T* panels = static_cast<const T*>(packed);
-  for (int64_t p0 = 0; p0 < nw; p0 += kLanes) {
-    const int rows = int(std::min<int64_t>(kLanes, nw - p0));
-    panel_times_chunks<L>(k, panels + (p0 / kLanes) * k * kLanes, rows, act, n_chunks, na, out + p0, ldo);
+  const int64_t panel_size = k * kLanes;
+  if (na < kGemmRows) {
+    for (int64_t i = 0; i < na; ++i)
+      for (int64_t p0 = 0; p0 < nw; p0 += kLanes)
+        gemv_panel<L>(k, panels + (p0 / kLanes) * panel_size, act_row(a, a_stride, i), out + i * ldo + p0,
+                      head_mask(nw - p0));
+    return;
   }
+  panels_times_rows<L>(k, panels, panel_size, nw, a, a_stride, na, out, ldo);
 }
 
-// Unpacked weights (e.g. the K cache in attention): each panel is converted and transposed per call.
+// Unpacked weights (e.g. the K cache in attention): converted and transposed into F32 scratch panels per call,
+// up to 16 panels at a time.
 template <typename L>
 void tile(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a, size_t a_stride, int64_t na,
           float* out, int64_t ldo) {
   using T = typename L::T;
   if (na < kGemmRows) return gemv<L>(k, w, w_stride, nw, a, a_stride, na, out, ldo);
-  int64_t n_chunks = 0;
-  const float* act = pack_activations(k, a, a_stride, na, n_chunks);
+  constexpr int64_t kBlockRows = 16 * kLanes;
+  const int64_t panel_size = k * kLanes;
   thread_local Scratch panel_buf;
-  float* panel = panel_buf.get<float>(size_t(k * kLanes));
+  float* panels = panel_buf.get<float>(size_t(std::min(nw + kLanes - 1, kBlockRows) / kLanes * panel_size));
   const __m512i scatter_idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                                  _mm512_set1_epi32(kLanes));
-  for (int64_t p0 = 0; p0 < nw; p0 += kLanes) {
-    const int rows = int(std::min<int64_t>(kLanes, nw - p0));
-    if (rows < kLanes) std::memset(panel, 0, size_t(k * kLanes) * sizeof(float));
-    for (int r = 0; r < rows; ++r) {
-      const T* wr = reinterpret_cast<const T*>(static_cast<const uint8_t*>(w) + size_t(p0 + r) * w_stride);
+  for (int64_t j0 = 0; j0 < nw; j0 += kBlockRows) {
+    const int64_t rows = std::min(kBlockRows, nw - j0);
+    if (rows % kLanes) std::memset(panels + rows / kLanes * panel_size, 0, size_t(panel_size) * sizeof(float));
+    for (int64_t j = 0; j < rows; ++j) {
+      const T* wr = reinterpret_cast<const T*>(static_cast<const uint8_t*>(w) + size_t(j0 + j) * w_stride);
+      float* dst = panels + (j / kLanes) * panel_size + j % kLanes;
       for (int64_t kk = 0; kk < k; kk += 16) {
         const __mmask16 m = head_mask(k - kk);
-        _mm512_mask_i32scatter_ps(panel + kk * kLanes + r, m, scatter_idx, L::load(wr + kk, m), 4);
+        _mm512_mask_i32scatter_ps(dst + kk * kLanes, m, scatter_idx, L::load(wr + kk, m), 4);
       }
     }
-    panel_times_chunks<LoadF32>(k, panel, rows, act, n_chunks, na, out + p0, ldo);
+    panels_times_rows<LoadF32>(k, panels, panel_size, rows, a, a_stride, na, out + j0, ldo);
   }
 }
 
