@@ -3,11 +3,15 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <mutex>
 #include <vector>
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "backends/backend.h"
 #include "backends/cpu/kernels.h"
@@ -43,6 +47,35 @@ class CpuMatrix final : public Matrix {
   std::vector<float> converted;  // owned F32 copy for types without a dot kernel
   AlignedBuffer packed;          // weight panels for kernels with a packed layout (MatmulKernel::pack)
   size_t panel_bytes = 0;        // bytes per panel of w_block rows in `packed`
+
+  // Embedding tables are read row by row (get_rows); packing them would only cost memory. A model that ties its
+  // output projection to one multiplies it unpacked.
+  static bool is_lookup_table(const std::string& name) { return name.ends_with("_embd.weight"); }
+
+  // Once packed, the float kernels read only the panels, so the source pages in the model's mapping are dropped
+  // from this process (else the weights count twice in RSS). Only pages of a read-only file mapping are dropped:
+  // a later read (get_rows) faults them back in from the file. Anonymous or writable memory (weights converted or
+  // copied at load, tests) would lose its contents and is left alone.
+  static void release_source_pages(const uint8_t* p, size_t n) {
+    const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+    const uintptr_t begin = (uintptr_t(p) + page - 1) / page * page, end = (uintptr_t(p) + n) / page * page;
+    if (begin >= end) return;
+    std::FILE* maps = std::fopen("/proc/self/maps", "r");
+    if (!maps) return;
+    unsigned long lo = 0, hi = 0, offset = 0, inode = 0;
+    char perms[8] = {}, dev[32] = {};
+    bool file_backed_read_only = false;
+    char line[4096];
+    while (std::fgets(line, sizeof line, maps)) {
+      if (std::sscanf(line, "%lx-%lx %7s %lx %31s %lu", &lo, &hi, perms, &offset, dev, &inode) != 6) continue;
+      if (begin >= lo && end <= hi) {
+        file_backed_read_only = inode != 0 && perms[1] != 'w';
+        break;
+      }
+    }
+    std::fclose(maps);
+    if (file_backed_read_only) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  }
 };
 
 class CpuVector final : public Vector {
@@ -190,8 +223,9 @@ class CpuBackend final : public Backend {
       m->kernel_type = w.type;
       m->data = w.data;
       m->row_stride = row_bytes(w.type, m->cols);
-      if (kern.pack) {
-        // Packed once here, panel by panel in parallel; the source rows stay in use for GEMV and get_rows.
+      if (kern.pack && !CpuMatrix::is_lookup_table(w.name)) {
+        // Packed once here, panel by panel in parallel (the GEMM needs panels; the GEMV streams them as fast as
+        // rows), then the kernels read only the panels.
         const int64_t pb = kern.w_block, n_panels = (m->rows + pb - 1) / pb;
         m->panel_bytes = kern.packed_bytes(m->cols, pb);
         m->packed = aligned_bytes(m->panel_bytes * size_t(n_panels), false);
@@ -200,6 +234,8 @@ class CpuBackend final : public Backend {
             kern.pack(m->cols, m->data + size_t(p * pb) * m->row_stride, m->row_stride,
                       std::min(pb, m->rows - p * pb), m->packed.get() + size_t(p) * m->panel_bytes);
         });
+        // The float kernels' GEMV reads the panels too; other types' GEMV still reads the source rows.
+        if (is_float_type(w.type)) CpuMatrix::release_source_pages(w.data, need);
       }
       return m;
     }

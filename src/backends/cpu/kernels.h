@@ -30,8 +30,9 @@ using DotTileFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t nw
 // Optional packed weight layout (opt-in per kernel entry): the weight matrix is repacked once, when it is
 // prepared, into panels of w_block rows. pack writes nw rows (nw padded up to whole panels) to dst, which holds
 // packed_bytes(k, nw) bytes, 64-byte aligned. tile_packed is tile for weights whose panels start at `packed`
-// (the panel of weight row 0 of this call); w / w_stride still point at the source rows (few activation rows
-// read them in place).
+// (the panel of weight row 0 of this call); w / w_stride still point at the source rows, but after packing the
+// driver drops the source pages from memory (they fault back in from the file if read), so tile_packed should
+// read only the panels.
 using PackedBytesFn = size_t (*)(int64_t k, int64_t nw);
 using PackFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t nw, void* dst);
 using PackedTileFn = void (*)(int64_t k, const void* packed, const void* w, size_t w_stride, int64_t nw,

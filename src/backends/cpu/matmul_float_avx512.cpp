@@ -145,7 +145,9 @@ template <typename L>
 void gemv(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a, size_t a_stride, int64_t na,
           float* out, int64_t ldo) {
   using T = typename L::T;
-  auto row = [&](int64_t j) { return reinterpret_cast<const T*>(static_cast<const uint8_t*>(w) + size_t(j) * w_stride); };
+  auto row = [&](int64_t j) {
+    return reinterpret_cast<const T*>(static_cast<const uint8_t*>(w) + size_t(j) * w_stride);
+  };
   for (int64_t i = 0; i < na; ++i) {
     const float* ai = act_row(a, a_stride, i);
     int64_t j = 0;
