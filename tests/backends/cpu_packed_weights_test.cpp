@@ -4,9 +4,12 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -14,6 +17,7 @@
 #include "backend_test_util.h"
 #include "backends/backend.h"
 #include "backends/cpu/kernels.h"
+#include "core/fp16.h"
 #include "core/mapped_file.h"
 
 namespace hearth {
@@ -88,6 +92,53 @@ TEST_P(PackedFromFile, SourcePagesAreDroppedAndTheMatrixStillWorks) {
   for (size_t i = 0; i < ids.size(); ++i) {
     const auto row = weight_row(t, bytes, cols, ids[i]);
     for (int64_t c = 0; c < cols; ++c) ASSERT_EQ(got[i * size_t(cols) + size_t(c)], row[size_t(c)]) << "id " << ids[i];
+  }
+}
+
+// Row lengths that are not multiples of the 16-lane blocks the panels are transposed in, through the packed
+// kernel (pack + tile_packed) and the unpacked tile, against a double-precision reference on the activations as
+// the kernel's quantize stores them.
+TEST_P(PackedFromFile, OddRowLengthsMatchADoubleReference) {
+  const DType t = GetParam();
+  const cpu::MatmulKernel& kern = cpu::kernels().for_type(t);
+  std::mt19937 rng(11);
+  for (int64_t k : {1, 7, 17, 33, 65}) {
+    const int64_t m = 37;
+    const auto bytes = random_weight_bytes(t, m, k, rng);
+    const size_t w_stride = row_bytes(t, k), a_stride = row_bytes(kern.act_type, k);
+    std::unique_ptr<uint8_t, decltype(&std::free)> panels(nullptr, &std::free);
+    if (kern.pack) {
+      panels.reset(static_cast<uint8_t*>(std::aligned_alloc(64, (kern.packed_bytes(k, m) + 63) / 64 * 64)));
+      kern.pack(k, bytes.data(), w_stride, m, panels.get());
+    }
+    for (int64_t n : {2, 20}) {
+      SCOPED_TRACE("k=" + std::to_string(k) + " n=" + std::to_string(n));
+      const auto x = random_floats(rng, size_t(n * k));
+      std::vector<uint8_t> act(a_stride * size_t(n));
+      for (int64_t i = 0; i < n; ++i) kern.quantize(x.data() + i * k, act.data() + size_t(i) * a_stride, k);
+      std::vector<float> from_tile(size_t(n * m)), from_panels(size_t(n * m));
+      kern.tile(k, bytes.data(), w_stride, m, act.data(), a_stride, n, from_tile.data(), m);
+      if (panels) {
+        kern.tile_packed(k, panels.get(), bytes.data(), w_stride, m, act.data(), a_stride, n, from_panels.data(), m);
+      }
+      for (int64_t i = 0; i < n; ++i) {
+        const uint8_t* ai = act.data() + size_t(i) * a_stride;
+        for (int64_t j = 0; j < m; ++j) {
+          const auto w = weight_row(t, bytes, k, j);
+          double ref = 0.0, mag = 0.0;
+          for (int64_t c = 0; c < k; ++c) {
+            const double a = kern.act_type == DType::F16 ? fp16_to_fp32(reinterpret_cast<const uint16_t*>(ai)[c])
+                                                         : reinterpret_cast<const float*>(ai)[c];
+            ref += double(w[size_t(c)]) * a;
+            mag += std::fabs(double(w[size_t(c)]) * a);
+          }
+          ASSERT_NEAR(from_tile[size_t(i * m + j)], ref, 2e-5 * mag + 1e-30) << "row " << i << " col " << j;
+          if (panels) {
+            ASSERT_NEAR(from_panels[size_t(i * m + j)], ref, 2e-5 * mag + 1e-30) << "row " << i << " col " << j;
+          }
+        }
+      }
+    }
   }
 }
 

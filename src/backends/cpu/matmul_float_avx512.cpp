@@ -58,6 +58,60 @@ inline float reduce_lanes(__m512 v) {
 }
 
 // NW source weight rows at once (independent chains) times one activation row.
+// r[i] lane j -> r[j] lane i, for 16 vectors of 32-bit lanes.
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  // r[4g + e], 128-bit lane j: rows 4g..4g+3 of column 4j + e.
+  for (int g = 0; g < 16; g += 4) {
+    const __m512d a = _mm512_castps_pd(t[g]), b = _mm512_castps_pd(t[g + 1]);
+    const __m512d c = _mm512_castps_pd(t[g + 2]), d = _mm512_castps_pd(t[g + 3]);
+    r[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    r[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    r[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    r[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+  for (int e = 0; e < 4; ++e) {
+    const __m512 u0 = _mm512_shuffle_f32x4(r[e], r[4 + e], 0x88), u1 = _mm512_shuffle_f32x4(r[e], r[4 + e], 0xdd);
+    const __m512 v0 = _mm512_shuffle_f32x4(r[8 + e], r[12 + e], 0x88);
+    const __m512 v1 = _mm512_shuffle_f32x4(r[8 + e], r[12 + e], 0xdd);
+    t[e] = _mm512_shuffle_f32x4(u0, v0, 0x88);
+    t[e + 4] = _mm512_shuffle_f32x4(u1, v1, 0x88);
+    t[e + 8] = _mm512_shuffle_f32x4(u0, v0, 0xdd);
+    t[e + 12] = _mm512_shuffle_f32x4(u1, v1, 0xdd);
+  }
+  for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+
+// Raw values (no conversion) in 32-bit lanes, for transposing 16-bit types with the same code.
+template <typename T>
+__m512 load_bits(const T* p, __mmask16 m) {
+  if constexpr (sizeof(T) == 4) return _mm512_maskz_loadu_ps(m, p);
+  else return _mm512_castsi512_ps(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)));
+}
+template <typename T>
+void store_bits(T* p, __m512 v) {
+  if constexpr (sizeof(T) == 4) _mm512_storeu_ps(p, v);
+  else _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(_mm512_castps_si512(v)));
+}
+
+// rows (<= 16) weight rows into one panel of k x 16 lanes (lanes past rows zero), 16 x 16 blocks transposed in
+// registers; get(r, kk, mask) loads 16 values of row r from kk, put(kk, v) stores the panel row of kk.
+template <typename Get, typename Put>
+void transpose_panel(int64_t k, int rows, Get get, Put put) {
+  for (int64_t k0 = 0; k0 < k; k0 += 16) {
+    const int n = int(std::min<int64_t>(16, k - k0));
+    const __mmask16 m = head_mask(n);
+    __m512 v[16];
+    for (int r = 0; r < 16; ++r) v[r] = r < rows ? get(r, k0, m) : _mm512_setzero_ps();
+    transpose16(v);
+    for (int j = 0; j < n; ++j) put(k0 + j, v[j]);
+  }
+}
+
 template <typename L, int NW>
 void gemv_rows(int64_t k, const typename L::T* const* w, const float* a, float* out) {
   __m512 acc[NW];
@@ -191,26 +245,20 @@ size_t packed_bytes(int64_t k, int64_t nw) {
   return size_t((nw + kLanes - 1) / kLanes) * size_t(k) * kLanes * sizeof(typename L::T);
 }
 
-// One-time packing: a plain copy-transpose of the raw values (no conversion, no scatter).
+// One-time packing: a copy-transpose of the raw values (no conversion).
 template <typename L>
 void pack(int64_t k, const void* w, size_t w_stride, int64_t nw, void* dst) {
   using T = typename L::T;
   T* out = static_cast<T*>(dst);
   for (int64_t p0 = 0; p0 < nw; p0 += kLanes) {
-    const int rows = int(std::min<int64_t>(kLanes, nw - p0));
     T* panel = out + (p0 / kLanes) * k * kLanes;
-    const T* src[kLanes];
-    for (int r = 0; r < rows; ++r)
-      src[r] = reinterpret_cast<const T*>(static_cast<const uint8_t*>(w) + size_t(p0 + r) * w_stride);
-    constexpr int64_t kB = 64;  // k in blocks so the 16 source rows stay in cache
-    for (int64_t k0 = 0; k0 < k; k0 += kB) {
-      const int64_t k1 = std::min(k, k0 + kB);
-      for (int64_t kk = k0; kk < k1; ++kk) {
-        T* d = panel + kk * kLanes;
-        for (int r = 0; r < rows; ++r) d[r] = src[r][kk];
-        for (int r = rows; r < kLanes; ++r) d[r] = T(0);
-      }
-    }
+    const auto* src = static_cast<const uint8_t*>(w) + size_t(p0) * w_stride;
+    transpose_panel(
+        k, int(std::min<int64_t>(kLanes, nw - p0)),
+        [&](int r, int64_t kk, __mmask16 m) {
+          return load_bits(reinterpret_cast<const T*>(src + r * w_stride) + kk, m);
+        },
+        [&](int64_t kk, __m512 v) { store_bits(panel + kk * kLanes, v); });
   }
 }
 
@@ -242,18 +290,17 @@ void tile(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a, 
   const int64_t panel_size = k * kLanes;
   thread_local Scratch panel_buf;
   float* panels = panel_buf.get<float>(size_t(std::min(nw + kLanes - 1, kBlockRows) / kLanes * panel_size));
-  const __m512i scatter_idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                                 _mm512_set1_epi32(kLanes));
   for (int64_t j0 = 0; j0 < nw; j0 += kBlockRows) {
     const int64_t rows = std::min(kBlockRows, nw - j0);
-    if (rows % kLanes) std::memset(panels + rows / kLanes * panel_size, 0, size_t(panel_size) * sizeof(float));
-    for (int64_t j = 0; j < rows; ++j) {
-      const T* wr = reinterpret_cast<const T*>(static_cast<const uint8_t*>(w) + size_t(j0 + j) * w_stride);
-      float* dst = panels + (j / kLanes) * panel_size + j % kLanes;
-      for (int64_t kk = 0; kk < k; kk += 16) {
-        const __mmask16 m = head_mask(k - kk);
-        _mm512_mask_i32scatter_ps(dst + kk * kLanes, m, scatter_idx, L::load(wr + kk, m), 4);
-      }
+    for (int64_t p0 = 0; p0 < rows; p0 += kLanes) {
+      const auto* src = static_cast<const uint8_t*>(w) + size_t(j0 + p0) * w_stride;
+      float* panel = panels + (p0 / kLanes) * panel_size;
+      transpose_panel(
+          k, int(std::min<int64_t>(kLanes, rows - p0)),
+          [&](int r, int64_t kk, __mmask16 m) {
+            return L::load(reinterpret_cast<const T*>(src + r * w_stride) + kk, m);
+          },
+          [&](int64_t kk, __m512 v) { _mm512_store_ps(panel + kk * kLanes, v); });
     }
     panels_times_rows<LoadF32>(k, panels, panel_size, rows, a, a_stride, na, out + j0, ldo);
   }
