@@ -147,3 +147,8 @@ void quantize_row_q8_0_avx512(const float* x, void* y, int64_t n);
 void quantize_row_q8_1_avx512(const float* x, void* y, int64_t n);
 
 }  // namespace hearth::cpu
+
+namespace hearth::cpu {
+// AVX-512 version of quantize_row_q8_K, bit-identical (quantize_q8k_avx512.cpp; x86 only).
+void quantize_row_q8_K_avx512(const float* x, void* y, int64_t n);
+}  // namespace hearth::cpu

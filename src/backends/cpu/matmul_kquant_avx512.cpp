@@ -389,9 +389,9 @@ void tile_k(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a
 }  // namespace
 
 void init_avx512_kquant(KernelSet& ks) {
-  ks.for_type(DType::Q4_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<Q4K>, kPanelRows, 0};
-  ks.for_type(DType::Q5_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<Q5K>, kPanelRows, 0};
-  ks.for_type(DType::Q6_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<Q6K>, kPanelRows, 0};
+  ks.for_type(DType::Q4_K) = {DType::Q8_K, quantize_row_q8_K_avx512, tile_k<Q4K>, kPanelRows, 0};
+  ks.for_type(DType::Q5_K) = {DType::Q8_K, quantize_row_q8_K_avx512, tile_k<Q5K>, kPanelRows, 0};
+  ks.for_type(DType::Q6_K) = {DType::Q8_K, quantize_row_q8_K_avx512, tile_k<Q6K>, kPanelRows, 0};
 }
 
 }  // namespace hearth::cpu
