@@ -4,9 +4,8 @@
 // one VPDPBUSD with a broadcast activation word does 64 MACs for 16 outputs at once; up to kChunk activation
 // rows are kept in accumulators. Activations are repacked per tile call so that one chunk's words for a block
 // are contiguous.
-// Q8_0/Q4_0 weights are packed into panels once, when the matrix is prepared (pack / tile_packed); the other
-// types pack each panel per call. With fewer than kGemmRows activation rows (GEMV, token generation) every type
-// reads the weight rows in place, one block at a time, dotted with each activation row.
+// Panels are packed per tile call. With fewer than kGemmRows activation rows (GEMV, token generation) the weight
+// rows are read in place, one block at a time, dotted with each activation row.
 // Quantized weights are unpacked to unsigned bytes u with value = d * (u - offset) (+ m), so VPDPBUSD's
 // unsigned operand is the weight; the offset is folded back exactly as -offset * sum(a) per block.
 #if defined(__x86_64__) || defined(__i386__)  // x86 only: other targets never call these
@@ -232,7 +231,7 @@ const PackedAct32& pack_act_chunks(int64_t nb, const void* a, size_t a_stride, i
 // Weight panel of kLanes rows: first, per block, U::kQuantVecs vectors of quants in VNNI order (lane r of
 // vector v = word v of row r, see panel_words); then the rows' F16 scales, 16 per block; then (Q4_1/Q5_1) their
 // F16 mins; padded to whole cache lines. Rows past the end of the matrix are zero. Q8_0 and Q4_0 panels are
-// as big as the source rows (plus the padding), so prepared matrices can be read from the panels alone.
+// as big as the source rows (plus the padding).
 template <typename U>
 size_t panel_bytes(int64_t nb) {
   const size_t raw = size_t(nb) * (size_t(U::kQuantVecs) * 64 + (U::kMin ? 64 : 32));
@@ -358,7 +357,9 @@ void gemm32(int64_t nb, int64_t nw, const void* a, size_t a_stride, int64_t na, 
   }
 }
 
-// Few activation rows: weight rows read in place, block by block.
+// Few activation rows: weight rows read in place, block by block. (Reading 16-row panels instead takes 3x fewer
+// instructions per weight byte, 60 against 20 GB/s per core from cache, but token generation got slower:
+// llama-336m Q4_0 tg64 at 1 thread 47 -> 34-40 tokens/s with the panels in anonymous 4 KiB pages.)
 template <typename U, typename A>
 void gemv32(int64_t nb, const void* w, size_t w_stride, int64_t nw, const void* a, size_t a_stride, int64_t na,
             float* out, int64_t ldo) {
@@ -403,45 +404,16 @@ void tile32(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a
   });
 }
 
-// Packed layout: the panels of all weight rows, one after the other (packed once, at prepare time). GEMV reads
-// the source rows in place: reading the panels instead takes 3x fewer instructions per weight byte (60 against
-// 20 GB/s per core from cache) but was slower in token generation (llama-336m Q4_0, 1 thread: 34 against 47
-// tokens/s, the panels in anonymous 4 KiB pages against the file mapping), so it waits until that is understood.
-template <typename U>
-size_t packed_bytes32(int64_t k, int64_t nw) {
-  return size_t((nw + kLanes - 1) / kLanes) * panel_bytes<U>(k / 32);
-}
-
-template <typename U>
-void pack32(int64_t k, const void* w, size_t w_stride, int64_t nw, void* dst) {
-  const int64_t nb = k / 32;
-  for (int64_t p0 = 0; p0 < nw; p0 += kLanes)
-    pack_panel<U>(nb, static_cast<const uint8_t*>(w) + size_t(p0) * w_stride, w_stride,
-                  int(std::min<int64_t>(kLanes, nw - p0)),
-                  static_cast<uint8_t*>(dst) + size_t(p0 / kLanes) * panel_bytes<U>(nb));
-}
-
-template <typename U, typename A>
-void tile32_packed(int64_t k, const void* packed, const void* w, size_t w_stride, int64_t nw, const void* a,
-                   size_t a_stride, int64_t na, float* out, int64_t ldo) {
-  const int64_t nb = k / 32;
-  if (na < kGemmRows) return gemv32<U, A>(nb, w, w_stride, nw, a, a_stride, na, out, ldo);
-  gemm32<U, A>(nb, nw, a, a_stride, na, out, ldo, [&](int64_t p, int) {
-    return static_cast<const void*>(static_cast<const uint8_t*>(packed) + size_t(p) * panel_bytes<U>(nb));
-  });
-}
-
 }  // namespace
 
 void init_avx512_q32(KernelSet& ks) {
-  // Q8_0 and Q4_0 (the usual types of whole models) pack their GEMM panels once; the packed panels are about
-  // as big as the source (Q4_0 keeps nibbles), while the other types would double it for rarely used types.
-  ks.for_type(DType::Q8_0) = {DType::Q8_0,         quantize_row_q8_0_avx512, tile32<UQ8_0, BlockQ8_0>,
-                              kLanes,              0,                        packed_bytes32<UQ8_0>,
-                              pack32<UQ8_0>,       tile32_packed<UQ8_0, BlockQ8_0>};
-  ks.for_type(DType::Q4_0) = {DType::Q8_0,         quantize_row_q8_0_avx512, tile32<UQ4_0, BlockQ8_0>,
-                              kLanes,              0,                        packed_bytes32<UQ4_0>,
-                              pack32<UQ4_0>,       tile32_packed<UQ4_0, BlockQ8_0>};
+  // No prepare-time packing (MatmulKernel::pack): panels are packed per call. Packing Q8_0/Q4_0 once gave no
+  // measurable gain (the per-call packing is ~2% of a 512-row GEMM, the activation repacking dominates) and kept
+  // a second copy of every matrix next to the source rows that GEMV reads in place (peak RSS: llama-336m Q4_0
+  // 226 -> 409 MiB, Q8_0 377 -> 730 MiB). Reading the panels in GEMV too, with the source pages released,
+  // would avoid the copy; it needs the driver's help and was slower in token generation here (see gemv32).
+  ks.for_type(DType::Q8_0) = {DType::Q8_0, quantize_row_q8_0_avx512, tile32<UQ8_0, BlockQ8_0>, kLanes, 0};
+  ks.for_type(DType::Q4_0) = {DType::Q8_0, quantize_row_q8_0_avx512, tile32<UQ4_0, BlockQ8_0>, kLanes, 0};
   ks.for_type(DType::Q5_0) = {DType::Q8_0, quantize_row_q8_0_avx512, tile32<UQ5_0, BlockQ8_0>, kLanes, 0};
   ks.for_type(DType::Q4_1) = {DType::Q8_1, quantize_row_q8_1_avx512, tile32<UQ4_1, BlockQ8_1>, kLanes, 0};
   ks.for_type(DType::Q5_1) = {DType::Q8_1, quantize_row_q8_1_avx512, tile32<UQ5_1, BlockQ8_1>, kLanes, 0};
