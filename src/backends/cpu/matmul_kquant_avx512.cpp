@@ -308,7 +308,7 @@ void gemm_4x4(int64_t nb, const PanelBlock* panel, const BlockQ8_K* const* a, co
     for (int r = 0; r < 4; ++r)
 #pragma GCC unroll 4
       for (int i = 0; i < 4; ++i) s[r][i] = _mm512_setzero_si512();
-#pragma GCC unroll 2
+#pragma GCC unroll 8
     for (int c = 0; c < kQK_K / 32; ++c) {
       __m512i av[4];
 #pragma GCC unroll 4
