@@ -9,6 +9,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "backends/cpu/kernels.h"
@@ -20,29 +21,40 @@ namespace {
 using namespace avx512;
 
 // ---- GEMV (fewer than 4 activation rows): weight blocks are decoded straight from the mapped file into
-// registers and dotted with VPDPBUSD, four values per int32 lane; each lane is then multiplied by the scale of
-// its sub-block (VPMULLD). Every lane stays below 2^24 (|u| <= 63, |a| <= 127, |scale| <= 128, 4 values times
-// 4 vectors), so converting lanes to float before the final sum is exact and only the float summation order
-// differs from the scalar kernel.
+// registers and dotted with VPDPBUSD, four values per int32 lane; pairs of results are packed to int16 and
+// multiplied by the scale of their sub-block with VPMADDWD. Every int32 lane stays below 2^24 (|u| <= 63,
+// |a| <= 127, |scale| <= 128, 16 values), so converting lanes to float before the final sum is exact and only
+// the float summation order differs from the scalar kernel.
 
-// One weight super-block in registers: quants u[t] (values matching the activation vector t), the int32 scale
-// of each VPDPBUSD lane, 16 int16 mins to be multiplied with the activation's `bsums` (VPMADDWD), d and dmin.
+// One weight super-block in registers: quants u[t] (values matching the activation vector t), the sub-block
+// scales (see pair_scale_index), 16 int16 mins to be multiplied with the activation's `bsums` (VPMADDWD), d and dmin.
 struct DecodedK {
-  __m512i u[4], sc[4];
+  __m512i u[4];
+  __m512i sc[2];  // int16 scales in the order VPACKSSDW puts the lanes of VPDPBUSD results 2q, 2q + 1
   __m256i mins;
   float d, dmin;
 };
 
-// The int32 scale of each VPDPBUSD lane of vector t (four values per lane), from 16 int32 scales in s32.
-// Q6_K (per16): 16 scales of 16 values, vector t covers values [64t, 64t + 64). Q4_K / Q5_K: vector t holds
-// sub-blocks 4(t/2) + t%2 (lanes 0-7) and the one two further on (lanes 8-15), see nibbles_64.
-inline __m512i lane_scales(__m512i s32, int t, bool per16) {
-  const int first = per16 ? 4 * t : 4 * (t / 2) + t % 2;
-  const __m512i idx = per16 ? _mm512_add_epi32(_mm512_set1_epi32(first),
-                                               _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3))
-                            : _mm512_add_epi32(_mm512_set1_epi32(first),
-                                               _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2));
-  return _mm512_permutexvar_epi32(idx, s32);
+// VPACKSSDW of VPDPBUSD results 2q and 2q + 1 (four values per int32 lane) puts, in 128-bit block B, lanes
+// 4B..4B+3 of the first then of the second; position P of sc[q] takes the scale of that lane. Q6_K (per16): 16
+// scales of 16 values, vector t covers values [64t, 64t + 64). Q4_K / Q5_K: vector t holds sub-blocks
+// 4(t/2) + t%2 (lanes 0-7) and the one two further on (lanes 8-15), see nibbles_64.
+constexpr std::array<int16_t, 32> pair_scale_index(bool per16, int q) {
+  std::array<int16_t, 32> idx{};
+  for (int p = 0; p < 32; ++p) {
+    const int block = p / 8, t = 2 * q + (p % 8) / 4, lane = 4 * block + p % 4;
+    idx[size_t(p)] = int16_t(per16 ? 4 * t + lane / 4 : 4 * (t / 2) + t % 2 + (lane >= 8 ? 2 : 0));
+  }
+  return idx;
+}
+alignas(64) constexpr std::array<int16_t, 32> kPairIdx16[2] = {pair_scale_index(true, 0), pair_scale_index(true, 1)};
+alignas(64) constexpr std::array<int16_t, 32> kPairIdx32[2] = {pair_scale_index(false, 0), pair_scale_index(false, 1)};
+
+// scales16: int16 scale s in lane s.
+inline void pair_scales(__m512i scales16, bool per16, __m512i sc[2]) {
+#pragma GCC unroll 2
+  for (int q = 0; q < 2; ++q)
+    sc[q] = _mm512_permutexvar_epi16(_mm512_load_si512((per16 ? kPairIdx16 : kPairIdx32)[q].data()), scales16);
 }
 
 // Q4_K / Q5_K's 12 scale bytes (see k4_scales) to 8 scale bytes then 8 min bytes, in 32-bit lanes: lanes
@@ -60,10 +72,8 @@ inline __m128i k4_scale_min_bytes(const uint8_t* q) {
 
 inline void decode_k4_scales(const uint8_t* scales, uint16_t d, uint16_t dmin, DecodedK& w) {
   const __m128i sm = k4_scale_min_bytes(scales);
-  const __m512i s32 = _mm512_cvtepu8_epi32(sm);
-#pragma GCC unroll 4
-  for (int t = 0; t < 4; ++t) w.sc[t] = lane_scales(s32, t, false);
-  w.mins = _mm256_cvtepu8_epi16(sm);  // lanes 0-7 (scales) meet zero bsums in PreparedQ8K
+  w.mins = _mm256_cvtepu8_epi16(sm);
+  pair_scales(_mm512_zextsi256_si512(w.mins), false, w.sc);  // lanes 0-7 (scales) meet zero bsums in PreparedQ8K
   w.d = h2f(d);
   w.dmin = h2f(dmin);
 }
@@ -113,10 +123,8 @@ struct Q6K {
   // u = q + 32 (0..63); the offset is taken back through the activation sums: dmin = 32 d, mins = scales.
   static void decode(const Block& b, DecodedK& w) {
     const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
-    const __m512i s32 = _mm512_cvtepi8_epi32(sc8);
-#pragma GCC unroll 4
-    for (int t = 0; t < 4; ++t) w.sc[t] = lane_scales(s32, t, true);
     w.mins = _mm256_cvtepi8_epi16(sc8);
+    pair_scales(_mm512_zextsi256_si512(w.mins), true, w.sc);
     w.d = h2f(b.d);
     w.dmin = 32.0f * w.d;
     const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(0x03);
@@ -176,12 +184,13 @@ void gemv_k(int64_t nb, const uint8_t* w, size_t w_stride, int64_t nw, const Act
 #pragma GCC unroll 4
       for (int i = 0; i < NA; ++i) {
         const Act& ab = a[i][b];
-        __m512i isum = _mm512_setzero_si512();
+        // VPDPBUSD lanes are at most 4 * 63 * 127 < 2^15: packed to int16 and scaled with one VPMADDWD.
+        __m512i dot[4];
 #pragma GCC unroll 4
-        for (int t = 0; t < 4; ++t) {
-          const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wd.u[t], _mm512_loadu_si512(ab.qs + 64 * t));
-          isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(dot, wd.sc[t]));
-        }
+        for (int t = 0; t < 4; ++t)
+          dot[t] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wd.u[t], _mm512_loadu_si512(ab.qs + 64 * t));
+        const __m512i isum = _mm512_add_epi32(_mm512_madd_epi16(_mm512_packs_epi32(dot[0], dot[1]), wd.sc[0]),
+                                              _mm512_madd_epi16(_mm512_packs_epi32(dot[2], dot[3]), wd.sc[1]));
         const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab.bsums));
         acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(wd.d * ab.d), acc[i]);
         accm[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(bs, wd.mins)), _mm256_set1_ps(wd.dmin * ab.d), accm[i]);
