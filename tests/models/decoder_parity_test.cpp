@@ -103,12 +103,15 @@ TEST_P(DecoderParity, TeacherForcedLogitsAndGreedyMatchLlamaCpp) {
               c.model, positions, max_diff, c.tol);
 }
 
+// Bounds and the figures behind them: docs/decoder.md. Q8_0 and Q4_0 weights both multiply activations quantized
+// to Q8_0, so they share one bound; it must hold for every kernel level (ctest runs this suite at avx512, avx2 and
+// scalar), whose float summation orders differ (Q4_0 measured 0.000 / 0.27 / 0.07).
 INSTANTIATE_TEST_SUITE_P(
     Golden, DecoderParity,
     ::testing::Values(Case{"golden/models/llama-dev.f16.gguf", "golden/dev/llama-dev.f16.decoder.json", 0.05},
                       Case{"golden/models/qwen2-dev.f32.gguf", "golden/dev/qwen2-dev.f32.decoder.json", 0.02},
                       Case{"golden/models/llama-dev.q8_0.gguf", "golden/dev/llama-dev.q8_0.decoder.json", 0.35},
-                      Case{"golden/models/llama-dev.q4_0.gguf", "golden/dev/llama-dev.q4_0.decoder.json", 0.2},
+                      Case{"golden/models/llama-dev.q4_0.gguf", "golden/dev/llama-dev.q4_0.decoder.json", 0.35},
                       Case{"golden/kquant/kq-dev.q4_k_m.gguf", "golden/kquant/kq-dev.q4_k_m.decoder.json", 1.0},
                       Case{"golden/kquant/kq-dev.q5_k_m.gguf", "golden/kquant/kq-dev.q5_k_m.decoder.json", 1.0},
                       Case{"golden/kquant/kq-dev.q6_k.gguf", "golden/kquant/kq-dev.q6_k.decoder.json", 1.0}));
