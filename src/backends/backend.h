@@ -136,6 +136,10 @@ class Backend {
   // out[q rows, n_head*head_dim] = softmax(scale · q·kᵀ + mask) · v for each span. k, v may be F16 or F32.
   virtual void attention(Act out, Act q, Act k, Act v, std::span<const AttentionSpan> spans,
                          const AttentionParams& p) = 0;
+  // attention() on the output of a fused QKV projection (a matmul by the q, k and v weights' rows stacked): each
+  // row of qkv (F32) holds the token's q (n_head * head_dim values), then its k and v (n_head_kv * head_dim each).
+  virtual void attention_fused(Act out, Act qkv, std::span<const AttentionSpan> spans,
+                               const AttentionParams& p) = 0;
   // out[s, :] = pooling of rows [begin_s, begin_s + count_s) of x; spans use q_begin/q_count.
   virtual void pool(Act out, Act x, std::span<const AttentionSpan> spans, Pooling how) = 0;
   virtual void l2_normalize(Act x, float eps = 1e-12f) = 0;  // per row, in place

@@ -83,13 +83,27 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t grain) {
   if (n <= 0) return;
   if (grain < 1) grain = 1;
-  const int64_t n_chunks = (n + grain - 1) / grain;
-  run([&](int ith, int nth) {
-    const int64_t per = (n_chunks + nth - 1) / nth;
-    const int64_t begin = std::min<int64_t>(n, int64_t(ith) * per * grain);
-    const int64_t end = std::min<int64_t>(n, int64_t(ith + 1) * per * grain);
-    if (begin < end) fn(begin, end);
+  struct Split {
+    int64_t n, n_chunks, grain;
+    const std::function<void(int64_t, int64_t)>& fn;
+  } split{n, (n + grain - 1) / grain, grain, fn};
+  // Captures one pointer, so the std::function holds it inline: no allocation per call.
+  run([s = &split](int ith, int nth) {
+    const int64_t per = (s->n_chunks + nth - 1) / nth;
+    const int64_t begin = std::min<int64_t>(s->n, int64_t(ith) * per * s->grain);
+    const int64_t end = std::min<int64_t>(s->n, int64_t(ith + 1) * per * s->grain);
+    if (begin < end) s->fn(begin, end);
   });
+}
+
+void wait_until_at_least(const std::atomic<int>& counter, int target) {
+  for (int spins = 0; counter.load(std::memory_order_acquire) < target; ++spins) {
+    if (spins < 4096) {
+      HEARTH_CPU_RELAX();
+    } else {
+      std::this_thread::yield();
+    }
+  }
 }
 
 int default_thread_count() { return cpu_info().physical_cores; }

@@ -42,6 +42,11 @@ class ThreadPool {
   std::atomic<bool> stop_{false};
 };
 
+// Waits until counter >= target: spins briefly (the other threads of a run() are expected within microseconds),
+// then yields, so that on an oversubscribed machine a descheduled thread can run. A barrier inside run()
+// jobs: every thread adds 1, then waits for the run's thread count.
+void wait_until_at_least(const std::atomic<int>& counter, int target);
+
 // Default thread count: the number of physical cores available to this process.
 int default_thread_count();
 

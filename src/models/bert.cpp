@@ -10,6 +10,8 @@
 #include <fmt/ranges.h>
 
 #include "core/error.h"
+#include "models/stacked_weights.h"
+#include "models/workspace_pool.h"
 
 namespace hearth {
 namespace {
@@ -24,31 +26,10 @@ int64_t int_key(const Weights& w, const std::string& key, int64_t lo, int64_t hi
   return *v;
 }
 
-// The rows [begin, begin + count) of a matrix tensor (or elements of a vector), as a tensor of its own. Fused
-// QKV weights are split this way so q, k and v land in separate contiguous activations.
-WeightTensor slice_outer(const WeightTensor& t, int64_t begin, int64_t count, const std::string& name) {
-  const int64_t block = traits(t.type).block_size;
-  if (t.ne.size() == 1 && (begin % block != 0 || count % block != 0))
-    fail("tensor '{}': a {} vector of {} values cannot be split into parts of {}", t.name, dtype_name(t.type),
-         t.ne[0], count);
-  WeightTensor s = t;
-  s.name = name;
-  if (t.ne.size() == 1) {
-    s.ne = {count};
-    s.data = t.data + row_bytes(t.type, begin);
-    s.nbytes = row_bytes(t.type, count);
-  } else {
-    const size_t rb = row_bytes(t.type, t.ne[0]);
-    s.ne = {t.ne[0], count};
-    s.data = t.data + rb * size_t(begin);
-    s.nbytes = rb * size_t(count);
-  }
-  return s;
-}
-
 struct Layer {
+  std::unique_ptr<Matrix> wqkv;  // the fused projection; when the three types differ: wq, wk, wv instead
   std::unique_ptr<Matrix> wq, wk, wv, wo, up, down;
-  std::unique_ptr<Vector> bq, bk, bv, bo, b_up, b_down;
+  std::unique_ptr<Vector> bqkv, bq, bk, bv, bo, b_up, b_down;
   std::unique_ptr<Vector> attn_norm_w, attn_norm_b, out_norm_w, out_norm_b;
 };
 
@@ -80,23 +61,10 @@ class BertModel final : public EncoderModel {
       Layer& L = layers_[static_cast<size_t>(il)];
       const std::string p = "blk." + std::to_string(il) + ".";
       if (const WeightTensor* qkv = w.find(p + "attn_qkv.weight")) {
-        w.get(qkv->name, {H, 3 * H});
-        L.wq = backend.prepare_matrix(slice_outer(*qkv, 0, H, p + "attn_q.weight"));
-        L.wk = backend.prepare_matrix(slice_outer(*qkv, H, H, p + "attn_k.weight"));
-        L.wv = backend.prepare_matrix(slice_outer(*qkv, 2 * H, H, p + "attn_v.weight"));
-        if (const WeightTensor* b = w.find(p + "attn_qkv.bias")) {
-          w.get(b->name, {3 * H});
-          L.bq = backend.prepare_vector(slice_outer(*b, 0, H, p + "attn_q.bias"));
-          L.bk = backend.prepare_vector(slice_outer(*b, H, H, p + "attn_k.bias"));
-          L.bv = backend.prepare_vector(slice_outer(*b, 2 * H, H, p + "attn_v.bias"));
-        }
+        L.wqkv = backend.prepare_matrix(w.get(qkv->name, {H, 3 * H}));
+        if (const WeightTensor* b = w.find(p + "attn_qkv.bias")) L.bqkv = backend.prepare_vector(w.get(b->name, {3 * H}));
       } else {
-        L.wq = matrix(w, p + "attn_q.weight", H, H);
-        L.wk = matrix(w, p + "attn_k.weight", H, H);
-        L.wv = matrix(w, p + "attn_v.weight", H, H);
-        L.bq = optional_vector(w, p + "attn_q.bias", H);
-        L.bk = optional_vector(w, p + "attn_k.bias", H);
-        L.bv = optional_vector(w, p + "attn_v.bias", H);
+        load_separate_qkv(w, p, L);
       }
       L.wo = matrix(w, p + "attn_output.weight", H, H);
       L.bo = optional_vector(w, p + "attn_output.bias", H);
@@ -132,25 +100,32 @@ class BertModel final : public EncoderModel {
     return w.find(name) ? vector(w, name, n) : nullptr;
   }
 
-  // Workspaces are kept between calls: a warm one has its pages mapped already, which matters for the latency
-  // of short single-sentence calls. One per concurrent caller.
-  std::unique_ptr<Workspace> acquire_workspace() const {
-    std::lock_guard<std::mutex> lock(pool_mutex_);
-    if (pool_.empty()) return backend_.new_workspace();
-    auto ws = std::move(pool_.back());
-    pool_.pop_back();
-    return ws;
-  }
-  void release_workspace(std::unique_ptr<Workspace> ws) const {
-    ws->reset();
-    std::lock_guard<std::mutex> lock(pool_mutex_);
-    pool_.push_back(std::move(ws));
+  // Separate attn_q/k/v tensors: stacked into one fused matrix when they share a type (a missing bias counts as
+  // zeros), else kept apart.
+  void load_separate_qkv(const Weights& w, const std::string& p, Layer& L) {
+    const int64_t H = hp_.n_embd;
+    const std::vector<WeightTensor> parts = {w.get(p + "attn_q.weight", {H, H}), w.get(p + "attn_k.weight", {H, H}),
+                                             w.get(p + "attn_v.weight", {H, H})};
+    const std::vector<const WeightTensor*> biases = {w.find(p + "attn_q.bias"), w.find(p + "attn_k.bias"),
+                                                     w.find(p + "attn_v.bias")};
+    if (!can_stack_rows(parts)) {
+      L.wq = backend_.prepare_matrix(parts[0]);
+      L.wk = backend_.prepare_matrix(parts[1]);
+      L.wv = backend_.prepare_matrix(parts[2]);
+      L.bq = optional_vector(w, p + "attn_q.bias", H);
+      L.bk = optional_vector(w, p + "attn_k.bias", H);
+      L.bv = optional_vector(w, p + "attn_v.bias", H);
+      return;
+    }
+    stacked_.emplace_back();
+    L.wqkv = backend_.prepare_matrix(stack_rows(parts, p + "attn_qkv.weight", stacked_.back()));
+    if (biases[0] || biases[1] || biases[2]) L.bqkv = backend_.make_vector(stack_biases(biases, H, w.source()));
   }
 
   Backend& backend_;
   BertHParams hp_;
-  mutable std::mutex pool_mutex_;
-  mutable std::vector<std::unique_ptr<Workspace>> pool_;
+  mutable WorkspacePool workspaces_{backend_};
+  std::vector<std::vector<uint8_t>> stacked_;  // stacked QKV weights the fused matrices point into
   std::unique_ptr<Matrix> tok_embd_, pos_embd_;
   std::unique_ptr<Vector> type0_, embd_norm_w_, embd_norm_b_;
   std::vector<Layer> layers_;
@@ -178,12 +153,7 @@ std::vector<std::vector<float>> BertModel::embed(const std::vector<std::vector<i
   }
   const int64_t T = int64_t(ids.size());
 
-  struct Lease {
-    const BertModel& model;
-    std::unique_ptr<Workspace> ws;
-    ~Lease() { model.release_workspace(std::move(ws)); }
-  } lease{*this, acquire_workspace()};
-  Workspace* ws = lease.ws.get();
+  const WorkspacePool::Lease ws = workspaces_.lease();
   Act x = ws->act(T, H);
   backend_.get_rows(x, *tok_embd_, ids);
   if (type0_) backend_.add_vector(x, *type0_);
@@ -194,7 +164,7 @@ std::vector<std::vector<float>> BertModel::embed(const std::vector<std::vector<i
   }
   backend_.layer_norm(x, embd_norm_w_.get(), embd_norm_b_.get(), hp_.eps);
 
-  Act q = ws->act(T, H), k = ws->act(T, H), v = ws->act(T, H);
+  Act qkv = ws->act(T, 3 * H);
   Act att = ws->act(T, H), h = ws->act(T, H), ff = ws->act(T, hp_.n_ff);
   AttentionParams ap;
   ap.n_head = ap.n_head_kv = hp_.n_head;
@@ -202,10 +172,18 @@ std::vector<std::vector<float>> BertModel::embed(const std::vector<std::vector<i
   ap.scale = 1.0f / std::sqrt(float(ap.head_dim));
   ap.causal = false;
   for (const Layer& L : layers_) {
-    backend_.matmul(q, x, *L.wq, L.bq.get());
-    backend_.matmul(k, x, *L.wk, L.bk.get());
-    backend_.matmul(v, x, *L.wv, L.bv.get());
-    backend_.attention(att, q, k, v, spans, ap);
+    if (L.wqkv) {
+      backend_.matmul(qkv, x, *L.wqkv, L.bqkv.get());
+      backend_.attention_fused(att, qkv, spans, ap);
+    } else {
+      // The workspace's fused buffer holds the three outputs one after another.
+      const Act q{qkv.data, T, H}, k{static_cast<float*>(qkv.data) + T * H, T, H},
+                v{static_cast<float*>(qkv.data) + 2 * T * H, T, H};
+      backend_.matmul(q, x, *L.wq, L.bq.get());
+      backend_.matmul(k, x, *L.wk, L.bk.get());
+      backend_.matmul(v, x, *L.wv, L.bv.get());
+      backend_.attention(att, q, k, v, spans, ap);
+    }
     backend_.matmul(h, att, *L.wo, L.bo.get());
     backend_.add(h, x);
     backend_.layer_norm(h, L.attn_norm_w.get(), L.attn_norm_b.get(), hp_.eps);

@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "core/error.h"
+#include "models/stacked_weights.h"
+#include "models/workspace_pool.h"
 
 namespace hearth {
 namespace {
@@ -17,8 +19,9 @@ constexpr int64_t kMaxLayers = 64, kMaxWidth = 1 << 15, kMaxContext = 1 << 16;
 
 struct Layer {
   int64_t in = 0;  // input width (the token embedding width for layer 0, the model width after)
+  std::unique_ptr<Matrix> wqkv;  // q, k and v fused; when their types differ: wq, wk, wv instead
   std::unique_ptr<Matrix> wres, wq, wk, wv, wo, up, down;
-  std::unique_ptr<Vector> bres, bq, bk, bv, bo, b_up, b_down, attn_norm_w, attn_norm_b, ffn_norm_w, ffn_norm_b;
+  std::unique_ptr<Vector> bres, bqkv, bq, bk, bv, bo, b_up, b_down, attn_norm_w, attn_norm_b, ffn_norm_w, ffn_norm_b;
   float query_scale = 1.0f;
 };
 
@@ -57,6 +60,12 @@ class UseModel final : public EncoderModel {
     if (inv.type != DType::F32) fail("{}: tensor 'timing.inv_timescales' must be f32", source_);
     inv_timescales_.resize(size_t(in / 2));
     dequantize_row(DType::F32, inv.data, inv_timescales_.data(), in / 2);
+    // The timing signal of the first positions, once: per call it would cost T * in / 2 sin/cos pairs, a
+    // noticeable share of a short sentence's latency. Capped so that a file claiming a huge context cannot make
+    // the table huge; later positions are computed per call.
+    timing_positions_ = std::min<int64_t>(n_ctx_, kTimingTablePositions);
+    timing_.resize(size_t(timing_positions_ * in));
+    for (int64_t pos = 0; pos < timing_positions_; ++pos) timing_row(pos, timing_.data() + pos * in);
 
     layers_.resize(size_t(n_layer));
     for (int64_t il = 0; il < n_layer; ++il) {
@@ -72,12 +81,24 @@ class UseModel final : public EncoderModel {
         L.wres = matrix(w, p + "attn_res.weight", dim_, L.in);
         L.bres = vector(w, p + "attn_res.bias", dim_);
       }
-      L.wq = matrix(w, p + "attn_q.weight", L.in, L.in);
-      L.wk = matrix(w, p + "attn_k.weight", L.in, L.in);
-      L.wv = matrix(w, p + "attn_v.weight", L.in, L.in);
-      L.bq = vector(w, p + "attn_q.bias", L.in);
-      L.bk = vector(w, p + "attn_k.bias", L.in);
-      L.bv = vector(w, p + "attn_v.bias", L.in);
+      const std::vector<WeightTensor> qkv = {w.get(p + "attn_q.weight", {L.in, L.in}),
+                                             w.get(p + "attn_k.weight", {L.in, L.in}),
+                                             w.get(p + "attn_v.weight", {L.in, L.in})};
+      const std::vector<const WeightTensor*> qkv_bias = {&w.get(p + "attn_q.bias", {L.in}),
+                                                         &w.get(p + "attn_k.bias", {L.in}),
+                                                         &w.get(p + "attn_v.bias", {L.in})};
+      if (can_stack_rows(qkv)) {
+        stacked_.emplace_back();
+        L.wqkv = backend.prepare_matrix(stack_rows(qkv, p + "attn_qkv.weight", stacked_.back()));
+        L.bqkv = backend.make_vector(stack_biases(qkv_bias, L.in, source_));
+      } else {
+        L.wq = backend.prepare_matrix(qkv[0]);
+        L.wk = backend.prepare_matrix(qkv[1]);
+        L.wv = backend.prepare_matrix(qkv[2]);
+        L.bq = backend.prepare_vector(*qkv_bias[0]);
+        L.bk = backend.prepare_vector(*qkv_bias[1]);
+        L.bv = backend.prepare_vector(*qkv_bias[2]);
+      }
       L.wo = matrix(w, p + "attn_output.weight", dim_, L.in);
       L.bo = vector(w, p + "attn_output.bias", dim_);
       L.ffn_norm_w = vector(w, p + "ffn_norm.weight", dim_);
@@ -108,7 +129,7 @@ class UseModel final : public EncoderModel {
   }
   // Activations reused by every layer (the workspace is a bump allocator, so per-layer allocations would add up).
   struct Scratch {
-    Act h, q, k, v, ctx, o, f;  // T x widest (h..o), T x n_ff (f)
+    Act h, qkv, ctx, o, f;  // T x widest (h, ctx, o), T x 3 widest (qkv), T x n_ff (f)
   };
   void attention_block(const Scratch& s, const Layer& L, Act x, Act y, std::span<const AttentionSpan> spans) const;
   void ffn_block(const Scratch& s, const Layer& L, Act y) const;
@@ -118,10 +139,25 @@ class UseModel final : public EncoderModel {
   int64_t dim_ = 0, n_vocab_ = 0, n_ff_ = 0;
   int n_head_ = 0, n_ctx_ = 0;
   float eps_ = 1e-6f, l2_eps_ = 1e-12f;
+  // sin | cos of position * inv_timescales: the input-width timing signal added to a token at `position`.
+  void timing_row(int64_t position, float* row) const {
+    const size_t half = inv_timescales_.size();
+    for (size_t i = 0; i < half; ++i) {
+      const float angle = float(position) * inv_timescales_[i];  // float32, as the graph
+      row[i] = float(std::sin(double(angle)));
+      row[half + i] = float(std::cos(double(angle)));
+    }
+  }
+
+  static constexpr int64_t kTimingTablePositions = 1024;
   std::vector<float> inv_timescales_;
+  std::vector<float> timing_;  // timing_positions_ rows of timing_row()
+  int64_t timing_positions_ = 0;
   std::unique_ptr<Matrix> tok_embd_, head_w_;
   std::unique_ptr<Vector> head_b_;
   std::vector<Layer> layers_;
+  std::vector<std::vector<uint8_t>> stacked_;  // stacked QKV weights the fused matrices point into
+  mutable WorkspacePool workspaces_{backend_};
 };
 
 // A scratch activation seen as T x cols (cols <= its width, so the rows fit in its memory).
@@ -135,19 +171,28 @@ Act narrow(Act a, int64_t cols) {
 // x and y may be the same activation only when the layer keeps the width.
 void UseModel::attention_block(const Scratch& s, const Layer& L, Act x, Act y,
                                std::span<const AttentionSpan> spans) const {
-  const Act h = narrow(s.h, L.in), q = narrow(s.q, L.in), k = narrow(s.k, L.in), v = narrow(s.v, L.in),
-            ctx = narrow(s.ctx, L.in), o = narrow(s.o, dim_);
+  const Act h = narrow(s.h, L.in), ctx = narrow(s.ctx, L.in), o = narrow(s.o, dim_);
   backend_.copy(h, x);
   backend_.layer_norm(h, L.attn_norm_w.get(), L.attn_norm_b.get(), eps_);
-  backend_.matmul(q, h, *L.wq, L.bq.get());
-  backend_.matmul(k, h, *L.wk, L.bk.get());
-  backend_.matmul(v, h, *L.wv, L.bv.get());
   AttentionParams ap;
   ap.n_head = ap.n_head_kv = n_head_;
   ap.head_dim = int(L.in / n_head_);
   ap.scale = L.query_scale;
   ap.causal = false;
-  backend_.attention(ctx, q, k, v, spans, ap);
+  if (L.wqkv) {
+    const Act qkv = narrow(s.qkv, 3 * L.in);
+    backend_.matmul(qkv, h, *L.wqkv, L.bqkv.get());
+    backend_.attention_fused(ctx, qkv, spans, ap);
+  } else {
+    // The fused scratch holds the three outputs one after another.
+    float* base = static_cast<float*>(s.qkv.data);
+    const int64_t T = s.qkv.rows;
+    const Act q{base, T, L.in}, k{base + T * L.in, T, L.in}, v{base + 2 * T * L.in, T, L.in};
+    backend_.matmul(q, h, *L.wq, L.bq.get());
+    backend_.matmul(k, h, *L.wk, L.bk.get());
+    backend_.matmul(v, h, *L.wv, L.bv.get());
+    backend_.attention(ctx, q, k, v, spans, ap);
+  }
   backend_.matmul(o, ctx, *L.wo, L.bo.get());
   if (L.wres) backend_.matmul(y, x, *L.wres, L.bres.get());  // otherwise y is x: the plain residual
   backend_.add(y, o);
@@ -191,8 +236,8 @@ std::vector<std::vector<float>> UseModel::embed(const std::vector<std::vector<in
     spans.push_back({begin, int64_t(n), begin, int64_t(n)});
   }
   const int64_t T = int64_t(ids.size());
-  const int64_t in = layers_[0].in, half = in / 2;
-  auto ws = backend_.new_workspace();
+  const int64_t in = layers_[0].in;
+  const WorkspacePool::Lease ws = workspaces_.lease();
 
   Act y = ws->act(std::max<int64_t>(T, 1), dim_);
   if (T > 0) {
@@ -202,12 +247,11 @@ std::vector<std::vector<float>> UseModel::embed(const std::vector<std::vector<in
     backend_.scale(x, 2.0f);
     std::vector<float> timing(size_t(T * in));
     for (int64_t r = 0; r < T; ++r) {
-      float* row = timing.data() + r * in;
-      for (int64_t i = 0; i < half; ++i) {
-        const float angle = float(positions[size_t(r)]) * inv_timescales_[size_t(i)];  // float32, as the graph
-        row[i] = float(std::sin(double(angle)));
-        row[half + i] = float(std::cos(double(angle)));
-      }
+      const int64_t pos = positions[size_t(r)];
+      if (pos < timing_positions_)
+        std::copy_n(timing_.data() + pos * in, in, timing.data() + r * in);
+      else
+        timing_row(pos, timing.data() + r * in);
     }
     Act tim = ws->act(T, in);
     backend_.write(tim, timing.data());
@@ -215,8 +259,8 @@ std::vector<std::vector<float>> UseModel::embed(const std::vector<std::vector<in
 
     y = y.slice_rows(0, T);
     const int64_t wide = std::max(in, dim_);
-    const Scratch scratch{ws->act(T, wide), ws->act(T, wide), ws->act(T, wide), ws->act(T, wide),
-                          ws->act(T, wide), ws->act(T, wide), ws->act(T, n_ff_)};
+    const Scratch scratch{ws->act(T, wide), ws->act(T, 3 * wide), ws->act(T, wide), ws->act(T, wide),
+                          ws->act(T, n_ff_)};
     for (const Layer& L : layers_) {
       attention_block(scratch, L, L.wres ? x : y, y, spans);
       ffn_block(scratch, L, y);

@@ -21,13 +21,13 @@ struct Item {
 
 }  // namespace
 
-void attention(ThreadPool& pool, const KernelSet& ks, Act out, Act q, Act k, Act v,
-               std::span<const AttentionSpan> spans, const AttentionParams& p) {
+void attention(ThreadPool& pool, const KernelSet& ks, Act out, Act q, Act k, Act v, int64_t q_stride,
+               int64_t kv_stride, std::span<const AttentionSpan> spans, const AttentionParams& p) {
   const int64_t hd = p.head_dim;
   const int group = p.n_head / p.n_head_kv;
   const MatmulKernel& qk = ks.for_type(k.type);
   const WeightedSumFn weighted_sum = v.type == DType::F16 ? ks.weighted_sum_f16 : ks.weighted_sum_f32;
-  const size_t k_row = row_bytes(k.type, k.cols), v_row = row_bytes(v.type, v.cols);
+  const size_t k_row = row_bytes(k.type, kv_stride), v_row = row_bytes(v.type, kv_stride);
   const size_t k_elt = row_bytes(k.type, 1), v_elt = row_bytes(v.type, 1);
   const size_t q_act_row = row_bytes(qk.act_type, hd);
 
@@ -40,7 +40,7 @@ void attention(ThreadPool& pool, const KernelSet& ks, Act out, Act q, Act k, Act
   std::atomic<size_t> next{0};
   const auto* qdata = static_cast<const float*>(q.data);
   auto* odata = static_cast<float*>(out.data);
-  pool.run([&](int, int) {
+  auto job = [&] {
     thread_local std::vector<float> scores;
     thread_local std::vector<uint8_t> qbuf;
     for (size_t it = next.fetch_add(1); it < items.size(); it = next.fetch_add(1)) {
@@ -51,7 +51,7 @@ void attention(ThreadPool& pool, const KernelSet& ks, Act out, Act q, Act k, Act
       scores.resize(size_t(item.qn * n_kv));
       qbuf.resize(size_t(item.qn) * q_act_row);
       for (int64_t i = 0; i < item.qn; ++i) {
-        const float* qr = qdata + (sp.q_begin + item.q0 + i) * q.cols + item.head * hd;
+        const float* qr = qdata + (sp.q_begin + item.q0 + i) * q_stride + item.head * hd;
         qk.quantize(qr, qbuf.data() + size_t(i) * q_act_row, hd);
       }
       const uint8_t* kbase = static_cast<const uint8_t*>(k.data) + size_t(sp.kv_begin) * k_row + size_t(kvh * hd) * k_elt;
@@ -68,7 +68,8 @@ void attention(ThreadPool& pool, const KernelSet& ks, Act out, Act q, Act k, Act
         weighted_sum(visible, row, vbase, v_row, hd, odata + (sp.q_begin + item.q0 + i) * out.cols + item.head * hd);
       }
     }
-  });
+  };
+  pool.run([&job](int, int) { job(); });  // one pointer: no std::function allocation
 }
 
 }  // namespace hearth::cpu

@@ -166,7 +166,9 @@ bool is_float_type(DType t) { return t == DType::F32 || t == DType::F16 || t == 
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(int n_threads)
-      : pool_(n_threads > 0 ? n_threads : default_thread_count()), ks_(cpu::kernels()) {
+      : pool_(n_threads > 0 ? n_threads : default_thread_count()),
+        ks_(cpu::kernels()),
+        rk_(cpu::row_kernels(cpu_info().kernel_level())) {
     const CpuInfo& cpu = cpu_info();
     info_.backend = "cpu";
     info_.name = cpu.model_name;
@@ -323,11 +325,7 @@ class CpuBackend final : public Backend {
     require_f32(b, "add", "b");
     require_same_shape(a, b, "add");
     std::lock_guard<std::mutex> lock(mu_);
-    float* pa = f32(a);
-    const float* pb = f32(b);
-    for_elements(a.rows * a.cols, [&](int64_t s, int64_t e) {
-      for (int64_t i = s; i < e; ++i) pa[i] += pb[i];
-    });
+    for_elements(a.rows * a.cols, [&](int64_t s, int64_t e) { rk_.add(e - s, f32(a) + s, f32(b) + s); });
   }
 
   void add_vector(Act a, const Vector& vv) override {
@@ -335,9 +333,7 @@ class CpuBackend final : public Backend {
     const CpuVector& v = as_cpu(vv);
     if (v.size != a.cols) fail("add_vector: vector has {} values for rows of {}", v.size, a.cols);
     std::lock_guard<std::mutex> lock(mu_);
-    for_rows(a, [&](float* r) {
-      for (int64_t c = 0; c < a.cols; ++c) r[c] += v.values[size_t(c)];
-    });
+    for_rows(a, [&](float* r) { rk_.add(a.cols, r, v.values.data()); });
   }
 
   void scale(Act a, float s) override {
@@ -356,25 +352,9 @@ class CpuBackend final : public Backend {
     if ((g && g->size != x.cols) || (bt && bt->size != x.cols))
       fail("layer_norm: gamma/beta size does not match the row length {}", x.cols);
     std::lock_guard<std::mutex> lock(mu_);
-    const int64_t n = x.cols;
-    for_rows(x, [&](float* r) {
-      // ggml: mean and variance summed in double, normalized in float.
-      double sum = 0.0;
-      for (int64_t c = 0; c < n; ++c) sum += r[c];
-      const float mean = float(sum / double(n));
-      double sum2 = 0.0;
-      for (int64_t c = 0; c < n; ++c) {
-        r[c] -= mean;
-        sum2 += double(r[c]) * double(r[c]);
-      }
-      const float inv = 1.0f / std::sqrt(float(sum2 / double(n)) + eps);
-      for (int64_t c = 0; c < n; ++c) {
-        float y = r[c] * inv;
-        if (g) y *= g->values[size_t(c)];
-        if (bt) y += bt->values[size_t(c)];
-        r[c] = y;
-      }
-    });
+    const float* gv = g ? g->values.data() : nullptr;
+    const float* bv = bt ? bt->values.data() : nullptr;
+    for_rows(x, [&](float* r) { rk_.layer_norm(x.cols, r, gv, bv, eps); });
   }
 
   void rms_norm(Act x, const Vector& weight, float eps) override {
@@ -398,7 +378,9 @@ class CpuBackend final : public Backend {
     for_elements(x.rows * x.cols, [&](int64_t b, int64_t e) { ks_.gelu_erf(e - b, p + b); });
   }
   void relu(Act x) override {
-    unary(x, "relu", [](float v) { return v > 0.0f ? v : 0.0f; });
+    require_f32(x, "relu", "x");
+    std::lock_guard<std::mutex> lock(mu_);
+    for_elements(x.rows * x.cols, [&](int64_t b, int64_t e) { rk_.relu(e - b, f32(x) + b); });
   }
   void tanh(Act x) override {
     unary(x, "tanh", [](float v) { return std::tanh(v); });
@@ -436,24 +418,52 @@ class CpuBackend final : public Backend {
     require_f32(q, "attention", "q");
     require_float_storage(k, "attention", "k");
     require_float_storage(v, "attention", "v");
-    if (p.n_head < 1 || p.n_head_kv < 1 || p.head_dim < 1 || p.n_head % p.n_head_kv != 0)
-      fail("attention: invalid heads {} / kv heads {} / head dim {}", p.n_head, p.n_head_kv, p.head_dim);
+    check_heads(p, "attention");
     const int64_t qc = int64_t(p.n_head) * p.head_dim, kc = int64_t(p.n_head_kv) * p.head_dim;
     if (q.cols != qc || out.cols != qc || k.cols != kc || v.cols != kc || out.rows != q.rows || k.rows != v.rows)
       fail("attention: shapes q {}x{}, k {}x{}, v {}x{}, out {}x{} do not fit {} heads ({} kv) of {}", q.rows, q.cols,
            k.rows, k.cols, v.rows, v.cols, out.rows, out.cols, p.n_head, p.n_head_kv, p.head_dim);
+    check_spans(spans, q.rows, k.rows, p);
+    if (out.data == q.data && out.rows > 0) fail("attention: output aliases q");
+    std::lock_guard<std::mutex> lock(mu_);
+    cpu::attention(pool_, ks_, out, q, k, v, q.cols, k.cols, spans, p);
+  }
+
+  void attention_fused(Act out, Act qkv, std::span<const AttentionSpan> spans, const AttentionParams& p) override {
+    require_f32(out, "attention_fused", "output");
+    require_f32(qkv, "attention_fused", "qkv");
+    check_heads(p, "attention_fused");
+    const int64_t qc = int64_t(p.n_head) * p.head_dim, kc = int64_t(p.n_head_kv) * p.head_dim;
+    if (qkv.cols != qc + 2 * kc || out.cols != qc || out.rows != qkv.rows)
+      fail("attention_fused: shapes qkv {}x{}, out {}x{} do not fit {} heads ({} kv) of {}", qkv.rows, qkv.cols,
+           out.rows, out.cols, p.n_head, p.n_head_kv, p.head_dim);
+    check_spans(spans, qkv.rows, qkv.rows, p);
+    if (out.data == qkv.data && out.rows > 0) fail("attention_fused: output aliases qkv");
+    const Act q{f32(qkv), qkv.rows, qc, DType::F32}, k{f32(qkv) + qc, qkv.rows, kc, DType::F32},
+        v{f32(qkv) + qc + kc, qkv.rows, kc, DType::F32};
+    std::lock_guard<std::mutex> lock(mu_);
+    cpu::attention(pool_, ks_, out, q, k, v, qkv.cols, qkv.cols, spans, p);
+  }
+
+ private:
+  static void check_heads(const AttentionParams& p, const char* op) {
+    if (p.n_head < 1 || p.n_head_kv < 1 || p.head_dim < 1 || p.n_head % p.n_head_kv != 0)
+      fail("{}: invalid heads {} / kv heads {} / head dim {}", op, p.n_head, p.n_head_kv, p.head_dim);
+  }
+
+  static void check_spans(std::span<const AttentionSpan> spans, int64_t q_rows, int64_t kv_rows,
+                          const AttentionParams& p) {
     for (const auto& s : spans) {
-      if (s.q_begin < 0 || s.q_count < 0 || s.q_begin + s.q_count > q.rows || s.kv_begin < 0 || s.kv_count < 0 ||
-          s.kv_begin + s.kv_count > k.rows)
+      if (s.q_begin < 0 || s.q_count < 0 || s.q_begin + s.q_count > q_rows || s.kv_begin < 0 || s.kv_count < 0 ||
+          s.kv_begin + s.kv_count > kv_rows)
         fail("attention: span (q {}+{}, kv {}+{}) is outside q ({} rows) or kv ({} rows)", s.q_begin, s.q_count,
-             s.kv_begin, s.kv_count, q.rows, k.rows);
+             s.kv_begin, s.kv_count, q_rows, kv_rows);
       if (s.q_count > 0 && (s.kv_count == 0 || (p.causal && s.kv_count < s.q_count)))
         fail("attention: span with {} queries has only {} keys", s.q_count, s.kv_count);
     }
-    if (out.data == q.data && out.rows > 0) fail("attention: output aliases q");
-    std::lock_guard<std::mutex> lock(mu_);
-    cpu::attention(pool_, ks_, out, q, k, v, spans, p);
   }
+
+ public:
 
   void pool(Act out, Act x, std::span<const AttentionSpan> spans, Pooling how) override {
     require_f32(out, "pool", "output");
@@ -531,30 +541,41 @@ class CpuBackend final : public Backend {
     const cpu::MatmulKernel& kern = ks_.for_type(w.kernel_type);
     const int64_t n = x.rows, k = x.cols, m = w.rows;
     if (n == 0) return;
-    // 1. Activations in the weight type's activation format (F32 is used in place).
+    // Activations in the weight type's activation format (F32 is used in place).
+    const bool convert = kern.act_type != DType::F32;
     const void* a = x.data;
     size_t a_stride = size_t(k) * 4;
-    if (kern.act_type != DType::F32) {
+    if (convert) {
       a_stride = row_bytes(kern.act_type, k);
       if (act_buf_.size() < a_stride * size_t(n)) act_buf_.resize(a_stride * size_t(n));
-      uint8_t* dst = act_buf_.data();
-      pool_.parallel_for(n, [&](int64_t b, int64_t e) {
-        for (int64_t r = b; r < e; ++r) kern.quantize(f32(x) + r * k, dst + size_t(r) * a_stride, k);
-      });
-      a = dst;
+      a = act_buf_.data();
     }
-    // 2. Tiles of (weight rows x activation rows), handed out dynamically; consecutive tiles share weight rows.
-    // GEMV: small weight chunks so both threads stream; GEMM: larger ones so per-tile packing amortizes.
+    // Tiles of (weight rows x activation rows), handed out dynamically; consecutive tiles share weight rows.
+    // GEMV: small weight chunks so both threads stream; GEMM: larger ones so per-tile packing amortizes. The
+    // number of weight chunks is a multiple of the thread count, so the threads finish together.
     const int nth = pool_.size();
     const bool gemm = n >= 16;
-    const int64_t parts = int64_t(nth) * (gemm ? 2 : 4);
-    int64_t wb = std::clamp<int64_t>((m + parts - 1) / parts, 1, gemm ? 256 : 64);
+    const int64_t max_wb = gemm ? 256 : 64;
+    int64_t chunks = std::max<int64_t>(int64_t(nth) * (gemm ? 2 : 4), (m + max_wb - 1) / max_wb);
+    chunks = (chunks + nth - 1) / nth * nth;
+    int64_t wb = std::max<int64_t>((m + chunks - 1) / chunks, 1);
     wb = (wb + kern.w_block - 1) / kern.w_block * kern.w_block;
     const int64_t ab = kern.a_block > 0 ? kern.a_block : n;
     const int64_t n_wb = (m + wb - 1) / wb, n_ab = (n + ab - 1) / ab;
     std::atomic<int64_t> next{0};
+    std::atomic<int> converted{0};
     float* o = f32(out);
-    pool_.run([&](int, int) {
+    // One dispatch for both steps: each thread converts its share of the activation rows, waits for the
+    // others, then takes tiles. A second dispatch would cost more than the wait at batch 1.
+    auto job = [&](int ith, int nth_run) {
+      if (convert) {
+        const int64_t per = (n + nth_run - 1) / nth_run;
+        uint8_t* dst = act_buf_.data();
+        for (int64_t r = int64_t(ith) * per; r < std::min(n, int64_t(ith + 1) * per); ++r)
+          kern.quantize(f32(x) + r * k, dst + size_t(r) * a_stride, k);
+        converted.fetch_add(1, std::memory_order_acq_rel);
+        wait_until_at_least(converted, nth_run);
+      }
       for (int64_t t = next.fetch_add(1); t < n_wb * n_ab; t = next.fetch_add(1)) {
         const int64_t j0 = (t / n_ab) * wb, i0 = (t % n_ab) * ab;
         const int64_t nw = std::min(wb, m - j0), na = std::min(ab, n - i0);
@@ -564,16 +585,16 @@ class CpuBackend final : public Backend {
                            w.data + size_t(j0) * w.row_stride, w.row_stride, nw, ai, a_stride, na, o + i0 * m + j0, m);
         else
           kern.tile(k, w.data + size_t(j0) * w.row_stride, w.row_stride, nw, ai, a_stride, na, o + i0 * m + j0, m);
-        if (bias) {
-          for (int64_t i = i0; i < i0 + na; ++i)
-            for (int64_t j = j0; j < j0 + nw; ++j) o[i * m + j] += bias->values[size_t(j)];
-        }
+        if (bias)
+          for (int64_t i = i0; i < i0 + na; ++i) rk_.add(nw, o + i * m + j0, bias->values.data() + j0);
       }
-    });
+    };
+    pool_.run([&job](int ith, int nth_run) { job(ith, nth_run); });  // one pointer: no std::function allocation
   }
 
   ThreadPool pool_;
   const cpu::KernelSet& ks_;
+  const cpu::RowKernels& rk_;
   DeviceInfo info_;
   std::mutex mu_;  // ops are serialized: they share act_buf_ and the pool
   std::vector<uint8_t> act_buf_;

@@ -2,7 +2,10 @@
 // (relative error ~1e-7) and VSCALEFPS for the power of two. erf: Abramowitz & Stegun 7.1.26 (absolute error
 // <= 1.5e-7), which is plenty for GELU, whose libm form differs from this by that much at most.
 #if defined(__x86_64__) || defined(__i386__)  // x86 only: other targets never call these
+#include <cmath>
+
 #include "backends/cpu/kernels.h"
+#include "backends/cpu/ops.h"
 #include "backends/cpu/simd_avx512.h"
 
 namespace hearth::cpu {
@@ -75,7 +78,65 @@ void softmax(int64_t n, float* x, float scale) {
   }
 }
 
+void add(int64_t n, float* y, const float* x) {
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = head_mask(n - i);
+    _mm512_mask_storeu_ps(y + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + i), _mm512_maskz_loadu_ps(m, x + i)));
+  }
+}
+
+void relu(int64_t n, float* x) {
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = head_mask(n - i);
+    // VMAXPS returns its second operand when either is NaN or both are zero, so max(x, +0) gives +0 for NaN and
+    // -0 exactly as the scalar x > 0 ? x : 0 does.
+    _mm512_mask_storeu_ps(x + i, m, _mm512_max_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_setzero_ps()));
+  }
+}
+
+// Sixteen floats widened to double and added to two double accumulators.
+inline void add_wide(__m512 v, __m512d& lo, __m512d& hi) {
+  lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+  hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
+}
+inline void add_squares_wide(__m512 v, __m512d& lo, __m512d& hi) {
+  const __m512d a = _mm512_cvtps_pd(_mm512_castps512_ps256(v)), b = _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1));
+  // The product of two floats is exact in double, so the fused multiply-add rounds as the scalar add does.
+  lo = _mm512_fmadd_pd(a, a, lo);
+  hi = _mm512_fmadd_pd(b, b, hi);
+}
+
+// As layer_norm_scalar: sums in double (in lanes, so in another order), the rest in float with the same
+// roundings (separate multiplies and add, no FMA), so rows agree unless a double sum differs in its last bits.
+void layer_norm(int64_t n, float* x, const float* gamma, const float* beta, float eps) {
+  __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+  for (int64_t i = 0; i < n; i += 16) add_wide(_mm512_maskz_loadu_ps(head_mask(n - i), x + i), lo, hi);
+  const float mean = float(_mm512_reduce_add_pd(_mm512_add_pd(lo, hi)) / double(n));
+  const __m512 vmean = _mm512_set1_ps(mean);
+  lo = hi = _mm512_setzero_pd();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = head_mask(n - i);
+    const __m512 d = _mm512_maskz_mov_ps(m, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmean));
+    _mm512_mask_storeu_ps(x + i, m, d);
+    add_squares_wide(d, lo, hi);
+  }
+  const float inv = 1.0f / std::sqrt(float(_mm512_reduce_add_pd(_mm512_add_pd(lo, hi)) / double(n)) + eps);
+  const __m512 vinv = _mm512_set1_ps(inv);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = head_mask(n - i);
+    __m512 y = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vinv);
+    if (gamma) y = _mm512_mul_ps(y, _mm512_maskz_loadu_ps(m, gamma + i));
+    if (beta) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, beta + i));
+    _mm512_mask_storeu_ps(x + i, m, y);
+  }
+}
+
 }  // namespace
+
+const RowKernels& avx512_row_kernels() {
+  static const RowKernels k{add, relu, layer_norm};
+  return k;
+}
 
 void init_avx512_math(KernelSet& ks) {
   ks.gelu_erf = gelu_erf;
