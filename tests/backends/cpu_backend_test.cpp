@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/ops.h"
 #include "core/error.h"
+#include "core/fp16.h"
 
 namespace hearth {
 namespace {
@@ -246,6 +248,24 @@ TEST_F(CpuBackendTest, RopeNormAndNeox) {
   Act a = ws->act(1, 16);
   std::vector<int32_t> pos = {0};
   EXPECT_THROW(be->rope(a, pos, bad), Error);
+}
+
+// F16 weights multiply F16-rounded activations (llama.cpp's numerics), whatever kernel set runs: 1 + 2^-13 is not
+// an F16 value and rounds to 1, so a row of F16 ones must give exactly k, not k + k * 2^-13.
+TEST_F(CpuBackendTest, F16MatmulRoundsActivationsToF16) {
+  const int64_t k = 256;
+  for (int64_t rows : {1, 3, 40}) {
+    std::vector<uint8_t> ones(size_t(2 * k * 2));
+    for (int64_t i = 0; i < 2 * k; ++i) {
+      const uint16_t h = fp32_to_fp16(1.0f);
+      std::memcpy(ones.data() + 2 * i, &h, 2);
+    }
+    auto w = be->prepare_matrix(make_tensor("ones", DType::F16, 2, k, ones));
+    Act x = upload(std::vector<float>(size_t(rows * k), 1.0f + std::ldexp(1.0f, -13)), rows, k);
+    Act out = ws->act(rows, 2);
+    be->matmul(out, x, *w);
+    for (float v : download(out)) EXPECT_EQ(v, float(k)) << rows << " activation rows";
+  }
 }
 
 TEST(RopeLlama3, FreqFactorsFollowTheScalingRule) {

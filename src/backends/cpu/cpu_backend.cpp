@@ -541,8 +541,9 @@ class CpuBackend final : public Backend {
     const cpu::MatmulKernel& kern = ks_.for_type(w.kernel_type);
     const int64_t n = x.rows, k = x.cols, m = w.rows;
     if (n == 0) return;
-    // Activations in the weight type's activation format (F32 is used in place).
-    const bool convert = kern.act_type != DType::F32;
+    // Activations in the weight type's activation format. Only copy_row_f32 means "use in place": the SIMD F16
+    // kernels keep F32 storage but still need their activations rounded to F16 (round_row_f16_f32).
+    const bool convert = kern.quantize != cpu::copy_row_f32;
     const void* a = x.data;
     size_t a_stride = size_t(k) * 4;
     if (convert) {

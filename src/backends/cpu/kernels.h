@@ -40,7 +40,7 @@ using PackedTileFn = void (*)(int64_t k, const void* packed, const void* w, size
 
 struct MatmulKernel {
   DType act_type = DType::F32;  // the activation format the weight type multiplies with
-  QuantizeRowFn quantize = nullptr;
+  QuantizeRowFn quantize = nullptr;  // copy_row_f32: activations are used in place, never converted
   DotTileFn tile = nullptr;
   // Weight rows handled per tile call; the driver hands out weight rows in multiples of this.
   int64_t w_block = 1;
