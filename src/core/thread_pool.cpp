@@ -33,7 +33,7 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::worker_loop(int index) {
+void ThreadPool::worker_loop(int) {
   t_inside_worker = true;
   uint64_t seen = 0;
   for (;;) {
@@ -50,8 +50,12 @@ void ThreadPool::worker_loop(int index) {
     }
     seen = gen;
     if (stop_.load()) return;
-    (*job_)(index, n_threads_);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    // A worker late for this run finds every index taken (or takes one of the next run, whose job_ the
+    // successful claim makes visible).
+    for (int i; (i = next_index_.fetch_add(1, std::memory_order_acq_rel)) < n_threads_;) {
+      (*job_)(i, n_threads_);
+      done_.fetch_add(1, std::memory_order_acq_rel);
+    }
   }
 }
 
@@ -61,23 +65,23 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     return;
   }
   std::lock_guard<std::mutex> lock(run_mutex_);
+  // Every index of the previous run has returned, so no thread reads job_ or done_ until the store below
+  // publishes index 1.
   job_ = &fn;
-  pending_.store(n_threads_ - 1, std::memory_order_release);
+  done_.store(0, std::memory_order_relaxed);
+  next_index_.store(1, std::memory_order_release);
   generation_.fetch_add(1, std::memory_order_acq_rel);
   generation_.notify_all();
   t_inside_worker = true;
   fn(0, n_threads_);
+  // The indices no worker has started yet: running them here beats waiting for a worker to be scheduled.
+  int claimed_here = 0;
+  for (int i; (i = next_index_.fetch_add(1, std::memory_order_acq_rel)) < n_threads_; ++claimed_here) fn(i, n_threads_);
   t_inside_worker = false;
-  // Spin briefly (the common case: all threads finish together), then yield so that a descheduled worker on
-  // an oversubscribed machine can run instead of being starved by this thread's spinning.
-  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
-    if (spins < 4096) {
-      HEARTH_CPU_RELAX();
-    } else {
-      std::this_thread::yield();
-    }
-  }
-  job_ = nullptr;
+  if (claimed_here > 0) done_.fetch_add(claimed_here, std::memory_order_acq_rel);
+  // Only calls already running are waited for: spin briefly (they usually end together), then yield so that a
+  // descheduled worker can run instead of being starved by this thread's spinning.
+  wait_until_at_least(done_, n_threads_ - 1);
 }
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t grain) {

@@ -1,6 +1,8 @@
 // A fixed pool of worker threads for data-parallel kernels.
 //
-// run(fn) calls fn(i, n) once on each of the n threads (the caller is thread 0) and returns when all are done.
+// run(fn) calls fn(i, n) once for each i in [0, n) and returns when all calls are done. The caller runs i = 0 and
+// then takes any index no worker has claimed yet, so a descheduled worker (an oversubscribed machine) delays
+// nothing it has not started: a job must not make its calls wait for each other (no barrier across indices).
 // Dispatch is low-latency: idle workers spin briefly before sleeping, because a decoder issues hundreds of small
 // parallel ops per token. One run() at a time: concurrent callers are serialized; a run() issued from inside a
 // worker executes inline on that thread (no nested parallelism).
@@ -38,13 +40,14 @@ class ThreadPool {
   std::mutex run_mutex_;
   const std::function<void(int, int)>* job_ = nullptr;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<int> next_index_{0};  // the next index of the current run() to claim; >= n when all are taken
+  std::atomic<int> done_{0};        // indices >= 1 of the current run() that have returned
   std::atomic<bool> stop_{false};
 };
 
 // Waits until counter >= target: spins briefly (the other threads of a run() are expected within microseconds),
-// then yields, so that on an oversubscribed machine a descheduled thread can run. A barrier inside run()
-// jobs: every thread adds 1, then waits for the run's thread count.
+// then yields, so that on an oversubscribed machine a descheduled thread can run. Inside a run() job, wait only
+// for work that other calls have already claimed: an index may not start until the caller's own call is done.
 void wait_until_at_least(const std::atomic<int>& counter, int target);
 
 // Default thread count: the number of physical cores available to this process.

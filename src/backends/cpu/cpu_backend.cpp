@@ -564,18 +564,21 @@ class CpuBackend final : public Backend {
     const int64_t ab = kern.a_block > 0 ? kern.a_block : n;
     const int64_t n_wb = (m + wb - 1) / wb, n_ab = (n + ab - 1) / ab;
     std::atomic<int64_t> next{0};
-    std::atomic<int> converted{0};
+    std::atomic<int> next_part{0}, converted_parts{0};
     float* o = f32(out);
-    // One dispatch for both steps: each thread converts its share of the activation rows, waits for the
-    // others, then takes tiles. A second dispatch would cost more than the wait at batch 1.
-    auto job = [&](int ith, int nth_run) {
+    // One dispatch for both steps: the threads convert the activation rows, one part per thread, wait until all
+    // parts are converted, then take tiles. A second dispatch would cost more than the wait at batch 1. Parts
+    // are claimed, not owned: a thread that is not running yet holds none, so nobody waits for it.
+    auto job = [&](int, int) {
       if (convert) {
-        const int64_t per = (n + nth_run - 1) / nth_run;
         uint8_t* dst = act_buf_.data();
-        for (int64_t r = int64_t(ith) * per; r < std::min(n, int64_t(ith + 1) * per); ++r)
-          kern.quantize(f32(x) + r * k, dst + size_t(r) * a_stride, k);
-        converted.fetch_add(1, std::memory_order_acq_rel);
-        wait_until_at_least(converted, nth_run);
+        const int64_t per = (n + nth - 1) / nth;
+        for (int64_t part; (part = next_part.fetch_add(1, std::memory_order_relaxed)) < nth;) {
+          for (int64_t r = part * per; r < std::min(n, (part + 1) * per); ++r)
+            kern.quantize(f32(x) + r * k, dst + size_t(r) * a_stride, k);
+          converted_parts.fetch_add(1, std::memory_order_acq_rel);
+        }
+        wait_until_at_least(converted_parts, nth);
       }
       for (int64_t t = next.fetch_add(1); t < n_wb * n_ab; t = next.fetch_add(1)) {
         const int64_t j0 = (t / n_ab) * wb, i0 = (t % n_ab) * ab;
