@@ -2,8 +2,11 @@
 // and obvious reference computations in double precision.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -77,5 +80,24 @@ inline std::vector<float> weight_row(DType t, const std::vector<uint8_t>& bytes,
   else dequantize_row(t, p, out.data(), cols);
   return out;
 }
+
+// A 2-thread CPU backend with a workspace and a seeded generator, and host <-> backend copies.
+class CpuBackendFixture : public ::testing::Test {
+ protected:
+  std::unique_ptr<Backend> be = make_cpu_backend(2);
+  std::unique_ptr<Workspace> ws = be->new_workspace();
+  std::mt19937 rng{42};
+
+  Act upload(const std::vector<float>& v, int64_t rows, int64_t cols) {
+    Act a = ws->act(rows, cols);
+    be->write(a, v.data());
+    return a;
+  }
+  std::vector<float> download(Act a) {
+    std::vector<float> v(size_t(a.rows * a.cols));
+    be->read(a, v.data());
+    return v;
+  }
+};
 
 }  // namespace hearth::test

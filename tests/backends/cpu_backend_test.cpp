@@ -22,23 +22,7 @@ using test::random_floats;
 using test::random_weight_bytes;
 using test::weight_row;
 
-class CpuBackendTest : public ::testing::Test {
- protected:
-  std::unique_ptr<Backend> be = make_cpu_backend(2);
-  std::unique_ptr<Workspace> ws = be->new_workspace();
-  std::mt19937 rng{42};
-
-  Act upload(const std::vector<float>& v, int64_t rows, int64_t cols) {
-    Act a = ws->act(rows, cols);
-    be->write(a, v.data());
-    return a;
-  }
-  std::vector<float> download(Act a) {
-    std::vector<float> v(size_t(a.rows * a.cols));
-    be->read(a, v.data());
-    return v;
-  }
-};
+using CpuBackendTest = test::CpuBackendFixture;
 
 void expect_close(const std::vector<float>& got, const std::vector<double>& want, double tol) {
   ASSERT_EQ(got.size(), want.size());

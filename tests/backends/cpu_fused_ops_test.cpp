@@ -19,23 +19,7 @@ namespace {
 
 using test::random_floats;
 
-class CpuFusedOpsTest : public ::testing::Test {
- protected:
-  std::unique_ptr<Backend> be = make_cpu_backend(2);
-  std::unique_ptr<Workspace> ws = be->new_workspace();
-  std::mt19937 rng{7};
-
-  Act upload(const std::vector<float>& v, int64_t rows, int64_t cols) {
-    Act a = ws->act(rows, cols);
-    be->write(a, v.data());
-    return a;
-  }
-  std::vector<float> download(Act a) {
-    std::vector<float> v(size_t(a.rows * a.cols));
-    be->read(a, v.data());
-    return v;
-  }
-};
+using CpuFusedOpsTest = test::CpuBackendFixture;
 
 TEST_F(CpuFusedOpsTest, AttentionOnFusedQkvEqualsSeparate) {
   struct Case {
