@@ -8,9 +8,11 @@
 #include <cstring>
 #include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "backends/backend.h"
+#include "core/cpu_features.h"
 #include "core/dtype.h"
 #include "core/fp16.h"
 
@@ -78,6 +80,15 @@ inline std::vector<float> weight_row(DType t, const std::vector<uint8_t>& bytes,
   else if (t == DType::F16) for (int64_t i = 0; i < cols; ++i) out[size_t(i)] = fp16_to_fp32(reinterpret_cast<const uint16_t*>(p)[i]);
   else if (t == DType::BF16) for (int64_t i = 0; i < cols; ++i) out[size_t(i)] = bf16_to_fp32(reinterpret_cast<const uint16_t*>(p)[i]);
   else dequantize_row(t, p, out.data(), cols);
+  return out;
+}
+
+// The kernel levels this CPU can run, scalar first (the reference).
+inline std::vector<std::string> supported_levels() {
+  std::vector<std::string> out = {"scalar"};
+  const std::string best = cpu_info().kernel_level();
+  if (best == "avx2" || best == "avx512") out.push_back("avx2");
+  if (best == "avx512") out.push_back("avx512");
   return out;
 }
 

@@ -20,13 +20,7 @@ using test::random_floats;
 using test::random_weight_bytes;
 using test::weight_row;
 
-std::vector<std::string> supported_levels() {
-  std::vector<std::string> out = {"scalar"};
-  const std::string best = cpu_info().kernel_level();
-  if (best == "avx2" || best == "avx512") out.push_back("avx2");
-  if (best == "avx512") out.push_back("avx512");
-  return out;
-}
+using test::supported_levels;
 
 // Activation row (in the kernel's activation format) back to floats, plus per-block data the reference needs.
 std::vector<double> act_values(DType at, const uint8_t* p, int64_t k) {

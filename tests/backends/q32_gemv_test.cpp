@@ -62,15 +62,7 @@ TEST_P(Q32Gemv, MatchesScalarKernelForManyBlockCounts) {
   }
 }
 
-std::vector<std::string> levels() {
-  std::vector<std::string> out = {"scalar"};
-  const std::string best = cpu_info().kernel_level();
-  if (best == "avx2" || best == "avx512") out.push_back("avx2");
-  if (best == "avx512") out.push_back("avx512");
-  return out;
-}
-
-INSTANTIATE_TEST_SUITE_P(Levels, Q32Gemv, ::testing::ValuesIn(levels()));
+INSTANTIATE_TEST_SUITE_P(Levels, Q32Gemv, ::testing::ValuesIn(test::supported_levels()));
 
 }  // namespace
 }  // namespace hearth
