@@ -86,23 +86,25 @@ inline void nibbles_64(const uint8_t* q, __m512i& lo, __m512i& hi) {
   hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
 }
 
+// Scales, mins and the low 4 bits of the quants: Q4_K and Q5_K lay them out alike.
+template <typename Block>
+inline void decode_low4(const Block& b, DecodedK& w) {
+  decode_k4_scales(b.scales, b.d, b.dmin, w);
+  nibbles_64(b.qs, w.u[0], w.u[1]);
+  nibbles_64(b.qs + 64, w.u[2], w.u[3]);
+}
+
 struct Q4K {
   using Block = BlockQ4_K;
   static constexpr bool kPermuted = true;
-  static void decode(const Block& b, DecodedK& w) {
-    decode_k4_scales(b.scales, b.d, b.dmin, w);
-    nibbles_64(b.qs, w.u[0], w.u[1]);
-    nibbles_64(b.qs + 64, w.u[2], w.u[3]);
-  }
+  static void decode(const Block& b, DecodedK& w) { decode_low4(b, w); }
 };
 
 struct Q5K {
   using Block = BlockQ5_K;
   static constexpr bool kPermuted = true;
   static void decode(const Block& b, DecodedK& w) {
-    decode_k4_scales(b.scales, b.d, b.dmin, w);
-    nibbles_64(b.qs, w.u[0], w.u[1]);
-    nibbles_64(b.qs + 64, w.u[2], w.u[3]);
+    decode_low4(b, w);
     // Fifth bit of value 64c + l is bit 2c of qh[l], of value 64c + 32 + l bit 2c + 1; vector t holds chunks
     // 2(t/2) and 2(t/2) + 1, low nibbles for even t.
     const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh)));
