@@ -552,12 +552,13 @@ class CpuBackend final : public Backend {
       a = act_buf_.data();
     }
     // Tiles of (weight rows x activation rows), handed out dynamically; consecutive tiles share weight rows.
-    // GEMV: small weight chunks so both threads stream; GEMM: larger ones so per-tile packing amortizes. The
-    // number of weight chunks is a multiple of the thread count, so the threads finish together.
+    // Few activation rows (decode, one short sentence): the weights stream from memory once, and one contiguous
+    // range of them per thread streams fastest (llama-336m tg128 Q4_0 1.5x, Q8_0 1.2x, F16 1.15x faster than
+    // 64-row chunks taken in turn). Many rows: chunks of at most 256 weight rows, two or more per thread, so a
+    // thread that falls behind is helped. The number of weight chunks is a multiple of the thread count.
     const int nth = pool_.size();
-    const bool gemm = n >= 16;
-    const int64_t max_wb = gemm ? 256 : 64;
-    int64_t chunks = std::max<int64_t>(int64_t(nth) * (gemm ? 2 : 4), (m + max_wb - 1) / max_wb);
+    const bool streaming = n < 64;
+    int64_t chunks = streaming ? nth : std::max<int64_t>(int64_t(nth) * 2, (m + 255) / 256);
     chunks = (chunks + nth - 1) / nth * nth;
     int64_t wb = std::max<int64_t>((m + chunks - 1) / chunks, 1);
     wb = (wb + kern.w_block - 1) / kern.w_block * kern.w_block;
