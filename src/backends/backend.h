@@ -117,8 +117,17 @@ class Backend {
   virtual std::unique_ptr<Vector> make_vector(std::span<const float> values) = 0;
 
   // ---- ops (out may alias an input only where stated) ----
-  // out[n, w.rows] = x[n, w.cols] · wᵀ (+ bias). out must not alias x.
-  virtual void matmul(Act out, Act x, const Matrix& w, const Vector* bias = nullptr) = 0;
+  // v[n, w.rows] = x[n, w.cols] · wᵀ (+ bias), then the epilogue writes v to out. out must not alias x. A fused
+  // epilogue gives exactly the values of the separate ops (matmul, then relu / gelu_erf / add), but touches each
+  // output while it is still in the cache of the thread that computed it.
+  enum class Epilogue {
+    kStore,       // out = v
+    kRelu,        // out = max(v, 0), as relu()
+    kGeluErf,     // out = gelu_erf(v), as gelu_erf()
+    kAccumulate,  // out += v, as add(out, v): a residual connection
+  };
+  virtual void matmul(Act out, Act x, const Matrix& w, const Vector* bias = nullptr,
+                      Epilogue epilogue = Epilogue::kStore) = 0;
   // out[i] = row ids[i] of table, dequantized (embedding lookup).
   virtual void get_rows(Act out, const Matrix& table, std::span<const int32_t> ids) = 0;
   virtual void copy(Act dst, Act src) = 0;            // converts between F32/F16 storage; same shape

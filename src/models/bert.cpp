@@ -165,7 +165,7 @@ std::vector<std::vector<float>> BertModel::embed(const std::vector<std::vector<i
   backend_.layer_norm(x, embd_norm_w_.get(), embd_norm_b_.get(), hp_.eps);
 
   Act qkv = ws->act(T, 3 * H);
-  Act att = ws->act(T, H), h = ws->act(T, H), ff = ws->act(T, hp_.n_ff);
+  Act att = ws->act(T, H), ff = ws->act(T, hp_.n_ff);
   AttentionParams ap;
   ap.n_head = ap.n_head_kv = hp_.n_head;
   ap.head_dim = hp_.n_embd / hp_.n_head;
@@ -184,13 +184,11 @@ std::vector<std::vector<float>> BertModel::embed(const std::vector<std::vector<i
       backend_.matmul(v, x, *L.wv, L.bv.get());
       backend_.attention(att, q, k, v, spans, ap);
     }
-    backend_.matmul(h, att, *L.wo, L.bo.get());
-    backend_.add(h, x);
-    backend_.layer_norm(h, L.attn_norm_w.get(), L.attn_norm_b.get(), hp_.eps);
-    backend_.matmul(ff, h, *L.up, L.b_up.get());
-    backend_.gelu_erf(ff);
-    backend_.matmul(x, ff, *L.down, L.b_down.get());
-    backend_.add(x, h);
+    // Post-layer-norm residual blocks: x = LN(x + att·Wo + bo), then x = LN(x + FFN(x)).
+    backend_.matmul(x, att, *L.wo, L.bo.get(), Backend::Epilogue::kAccumulate);
+    backend_.layer_norm(x, L.attn_norm_w.get(), L.attn_norm_b.get(), hp_.eps);
+    backend_.matmul(ff, x, *L.up, L.b_up.get(), Backend::Epilogue::kGeluErf);
+    backend_.matmul(x, ff, *L.down, L.b_down.get(), Backend::Epilogue::kAccumulate);
     backend_.layer_norm(x, L.out_norm_w.get(), L.out_norm_b.get(), hp_.eps);
   }
 

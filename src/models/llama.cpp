@@ -188,7 +188,7 @@ std::vector<float> LlamaModel::forward(std::span<const DecoderInput> inputs, Dec
   // Scratch for one layer, reused by every layer (the workspace is a bump allocator: allocating per layer
   // would grow it by the activations of all layers, hundreds of MB for a 512-token batch).
   const Act h_buf = ws.act(T, E), q = ws.act(T, hp_.q_dim()), k = ws.act(T, hp_.kv_dim()),
-            v = ws.act(T, hp_.kv_dim()), attn_buf = ws.act(T, hp_.q_dim()), o_buf = ws.act(T, E),
+            v = ws.act(T, hp_.kv_dim()), attn_buf = ws.act(T, hp_.q_dim()),
             g_buf = ws.act(T, hp_.n_ff), u_buf = ws.act(T, hp_.n_ff);
   for (int l = 0; l < hp_.n_layer; ++l) {
     const Layer& L = layers_[size_t(l)];
@@ -219,9 +219,7 @@ std::vector<float> LlamaModel::forward(std::span<const DecoderInput> inputs, Dec
       x = gather(x);
     }
     const int64_t n = x.rows;
-    Act o = o_buf.slice_rows(0, n);
-    be.matmul(o, attn, *L.wo);
-    be.add(x, o);
+    be.matmul(x, attn, *L.wo, nullptr, Backend::Epilogue::kAccumulate);
 
     Act f = h_buf.slice_rows(0, n);
     be.copy(f, x);
@@ -230,8 +228,7 @@ std::vector<float> LlamaModel::forward(std::span<const DecoderInput> inputs, Dec
     be.matmul(g, f, *L.gate);
     be.matmul(u, f, *L.up);
     be.swiglu(g, u);
-    be.matmul(o, g, *L.down);
-    be.add(x, o);
+    be.matmul(x, g, *L.down, nullptr, Backend::Epilogue::kAccumulate);
   }
   for (const DecoderInput& in : inputs) cache.set_length(in.seq, in.start + int(in.tokens.size()));
 

@@ -129,7 +129,7 @@ class UseModel final : public EncoderModel {
   }
   // Activations reused by every layer (the workspace is a bump allocator, so per-layer allocations would add up).
   struct Scratch {
-    Act h, qkv, ctx, o, f;  // T x widest (h, ctx, o), T x 3 widest (qkv), T x n_ff (f)
+    Act h, qkv, ctx, f;  // T x widest (h, ctx), T x 3 widest (qkv), T x n_ff (f)
   };
   void attention_block(const Scratch& s, const Layer& L, Act x, Act y, std::span<const AttentionSpan> spans) const;
   void ffn_block(const Scratch& s, const Layer& L, Act y) const;
@@ -171,7 +171,7 @@ Act narrow(Act a, int64_t cols) {
 // x and y may be the same activation only when the layer keeps the width.
 void UseModel::attention_block(const Scratch& s, const Layer& L, Act x, Act y,
                                std::span<const AttentionSpan> spans) const {
-  const Act h = narrow(s.h, L.in), ctx = narrow(s.ctx, L.in), o = narrow(s.o, dim_);
+  const Act h = narrow(s.h, L.in), ctx = narrow(s.ctx, L.in);
   backend_.copy(h, x);
   backend_.layer_norm(h, L.attn_norm_w.get(), L.attn_norm_b.get(), eps_);
   AttentionParams ap;
@@ -193,20 +193,17 @@ void UseModel::attention_block(const Scratch& s, const Layer& L, Act x, Act y,
     backend_.matmul(v, h, *L.wv, L.bv.get());
     backend_.attention(ctx, q, k, v, spans, ap);
   }
-  backend_.matmul(o, ctx, *L.wo, L.bo.get());
   if (L.wres) backend_.matmul(y, x, *L.wres, L.bres.get());  // otherwise y is x: the plain residual
-  backend_.add(y, o);
+  backend_.matmul(y, ctx, *L.wo, L.bo.get(), Backend::Epilogue::kAccumulate);
 }
 
 // y += FFN(LN(y)) with a ReLU.
 void UseModel::ffn_block(const Scratch& s, const Layer& L, Act y) const {
-  const Act h = narrow(s.h, dim_), o = narrow(s.o, dim_);
+  const Act h = narrow(s.h, dim_);
   backend_.copy(h, y);
   backend_.layer_norm(h, L.ffn_norm_w.get(), L.ffn_norm_b.get(), eps_);
-  backend_.matmul(s.f, h, *L.up, L.b_up.get());
-  backend_.relu(s.f);
-  backend_.matmul(o, s.f, *L.down, L.b_down.get());
-  backend_.add(y, o);
+  backend_.matmul(s.f, h, *L.up, L.b_up.get(), Backend::Epilogue::kRelu);
+  backend_.matmul(y, s.f, *L.down, L.b_down.get(), Backend::Epilogue::kAccumulate);
 }
 
 std::vector<std::vector<float>> UseModel::embed(const std::vector<std::vector<int32_t>>& sequences,
@@ -259,8 +256,7 @@ std::vector<std::vector<float>> UseModel::embed(const std::vector<std::vector<in
 
     y = y.slice_rows(0, T);
     const int64_t wide = std::max(in, dim_);
-    const Scratch scratch{ws->act(T, wide), ws->act(T, 3 * wide), ws->act(T, wide), ws->act(T, wide),
-                          ws->act(T, n_ff_)};
+    const Scratch scratch{ws->act(T, wide), ws->act(T, 3 * wide), ws->act(T, wide), ws->act(T, n_ff_)};
     for (const Layer& L : layers_) {
       attention_block(scratch, L, L.wres ? x : y, y, spans);
       ffn_block(scratch, L, y);

@@ -1,6 +1,7 @@
 // The CPU backend's fused and vectorised paths against their plain forms: attention on a fused QKV activation
-// equals attention on separate q/k/v (same kernels, so bit for bit), and each level's row kernels agree with the
-// scalar ones (add exactly; layer_norm up to the order of its double sums).
+// equals attention on separate q/k/v and a matmul epilogue equals the separate op after it (same kernels, so bit
+// for bit), and each level's row kernels agree with the scalar ones (add exactly; layer_norm up to the order of
+// its double sums).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -56,6 +57,37 @@ TEST_F(CpuFusedOpsTest, AttentionOnFusedQkvEqualsSeparate) {
     const auto a = download(out_sep), b = download(out_fused);
     ASSERT_EQ(a.size(), b.size());
     for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(a[i], b[i]) << "at " << i;
+  }
+}
+
+TEST_F(CpuFusedOpsTest, MatmulEpiloguesEqualTheSeparateOps) {
+  using E = Backend::Epilogue;
+  const int64_t k = 256, m = 80;  // m is not a multiple of the 16-row panels
+  for (DType t : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_K}) {
+    const auto bytes = test::random_weight_bytes(t, m, k, rng);
+    auto w = be->prepare_matrix(test::make_tensor("w", t, m, k, bytes));
+    auto bias = be->make_vector(random_floats(rng, size_t(m)));
+    for (int64_t n : {1, 5, 70}) {  // one streaming path and both GEMM paths
+      SCOPED_TRACE(std::string(traits(t).name) + ", rows " + std::to_string(n));
+      const Act x = upload(random_floats(rng, size_t(n * k)), n, k);
+      const auto residual = random_floats(rng, size_t(n * m), 3.0f);
+      Act plain = ws->act(n, m);
+      be->matmul(plain, x, *w, bias.get());
+      for (E e : {E::kRelu, E::kGeluErf, E::kAccumulate}) {
+        Act expect = ws->act(n, m), fused = ws->act(n, m);
+        be->copy(expect, plain);
+        if (e == E::kRelu) be->relu(expect);
+        if (e == E::kGeluErf) be->gelu_erf(expect);
+        if (e == E::kAccumulate) {
+          be->write(expect, residual.data());
+          be->add(expect, plain);
+          be->write(fused, residual.data());
+        }
+        be->matmul(fused, x, *w, bias.get(), e);
+        const auto a = download(expect), b = download(fused);
+        for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(a[i], b[i]) << "epilogue " << int(e) << " at " << i;
+      }
+    }
   }
 }
 

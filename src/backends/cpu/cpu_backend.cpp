@@ -277,7 +277,7 @@ class CpuBackend final : public Backend {
   }
 
   // ---- ops ----
-  void matmul(Act out, Act x, const Matrix& wm, const Vector* bias) override {
+  void matmul(Act out, Act x, const Matrix& wm, const Vector* bias, Epilogue epilogue) override {
     const CpuMatrix& w = as_cpu(wm);
     require_f32(out, "matmul", "output");
     require_f32(x, "matmul", "input");
@@ -288,7 +288,7 @@ class CpuBackend final : public Backend {
     const CpuVector* b = bias ? &as_cpu(*bias) : nullptr;
     if (b && b->size != w.rows) fail("matmul: bias has {} values for {} outputs", b->size, w.rows);
     std::lock_guard<std::mutex> lock(mu_);
-    run_matmul(out, x, w, b);
+    run_matmul(out, x, w, b, epilogue);
   }
 
   void get_rows(Act out, const Matrix& tm, std::span<const int32_t> ids) override {
@@ -537,7 +537,7 @@ class CpuBackend final : public Backend {
     });
   }
 
-  void run_matmul(Act out, Act x, const CpuMatrix& w, const CpuVector* bias) {
+  void run_matmul(Act out, Act x, const CpuMatrix& w, const CpuVector* bias, Epilogue epilogue) {
     const cpu::MatmulKernel& kern = ks_.for_type(w.kernel_type);
     const int64_t n = x.rows, k = x.cols, m = w.rows;
     if (n == 0) return;
@@ -585,13 +585,29 @@ class CpuBackend final : public Backend {
         const int64_t j0 = (t / n_ab) * wb, i0 = (t % n_ab) * ab;
         const int64_t nw = std::min(wb, m - j0), na = std::min(ab, n - i0);
         const uint8_t* ai = static_cast<const uint8_t*>(a) + size_t(i0) * a_stride;
+        // The tile's values go to its place in out, or to this thread's scratch when they are added to out.
+        float* v = o + i0 * m + j0;
+        int64_t ldv = m;
+        if (epilogue == Epilogue::kAccumulate) {
+          thread_local std::vector<float> scratch;
+          if (scratch.size() < size_t(na * nw)) scratch.resize(size_t(na * nw));
+          v = scratch.data(), ldv = nw;
+        }
         if (w.packed)  // j0 is a multiple of w_block (wb is), so it starts a panel
           kern.tile_packed(k, w.packed.get() + size_t(j0 / kern.w_block) * w.panel_bytes,
-                           w.data + size_t(j0) * w.row_stride, w.row_stride, nw, ai, a_stride, na, o + i0 * m + j0, m);
+                           w.data + size_t(j0) * w.row_stride, w.row_stride, nw, ai, a_stride, na, v, ldv);
         else
-          kern.tile(k, w.data + size_t(j0) * w.row_stride, w.row_stride, nw, ai, a_stride, na, o + i0 * m + j0, m);
-        if (bias)
-          for (int64_t i = i0; i < i0 + na; ++i) rk_.add(nw, o + i * m + j0, bias->values.data() + j0);
+          kern.tile(k, w.data + size_t(j0) * w.row_stride, w.row_stride, nw, ai, a_stride, na, v, ldv);
+        for (int64_t i = 0; i < na; ++i) {
+          float* row = v + i * ldv;
+          if (bias) rk_.add(nw, row, bias->values.data() + j0);
+          switch (epilogue) {
+            case Epilogue::kStore: break;
+            case Epilogue::kRelu: rk_.relu(nw, row); break;
+            case Epilogue::kGeluErf: ks_.gelu_erf(nw, row); break;
+            case Epilogue::kAccumulate: rk_.add(nw, o + (i0 + i) * m + j0, row); break;
+          }
+        }
       }
     };
     pool_.run([&job](int ith, int nth_run) { job(ith, nth_run); });  // one pointer: no std::function allocation
