@@ -100,6 +100,30 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   });
 }
 
+StealingRanges::StealingRanges(int64_t n, int n_threads) : shares_(size_t(std::max(n_threads, 1))) {
+  HEARTH_ASSERT(n >= 0 && n < (int64_t(1) << 32));
+  const int64_t nt = int64_t(shares_.size());
+  for (int64_t i = 0; i < nt; ++i)
+    shares_[size_t(i)].bounds.store(uint64_t(i * n / nt) | uint64_t((i + 1) * n / nt) << 32, std::memory_order_relaxed);
+}
+
+int64_t StealingRanges::next(int thread_index) {
+  const size_t nt = shares_.size();
+  for (size_t j = 0; j < nt; ++j) {
+    const bool own = j == 0;
+    std::atomic<uint64_t>& bounds = shares_[(size_t(thread_index) + j) % nt].bounds;
+    uint64_t b = bounds.load(std::memory_order_relaxed);
+    for (;;) {
+      const uint64_t front = b & 0xffffffffu, end = b >> 32;
+      if (front >= end) break;
+      const uint64_t taken = own ? front : end - 1;
+      const uint64_t rest = own ? (front + 1) | end << 32 : front | (end - 1) << 32;
+      if (bounds.compare_exchange_weak(b, rest, std::memory_order_relaxed)) return int64_t(taken);
+    }
+  }
+  return -1;
+}
+
 void wait_until_at_least(const std::atomic<int>& counter, int target) {
   for (int spins = 0; counter.load(std::memory_order_acquire) < target; ++spins) {
     if (spins < 4096) {

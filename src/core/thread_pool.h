@@ -45,6 +45,23 @@ class ThreadPool {
   std::atomic<bool> stop_{false};
 };
 
+// Hands out the indices [0, n) to the n_threads calls of one run(): call i takes its own contiguous share
+// [i*n/nt, (i+1)*n/nt) from the front, in order; once that is used up it takes from the back of the others'
+// shares. Each thread streams one contiguous region of memory, and a thread that falls behind (a descheduled
+// vCPU) is helped from the far end of its share. Thread-safety: next() may be called from any thread.
+class StealingRanges {
+ public:
+  StealingRanges(int64_t n, int n_threads);
+  // The next index for call `thread_index`, or -1 when every index is taken.
+  int64_t next(int thread_index);
+
+ private:
+  struct alignas(64) Share {
+    std::atomic<uint64_t> bounds{0};  // front (low 32 bits), end (high 32 bits)
+  };
+  std::vector<Share> shares_;
+};
+
 // Waits until counter >= target: spins briefly (the other threads of a run() are expected within microseconds),
 // then yields, so that on an oversubscribed machine a descheduled thread can run. Inside a run() job, wait only
 // for work that other calls have already claimed: an index may not start until the caller's own call is done.

@@ -46,4 +46,32 @@ TEST(ThreadPool, SingleThreadRunsOnCaller) {
 }
 
 }  // namespace
+TEST(StealingRanges, OwnShareInOrderThenOthersFromTheBack) {
+  StealingRanges r(10, 2);  // shares [0, 5) and [5, 10)
+  EXPECT_EQ(r.next(0), 0);
+  EXPECT_EQ(r.next(0), 1);
+  EXPECT_EQ(r.next(1), 5);
+  for (int64_t i = 2; i < 5; ++i) EXPECT_EQ(r.next(0), i);
+  EXPECT_EQ(r.next(0), 9);  // thread 0 is done with its share: it helps from the end of thread 1's
+  EXPECT_EQ(r.next(1), 6);
+  EXPECT_EQ(r.next(1), 7);
+  EXPECT_EQ(r.next(1), 8);
+  EXPECT_EQ(r.next(1), -1);
+  EXPECT_EQ(r.next(0), -1);
+  StealingRanges empty(0, 3);
+  EXPECT_EQ(empty.next(2), -1);
+}
+
+TEST(StealingRanges, EveryIndexExactlyOnceUnderContention) {
+  for (int64_t n : {0, 1, 7, 1000}) {
+    ThreadPool pool(4);
+    StealingRanges r(n, pool.size());
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+    pool.run([&](int ith, int) {
+      for (int64_t t; (t = r.next(ith)) >= 0;) hits[size_t(t)].fetch_add(1);
+    });
+    for (int64_t i = 0; i < n; ++i) EXPECT_EQ(hits[size_t(i)].load(), 1) << "index " << i << " of " << n;
+  }
+}
+
 }  // namespace hearth
