@@ -56,9 +56,9 @@ inline __m512i fifth_bits2(const uint8_t* qh0, const uint8_t* qh1) {
   return _mm512_maskz_mov_epi8(bits, _mm512_set1_epi8(0x10));
 }
 
-// Each type also says how its GEMM panel holds quants (kQuantVecs vectors per block) and writes one row's panel
-// words for a block (panel_words): Q4_0/Q4_1 keep their 16 raw bytes (4 words: low nibbles are values 0..15,
-// high nibbles 16..31, so word j holds groups j and j + 4), the others 8 words of unsigned bytes.
+// Each type also says how its GEMM panel holds quants (kQuantVecs vectors per block, see pack_panel): Q4_0/Q4_1
+// keep their 16 raw bytes (4 words: low nibbles are values 0..15, high nibbles 16..31, so word j holds groups j
+// and j + 4), the others 8 words of unsigned bytes (quants()).
 struct UQ8_0 {
   using Block = BlockQ8_0;
   static constexpr int kOffset = 128;
@@ -310,19 +310,13 @@ const PackedAct32& pack_act_chunks(int64_t nb, const void* a, size_t a_stride, i
 }
 
 // Weight panel of kLanes rows: first, per block, U::kQuantVecs vectors of quants in VNNI order (lane r of
-// vector v = word v of row r, see panel_words); then the rows' F16 scales, 16 per block; then (Q4_1/Q5_1) their
+// vector v = word v of row r); then the rows' F16 scales, 16 per block; then (Q4_1/Q5_1) their
 // F16 mins; padded to whole cache lines. Rows past the end of the matrix are zero. Q8_0 and Q4_0 panels are
 // as big as the source rows (plus the padding).
 template <typename U>
 size_t panel_bytes(int64_t nb) {
   const size_t raw = size_t(nb) * (size_t(U::kQuantVecs) * 64 + (U::kMin ? 64 : 32));
   return (raw + 63) / 64 * 64;
-}
-
-template <typename U>
-inline void panel_words(const typename U::Block& b, uint32_t* words) {
-  if constexpr (U::kQuantVecs == 4) std::memcpy(words, b.qs, 16);
-  else _mm256_storeu_si256(reinterpret_cast<__m256i*>(words), U::quants(b));
 }
 
 template <typename U>
@@ -336,21 +330,59 @@ struct PanelView {
         mins(scales + nb * kLanes) {}
 };
 
+// 4 words of each of 16 rows (piece[r]) to 4 vectors, out[v] lane r = word v of row r: the rows go to the 128-bit
+// units of 4 vectors (z[i] unit j = row i + 4j) and a 4 x 4 word transpose within each unit finishes the job.
+inline void transpose_words(const __m128i piece[kLanes], __m512i out[4]) {
+  __m512i z[4];
+  for (int i = 0; i < 4; ++i) {
+    __m512i v = _mm512_castsi128_si512(piece[i]);
+    v = _mm512_inserti32x4(v, piece[i + 4], 1);
+    v = _mm512_inserti32x4(v, piece[i + 8], 2);
+    z[i] = _mm512_inserti32x4(v, piece[i + 12], 3);
+  }
+  const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+  const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+  out[0] = _mm512_unpacklo_epi64(t0, t2);
+  out[1] = _mm512_unpackhi_epi64(t0, t2);
+  out[2] = _mm512_unpacklo_epi64(t1, t3);
+  out[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+// Packed per GEMM tile call: with a few dozen activation rows (one sentence) packing costs about as much as the
+// dot products, so it is done in registers, one block of all 16 rows at a time.
 template <typename U>
 void pack_panel(int64_t nb, const void* w, size_t w_stride, int rows, void* panel) {
   using Block = typename U::Block;
   if (rows < kLanes) std::memset(panel, 0, panel_bytes<U>(nb));
-  auto* q32 = static_cast<uint32_t*>(panel);
-  auto* scales = reinterpret_cast<uint16_t*>(q32 + nb * U::kQuantVecs * kLanes);
+  auto* qv = static_cast<__m512i*>(panel);
+  auto* scales = reinterpret_cast<uint16_t*>(qv + nb * U::kQuantVecs);
   uint16_t* mins = scales + nb * kLanes;
-  for (int r = 0; r < rows; ++r) {
-    const Block* wr = reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + size_t(r) * w_stride);
-    for (int64_t b = 0; b < nb; ++b) {
-      uint32_t words[8];
-      panel_words<U>(wr[b], words);
-      for (int v = 0; v < U::kQuantVecs; ++v) q32[(b * U::kQuantVecs + v) * kLanes + r] = words[v];
-      scales[b * kLanes + r] = wr[b].d;
-      if constexpr (U::kMin) mins[b * kLanes + r] = wr[b].m;
+  const Block* wr[kLanes];
+  for (int r = 0; r < rows; ++r)
+    wr[r] = reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + size_t(r) * w_stride);
+  for (int64_t b = 0; b < nb; ++b) {
+    __m128i lo[kLanes], hi[kLanes];  // words 0..3 and 4..7 of each row's panel words
+    for (int r = 0; r < kLanes; ++r) {
+      if (r >= rows) {
+        lo[r] = hi[r] = _mm_setzero_si128();
+      } else if constexpr (U::kQuantVecs == 4) {
+        lo[r] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wr[r][b].qs));
+      } else {
+        const __m256i q = U::quants(wr[r][b]);
+        lo[r] = _mm256_castsi256_si128(q);
+        hi[r] = _mm256_extracti128_si256(q, 1);
+      }
+    }
+    __m512i out[4];
+    transpose_words(lo, out);
+    for (int v = 0; v < 4; ++v) _mm512_store_si512(qv + b * U::kQuantVecs + v, out[v]);
+    if constexpr (U::kQuantVecs == 8) {
+      transpose_words(hi, out);
+      for (int v = 0; v < 4; ++v) _mm512_store_si512(qv + b * U::kQuantVecs + 4 + v, out[v]);
+    }
+    for (int r = 0; r < rows; ++r) {
+      scales[b * kLanes + r] = wr[r][b].d;
+      if constexpr (U::kMin) mins[b * kLanes + r] = wr[r][b].m;
     }
   }
 }
@@ -494,8 +526,16 @@ void tile32(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a
   if (na < kGemmRows) return gemv32<U, A>(nb, w, w_stride, nw, a, a_stride, na, out, ldo);
   thread_local Scratch panel_buf;
   void* panel = panel_buf.get<uint8_t>(panel_bytes<U>(nb));
+  const size_t row_bytes = size_t(nb) * sizeof(typename U::Block);
   gemm32<U, A>(nb, nw, a, a_stride, na, out, ldo, [&](int64_t p, int rows) {
-    pack_panel<U>(nb, static_cast<const uint8_t*>(w) + size_t(p * kLanes) * w_stride, w_stride, rows, panel);
+    const auto* src = static_cast<const uint8_t*>(w) + size_t(p * kLanes) * w_stride;
+    pack_panel<U>(nb, src, w_stride, rows, panel);
+    // The next panel's source rows are fetched from memory while this panel's dot products run: with a few
+    // dozen activation rows (one sentence) the weights stream from DRAM and packing would otherwise wait on them.
+    const int64_t next_rows = std::min<int64_t>(kLanes, nw - (p + 1) * kLanes);
+    for (int64_t r = 0; r < next_rows; ++r)
+      for (size_t off = 0; off < row_bytes; off += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(src + size_t(kLanes + r) * w_stride + off), _MM_HINT_T0);
     return panel;
   });
 }
