@@ -112,7 +112,13 @@ class Backend {
   virtual void read(Act src, float* host) = 0;         // src converted to F32 on the way out
 
   // ---- weights ----
-  virtual std::unique_ptr<Matrix> prepare_matrix(const WeightTensor& w) = 0;
+  // How a model will use a matrix, so that the backend can lay it out for that use.
+  enum class MatrixUse {
+    kProduct,         // matmul, often by one or a few activation rows (a decoder generating tokens)
+    kBatchedProduct,  // matmul, mostly by many activation rows at once (an encoder's sentences)
+    kLookup,          // rows read by get_rows (an embedding table); a tied output projection multiplies it as is
+  };
+  virtual std::unique_ptr<Matrix> prepare_matrix(const WeightTensor& w, MatrixUse use = MatrixUse::kProduct) = 0;
   virtual std::unique_ptr<Vector> prepare_vector(const WeightTensor& w) = 0;
   virtual std::unique_ptr<Vector> make_vector(std::span<const float> values) = 0;
 

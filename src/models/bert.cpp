@@ -16,6 +16,9 @@
 namespace hearth {
 namespace {
 
+// Encoder matrices multiply a whole batch of tokens at once (and one sentence is already a few dozen).
+constexpr auto kBatched = Backend::MatrixUse::kBatchedProduct;
+
 // Limits that keep every size computation far from overflow; real models are orders of magnitude below them.
 constexpr int64_t kMaxLayers = 1024, kMaxWidth = 1 << 16, kMaxContext = 1 << 20;
 
@@ -37,12 +40,12 @@ class BertModel final : public EncoderModel {
  public:
   BertModel(const Weights& w, Backend& backend) : backend_(backend), hp_(read_bert_hparams(w)) {
     const int64_t H = hp_.n_embd, F = hp_.n_ff;
-    tok_embd_ = backend.prepare_matrix(w.get("token_embd.weight", {H, hp_.n_vocab}));
+    tok_embd_ = backend.prepare_matrix(w.get("token_embd.weight", {H, hp_.n_vocab}), Backend::MatrixUse::kLookup);
     const WeightTensor& pos = w.get("position_embd.weight");
     if (pos.ne.size() != 2 || pos.ne[0] != H || pos.ne[1] < hp_.n_ctx)
       fail("{}: tensor 'position_embd.weight' must be {} x at least {} (bert.context_length), got {} dims [{}]",
            w.source(), H, hp_.n_ctx, pos.ne.size(), fmt::join(pos.ne, ", "));
-    pos_embd_ = backend.prepare_matrix(pos);
+    pos_embd_ = backend.prepare_matrix(pos, Backend::MatrixUse::kLookup);
     if (const WeightTensor* types = w.find("token_types.weight")) {
       if (types->ne.size() != 2 || types->ne[0] != H || types->ne[1] < 1)
         fail("{}: tensor 'token_types.weight' must have rows of {} values", w.source(), H);
@@ -61,7 +64,7 @@ class BertModel final : public EncoderModel {
       Layer& L = layers_[static_cast<size_t>(il)];
       const std::string p = "blk." + std::to_string(il) + ".";
       if (const WeightTensor* qkv = w.find(p + "attn_qkv.weight")) {
-        L.wqkv = backend.prepare_matrix(w.get(qkv->name, {H, 3 * H}));
+        L.wqkv = backend.prepare_matrix(w.get(qkv->name, {H, 3 * H}), kBatched);
         if (const WeightTensor* b = w.find(p + "attn_qkv.bias")) L.bqkv = backend.prepare_vector(w.get(b->name, {3 * H}));
       } else {
         load_separate_qkv(w, p, L);
@@ -91,7 +94,7 @@ class BertModel final : public EncoderModel {
 
  private:
   std::unique_ptr<Matrix> matrix(const Weights& w, const std::string& name, int64_t rows, int64_t cols) {
-    return backend_.prepare_matrix(w.get(name, {cols, rows}));
+    return backend_.prepare_matrix(w.get(name, {cols, rows}), kBatched);
   }
   std::unique_ptr<Vector> vector(const Weights& w, const std::string& name, int64_t n) {
     return backend_.prepare_vector(w.get(name, {n}));
@@ -109,16 +112,16 @@ class BertModel final : public EncoderModel {
     const std::vector<const WeightTensor*> biases = {w.find(p + "attn_q.bias"), w.find(p + "attn_k.bias"),
                                                      w.find(p + "attn_v.bias")};
     if (!can_stack_rows(parts)) {
-      L.wq = backend_.prepare_matrix(parts[0]);
-      L.wk = backend_.prepare_matrix(parts[1]);
-      L.wv = backend_.prepare_matrix(parts[2]);
+      L.wq = backend_.prepare_matrix(parts[0], kBatched);
+      L.wk = backend_.prepare_matrix(parts[1], kBatched);
+      L.wv = backend_.prepare_matrix(parts[2], kBatched);
       L.bq = optional_vector(w, p + "attn_q.bias", H);
       L.bk = optional_vector(w, p + "attn_k.bias", H);
       L.bv = optional_vector(w, p + "attn_v.bias", H);
       return;
     }
     stacked_.emplace_back();
-    L.wqkv = backend_.prepare_matrix(stack_rows(parts, p + "attn_qkv.weight", stacked_.back()));
+    L.wqkv = backend_.prepare_matrix(stack_rows(parts, p + "attn_qkv.weight", stacked_.back()), kBatched);
     if (biases[0] || biases[1] || biases[2]) L.bqkv = backend_.make_vector(stack_biases(biases, H, w.source()));
   }
 

@@ -77,7 +77,7 @@ class LlamaModel final : public DecoderModel {
     const int64_t E = hp_.n_embd, Q = hp_.q_dim(), KV = hp_.kv_dim(), F = hp_.n_ff, V = hp_.n_vocab;
     if (w.find("blk.0.ffn_gate_inp.weight"))
       fail("{}: mixture-of-experts {} models are not supported", w.source(), hp_.arch);
-    tok_embd_ = backend.prepare_matrix(w.get("token_embd.weight", {E, V}));
+    tok_embd_ = backend.prepare_matrix(w.get("token_embd.weight", {E, V}), Backend::MatrixUse::kLookup);
     output_norm_ = backend.prepare_vector(w.get("output_norm.weight", {E}));
     if (const WeightTensor* out = w.find("output.weight")) {
       w.get("output.weight", {E, V});

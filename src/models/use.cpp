@@ -15,6 +15,9 @@
 namespace hearth {
 namespace {
 
+// Encoder matrices multiply a whole batch of tokens at once (and one sentence is already a few dozen).
+constexpr auto kBatched = Backend::MatrixUse::kBatchedProduct;
+
 constexpr int64_t kMaxLayers = 64, kMaxWidth = 1 << 15, kMaxContext = 1 << 16;
 
 struct Layer {
@@ -55,7 +58,7 @@ class UseModel final : public EncoderModel {
     if (tok.ne.size() != 2 || tok.ne[0] != in || tok.ne[1] < 1 || tok.ne[1] > INT32_MAX)
       fail("{}: tensor 'token_embd.weight' must be {} x n_vocab", source_, in);
     n_vocab_ = tok.ne[1];
-    tok_embd_ = backend.prepare_matrix(tok);
+    tok_embd_ = backend.prepare_matrix(tok, Backend::MatrixUse::kLookup);
     const WeightTensor& inv = w.get("timing.inv_timescales", {in / 2});
     if (inv.type != DType::F32) fail("{}: tensor 'timing.inv_timescales' must be f32", source_);
     inv_timescales_.resize(size_t(in / 2));
@@ -89,12 +92,12 @@ class UseModel final : public EncoderModel {
                                                          &w.get(p + "attn_v.bias", {L.in})};
       if (can_stack_rows(qkv)) {
         stacked_.emplace_back();
-        L.wqkv = backend.prepare_matrix(stack_rows(qkv, p + "attn_qkv.weight", stacked_.back()));
+        L.wqkv = backend.prepare_matrix(stack_rows(qkv, p + "attn_qkv.weight", stacked_.back()), kBatched);
         L.bqkv = backend.make_vector(stack_biases(qkv_bias, L.in, source_));
       } else {
-        L.wq = backend.prepare_matrix(qkv[0]);
-        L.wk = backend.prepare_matrix(qkv[1]);
-        L.wv = backend.prepare_matrix(qkv[2]);
+        L.wq = backend.prepare_matrix(qkv[0], kBatched);
+        L.wk = backend.prepare_matrix(qkv[1], kBatched);
+        L.wv = backend.prepare_matrix(qkv[2], kBatched);
         L.bq = backend.prepare_vector(*qkv_bias[0]);
         L.bk = backend.prepare_vector(*qkv_bias[1]);
         L.bv = backend.prepare_vector(*qkv_bias[2]);
@@ -122,7 +125,7 @@ class UseModel final : public EncoderModel {
 
  private:
   std::unique_ptr<Matrix> matrix(const Weights& w, const std::string& name, int64_t rows, int64_t cols) {
-    return backend_.prepare_matrix(w.get(name, {cols, rows}));
+    return backend_.prepare_matrix(w.get(name, {cols, rows}), kBatched);
   }
   std::unique_ptr<Vector> vector(const Weights& w, const std::string& name, int64_t n) {
     return backend_.prepare_vector(w.get(name, {n}));

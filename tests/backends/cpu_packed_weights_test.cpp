@@ -1,5 +1,6 @@
-// Float weights that the CPU backend packs into panels: after packing, the source pages of a read-only file
-// mapping are dropped from the process, and the matrix still multiplies and serves get_rows as before.
+// Weights that the CPU backend packs into panels (float types always; Q-block types for batched products): after
+// packing, the source pages of a read-only file mapping are dropped from the process, and the matrix still
+// multiplies and serves get_rows as before.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -66,8 +67,9 @@ TEST_P(PackedFromFile, SourcePagesAreDroppedAndTheMatrixStillWorks) {
   auto be = make_cpu_backend(2);
   WeightTensor mapped = make_tensor("blk.0.ffn_up.weight", t, rows, cols, bytes);
   mapped.data = file.data();
-  auto from_file = be->prepare_matrix(mapped);
-  auto from_heap = be->prepare_matrix(make_tensor("blk.0.ffn_up.weight", t, rows, cols, bytes));
+  const auto use = Backend::MatrixUse::kBatchedProduct;
+  auto from_file = be->prepare_matrix(mapped, use);
+  auto from_heap = be->prepare_matrix(make_tensor("blk.0.ffn_up.weight", t, rows, cols, bytes), use);
   if (cpu::kernels().for_type(t).pack) {
     EXPECT_LE(resident_kb(file.data()), 8);
   }
@@ -95,14 +97,15 @@ TEST_P(PackedFromFile, SourcePagesAreDroppedAndTheMatrixStillWorks) {
   }
 }
 
-// Row lengths that are not multiples of the 16-lane blocks the panels are transposed in, through the packed
-// kernel (pack + tile_packed) and the unpacked tile, against a double-precision reference on the activations as
-// the kernel's quantize stores them.
+// Row lengths that are not multiples of the 16-lane blocks the panels are transposed in (for block types: odd
+// numbers of blocks), through the packed kernel (pack + tile_packed) and the unpacked tile, against a
+// double-precision reference on the activations as the kernel's quantize stores them.
 TEST_P(PackedFromFile, OddRowLengthsMatchADoubleReference) {
   const DType t = GetParam();
   const cpu::MatmulKernel& kern = cpu::kernels().for_type(t);
   std::mt19937 rng(11);
-  for (int64_t k : {1, 7, 17, 33, 65}) {
+  for (int64_t blocks : {1, 7, 17, 33, 65}) {
+    const int64_t k = blocks * traits(t).block_size;
     const int64_t m = 37;
     const auto bytes = random_weight_bytes(t, m, k, rng);
     const size_t w_stride = row_bytes(t, k), a_stride = row_bytes(kern.act_type, k);
@@ -122,13 +125,12 @@ TEST_P(PackedFromFile, OddRowLengthsMatchADoubleReference) {
         kern.tile_packed(k, panels.get(), bytes.data(), w_stride, m, act.data(), a_stride, n, from_panels.data(), m);
       }
       for (int64_t i = 0; i < n; ++i) {
-        const uint8_t* ai = act.data() + size_t(i) * a_stride;
+        const auto ai = weight_row(kern.act_type, act, k, i);  // as the kernel sees it
         for (int64_t j = 0; j < m; ++j) {
           const auto w = weight_row(t, bytes, k, j);
           double ref = 0.0, mag = 0.0;
           for (int64_t c = 0; c < k; ++c) {
-            const double a = kern.act_type == DType::F16 ? fp16_to_fp32(reinterpret_cast<const uint16_t*>(ai)[c])
-                                                         : reinterpret_cast<const float*>(ai)[c];
+            const double a = ai[size_t(c)];
             ref += double(w[size_t(c)]) * a;
             mag += std::fabs(double(w[size_t(c)]) * a);
           }
@@ -142,7 +144,8 @@ TEST_P(PackedFromFile, OddRowLengthsMatchADoubleReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(FloatTypes, PackedFromFile, ::testing::Values(DType::F32, DType::F16, DType::BF16),
+INSTANTIATE_TEST_SUITE_P(PackedTypes, PackedFromFile,
+                         ::testing::Values(DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
 }  // namespace

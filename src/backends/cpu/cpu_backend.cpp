@@ -48,11 +48,7 @@ class CpuMatrix final : public Matrix {
   AlignedBuffer packed;          // weight panels for kernels with a packed layout (MatmulKernel::pack)
   size_t panel_bytes = 0;        // bytes per panel of w_block rows in `packed`
 
-  // Embedding tables are read row by row (get_rows); packing them would only cost memory. A model that ties its
-  // output projection to one multiplies it unpacked.
-  static bool is_lookup_table(const std::string& name) { return name.ends_with("_embd.weight"); }
-
-  // Once packed, the float kernels read only the panels, so the source pages in the model's mapping are dropped
+  // Once packed, the kernels read only the panels, so the source pages in the model's mapping are dropped
   // from this process (else the weights count twice in RSS). Only pages of a read-only file mapping are dropped:
   // a later read (get_rows) faults them back in from the file. Anonymous or writable memory (weights converted or
   // copied at load, tests) would lose its contents and is left alone.
@@ -203,7 +199,7 @@ class CpuBackend final : public Backend {
   }
 
   // ---- weights ----
-  std::unique_ptr<Matrix> prepare_matrix(const WeightTensor& w) override {
+  std::unique_ptr<Matrix> prepare_matrix(const WeightTensor& w, MatrixUse use) override {
     if (w.ne.empty() || w.ne.size() > 4) fail("tensor '{}': expected a matrix, got {} dimensions", w.name, w.ne.size());
     for (size_t i = 2; i < w.ne.size(); ++i)
       if (w.ne[i] != 1) fail("tensor '{}': expected a matrix, dimension {} is {}", w.name, i, w.ne[i]);
@@ -225,9 +221,11 @@ class CpuBackend final : public Backend {
       m->kernel_type = w.type;
       m->data = w.data;
       m->row_stride = row_bytes(w.type, m->cols);
-      if (kern.pack && !CpuMatrix::is_lookup_table(w.name)) {
-        // Packed once here, panel by panel in parallel (the GEMM needs panels; the GEMV streams them as fast as
-        // rows), then the kernels read only the panels.
+      // Embedding tables are read row by row (get_rows): packing them would only cost memory.
+      const bool pack = kern.pack && use != MatrixUse::kLookup &&
+                        (use == MatrixUse::kBatchedProduct || !kern.pack_batched_only);
+      if (pack) {
+        // Packed once here, panel by panel in parallel, then the kernels read only the panels.
         const int64_t pb = kern.w_block, n_panels = (m->rows + pb - 1) / pb;
         m->panel_bytes = kern.packed_bytes(m->cols, pb);
         m->packed = aligned_bytes(m->panel_bytes * size_t(n_panels), false);
@@ -236,8 +234,7 @@ class CpuBackend final : public Backend {
             kern.pack(m->cols, m->data + size_t(p * pb) * m->row_stride, m->row_stride,
                       std::min(pb, m->rows - p * pb), m->packed.get() + size_t(p) * m->panel_bytes);
         });
-        // The float kernels' GEMV reads the panels too; other types' GEMV still reads the source rows.
-        if (is_float_type(w.type)) CpuMatrix::release_source_pages(w.data, need);
+        CpuMatrix::release_source_pages(w.data, need);
       }
       return m;
     }

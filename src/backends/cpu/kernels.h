@@ -31,7 +31,7 @@ using DotTileFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t nw
 // prepared, into panels of w_block rows. pack writes nw rows (nw padded up to whole panels) to dst, which holds
 // packed_bytes(k, nw) bytes, 64-byte aligned. tile_packed is tile for weights whose panels start at `packed`
 // (the panel of weight row 0 of this call); w / w_stride still point at the source rows, but after packing the
-// driver drops the source pages from memory (they fault back in from the file if read), so tile_packed should
+// driver drops the source pages from memory (they fault back in from the file if read), so tile_packed must
 // read only the panels.
 using PackedBytesFn = size_t (*)(int64_t k, int64_t nw);
 using PackFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t nw, void* dst);
@@ -51,6 +51,9 @@ struct MatmulKernel {
   PackedBytesFn packed_bytes = nullptr;
   PackFn pack = nullptr;
   PackedTileFn tile_packed = nullptr;
+  // Pack only matrices prepared for batched products (Backend::MatrixUse::kBatchedProduct): the kernel's few-row
+  // path is faster on the source rows than on panels (the Q-block GEMV in token generation).
+  bool pack_batched_only = false;
   explicit operator bool() const { return tile != nullptr; }
 };
 

@@ -540,19 +540,56 @@ void tile32(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a
   });
 }
 
+// Packed once at load (matrices prepared for batched products): panels of kLanes rows, back to back.
+template <typename U>
+size_t packed_bytes32(int64_t k, int64_t nw) {
+  return size_t((nw + kLanes - 1) / kLanes) * panel_bytes<U>(k / 32);
+}
+
+template <typename U>
+void pack32(int64_t k, const void* w, size_t w_stride, int64_t nw, void* dst) {
+  const int64_t nb = k / 32;
+  for (int64_t p0 = 0; p0 < nw; p0 += kLanes) {
+    void* panel = static_cast<uint8_t*>(dst) + size_t(p0 / kLanes) * panel_bytes<U>(nb);
+    pack_panel<U>(nb, static_cast<const uint8_t*>(w) + size_t(p0) * w_stride, w_stride,
+                  int(std::min<int64_t>(kLanes, nw - p0)), panel);
+  }
+}
+
+// Every row count goes through the panel micro-kernel (the source rows may be gone): the integer sums are those of
+// tile32, but with fewer than kGemmRows rows the float sums are taken in another order than gemv32's.
+template <typename U, typename A>
+void tile32_packed(int64_t k, const void* packed, const void*, size_t, int64_t nw, const void* a, size_t a_stride,
+                   int64_t na, float* out, int64_t ldo) {
+  const int64_t nb = k / 32;
+  const auto* panels = static_cast<const uint8_t*>(packed);
+  gemm32<U, A>(nb, nw, a, a_stride, na, out, ldo,
+               [&](int64_t p, int) { return panels + size_t(p) * panel_bytes<U>(nb); });
+}
+
 }  // namespace
 
 void init_avx512_q32(KernelSet& ks) {
-  // No prepare-time packing (MatmulKernel::pack): panels are packed per call. Packing Q8_0/Q4_0 once gave no
-  // measurable gain (the per-call packing is ~2% of a 512-row GEMM, the activation repacking dominates) and kept
-  // a second copy of every matrix next to the source rows that GEMV reads in place (peak RSS: llama-336m Q4_0
-  // 226 -> 409 MiB, Q8_0 377 -> 730 MiB). Reading the panels in GEMV too, with the source pages released,
-  // would avoid the copy; it needs the driver's help and was slower in token generation here (see gemv32).
-  ks.for_type(DType::Q8_0) = {DType::Q8_0, quantize_row_q8_0_avx512, tile32<UQ8_0, BlockQ8_0>, kLanes, 0};
-  ks.for_type(DType::Q4_0) = {DType::Q8_0, quantize_row_q8_0_avx512, tile32<UQ4_0, BlockQ8_0>, kLanes, 0};
-  ks.for_type(DType::Q5_0) = {DType::Q8_0, quantize_row_q8_0_avx512, tile32<UQ5_0, BlockQ8_0>, kLanes, 0};
-  ks.for_type(DType::Q4_1) = {DType::Q8_1, quantize_row_q8_1_avx512, tile32<UQ4_1, BlockQ8_1>, kLanes, 0};
-  ks.for_type(DType::Q5_1) = {DType::Q8_1, quantize_row_q8_1_avx512, tile32<UQ5_1, BlockQ8_1>, kLanes, 0};
+  // Packed at load only for batched products (encoders): there a sentence of ~30 tokens spent as long packing
+  // panels per call as in the dot products. A decoder's matrices are packed per call: its token generation
+  // reads the source rows (gemv32), and packing once gave pp512 no measurable gain (per-call packing is ~2% of a
+  // 512-row GEMM).
+  auto entry = [](DType act, QuantizeRowFn quantize, DotTileFn tile, PackedBytesFn bytes, PackFn pack,
+                  PackedTileFn tile_packed) {
+    MatmulKernel k{act, quantize, tile, kLanes, 0, bytes, pack, tile_packed};
+    k.pack_batched_only = true;
+    return k;
+  };
+  ks.for_type(DType::Q8_0) = entry(DType::Q8_0, quantize_row_q8_0_avx512, tile32<UQ8_0, BlockQ8_0>,
+                                   packed_bytes32<UQ8_0>, pack32<UQ8_0>, tile32_packed<UQ8_0, BlockQ8_0>);
+  ks.for_type(DType::Q4_0) = entry(DType::Q8_0, quantize_row_q8_0_avx512, tile32<UQ4_0, BlockQ8_0>,
+                                   packed_bytes32<UQ4_0>, pack32<UQ4_0>, tile32_packed<UQ4_0, BlockQ8_0>);
+  ks.for_type(DType::Q5_0) = entry(DType::Q8_0, quantize_row_q8_0_avx512, tile32<UQ5_0, BlockQ8_0>,
+                                   packed_bytes32<UQ5_0>, pack32<UQ5_0>, tile32_packed<UQ5_0, BlockQ8_0>);
+  ks.for_type(DType::Q4_1) = entry(DType::Q8_1, quantize_row_q8_1_avx512, tile32<UQ4_1, BlockQ8_1>,
+                                   packed_bytes32<UQ4_1>, pack32<UQ4_1>, tile32_packed<UQ4_1, BlockQ8_1>);
+  ks.for_type(DType::Q5_1) = entry(DType::Q8_1, quantize_row_q8_1_avx512, tile32<UQ5_1, BlockQ8_1>,
+                                   packed_bytes32<UQ5_1>, pack32<UQ5_1>, tile32_packed<UQ5_1, BlockQ8_1>);
 }
 
 }  // namespace hearth::cpu
