@@ -188,6 +188,39 @@ TEST_P(MatmulKernels, PackedLayoutMatchesUnpackedTile) {
   }
 }
 
+// The kernel for mostly-zero activations (after a ReLU) gives the dense packed kernel's outputs exactly, for row
+// counts around its 4-row steps and output counts around its 4-panel groups (partial last panel included).
+TEST_P(MatmulKernels, SparseActivationsMatchTheDensePackedKernel) {
+  const cpu::KernelSet& ks = cpu::kernels_for_level(GetParam());
+  const cpu::MatmulKernel& kern = ks.for_type(DType::F32);
+  if (!kern.tile_packed_sparse) GTEST_SKIP() << "no sparse kernel at this level";
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> unit(0.0f, 1.0f);
+  for (int64_t n : {cpu::kSparseMinRows, int64_t(5), int64_t(9), int64_t(14)}) {
+    for (int64_t k : {16, 33, 200}) {
+      for (int64_t m : {5, 16, 70, 130}) {
+        SCOPED_TRACE("n=" + std::to_string(n) + " k=" + std::to_string(k) + " m=" + std::to_string(m));
+        auto x = random_floats(rng, size_t(n * k));
+        for (float& v : x) {
+          const float u = unit(rng);
+          if (u < 0.85f) v = 0.0f;
+          else if (u < 0.9f) v = -0.0f;
+        }
+        const auto wbytes = random_weight_bytes(DType::F32, m, k, rng);
+        auto* packed = static_cast<uint8_t*>(std::aligned_alloc(64, (kern.packed_bytes(k, m) + 63) / 64 * 64));
+        ASSERT_NE(packed, nullptr);
+        kern.pack(k, wbytes.data(), size_t(k) * 4, m, packed);
+        std::vector<float> dense(size_t(n * m)), sparse(size_t(n * m), -777.0f);
+        kern.tile_packed(k, packed, wbytes.data(), size_t(k) * 4, m, x.data(), size_t(k) * 4, n, dense.data(), m);
+        kern.tile_packed_sparse(k, packed, wbytes.data(), size_t(k) * 4, m, x.data(), size_t(k) * 4, n,
+                                sparse.data(), m);
+        std::free(packed);
+        for (size_t i = 0; i < dense.size(); ++i) ASSERT_EQ(sparse[i], dense[i]) << "at " << i;
+      }
+    }
+  }
+}
+
 TEST_P(MatmulKernels, WeightedSumMatchesReference) {
   const cpu::KernelSet& ks = cpu::kernels_for_level(GetParam());
   std::mt19937 rng(7);

@@ -534,6 +534,16 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // Whether at least 3/4 of the values of x's first rows are exact zeros: then the sparse kernel is the faster
+  // one (both give the same results, so the sample only decides speed).
+  static bool mostly_zeros(Act x) {
+    const int64_t n = std::min<int64_t>(x.rows, 8) * x.cols;
+    const float* p = static_cast<const float*>(x.data);
+    int64_t zeros = 0;
+    for (int64_t i = 0; i < n; ++i) zeros += p[i] == 0.0f;
+    return 4 * zeros >= 3 * n;
+  }
+
   void run_matmul(Act out, Act x, const CpuMatrix& w, const CpuVector* bias, Epilogue epilogue) {
     const cpu::MatmulKernel& kern = ks_.for_type(w.kernel_type);
     const int64_t n = x.rows, k = x.cols, m = w.rows;
@@ -564,6 +574,10 @@ class CpuBackend final : public Backend {
     const int64_t ab = kern.a_block > 0 ? kern.a_block : n;
     const int64_t n_wb = (m + wb - 1) / wb, n_ab = (n + ab - 1) / ab;
     StealingRanges tiles(n_wb * n_ab, nth);
+    const cpu::PackedTileFn tile_packed =
+        w.packed && kern.tile_packed_sparse && !convert && n >= cpu::kSparseMinRows && mostly_zeros(x)
+            ? kern.tile_packed_sparse
+            : kern.tile_packed;
     std::atomic<int> next_part{0}, converted_parts{0};
     float* o = f32(out);
     // One dispatch for both steps: the threads convert the activation rows, one part per thread, wait until all
@@ -593,7 +607,7 @@ class CpuBackend final : public Backend {
           v = scratch.data(), ldv = nw;
         }
         if (w.packed)  // j0 is a multiple of w_block (wb is), so it starts a panel
-          kern.tile_packed(k, w.packed.get() + size_t(j0 / kern.w_block) * w.panel_bytes,
+          tile_packed(k, w.packed.get() + size_t(j0 / kern.w_block) * w.panel_bytes,
                            w.data + size_t(j0) * w.row_stride, w.row_stride, nw, ai, a_stride, na, v, ldv);
         else
           kern.tile(k, w.data + size_t(j0) * w.row_stride, w.row_stride, nw, ai, a_stride, na, v, ldv);

@@ -38,6 +38,8 @@ using PackFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t nw, v
 using PackedTileFn = void (*)(int64_t k, const void* packed, const void* w, size_t w_stride, int64_t nw,
                               const void* a, size_t a_stride, int64_t na, float* out, int64_t ldo);
 
+constexpr int64_t kSparseMinRows = 4;
+
 struct MatmulKernel {
   DType act_type = DType::F32;  // the activation format the weight type multiplies with
   QuantizeRowFn quantize = nullptr;  // copy_row_f32: activations are used in place, never converted
@@ -54,6 +56,10 @@ struct MatmulKernel {
   // Pack only matrices prepared for batched products (Backend::MatrixUse::kBatchedProduct): the kernel's few-row
   // path is faster on the source rows than on panels (the Q-block GEMV in token generation).
   bool pack_batched_only = false;
+  // Optional tile_packed for activations that are mostly exact zeros (after a ReLU): it skips the zero terms, with
+  // the same results for at least kSparseMinRows activation rows (a zero term changes no F32 sum; at most the
+  // sign of a zero output differs). Fewer rows take the dense GEMV, which sums in another order.
+  PackedTileFn tile_packed_sparse = nullptr;
   explicit operator bool() const { return tile != nullptr; }
 };
 
@@ -109,6 +115,7 @@ void init_avx512_kernels(KernelSet& ks);
 void init_avx512_q32(KernelSet& ks);
 void init_avx512_float(KernelSet& ks);
 void init_avx512_kquant(KernelSet& ks);
+void init_avx512_sparse(KernelSet& ks);  // after init_avx512_float: adds to its F32 entry
 void init_avx512_math(KernelSet& ks);
 // Portable element-wise math (math_scalar.cpp).
 void gelu_erf_scalar(int64_t n, float* x);

@@ -7,6 +7,7 @@ namespace hearth::cpu {
 void init_avx512_kernels(KernelSet& ks) {
   ks.name = "avx512 (vnni)";
   init_avx512_float(ks);
+  init_avx512_sparse(ks);
   init_avx512_q32(ks);
   init_avx512_kquant(ks);
   init_avx512_math(ks);

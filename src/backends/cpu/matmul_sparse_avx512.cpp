@@ -1,0 +1,128 @@
+// AVX-512 products of packed F32 weights with activations that are mostly exact zeros: the input of a projection
+// after a ReLU (USE lite's FFN: 93 % of the values that enter its second matrix are zero).
+//
+// The weights are the F32 panels of matmul_float_avx512.cpp (16 weight rows, k x 16 lanes). Each activation row's
+// nonzero values are listed once per call (position, value); an output then takes only those terms, in order of
+// position, in one F32 FMA chain from zero, as the dense kernel does. A zero term changes no F32 sum, so the
+// outputs are those of the dense kernel (at most the sign of an exact zero differs) for finite weights.
+#if defined(__x86_64__) || defined(__i386__)  // x86 only: other targets never call these
+#include <immintrin.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "backends/cpu/kernels.h"
+#include "backends/cpu/simd_avx512.h"
+
+namespace hearth::cpu {
+namespace {
+
+using namespace avx512;
+
+constexpr int kLanes = 16;
+constexpr int kRows = 4;    // activation rows at once: their independent chains hide the FMA latency
+constexpr int kPanels = 4;  // panels (64 outputs) per pass
+
+// One activation row's nonzero values and their positions.
+struct NonZeros {
+  std::vector<int32_t> at;
+  std::vector<float> value;
+  int32_t count = 0;
+
+  void list(const float* a, int64_t k) {
+    at.resize(size_t(k) + kLanes);
+    value.resize(size_t(k) + kLanes);
+    count = 0;
+    const __m512i step = _mm512_set1_epi32(kLanes);
+    __m512i pos = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int64_t kk = 0; kk < k; kk += kLanes, pos = _mm512_add_epi32(pos, step)) {
+      const __mmask16 m = head_mask(k - kk);
+      const __m512 v = _mm512_maskz_loadu_ps(m, a + kk);
+      const __mmask16 nz = _mm512_mask_cmp_ps_mask(m, v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+      // Compressed in registers, stored whole (the lists have 16 values of slack): AMD cores run a compressing
+      // store to memory far slower.
+      _mm512_storeu_ps(value.data() + count, _mm512_maskz_compress_ps(nz, v));
+      _mm512_storeu_si512(at.data() + count, _mm512_maskz_compress_epi32(nz, pos));
+      count += int32_t(__builtin_popcount(nz));
+    }
+  }
+};
+
+// R activation rows times P consecutive panels (panel_size floats apart).
+template <int R, int P>
+void sparse_block(const float* panels, int64_t panel_size, const NonZeros* rows, float* out, int64_t ldo,
+                  __mmask16 last_mask) {
+  __m512 acc[R][P];
+  int32_t longest = 0;
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (int p = 0; p < P; ++p) acc[r][p] = _mm512_setzero_ps();
+    longest = std::max(longest, rows[r].count);
+  }
+  const int32_t* at[R];
+  const float* value[R];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) at[r] = rows[r].at.data(), value[r] = rows[r].value.data();
+  for (int32_t i = 0; i < longest; ++i) {
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      if (i < rows[r].count) {
+        const float* w = panels + int64_t(at[r][i]) * kLanes;
+        const __m512 b = _mm512_set1_ps(value[r][i]);
+#pragma GCC unroll 4
+        for (int p = 0; p < P; ++p) acc[r][p] = _mm512_fmadd_ps(_mm512_load_ps(w + p * panel_size), b, acc[r][p]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int p = 0; p < P; ++p)
+      _mm512_mask_storeu_ps(out + r * ldo + p * kLanes, p == P - 1 ? last_mask : __mmask16(0xFFFF), acc[r][p]);
+}
+
+template <int R>
+void sparse_panels(int P, const float* panels, int64_t panel_size, const NonZeros* rows, float* out, int64_t ldo,
+                   __mmask16 last_mask) {
+  switch (P) {
+    case 1: return sparse_block<R, 1>(panels, panel_size, rows, out, ldo, last_mask);
+    case 2: return sparse_block<R, 2>(panels, panel_size, rows, out, ldo, last_mask);
+    case 3: return sparse_block<R, 3>(panels, panel_size, rows, out, ldo, last_mask);
+    default: return sparse_block<R, 4>(panels, panel_size, rows, out, ldo, last_mask);
+  }
+}
+
+// Panel group by panel group (kPanels panels of k x 16 floats: 384 KiB at k = 1536, so they stay in L2 while
+// every activation row passes them; the terms are picked at random positions), after listing each row's nonzeros.
+void tile_packed_sparse(int64_t k, const void* packed, const void*, size_t, int64_t nw, const void* a,
+                        size_t a_stride, int64_t na, float* out, int64_t ldo) {
+  const float* panels = static_cast<const float*>(packed);
+  const int64_t panel_size = k * kLanes, n_panels = (nw + kLanes - 1) / kLanes;
+  thread_local std::vector<NonZeros> rows;
+  if (rows.size() < size_t(na)) rows.resize(size_t(na));
+  for (int64_t i = 0; i < na; ++i)
+    rows[size_t(i)].list(reinterpret_cast<const float*>(static_cast<const uint8_t*>(a) + size_t(i) * a_stride), k);
+  for (int64_t p0 = 0; p0 < n_panels; p0 += kPanels) {
+    const int P = int(std::min<int64_t>(kPanels, n_panels - p0));
+    const __mmask16 last_mask = p0 + P == n_panels ? head_mask(nw - (n_panels - 1) * kLanes) : __mmask16(0xFFFF);
+    const float* pp = panels + p0 * panel_size;
+    for (int64_t i0 = 0; i0 < na; i0 += kRows) {
+      const NonZeros* r = rows.data() + i0;
+      float* o = out + i0 * ldo + p0 * kLanes;
+      switch (std::min<int64_t>(kRows, na - i0)) {
+        case 1: sparse_panels<1>(P, pp, panel_size, r, o, ldo, last_mask); break;
+        case 2: sparse_panels<2>(P, pp, panel_size, r, o, ldo, last_mask); break;
+        case 3: sparse_panels<3>(P, pp, panel_size, r, o, ldo, last_mask); break;
+        default: sparse_panels<4>(P, pp, panel_size, r, o, ldo, last_mask); break;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void init_avx512_sparse(KernelSet& ks) { ks.for_type(DType::F32).tile_packed_sparse = tile_packed_sparse; }
+
+}  // namespace hearth::cpu
+#endif
