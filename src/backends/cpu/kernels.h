@@ -110,6 +110,8 @@ class Scratch {
 void init_scalar_kernels(KernelSet& ks);
 // Override entries with SIMD kernels; call only when the CPU has the ISA (see cpu_info().kernel_level()).
 void init_avx2_kernels(KernelSet& ks);
+// The K-quant family init_avx2_kernels installs (matmul_kquant_avx2.cpp).
+void init_avx2_kquant(KernelSet& ks);
 void init_avx512_kernels(KernelSet& ks);
 // The families init_avx512_kernels installs (one file each).
 void init_avx512_q32(KernelSet& ks);

@@ -3,7 +3,7 @@
 // Integer dots use VPMADDUBSW (u8 x s8 -> s16 pairs), which must not saturate: weights are unpacked to
 // unsigned values <= 31 (offset folded back per block as -offset * sum(a)), except Q8_0, whose signed
 // weights use the sign trick |w| x (a * sign(w)) (|pair sum| <= 2 * 127 * 127 < 32768).
-// K-quants have no AVX2 kernels yet and use the portable ones.
+// The K-quants (Q4_K, Q5_K, Q6_K) are in matmul_kquant_avx2.cpp.
 #if defined(__x86_64__) || defined(__i386__)  // x86 only: other targets never call these
 #include <immintrin.h>
 
@@ -230,6 +230,7 @@ void init_avx2_kernels(KernelSet& ks) {
   ks.for_type(DType::Q5_0) = {DType::Q8_0, quantize_row_q8_0, tile_q32<UQ5_0, BlockQ8_0>, 1};
   ks.for_type(DType::Q4_1) = {DType::Q8_1, quantize_row_q8_1, tile_q32<UQ4_1, BlockQ8_1>, 1};
   ks.for_type(DType::Q5_1) = {DType::Q8_1, quantize_row_q8_1, tile_q32<UQ5_1, BlockQ8_1>, 1};
+  init_avx2_kquant(ks);
 }
 
 }  // namespace hearth::cpu
