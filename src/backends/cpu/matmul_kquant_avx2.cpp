@@ -16,9 +16,8 @@
 //   - The min terms: VPMADDWD of the 16 activation sums (|bsum| <= 16 * 128) with int16 mins or scales, two
 //     per lane: |lane| <= 2 * 2048 * 128 < 2^20.
 //
-// Weight blocks are decoded from the mapped file straight into registers, 64 values at a time, and dotted with
-// kRows weight rows x up to kActs activation rows per step: the activation loads are shared by the weight rows,
-// the weight decode by the activation rows. Decode (1 to 3 activation rows) streams every weight row once.
+// Weight blocks are decoded from the mapped file straight into registers, 64 values at a time, and dotted with up
+// to kActs activation rows per step, which share the decode.
 #if defined(__x86_64__) || defined(__i386__)  // x86 only: other targets never call these
 #include <immintrin.h>
 
@@ -44,10 +43,23 @@ inline float hsum(__m256 v) {
 
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
-// Int16 lane pair (2i, 2i + 1) of each 128-bit half as a VPSHUFB control that repeats it across the half.
-inline __m256i pick16(int lo_half, int hi_half) {
-  return _mm256_set_m128i(_mm_set1_epi16(int16_t((2 * hi_half) | ((2 * hi_half + 1) << 8))),
-                          _mm_set1_epi16(int16_t((2 * lo_half) | ((2 * lo_half + 1) << 8))));
+// VPSHUFB controls that repeat int16 lane lo of the low 128-bit half across that half and lane hi of the high half
+// across the high half. Kept in memory so that each shuffle takes its control as a load operand.
+struct alignas(32) Pick16 {
+  int8_t bytes[32];
+};
+constexpr Pick16 pick16(int lo, int hi) {
+  Pick16 p{};
+  for (int i = 0; i < 32; ++i) p.bytes[i] = int8_t(2 * (i < 16 ? lo : hi) + i % 2);
+  return p;
+}
+// Q4_K / Q5_K: sub-block s in both halves.
+constexpr Pick16 kPickSubBlock[8] = {pick16(0, 0), pick16(1, 1), pick16(2, 2), pick16(3, 3),
+                                     pick16(4, 4), pick16(5, 5), pick16(6, 6), pick16(7, 7)};
+// Q6_K: 16-value groups 2p and 2p + 1 of a set of 8 scales.
+constexpr Pick16 kPickGroupPair[4] = {pick16(0, 1), pick16(2, 3), pick16(4, 5), pick16(6, 7)};
+inline __m256i shuffle16(__m256i v, const Pick16& p) {
+  return _mm256_shuffle_epi8(v, _mm256_load_si256(reinterpret_cast<const __m256i*>(p.bytes)));
 }
 
 // 64 weight values [64c, 64c + 64) of a super-block: u[t] holds values 64c + 32t + [0, 32), sc[t] their int16
@@ -61,11 +73,13 @@ struct Chunk {
 // (words w0, w1, w2): scales 0-3 / mins 0-3 are the low 6 bits of w0 / w1; scales 4-7 / mins 4-7 take their low
 // 4 bits from the low / high nibbles of w2 and their top 2 bits from the top bits of w0 / w1.
 inline __m128i k4_scales_then_mins(const uint8_t* packed) {
-  uint32_t w[3];
-  std::memcpy(w, packed, sizeof w);
+  uint32_t w0, w1, w2;  // three words, not an array: an array is copied through the stack
+  std::memcpy(&w0, packed, 4);
+  std::memcpy(&w1, packed + 4, 4);
+  std::memcpy(&w2, packed + 8, 4);
   const uint32_t lo6 = 0x3f3f3f3fu, lo4 = 0x0f0f0f0fu, top2 = 0x30303030u;
-  const uint64_t scales = (w[0] & lo6) | uint64_t((w[2] & lo4) | ((w[0] >> 2) & top2)) << 32;
-  const uint64_t mins = (w[1] & lo6) | uint64_t(((w[2] >> 4) & lo4) | ((w[1] >> 2) & top2)) << 32;
+  const uint64_t scales = (w0 & lo6) | uint64_t((w2 & lo4) | ((w0 >> 2) & top2)) << 32;
+  const uint64_t mins = (w1 & lo6) | uint64_t(((w2 >> 4) & lo4) | ((w1 >> 2) & top2)) << 32;
   return _mm_set_epi64x(int64_t(mins), int64_t(scales));
 }
 
@@ -90,8 +104,8 @@ struct Low4Decoded {
     const __m256i q = load256(qs + 32 * c), m4 = _mm256_set1_epi8(0x0F);
     ch.u[0] = _mm256_and_si256(q, m4);
     ch.u[1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-    ch.sc[0] = _mm256_shuffle_epi8(scales, pick16(2 * c, 2 * c));
-    ch.sc[1] = _mm256_shuffle_epi8(scales, pick16(2 * c + 1, 2 * c + 1));
+    ch.sc[0] = shuffle16(scales, kPickSubBlock[2 * c]);
+    ch.sc[1] = shuffle16(scales, kPickSubBlock[2 * c + 1]);
   }
 };
 
@@ -154,104 +168,80 @@ struct Q6K {
         const __m256i high = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * t), m2), 4);
         ch.u[t] = _mm256_or_si256(low, high);
         const int group = 4 * c + 2 * t;  // the 16-value groups of this vector: group, group + 1
-        ch.sc[t] = _mm256_shuffle_epi8(scales[group / 8], pick16(group % 8, group % 8 + 1));
+        ch.sc[t] = shuffle16(scales[group / 8], kPickGroupPair[group % 8 / 2]);
       }
     }
   };
 };
 
-// out[i * ldo + r] = dot(weight row w[r], activation row a[i]) for r < NR, i < NA.
-template <typename K, int NR, int NA>
-void dot_rows(int64_t nb, const typename K::Block* const* w, const BlockQ8_K* const* a, float* out, int64_t ldo) {
-  __m256 acc[NR][NA];
+// out[i * ldo] = dot(weight row w, activation row a[i]) for i < NA.
+template <typename K, int NA>
+void dot_row(int64_t nb, const typename K::Block* w, const BlockQ8_K* const* a, float* out, int64_t ldo) {
+  __m256 acc[NA];
 #pragma GCC unroll 4
-  for (int r = 0; r < NR; ++r)
-#pragma GCC unroll 4
-    for (int i = 0; i < NA; ++i) acc[r][i] = _mm256_setzero_ps();
+  for (int i = 0; i < NA; ++i) acc[i] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    typename K::Decoded wd[NR];
+    typename K::Decoded wd;
+    wd.load(w[b]);
+    __m256i isum[NA];
 #pragma GCC unroll 4
-    for (int r = 0; r < NR; ++r) wd[r].load(w[r][b]);
-    __m256i isum[NR][NA];
-#pragma GCC unroll 4
-    for (int r = 0; r < NR; ++r)
-#pragma GCC unroll 4
-      for (int i = 0; i < NA; ++i) isum[r][i] = _mm256_setzero_si256();
+    for (int i = 0; i < NA; ++i) isum[i] = _mm256_setzero_si256();
 #pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) {
-      Chunk ch[NR];
-#pragma GCC unroll 4
-      for (int r = 0; r < NR; ++r) wd[r].chunk(c, ch[r]);
+      Chunk ch;
+      wd.chunk(c, ch);
 #pragma GCC unroll 4
       for (int i = 0; i < NA; ++i) {
-        const __m256i a0 = load256(a[i][b].qs + 64 * c), a1 = load256(a[i][b].qs + 64 * c + 32);
-#pragma GCC unroll 4
-        for (int r = 0; r < NR; ++r) {
-          const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(ch[r].u[0], a0), ch[r].sc[0]);
-          const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(ch[r].u[1], a1), ch[r].sc[1]);
-          isum[r][i] = _mm256_add_epi32(isum[r][i], _mm256_add_epi32(p0, p1));
-        }
+        const int8_t* q = a[i][b].qs + 64 * c;
+        const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(ch.u[0], load256(q)), ch.sc[0]);
+        const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(ch.u[1], load256(q + 32)), ch.sc[1]);
+        isum[i] = _mm256_add_epi32(isum[i], _mm256_add_epi32(p0, p1));
       }
       if ((c + 1) % K::kChunksPerConvert == 0) {
 #pragma GCC unroll 4
-        for (int i = 0; i < NA; ++i)
-#pragma GCC unroll 4
-          for (int r = 0; r < NR; ++r) {
-            acc[r][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r][i]), _mm256_set1_ps(wd[r].d * a[i][b].d), acc[r][i]);
-            isum[r][i] = _mm256_setzero_si256();
-          }
+        for (int i = 0; i < NA; ++i) {
+          acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i]), _mm256_set1_ps(wd.d * a[i][b].d), acc[i]);
+          isum[i] = _mm256_setzero_si256();
+        }
       }
     }
 #pragma GCC unroll 4
-    for (int i = 0; i < NA; ++i) {
-      const __m256i bsums = load256(a[i][b].bsums);
-#pragma GCC unroll 4
-      for (int r = 0; r < NR; ++r)
-        acc[r][i] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(bsums, wd[r].mins)),
-                                     _mm256_set1_ps(wd[r].dmin * a[i][b].d), acc[r][i]);
-    }
+    for (int i = 0; i < NA; ++i)
+      acc[i] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(load256(a[i][b].bsums), wd.mins)),
+                                _mm256_set1_ps(wd.dmin * a[i][b].d), acc[i]);
   }
 #pragma GCC unroll 4
-  for (int i = 0; i < NA; ++i)
-#pragma GCC unroll 4
-    for (int r = 0; r < NR; ++r) out[i * ldo + r] = hsum(acc[r][i]);
+  for (int i = 0; i < NA; ++i) out[i * ldo] = hsum(acc[i]);
 }
 
-// Weight rows per step, and activation rows per step (at most; fewer at the end of the tile).
-constexpr int kRows = 2, kActs = 3;
+// Activation rows per step. One weight row per step: with two, the decoded blocks and accumulators no longer fit
+// in the 16 vector registers (GEMV 1.4x / 2.6x slower for Q4_K / Q6_K); more activation rows per step do not pay.
+constexpr int kActs = 4;
 
-template <typename K, int NR>
-void dot_group(int na, int64_t nb, const typename K::Block* const* w, const BlockQ8_K* const* a, float* out,
-               int64_t ldo) {
-  switch (na) {
-    case 3: dot_rows<K, NR, 3>(nb, w, a, out, ldo); break;
-    case 2: dot_rows<K, NR, 2>(nb, w, a, out, ldo); break;
-    default: dot_rows<K, NR, 1>(nb, w, a, out, ldo); break;
+// dot_row for the na <= NA activation rows left.
+template <typename K, int NA>
+void dot_group(int na, int64_t nb, const typename K::Block* w, const BlockQ8_K* const* a, float* out, int64_t ldo) {
+  if constexpr (NA > 1) {
+    if (na < NA) return dot_group<K, NA - 1>(na, nb, w, a, out, ldo);
   }
+  dot_row<K, NA>(nb, w, a, out, ldo);
 }
-static_assert(kActs == 3, "dot_group dispatches 1 to 3 activation rows");
 
 template <typename K>
 void tile_k(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a, size_t a_stride, int64_t na,
             float* out, int64_t ldo) {
   using Block = typename K::Block;
   const int64_t nb = k / kQK_K;
-  auto w_row = [&](int64_t j) {
-    return reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + size_t(j) * w_stride);
-  };
-  // Weight rows outer: their few blocks stay in L1 while every activation row passes by.
-  for (int64_t j0 = 0; j0 < nw; j0 += kRows) {
-    const int nr = int(std::min<int64_t>(kRows, nw - j0));
-    const Block* wr[kRows];
-    for (int r = 0; r < nr; ++r) wr[r] = w_row(j0 + r);
+  // Weight rows outer: a row's few blocks stay in L1 while every activation row passes by, and with 1 to 4
+  // activation rows (decode) every weight row is read once.
+  for (int64_t j = 0; j < nw; ++j) {
+    const auto* wr = reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + size_t(j) * w_stride);
     for (int64_t i0 = 0; i0 < na; i0 += kActs) {
       const int g = int(std::min<int64_t>(kActs, na - i0));
       const BlockQ8_K* ar[kActs];
       for (int i = 0; i < g; ++i)
         ar[i] = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(a) + size_t(i0 + i) * a_stride);
-      float* o = out + i0 * ldo + j0;
-      if (nr == kRows) dot_group<K, kRows>(g, nb, wr, ar, o, ldo);
-      else dot_group<K, 1>(g, nb, wr, ar, o, ldo);
+      dot_group<K, kActs>(g, nb, wr, ar, out + i0 * ldo + j, ldo);
     }
   }
 }
@@ -259,9 +249,9 @@ void tile_k(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a
 }  // namespace
 
 void init_avx2_kquant(KernelSet& ks) {
-  ks.for_type(DType::Q4_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<Q4K>, kRows};
-  ks.for_type(DType::Q5_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<Q5K>, kRows};
-  ks.for_type(DType::Q6_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<Q6K>, kRows};
+  ks.for_type(DType::Q4_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<Q4K>, 1};
+  ks.for_type(DType::Q5_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<Q5K>, 1};
+  ks.for_type(DType::Q6_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<Q6K>, 1};
 }
 
 }  // namespace hearth::cpu
