@@ -6,8 +6,9 @@
 // added without changing a line of models/.
 //
 // Numerics (matching llama.cpp so that parity tests can be tight): matmul with F16 weights rounds activations to
-// F16; with Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 weights it quantizes activations to Q8_0 blocks; with K-quant weights to
-// Q8_K blocks; F32/BF16 weights use F32 activations. Accumulation is always F32.
+// F16, with BF16 weights to BF16 (nearest even; the AVX-512 BF16 dot instruction also treats denormals as zero);
+// with Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 weights it quantizes activations to Q8_0 blocks; with K-quant weights to Q8_K
+// blocks; F32 weights use F32 activations. Accumulation is always F32.
 //
 // Thread-safety: a Backend may be shared by many model instances; each op call is synchronous and uses the
 // backend's own threads. Calls from several threads at once are allowed and serialized internally.

@@ -52,10 +52,10 @@ TEST_F(CpuBackendTest, MatmulEveryTypeWithBias) {
       Act xa = upload(x, n, k), out = ws->act(n, m);
       be->matmul(out, xa, *mat, bias.get());
       auto got = download(out);
-      // Reference: dequantized weights times the unrounded activations. The activation rounding (F16, Q8_0, Q8_K)
-      // is checked exactly in cpu_matmul_test; here the tolerance covers it.
-      const bool f32_act = wt == DType::F32 || wt == DType::BF16 || wt == DType::Q2_K || wt == DType::Q3_K;
-      const double rel = f32_act ? 1e-5 : (wt == DType::F16 ? 2e-3 : 3e-2);
+      // Reference: dequantized weights times the unrounded activations. The activation rounding (F16: 2^-11,
+      // BF16: 2^-8 relative, Q8_0, Q8_K) is checked exactly in cpu_matmul_test; here the tolerance covers it.
+      const bool f32_act = wt == DType::F32 || wt == DType::Q2_K || wt == DType::Q3_K;
+      const double rel = f32_act ? 1e-5 : wt == DType::F16 ? 2e-3 : wt == DType::BF16 ? 5e-3 : 3e-2;
       for (int64_t j = 0; j < m; ++j) {
         auto w = weight_row(wt, wb, k, j);
         for (int64_t i = 0; i < n; ++i) {
@@ -247,6 +247,26 @@ TEST_F(CpuBackendTest, F16MatmulRoundsActivationsToF16) {
     auto w = be->prepare_matrix(make_tensor("ones", DType::F16, 2, k, ones));
     Act x = upload(std::vector<float>(size_t(rows * k), 1.0f + std::ldexp(1.0f, -13)), rows, k);
     Act out = ws->act(rows, 2);
+    be->matmul(out, x, *w);
+    for (float v : download(out)) EXPECT_EQ(v, float(k)) << rows << " activation rows";
+  }
+}
+
+// BF16 weights multiply BF16-rounded activations (llama.cpp's numerics), whatever kernel set runs: 1 + 2^-10 is
+// not a BF16 value and rounds to 1, so a row of BF16 ones must give exactly k, not k + k * 2^-10. Odd k and 20
+// weight rows (a partial 16-row panel) reach the tails of the paired kernels. Every kernel level, unpacked and
+// packed, is checked in cpu_matmul_test (MatmulKernels.BF16MatmulRoundsActivationsToBF16).
+TEST_F(CpuBackendTest, BF16MatmulRoundsActivationsToBF16) {
+  const int64_t k = 255, m = 20;
+  for (int64_t rows : {1, 3, 40}) {
+    std::vector<uint8_t> ones(size_t(m * k * 2));
+    for (int64_t i = 0; i < m * k; ++i) {
+      const uint16_t h = fp32_to_bf16(1.0f);
+      std::memcpy(ones.data() + 2 * i, &h, 2);
+    }
+    auto w = be->prepare_matrix(make_tensor("ones", DType::BF16, m, k, ones));
+    Act x = upload(std::vector<float>(size_t(rows * k), 1.0f + std::ldexp(1.0f, -10)), rows, k);
+    Act out = ws->act(rows, m);
     be->matmul(out, x, *w);
     for (float v : download(out)) EXPECT_EQ(v, float(k)) << rows << " activation rows";
   }

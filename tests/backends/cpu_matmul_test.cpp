@@ -4,6 +4,9 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -22,6 +25,30 @@ using test::weight_row;
 
 using test::supported_levels;
 
+// Where the AVX-512 set multiplies BF16 with VDPBF16PS, the same set with the widening BF16 kernel that CPUs
+// without AVX512_BF16 run is checked too, under this name.
+constexpr const char* kAvx512WidenedBF16 = "avx512_widened_bf16";
+
+std::vector<std::string> kernel_sets() {
+  std::vector<std::string> out = supported_levels();
+  if (cpu_info().kernel_level() == "avx512" && cpu_info().avx512_bf16) out.push_back(kAvx512WidenedBF16);
+  return out;
+}
+
+const cpu::KernelSet& kernel_set(const std::string& name) {
+#if defined(__x86_64__)
+  if (name == kAvx512WidenedBF16) {
+    static const cpu::KernelSet widened = [] {
+      cpu::KernelSet ks = cpu::kernels_for_level("avx512");
+      cpu::init_avx512_bf16(ks, false);
+      return ks;
+    }();
+    return widened;
+  }
+#endif
+  return cpu::kernels_for_level(name);
+}
+
 // Activation row (in the kernel's activation format) back to floats, plus per-block data the reference needs.
 std::vector<double> act_values(DType at, const uint8_t* p, int64_t k) {
   std::vector<double> v(static_cast<size_t>(k));
@@ -31,6 +58,9 @@ std::vector<double> act_values(DType at, const uint8_t* p, int64_t k) {
       break;
     case DType::F16:
       for (int64_t i = 0; i < k; ++i) v[size_t(i)] = fp16_to_fp32(reinterpret_cast<const uint16_t*>(p)[i]);
+      break;
+    case DType::BF16:
+      for (int64_t i = 0; i < k; ++i) v[size_t(i)] = bf16_to_fp32(reinterpret_cast<const uint16_t*>(p)[i]);
       break;
     case DType::Q8_0:
       for (int64_t b = 0; b < k / 32; ++b) {
@@ -83,7 +113,7 @@ const DType kKernelTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q4_0, 
                               DType::Q5_1, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
 TEST_P(MatmulKernels, EveryTypeMatchesReference) {
-  const cpu::KernelSet& ks = cpu::kernels_for_level(GetParam());
+  const cpu::KernelSet& ks = kernel_set(GetParam());
   const cpu::KernelSet& ref_ks = cpu::kernels_for_level("scalar");
   std::mt19937 rng(1234);
   for (DType wt : kKernelTypes) {
@@ -143,7 +173,7 @@ TEST_P(MatmulKernels, EveryTypeMatchesReference) {
 // tile, for partial panels, odd k (whole blocks for block types) and both the GEMV (< 4 rows) and GEMM paths;
 // except that a kernel packing for batched products only may sum a GEMV's floats in another order.
 TEST_P(MatmulKernels, PackedLayoutMatchesUnpackedTile) {
-  const cpu::KernelSet& ks = cpu::kernels_for_level(GetParam());
+  const cpu::KernelSet& ks = kernel_set(GetParam());
   std::mt19937 rng(99);
   for (DType wt : kKernelTypes) {
     const cpu::MatmulKernel& kern = ks.for_type(wt);
@@ -191,7 +221,7 @@ TEST_P(MatmulKernels, PackedLayoutMatchesUnpackedTile) {
 // The kernel for mostly-zero activations (after a ReLU) gives the dense packed kernel's outputs exactly, for row
 // counts around its 4-row steps and output counts around its 4-panel groups (partial last panel included).
 TEST_P(MatmulKernels, SparseActivationsMatchTheDensePackedKernel) {
-  const cpu::KernelSet& ks = cpu::kernels_for_level(GetParam());
+  const cpu::KernelSet& ks = kernel_set(GetParam());
   const cpu::MatmulKernel& kern = ks.for_type(DType::F32);
   if (!kern.tile_packed_sparse) GTEST_SKIP() << "no sparse kernel at this level";
   std::mt19937 rng(5);
@@ -221,8 +251,143 @@ TEST_P(MatmulKernels, SparseActivationsMatchTheDensePackedKernel) {
   }
 }
 
+// Outputs (n x m) of a kernel through its unpacked tile and, where it packs, through pack + tile_packed.
+struct KernelOutputs {
+  std::vector<float> tile, packed;
+};
+KernelOutputs run_kernel(const cpu::MatmulKernel& kern, DType wt, const std::vector<uint8_t>& wbytes, int64_t m,
+                         int64_t k, const std::vector<float>& x, int64_t n) {
+  const size_t a_stride = row_bytes(kern.act_type, k), w_stride = row_bytes(wt, k);
+  std::vector<uint8_t> act(a_stride * size_t(n));
+  for (int64_t i = 0; i < n; ++i) kern.quantize(x.data() + i * k, act.data() + size_t(i) * a_stride, k);
+  KernelOutputs out;
+  out.tile.assign(size_t(n * m), -777.0f);
+  kern.tile(k, wbytes.data(), w_stride, m, act.data(), a_stride, n, out.tile.data(), m);
+  if (kern.pack) {
+    const int64_t pb = kern.w_block, n_panels = (m + pb - 1) / pb;
+    const size_t panel_bytes = kern.packed_bytes(k, pb);
+    std::unique_ptr<uint8_t, decltype(&std::free)> packed(
+        static_cast<uint8_t*>(std::aligned_alloc(64, (panel_bytes * size_t(n_panels) + 63) / 64 * 64)), &std::free);
+    for (int64_t p = 0; p < n_panels; ++p)
+      kern.pack(k, wbytes.data() + size_t(p * pb) * w_stride, w_stride, std::min(pb, m - p * pb),
+                packed.get() + size_t(p) * panel_bytes);
+    out.packed.assign(size_t(n * m), -777.0f);
+    kern.tile_packed(k, packed.get(), wbytes.data(), w_stride, m, act.data(), a_stride, n, out.packed.data(), m);
+  }
+  return out;
+}
+
+std::vector<uint8_t> bf16_bytes(const std::vector<float>& values) {
+  std::vector<uint8_t> bytes(2 * values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    const uint16_t h = fp32_to_bf16(values[i]);
+    std::memcpy(bytes.data() + 2 * i, &h, 2);
+  }
+  return bytes;
+}
+
+// BF16 weights multiply BF16-rounded activations (llama.cpp's numerics) at every level, on every path (GEMV and
+// GEMM, packed and unpacked, odd k). With weights of 1, activations 1 + 2^-10 round to 1 and the ties 1 + 2^-8 and
+// 1 + 3 * 2^-8 to their even neighbours 1 and 1 + 2^-6, so each output is an exact sum that unrounded activations
+// miss by k * 2^-10 or more.
+TEST_P(MatmulKernels, BF16MatmulRoundsActivationsToBF16) {
+  const cpu::MatmulKernel& kern = kernel_set(GetParam()).for_type(DType::BF16);
+  const float inputs[3] = {1.0f + std::ldexp(1.0f, -10), 1.0f + std::ldexp(1.0f, -8), 1.0f + 3 * std::ldexp(1.0f, -8)};
+  const float rounded[3] = {1.0f, 1.0f, 1.0f + std::ldexp(1.0f, -6)};
+  for (int64_t k : {45, 256}) {
+    const int64_t m = 20;  // one full panel of 16 and a partial one
+    const auto ones = bf16_bytes(std::vector<float>(size_t(m * k), 1.0f));
+    for (int64_t n : {1, 3, 13}) {
+      SCOPED_TRACE("k=" + std::to_string(k) + " n=" + std::to_string(n));
+      std::vector<float> x(size_t(n * k)), want(size_t(n), 0.0f);
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t c = 0; c < k; ++c) {
+          x[size_t(i * k + c)] = inputs[(i + c) % 3];
+          want[size_t(i)] += rounded[(i + c) % 3];
+        }
+      const KernelOutputs out = run_kernel(kern, DType::BF16, ones, m, k, x, n);
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < m; ++j) {
+          ASSERT_EQ(out.tile[size_t(i * m + j)], want[size_t(i)]) << "tile, row " << i << " col " << j;
+          if (kern.pack) {
+            ASSERT_EQ(out.packed[size_t(i * m + j)], want[size_t(i)]) << "packed, row " << i << " col " << j;
+          }
+        }
+    }
+  }
+}
+
+// The BF16 activation format of every level holds exactly fp32_to_bf16 of the input (nearest even, NaN stays a
+// NaN, overflow to inf, denormals rounded, not flushed), whether stored as BF16 or as the same values in F32.
+TEST_P(MatmulKernels, BF16ActivationsAreFp32ToBf16) {
+  EXPECT_EQ(fp32_to_bf16(1.0f + std::ldexp(1.0f, -8)), 0x3f80);       // tie: to the even 1
+  EXPECT_EQ(fp32_to_bf16(1.0f + 3 * std::ldexp(1.0f, -8)), 0x3f82);   // tie: to the even 1 + 2^-6
+  EXPECT_EQ(fp32_to_bf16(std::numeric_limits<float>::max()), 0x7f80);  // rounds up to inf
+  EXPECT_EQ(fp32_to_bf16(fp32_from_bits(0x7f800001u)), 0x7fc0);        // a NaN with only low payload bits
+  EXPECT_EQ(fp32_to_bf16(fp32_from_bits(0x00018000u)), 0x0002);        // denormal tie: to the even 2
+  const cpu::MatmulKernel& kern = kernel_set(GetParam()).for_type(DType::BF16);
+  std::mt19937 rng(21);
+  std::vector<float> x = random_floats(rng, 71);  // a partial vector at the end
+  const float specials[] = {0.0f, -0.0f, 1.0f + std::ldexp(1.0f, -8), -(1.0f + 3 * std::ldexp(1.0f, -8)),
+                            std::numeric_limits<float>::max(), -std::numeric_limits<float>::infinity(),
+                            std::numeric_limits<float>::quiet_NaN(), fp32_from_bits(0xff800001u),
+                            fp32_from_bits(0x00018000u), -std::numeric_limits<float>::denorm_min(),
+                            std::numeric_limits<float>::min() * 0.999f, 3.0e38f};
+  for (size_t i = 0; i < std::size(specials); ++i) x[i * 5 + 3] = specials[i];
+  std::vector<uint8_t> act(row_bytes(kern.act_type, int64_t(x.size())));
+  kern.quantize(x.data(), act.data(), int64_t(x.size()));
+  for (size_t i = 0; i < x.size(); ++i) {
+    uint32_t bits;
+    if (kern.act_type == DType::BF16) {
+      bits = reinterpret_cast<const uint16_t*>(act.data())[i];
+    } else {
+      ASSERT_EQ(kern.act_type, DType::F32);
+      bits = fp32_to_bits(reinterpret_cast<const float*>(act.data())[i]);
+      ASSERT_EQ(bits & 0xffff, 0u) << "at " << i;
+      bits >>= 16;
+    }
+    ASSERT_EQ(bits, fp32_to_bf16(x[i])) << "at " << i << ": " << x[i];
+  }
+}
+
+// VDPBF16PS treats denormal inputs as zero and flushes denormal products and sums to zero (matmul_float_avx512.cpp);
+// the other kernels keep them. Every level must match the exact sum up to the summation order plus what that
+// flushing can lose: |w * a| of each term with a denormal factor or a denormal product, and 2^-126 per addition.
+TEST_P(MatmulKernels, BF16DenormalsLoseAtMostTheirOwnSize) {
+  const cpu::MatmulKernel& kern = kernel_set(GetParam()).for_type(DType::BF16);
+  const float tiny = std::numeric_limits<float>::min();  // 2^-126
+  std::mt19937 rng(5);
+  const int64_t k = 37, m = 19, n = 5;
+  std::vector<float> w = random_floats(rng, size_t(m * k)), x = random_floats(rng, size_t(n * k));
+  std::uniform_int_distribution<int> pick(0, 5);
+  for (auto* v : {&w, &x})
+    for (float& f : *v) {
+      const int p = pick(rng);
+      if (p == 0) f *= tiny / 4;  // denormal
+      if (p == 1) f *= 1e-20f;    // products of two of these are denormal
+    }
+  for (int64_t c = 0; c < k; ++c) x[size_t(4 * k + c)] *= tiny / 8;  // a row whose every term is flushed
+  const auto wbytes = bf16_bytes(w);
+  const KernelOutputs out = run_kernel(kern, DType::BF16, wbytes, m, k, x, n);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < m; ++j) {
+      double ref = 0, mag = 0, flushable = double(k) * tiny;
+      for (int64_t c = 0; c < k; ++c) {
+        const double wv = bf16_to_fp32(fp32_to_bf16(w[size_t(j * k + c)]));
+        const double av = bf16_to_fp32(fp32_to_bf16(x[size_t(i * k + c)]));
+        ref += wv * av;
+        mag += std::fabs(wv * av);
+        if (std::fabs(wv) < tiny || std::fabs(av) < tiny || std::fabs(wv * av) < tiny) flushable += std::fabs(wv * av);
+      }
+      ASSERT_NEAR(out.tile[size_t(i * m + j)], ref, 2e-5 * mag + flushable) << "tile, row " << i << " col " << j;
+      if (kern.pack) {
+        ASSERT_EQ(out.packed[size_t(i * m + j)], out.tile[size_t(i * m + j)]) << i << "," << j;
+      }
+    }
+}
+
 TEST_P(MatmulKernels, WeightedSumMatchesReference) {
-  const cpu::KernelSet& ks = cpu::kernels_for_level(GetParam());
+  const cpu::KernelSet& ks = kernel_set(GetParam());
   std::mt19937 rng(7);
   for (int64_t rows : {1, 3, 40}) {
     for (int64_t n : {1, 5, 16, 33, 64, 128, 129, 300}) {
@@ -250,7 +415,7 @@ TEST_P(MatmulKernels, WeightedSumMatchesReference) {
 }
 
 TEST_P(MatmulKernels, GeluAndSoftmaxMatchReference) {
-  const cpu::KernelSet& ks = cpu::kernels_for_level(GetParam());
+  const cpu::KernelSet& ks = kernel_set(GetParam());
   std::mt19937 rng(11);
   for (int64_t n : {1, 7, 16, 100, 1000}) {
     auto x = random_floats(rng, size_t(n), 3.0f);
@@ -272,7 +437,7 @@ TEST_P(MatmulKernels, GeluAndSoftmaxMatchReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Levels, MatmulKernels, ::testing::ValuesIn(supported_levels()),
+INSTANTIATE_TEST_SUITE_P(Levels, MatmulKernels, ::testing::ValuesIn(kernel_sets()),
                          [](const auto& info) { return info.param; });
 
 // ---- activation quantizers: llama.cpp's rules, checked value by value ----

@@ -3,7 +3,7 @@
 // override entries with kernels that must give the same integer sums and differ only in float summation order.
 //
 // A matmul with weight type W runs in two steps, exactly as llama.cpp does it:
-//   1. each activation row is converted to W's activation format (F32, F16, Q8_0, Q8_1 or Q8_K): `quantize`;
+//   1. each activation row is converted to W's activation format (F32, F16, BF16, Q8_0, Q8_1 or Q8_K): `quantize`;
 //   2. dot products of weight rows with converted activation rows: `tile`.
 // Internal to src/backends/cpu; nothing here is part of the Backend interface.
 #pragma once
@@ -119,6 +119,10 @@ void init_avx512_float(KernelSet& ks);
 void init_avx512_kquant(KernelSet& ks);
 void init_avx512_sparse(KernelSet& ks);  // after init_avx512_float: adds to its F32 entry
 void init_avx512_math(KernelSet& ks);
+// The AVX-512 BF16 entry: VDPBF16PS on BF16 activations when `dot_instructions` (the CPU has AVX512_BF16), else
+// BF16 weights widened to F32 times BF16-rounded activations. init_avx512_float installs the one this CPU can run;
+// the tests install the widening one too, so that it is checked on machines that have the instructions.
+void init_avx512_bf16(KernelSet& ks, bool dot_instructions);
 // Portable element-wise math (math_scalar.cpp).
 void gelu_erf_scalar(int64_t n, float* x);
 void softmax_scalar(int64_t n, float* x, float scale);
@@ -137,6 +141,10 @@ void quantize_row_q8_K(const float* x, void* y, int64_t n);
 void copy_row_f32(const float* x, void* y, int64_t n);
 // F16-rounded values kept as F32: the activation format of SIMD F16 kernels (the same values as F16 storage).
 void round_row_f16_f32(const float* x, void* y, int64_t n);
+// BF16 activations (fp32_to_bf16: nearest even, NaN stays NaN, denormals kept), stored as BF16 or, for kernels
+// that widen BF16 weights to F32, as the same values in F32 (matmul_scalar.cpp).
+void quantize_row_bf16(const float* x, void* y, int64_t n);
+void round_row_bf16_f32(const float* x, void* y, int64_t n);
 
 // Unpacked form of one 32-value block of Q4_0/Q4_1/Q5_0/Q5_1/Q8_0: signed values, scale and offset, so
 // value i = d * q[i] + m. Shared by the scalar kernels and the tests.

@@ -1,5 +1,6 @@
 // AVX2 + FMA + F16C kernels: float weights (F32, F16, BF16) and the 32-value block types. Weights are read
 // in place; each weight row is dotted with up to kGroup activation rows at once so its loads are shared.
+// F16 / BF16 weights multiply activations rounded to F16 / BF16 and kept as F32 (widened weights, F32 FMAs).
 // Integer dots use VPMADDUBSW (u8 x s8 -> s16 pairs), which must not saturate: weights are unpacked to
 // unsigned values <= 31 (offset folded back per block as -offset * sum(a)), except Q8_0, whose signed
 // weights use the sign trick |w| x (a * sign(w)) (|pair sum| <= 2 * 127 * 127 < 32768).
@@ -95,6 +96,24 @@ void round_row_f16(const float* x, void* y, int64_t n) {
   for (; i + 8 <= n; i += 8)
     _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
   if (i < n) round_row_f16_f32(x + i, out + i, n - i);
+}
+
+// round_row_bf16_f32, bit-identical: fp32_to_bf16's integer rounding on 8 lanes, the result kept as F32.
+void round_row_bf16(const float* x, void* y, int64_t n) {
+  auto* out = static_cast<float*>(y);
+  const __m256i one = _mm256_set1_epi32(1), half = _mm256_set1_epi32(0x7fff), quiet = _mm256_set1_epi32(64 << 16);
+  const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+  const __m256i high = _mm256_set1_epi32(int32_t(0xffff0000u));
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i u = _mm256_castps_si256(_mm256_loadu_ps(x + i));
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), one);
+    const __m256i rounded = _mm256_add_epi32(u, _mm256_add_epi32(half, lsb));
+    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, abs_mask), inf);  // both sides non-negative
+    const __m256i bits = _mm256_blendv_epi8(rounded, _mm256_or_si256(u, quiet), nan);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm256_and_si256(bits, high));
+  }
+  if (i < n) round_row_bf16_f32(x + i, out + i, n - i);
 }
 
 // ---- 32-value blocks ----
@@ -224,7 +243,7 @@ void init_avx2_kernels(KernelSet& ks) {
   ks.name = "avx2 (fma, f16c)";
   ks.for_type(DType::F32) = {DType::F32, copy_row_f32, tile_float<LoadF32>, 1};
   ks.for_type(DType::F16) = {DType::F32, round_row_f16, tile_float<LoadF16>, 1};
-  ks.for_type(DType::BF16) = {DType::F32, copy_row_f32, tile_float<LoadBF16>, 1};
+  ks.for_type(DType::BF16) = {DType::F32, round_row_bf16, tile_float<LoadBF16>, 1};
   ks.for_type(DType::Q8_0) = {DType::Q8_0, quantize_row_q8_0, tile_q32<UQ8_0, BlockQ8_0>, 1};
   ks.for_type(DType::Q4_0) = {DType::Q8_0, quantize_row_q8_0, tile_q32<UQ4_0, BlockQ8_0>, 1};
   ks.for_type(DType::Q5_0) = {DType::Q8_0, quantize_row_q8_0, tile_q32<UQ5_0, BlockQ8_0>, 1};

@@ -1,12 +1,15 @@
 // AVX-512 matmul kernels for float weights (F32, F16, BF16) with F32 accumulation. F16 weights multiply
-// activations rounded to F16 (kept as F32 so the micro-kernel can broadcast them), as llama.cpp does.
+// activations rounded to F16 (kept as F32 so the micro-kernel can broadcast them), BF16 weights activations rounded
+// to BF16, as llama.cpp does.
 //  - Prepared weights are packed once into panels of 16 weight rows, k x 16 lanes of the source type (F16 lanes
 //    are widened in the k loop). Both paths read only the panels, so the driver may drop the source pages.
-//  - GEMM: one FMA with a broadcast activation value updates 16 outputs; 2 panels x kChunk activation rows stay
-//    in 24 accumulators (2 weight loads and 12 broadcasts per 24 FMAs).
+//  - BF16 with AVX512_BF16: VDPBF16PS multiplies a pair of k per lane (panels of k/2 pairs x 16 lanes, activations
+//    stored as BF16), twice the multiply-adds of an F32 FMA. Without it, BF16 is widened like F16.
+//  - GEMM: one multiply-add with a broadcast activation value (pair) updates 16 outputs; 2 panels x kChunk
+//    activation rows stay in 24 accumulators (2 weight loads and 12 broadcasts per 24 multiply-adds).
 //  - GEMV (few activation rows): panels streamed once, 16 partial sums per panel (see reduce_lanes).
-//  - Unpacked weights (the K cache) are converted and transposed into F32 scratch panels per call (tile); the
-//    results are bit-identical to the packed path.
+//  - Unpacked weights (the K cache, tied output projections) are converted and transposed into scratch panels per
+//    call (tile); the results are bit-identical to the packed path.
 #if defined(__x86_64__) || defined(__i386__)  // x86 only: other targets never call these
 #include <immintrin.h>
 
@@ -15,6 +18,7 @@
 
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/simd_avx512.h"
+#include "core/cpu_features.h"
 
 namespace hearth::cpu {
 namespace {
@@ -57,7 +61,6 @@ inline float reduce_lanes(__m512 v) {
   return _mm_cvtss_f32(q);
 }
 
-// NW source weight rows at once (independent chains) times one activation row.
 // r[i] lane j -> r[j] lane i, for 16 vectors of 32-bit lanes.
 inline void transpose16(__m512 r[16]) {
   __m512 t[16];
@@ -112,68 +115,132 @@ void transpose_panel(int64_t k, int rows, Get get, Put put) {
   }
 }
 
+// How the micro-kernels multiply one weight type. A step is what one multiply-add instruction takes per output
+// lane: one k for weights widened to F32 (FMA with an F32 activation), a pair of k for VDPBF16PS. Packed panels
+// hold steps x 16 lanes of P; activations are rows of A.
+template <typename L>
+struct Widening {
+  using T = typename L::T;  // source weight value
+  using P = T;
+  using A = float;
+  static constexpr int64_t kPerStep = 1;
+  static __m512 lanes(const P* p) { return L::lanes(p); }
+  static __m512 bcast(const A* a, int64_t s) { return _mm512_set1_ps(a[s]); }
+  static __m512 bcast_last(const A* a, int64_t s) { return bcast(a, s); }
+  static __m512 madd(__m512 acc, __m512 w, __m512 a) { return _mm512_fmadd_ps(w, a, acc); }
+  // 16 steps of a source weight row / an activation row; with n values left, lanes past them are zero.
+  static __m512 row(const T* p) { return L::load(p); }
+  static __m512 row(const T* p, int64_t n) { return L::load(p, head_mask(n)); }
+  static __m512 act(const A* a) { return _mm512_loadu_ps(a); }
+  static __m512 act(const A* a, int64_t n) { return _mm512_maskz_loadu_ps(head_mask(n), a); }
+  // 16 steps of row (k values) from step s0 in 32-bit lanes: raw bits (packing) or as F32 (the scratch panels of
+  // tile, multiplied by TileDot).
+  static __m512 raw(const T* row, int64_t s0, int64_t k) { return load_bits(row + s0, head_mask(k - s0)); }
+  static void put_raw(P* dst, __m512 v) { store_bits(dst, v); }
+  static __m512 widened(const T* row, int64_t s0, int64_t k) { return L::load(row + s0, head_mask(k - s0)); }
+  using TileDot = Widening<LoadF32>;
+};
+
+// VDPBF16PS: lane i += a.bf16[2i+1] * b.bf16[2i+1], then += a.bf16[2i] * b.bf16[2i], each add rounded to nearest
+// even (the products of two BF16 values are exact in F32). Unlike the scalar kernel it treats denormal inputs as
+// zero and flushes denormal results to zero, whatever MXCSR says (Intel SDM, VDPBF16PS). BF16 denormals are below
+// 2^-126 in magnitude, so a dot product of k values moves by at most about k * 2^-126 * max|value|: only results
+// that are themselves that small can differ by more than the summation order makes them.
+struct DotBF16 {
+  using T = uint16_t;
+  using P = uint32_t;  // (w[2s], w[2s+1]) in the low and high half; for odd k the last pair's high half is zero
+  using A = uint16_t;
+  static constexpr int64_t kPerStep = 2;
+  static __mmask32 values(int64_t n) { return n >= 32 ? ~__mmask32(0) : __mmask32((1u << n) - 1); }
+  static __m512i lanes(const P* p) { return _mm512_load_si512(p); }
+  static __m512i bcast(const A* a, int64_t s) { return _mm512_set1_epi32(int32_t(load_u32(a + 2 * s))); }
+  // Odd k: the last pair's second value would be read past the row.
+  static __m512i bcast_last(const A* a, int64_t s) { return _mm512_set1_epi32(a[2 * s]); }
+  static __m512 madd(__m512 acc, __m512i w, __m512i a) { return _mm512_dpbf16_ps(acc, (__m512bh)w, (__m512bh)a); }
+  static __m512i row(const T* p) { return _mm512_loadu_si512(p); }
+  static __m512i row(const T* p, int64_t n) { return _mm512_maskz_loadu_epi16(values(n), p); }
+  static __m512i act(const A* a) { return row(a); }
+  static __m512i act(const A* a, int64_t n) { return row(a, n); }
+  static __m512 raw(const T* row, int64_t s0, int64_t k) {
+    return _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(values(k - 2 * s0), row + 2 * s0));
+  }
+  static void put_raw(P* dst, __m512 v) { _mm512_store_ps(dst, v); }
+  static __m512 widened(const T* row, int64_t s0, int64_t k) { return raw(row, s0, k); }
+  using TileDot = DotBF16;
+};
+
+template <typename L>
+constexpr int64_t steps(int64_t k) {
+  return (k + L::kPerStep - 1) / L::kPerStep;
+}
+
+// NW source weight rows at once (independent chains) times one activation row.
 template <typename L, int NW>
-void gemv_rows(int64_t k, const typename L::T* const* w, const float* a, float* out) {
+void gemv_rows(int64_t k, const typename L::T* const* w, const typename L::A* a, float* out) {
+  constexpr int64_t kValues = kLanes * L::kPerStep;  // per vector
   __m512 acc[NW];
   for (int r = 0; r < NW; ++r) acc[r] = _mm512_setzero_ps();
   int64_t c = 0;
-  for (; c + 16 <= k; c += 16) {
-    const __m512 av = _mm512_loadu_ps(a + c);
-    for (int r = 0; r < NW; ++r) acc[r] = _mm512_fmadd_ps(L::load(w[r] + c), av, acc[r]);
+  for (; c + kValues <= k; c += kValues) {
+    const auto av = L::act(a + c);
+    for (int r = 0; r < NW; ++r) acc[r] = L::madd(acc[r], L::row(w[r] + c), av);
   }
   if (c < k) {
-    const __mmask16 m = head_mask(k - c);
-    const __m512 av = _mm512_maskz_loadu_ps(m, a + c);
-    for (int r = 0; r < NW; ++r) acc[r] = _mm512_fmadd_ps(L::load(w[r] + c, m), av, acc[r]);
+    const auto av = L::act(a + c, k - c);
+    for (int r = 0; r < NW; ++r) acc[r] = L::madd(acc[r], L::row(w[r] + c, k - c), av);
   }
   for (int r = 0; r < NW; ++r) out[r] = reduce_lanes(acc[r]);
 }
 
 // One packed panel times one activation row: partial l is a vector over the panel's rows.
 template <typename L>
-void gemv_panel(int64_t k, const typename L::T* panel, const float* a, float* out, __mmask16 mask) {
+void gemv_panel(int64_t k, const typename L::P* panel, const typename L::A* a, float* out, __mmask16 mask) {
   __m512 acc[kLanes];
 #pragma GCC unroll 16
   for (int l = 0; l < kLanes; ++l) acc[l] = _mm512_setzero_ps();
-  int64_t kk = 0;
-  for (; kk + kLanes <= k; kk += kLanes) {
+  const int64_t full = k / L::kPerStep;
+  int64_t s = 0;
+  for (; s + kLanes <= full; s += kLanes) {
 #pragma GCC unroll 16
-    for (int l = 0; l < kLanes; ++l)
-      acc[l] = _mm512_fmadd_ps(L::lanes(panel + (kk + l) * kLanes), _mm512_set1_ps(a[kk + l]), acc[l]);
+    for (int l = 0; l < kLanes; ++l) acc[l] = L::madd(acc[l], L::lanes(panel + (s + l) * kLanes), L::bcast(a, s + l));
   }
-  for (int l = 0; kk + l < k; ++l)
-    acc[l] = _mm512_fmadd_ps(L::lanes(panel + (kk + l) * kLanes), _mm512_set1_ps(a[kk + l]), acc[l]);
+  int l = 0;
+  for (; s + l < full; ++l) acc[l] = L::madd(acc[l], L::lanes(panel + (s + l) * kLanes), L::bcast(a, s + l));
+  if (full < steps<L>(k)) acc[l] = L::madd(acc[l], L::lanes(panel + (s + l) * kLanes), L::bcast_last(a, s + l));
 #pragma GCC unroll 8
-  for (int l = 0; l < 8; ++l) acc[l] = _mm512_add_ps(acc[l], acc[l + 8]);
+  for (l = 0; l < 8; ++l) acc[l] = _mm512_add_ps(acc[l], acc[l + 8]);
 #pragma GCC unroll 4
-  for (int l = 0; l < 4; ++l) acc[l] = _mm512_add_ps(acc[l], acc[l + 4]);
+  for (l = 0; l < 4; ++l) acc[l] = _mm512_add_ps(acc[l], acc[l + 4]);
   acc[0] = _mm512_add_ps(acc[0], acc[2]);
   acc[1] = _mm512_add_ps(acc[1], acc[3]);
   _mm512_mask_storeu_ps(out, mask, _mm512_add_ps(acc[0], acc[1]));
 }
 
 // GEMM micro-kernel: NP consecutive panels (NP x 16 weight rows, panel_size elements apart) times C activation
-// rows (a_step floats apart, read in place). Each output is one F32 chain over kk in order, so the panel count
-// and the chunking never change it.
+// rows (a_step elements apart, read in place). Each output is one F32 chain over the steps in order, so the panel
+// count and the chunking never change it.
 template <typename L, int NP, int C>
-void kernel(int64_t k, const typename L::T* panel, int64_t panel_size, const float* act, int64_t a_step, float* out,
-            int64_t ldo, __mmask16 last_mask) {
+void kernel(int64_t k, const typename L::P* panel, int64_t panel_size, const typename L::A* act, int64_t a_step,
+            float* out, int64_t ldo, __mmask16 last_mask) {
   __m512 acc[NP][C];
 #pragma GCC unroll 2
   for (int p = 0; p < NP; ++p)
 #pragma GCC unroll 12
     for (int c = 0; c < C; ++c) acc[p][c] = _mm512_setzero_ps();
-  for (int64_t kk = 0; kk < k; ++kk) {
-    __m512 wv[NP];
+  auto step = [&](int64_t s, auto bcast) __attribute__((always_inline)) {
+    decltype(L::lanes(panel)) wv[NP];
 #pragma GCC unroll 2
-    for (int p = 0; p < NP; ++p) wv[p] = L::lanes(panel + p * panel_size + kk * kLanes);
+    for (int p = 0; p < NP; ++p) wv[p] = L::lanes(panel + p * panel_size + s * kLanes);
 #pragma GCC unroll 12
     for (int c = 0; c < C; ++c) {
-      const __m512 b = _mm512_set1_ps(act[c * a_step + kk]);
+      const auto b = bcast(act + c * a_step, s);
 #pragma GCC unroll 2
-      for (int p = 0; p < NP; ++p) acc[p][c] = _mm512_fmadd_ps(wv[p], b, acc[p][c]);
+      for (int p = 0; p < NP; ++p) acc[p][c] = L::madd(acc[p][c], wv[p], b);
     }
-  }
+  };
+  const int64_t full = k / L::kPerStep;
+  for (int64_t s = 0; s < full; ++s) step(s, L::bcast);
+  if (full < steps<L>(k)) step(full, L::bcast_last);
 #pragma GCC unroll 2
   for (int p = 0; p < NP; ++p)
 #pragma GCC unroll 12
@@ -182,7 +249,7 @@ void kernel(int64_t k, const typename L::T* panel, int64_t panel_size, const flo
 }
 
 template <typename L, int NP, int C = kChunk>
-void dispatch_kernel(int rows, int64_t k, const typename L::T* panel, int64_t panel_size, const float* act,
+void dispatch_kernel(int rows, int64_t k, const typename L::P* panel, int64_t panel_size, const typename L::A* act,
                      int64_t a_step, float* out, int64_t ldo, __mmask16 last_mask) {
   if constexpr (C > 0) {
     if (rows == C) return kernel<L, NP, C>(k, panel, panel_size, act, a_step, out, ldo, last_mask);
@@ -190,8 +257,9 @@ void dispatch_kernel(int rows, int64_t k, const typename L::T* panel, int64_t pa
   }
 }
 
-inline const float* act_row(const void* a, size_t a_stride, int64_t i) {
-  return reinterpret_cast<const float*>(static_cast<const uint8_t*>(a) + size_t(i) * a_stride);
+template <typename L>
+const typename L::A* act_row(const void* a, size_t a_stride, int64_t i) {
+  return reinterpret_cast<const typename L::A*>(static_cast<const uint8_t*>(a) + size_t(i) * a_stride);
 }
 
 // Few activation rows, source weight rows read in place, 4 at a time.
@@ -203,7 +271,7 @@ void gemv(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a, 
     return reinterpret_cast<const T*>(static_cast<const uint8_t*>(w) + size_t(j) * w_stride);
   };
   for (int64_t i = 0; i < na; ++i) {
-    const float* ai = act_row(a, a_stride, i);
+    const auto* ai = act_row<L>(a, a_stride, i);
     int64_t j = 0;
     for (; j + 4 <= nw; j += 4) {
       const T* rows[4] = {row(j), row(j + 1), row(j + 2), row(j + 3)};
@@ -219,14 +287,14 @@ void gemv(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a, 
 // nw weight rows in panels of 16 (panel_size elements apart) times na >= kGemmRows activation rows: chunk by
 // chunk, so one chunk of activations stays in cache while every panel of the tile passes it, two panels a call.
 template <typename L>
-void panels_times_rows(int64_t k, const typename L::T* panels, int64_t panel_size, int64_t nw, const void* a,
+void panels_times_rows(int64_t k, const typename L::P* panels, int64_t panel_size, int64_t nw, const void* a,
                        size_t a_stride, int64_t na, float* out, int64_t ldo) {
   const int64_t n_panels = (nw + kLanes - 1) / kLanes;
   const __mmask16 last_mask = head_mask(nw - (n_panels - 1) * kLanes);
-  const int64_t a_step = int64_t(a_stride / sizeof(float));
+  const int64_t a_step = int64_t(a_stride / sizeof(typename L::A));
   for (int64_t i0 = 0; i0 < na; i0 += kChunk) {
     const int C = int(std::min<int64_t>(kChunk, na - i0));
-    const float* act = act_row(a, a_stride, i0);
+    const auto* act = act_row<L>(a, a_stride, i0);
     float* o = out + i0 * ldo;
     int64_t p = 0;
     for (; p + 2 <= n_panels; p += 2)
@@ -237,72 +305,67 @@ void panels_times_rows(int64_t k, const typename L::T* panels, int64_t panel_siz
   }
 }
 
-// Packed layout: panels of 16 weight rows, each k x 16 lanes of the source type (lane r = row r of the panel;
-// rows past nw are zero). Panel bytes are a multiple of 32, so every 16-lane group of a 64-byte aligned buffer
-// is 32-byte aligned (F16/BF16) or 64-byte aligned (F32).
+// Packed layout: panels of 16 weight rows, each steps x 16 lanes of P (lane r = row r of the panel; rows past nw
+// are zero). Panel bytes are a multiple of 32, so every 16-lane group of a 64-byte aligned buffer is 32-byte
+// aligned (F16/BF16 widened) or 64-byte aligned (F32, BF16 pairs).
 template <typename L>
 size_t packed_bytes(int64_t k, int64_t nw) {
-  return size_t((nw + kLanes - 1) / kLanes) * size_t(k) * kLanes * sizeof(typename L::T);
+  return size_t((nw + kLanes - 1) / kLanes) * size_t(steps<L>(k)) * kLanes * sizeof(typename L::P);
+}
+
+// rows source weight rows (of T, w_stride bytes apart) into one panel of L, get(row, s0) giving 16 steps of a row.
+template <typename L, typename T, typename Get>
+void fill_panel(int64_t k, const uint8_t* src, size_t w_stride, int rows, typename L::P* panel, Get get) {
+  transpose_panel(
+      steps<L>(k), rows,
+      [&](int r, int64_t s0, __mmask16) { return get(reinterpret_cast<const T*>(src + r * w_stride), s0); },
+      [&](int64_t s, __m512 v) { L::put_raw(panel + s * kLanes, v); });
 }
 
 // One-time packing: a copy-transpose of the raw values (no conversion).
 template <typename L>
 void pack(int64_t k, const void* w, size_t w_stride, int64_t nw, void* dst) {
-  using T = typename L::T;
-  T* out = static_cast<T*>(dst);
-  for (int64_t p0 = 0; p0 < nw; p0 += kLanes) {
-    T* panel = out + (p0 / kLanes) * k * kLanes;
-    const auto* src = static_cast<const uint8_t*>(w) + size_t(p0) * w_stride;
-    transpose_panel(
-        k, int(std::min<int64_t>(kLanes, nw - p0)),
-        [&](int r, int64_t kk, __mmask16 m) {
-          return load_bits(reinterpret_cast<const T*>(src + r * w_stride) + kk, m);
-        },
-        [&](int64_t kk, __m512 v) { store_bits(panel + kk * kLanes, v); });
-  }
+  auto* out = static_cast<typename L::P*>(dst);
+  for (int64_t p0 = 0; p0 < nw; p0 += kLanes)
+    fill_panel<L, typename L::T>(k, static_cast<const uint8_t*>(w) + size_t(p0) * w_stride, w_stride,
+                  int(std::min<int64_t>(kLanes, nw - p0)), out + (p0 / kLanes) * steps<L>(k) * kLanes,
+                  [&](const typename L::T* row, int64_t s0) { return L::raw(row, s0, k); });
 }
 
 // Packed weights are read only from the panels (never the source rows), so the source pages may be released.
 template <typename L>
 void tile_packed(int64_t k, const void* packed, const void*, size_t, int64_t nw, const void* a, size_t a_stride,
                  int64_t na, float* out, int64_t ldo) {
-  using T = typename L::T;
-  const T* panels = static_cast<const T*>(packed);
-  const int64_t panel_size = k * kLanes;
+  const auto* panels = static_cast<const typename L::P*>(packed);
+  const int64_t panel_size = steps<L>(k) * kLanes;
   if (na < kGemmRows) {
     for (int64_t i = 0; i < na; ++i)
       for (int64_t p0 = 0; p0 < nw; p0 += kLanes)
-        gemv_panel<L>(k, panels + (p0 / kLanes) * panel_size, act_row(a, a_stride, i), out + i * ldo + p0,
+        gemv_panel<L>(k, panels + (p0 / kLanes) * panel_size, act_row<L>(a, a_stride, i), out + i * ldo + p0,
                       head_mask(nw - p0));
     return;
   }
   panels_times_rows<L>(k, panels, panel_size, nw, a, a_stride, na, out, ldo);
 }
 
-// Unpacked weights (e.g. the K cache in attention): converted and transposed into F32 scratch panels per call,
-// up to 16 panels at a time.
+// Unpacked weights (e.g. the K cache in attention): converted and transposed into scratch panels of TileDot per
+// call (F32 for widened types), up to 16 panels at a time.
 template <typename L>
 void tile(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a, size_t a_stride, int64_t na,
           float* out, int64_t ldo) {
-  using T = typename L::T;
+  using D = typename L::TileDot;
   if (na < kGemmRows) return gemv<L>(k, w, w_stride, nw, a, a_stride, na, out, ldo);
   constexpr int64_t kBlockRows = 16 * kLanes;
-  const int64_t panel_size = k * kLanes;
+  const int64_t panel_size = steps<D>(k) * kLanes;
   thread_local Scratch panel_buf;
-  float* panels = panel_buf.get<float>(size_t(std::min(nw + kLanes - 1, kBlockRows) / kLanes * panel_size));
+  auto* panels = panel_buf.get<typename D::P>(size_t(std::min(nw + kLanes - 1, kBlockRows) / kLanes * panel_size));
   for (int64_t j0 = 0; j0 < nw; j0 += kBlockRows) {
     const int64_t rows = std::min(kBlockRows, nw - j0);
-    for (int64_t p0 = 0; p0 < rows; p0 += kLanes) {
-      const auto* src = static_cast<const uint8_t*>(w) + size_t(j0 + p0) * w_stride;
-      float* panel = panels + (p0 / kLanes) * panel_size;
-      transpose_panel(
-          k, int(std::min<int64_t>(kLanes, rows - p0)),
-          [&](int r, int64_t kk, __mmask16 m) {
-            return L::load(reinterpret_cast<const T*>(src + r * w_stride) + kk, m);
-          },
-          [&](int64_t kk, __m512 v) { _mm512_store_ps(panel + kk * kLanes, v); });
-    }
-    panels_times_rows<LoadF32>(k, panels, panel_size, rows, a, a_stride, na, out + j0, ldo);
+    for (int64_t p0 = 0; p0 < rows; p0 += kLanes)
+      fill_panel<D, typename L::T>(k, static_cast<const uint8_t*>(w) + size_t(j0 + p0) * w_stride, w_stride,
+                    int(std::min<int64_t>(kLanes, rows - p0)), panels + (p0 / kLanes) * panel_size,
+                    [&](const typename L::T* row, int64_t s0) { return L::widened(row, s0, k); });
+    panels_times_rows<D>(k, panels, panel_size, rows, a, a_stride, na, out + j0, ldo);
   }
 }
 
@@ -312,6 +375,34 @@ void round_row_f16(const float* x, void* y, int64_t n) {
   for (; i + 16 <= n; i += 16)
     _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
   if (i < n) round_row_f16_f32(x + i, out + i, n - i);
+}
+
+// fp32_to_bf16 on 16 lanes, bit-identical: the BF16 value in the high half of each lane (low half garbage).
+// VCVTNEPS2BF16 would flush denormals to zero, so the rounding is done on the integer bits.
+inline __m512i bf16_high_halves(__m512 x) {
+  const __m512i u = _mm512_castps_si512(x);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  const __m512i rounded = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+  const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
+                                                _mm512_set1_epi32(0x7f800000));
+  return _mm512_mask_or_epi32(rounded, nan, u, _mm512_set1_epi32(64 << 16));  // quiet NaN
+}
+
+// round_row_bf16_f32 (activations of widened BF16 weights) and quantize_row_bf16 (of VDPBF16PS), bit-identical.
+void round_row_bf16(const float* x, void* y, int64_t n) {
+  auto* out = static_cast<float*>(y);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = head_mask(n - i);
+    const __m512i h = bf16_high_halves(_mm512_maskz_loadu_ps(m, x + i));
+    _mm512_mask_storeu_ps(out + i, m, _mm512_castsi512_ps(_mm512_and_si512(h, _mm512_set1_epi32(int32_t(0xffff0000u)))));
+  }
+}
+void quantize_row_bf16_x16(const float* x, void* y, int64_t n) {
+  auto* out = static_cast<uint16_t*>(y);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = head_mask(n - i);
+    _mm512_mask_cvtepi32_storeu_epi16(out + i, m, _mm512_srli_epi32(bf16_high_halves(_mm512_maskz_loadu_ps(m, x + i)), 16));
+  }
 }
 
 template <typename L, int NV>
@@ -349,13 +440,24 @@ void weighted_sum(int64_t rows, const float* p, const void* x, size_t x_stride, 
 
 }  // namespace
 
+void init_avx512_bf16(KernelSet& ks, bool dot_instructions) {
+  using Widened = Widening<LoadBF16>;
+  if (dot_instructions)
+    ks.for_type(DType::BF16) = {DType::BF16,          quantize_row_bf16_x16, tile<DotBF16>,       kLanes, 0,
+                                packed_bytes<DotBF16>, pack<DotBF16>,         tile_packed<DotBF16>};
+  else
+    ks.for_type(DType::BF16) = {DType::F32,           round_row_bf16, tile<Widened>,       kLanes, 0,
+                                packed_bytes<Widened>, pack<Widened>,  tile_packed<Widened>};
+}
+
 void init_avx512_float(KernelSet& ks) {
-  ks.for_type(DType::F32) = {DType::F32,          copy_row_f32,  tile<LoadF32>,       kLanes, 0,
-                             packed_bytes<LoadF32>, pack<LoadF32>, tile_packed<LoadF32>};
-  ks.for_type(DType::F16) = {DType::F32,          round_row_f16, tile<LoadF16>,       kLanes, 0,
-                             packed_bytes<LoadF16>, pack<LoadF16>, tile_packed<LoadF16>};
-  ks.for_type(DType::BF16) = {DType::F32,           copy_row_f32,   tile<LoadBF16>,       kLanes, 0,
-                              packed_bytes<LoadBF16>, pack<LoadBF16>, tile_packed<LoadBF16>};
+  using F32 = Widening<LoadF32>;
+  using F16 = Widening<LoadF16>;
+  ks.for_type(DType::F32) = {DType::F32,      copy_row_f32, tile<F32>,       kLanes, 0,
+                             packed_bytes<F32>, pack<F32>,  tile_packed<F32>};
+  ks.for_type(DType::F16) = {DType::F32,      round_row_f16, tile<F16>,       kLanes, 0,
+                             packed_bytes<F16>, pack<F16>,   tile_packed<F16>};
+  init_avx512_bf16(ks, cpu_info().avx512_bf16);
   ks.weighted_sum_f32 = weighted_sum<LoadF32>;
   ks.weighted_sum_f16 = weighted_sum<LoadF16>;
 }

@@ -1,5 +1,6 @@
-// arm64 NEON kernels (compiled only for arm64): F32/F16 weights with float FMAs, Q8_0 with widening 8-bit
-// multiplies (no dot-product extension needed). Other types use the portable kernels.
+// arm64 NEON kernels (compiled only for arm64): F32/F16/BF16 weights with float FMAs (F16 / BF16 weights times
+// activations rounded to F16 / BF16, kept as F32), Q8_0 with widening 8-bit multiplies (no dot-product extension
+// needed). Other types use the portable kernels.
 #if defined(__aarch64__)
 #include <arm_neon.h>
 
@@ -20,6 +21,11 @@ struct LoadF16 {
   using T = uint16_t;
   static float32x4_t load(const T* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
   static float one(T v) { return fp16_to_fp32(v); }
+};
+struct LoadBF16 {
+  using T = uint16_t;
+  static float32x4_t load(const T* p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
+  static float one(T v) { return bf16_to_fp32(v); }
 };
 
 template <typename L>
@@ -80,6 +86,7 @@ void init_neon_kernels(KernelSet& ks) {
   ks.name = "neon";
   ks.for_type(DType::F32) = {DType::F32, copy_row_f32, tile_float<LoadF32>, 1};
   ks.for_type(DType::F16) = {DType::F32, round_row_f16, tile_float<LoadF16>, 1};
+  ks.for_type(DType::BF16) = {DType::F32, round_row_bf16_f32, tile_float<LoadBF16>, 1};
   ks.for_type(DType::Q8_0) = {DType::Q8_0, quantize_row_q8_0, tile_q8_0, 1};
 }
 

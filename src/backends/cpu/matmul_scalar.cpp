@@ -120,6 +120,17 @@ void weighted_sum(int64_t rows, const float* p, const void* x, size_t x_stride, 
 
 }  // namespace
 
+// BF16 weights multiply activations rounded to BF16, as llama.cpp does (its vec_dot_type for BF16 is BF16).
+void quantize_row_bf16(const float* x, void* y, int64_t n) {
+  auto* out = static_cast<uint16_t*>(y);
+  for (int64_t i = 0; i < n; ++i) out[i] = fp32_to_bf16(x[i]);
+}
+
+void round_row_bf16_f32(const float* x, void* y, int64_t n) {
+  auto* out = static_cast<float*>(y);
+  for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_fp32(fp32_to_bf16(x[i]));
+}
+
 void unpack_block32(DType t, const void* block, Unpacked32& out) {
   out.m = 0.0f;
   switch (t) {
@@ -241,7 +252,7 @@ void init_scalar_kernels(KernelSet& ks) {
   ks.name = "scalar";
   ks.for_type(DType::F32) = {DType::F32, copy_row_f32, tile_float<float, float, id_f32, id_f32>, 1};
   ks.for_type(DType::F16) = {DType::F16, quantize_row_f16, tile_float<uint16_t, uint16_t, fp16_to_fp32, fp16_to_fp32>, 1};
-  ks.for_type(DType::BF16) = {DType::F32, copy_row_f32, tile_float<uint16_t, float, bf16_to_fp32, id_f32>, 1};
+  ks.for_type(DType::BF16) = {DType::BF16, quantize_row_bf16, tile_float<uint16_t, uint16_t, bf16_to_fp32, bf16_to_fp32>, 1};
   ks.for_type(DType::Q4_0) = {DType::Q8_0, quantize_row_q8_0, tile_q_32<DType::Q4_0>, 1};
   ks.for_type(DType::Q4_1) = {DType::Q8_1, quantize_row_q8_1, tile_q_32<DType::Q4_1>, 1};
   ks.for_type(DType::Q5_0) = {DType::Q8_0, quantize_row_q8_0, tile_q_32<DType::Q5_0>, 1};
