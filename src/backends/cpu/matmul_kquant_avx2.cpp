@@ -22,6 +22,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 #include "backends/cpu/kernels.h"
@@ -69,18 +70,17 @@ struct Chunk {
   __m256i sc[2];
 };
 
-// Q4_K / Q5_K: 64-bit words of the eight 6-bit scales and of the eight 6-bit mins from the 12 packed bytes
-// (words w0, w1, w2): scales 0-3 / mins 0-3 are the low 6 bits of w0 / w1; scales 4-7 / mins 4-7 take their low
-// 4 bits from the low / high nibbles of w2 and their top 2 bits from the top bits of w0 / w1.
+// Q4_K / Q5_K: the eight 6-bit scales then the eight 6-bit mins, one byte each, from the 12 packed bytes (32-bit
+// words w0, w1, w2): scales 0-3 / mins 0-3 are the low 6 bits of w0 / w1; scales 4-7 / mins 4-7 take their low 4
+// bits from the low / high nibbles of w2 and their top 2 bits from the top bits of w0 / w1. Reads 16 bytes (the
+// block goes on after its scales).
 inline __m128i k4_scales_then_mins(const uint8_t* packed) {
-  uint32_t w0, w1, w2;  // three words, not an array: an array is copied through the stack
-  std::memcpy(&w0, packed, 4);
-  std::memcpy(&w1, packed + 4, 4);
-  std::memcpy(&w2, packed + 8, 4);
-  const uint32_t lo6 = 0x3f3f3f3fu, lo4 = 0x0f0f0f0fu, top2 = 0x30303030u;
-  const uint64_t scales = (w0 & lo6) | uint64_t((w2 & lo4) | ((w0 >> 2) & top2)) << 32;
-  const uint64_t mins = (w1 & lo6) | uint64_t(((w2 >> 4) & lo4) | ((w1 >> 2) & top2)) << 32;
-  return _mm_set_epi64x(int64_t(mins), int64_t(scales));
+  const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(packed));
+  const __m128i low = _mm_and_si128(w, _mm_set1_epi8(0x3f));                                 // scales 0-3, mins 0-3
+  const __m128i top = _mm_and_si128(_mm_srli_epi32(w, 2), _mm_set1_epi8(0x30));              // from w0, w1
+  const __m128i w2 = _mm_srlv_epi32(_mm_shuffle_epi32(w, _MM_SHUFFLE(2, 2, 2, 2)), _mm_setr_epi32(0, 4, 0, 0));
+  const __m128i high = _mm_or_si128(_mm_and_si128(w2, _mm_set1_epi8(0x0f)), top);            // scales 4-7, mins 4-7
+  return _mm_unpacklo_epi32(low, high);
 }
 
 // Scales, mins and low 4 bits of Q4_K / Q5_K, which lay them out alike: in chunk c, the low nibbles of bytes
@@ -97,8 +97,12 @@ struct Low4Decoded {
     const __m128i sm = k4_scales_then_mins(b.scales);
     scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
     mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
-    d = h2f(b.d);
-    dmin = h2f(b.dmin);
+    static_assert(offsetof(Block, d) == 0 && offsetof(Block, dmin) == 2);
+    uint32_t d_dmin;  // the block's first 4 bytes: the two F16 fields, converted together
+    std::memcpy(&d_dmin, &b, 4);
+    const __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128(int(d_dmin)));
+    d = _mm_cvtss_f32(f);
+    dmin = _mm_cvtss_f32(_mm_movehdup_ps(f));
   }
   void low4(int c, Chunk& ch) const {
     const __m256i q = load256(qs + 32 * c), m4 = _mm256_set1_epi8(0x0F);
