@@ -164,13 +164,16 @@ struct Q6K {
     void chunk(int c, Chunk& ch) const {
       const int h = c / 2, hi_nibble = c % 2;
       const uint8_t* ql = b->ql + 64 * h;
-      const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
-      const __m256i qh = _mm256_srli_epi16(load256(b->qh + 32 * h), 4 * hi_nibble);
+      const __m256i m4 = _mm256_set1_epi8(0x0F), bits45 = _mm256_set1_epi8(0x30);
+      const __m256i qh = load256(b->qh + 32 * h);
 #pragma GCC unroll 2
       for (int t = 0; t < 2; ++t) {
+        const int j = 2 * hi_nibble + t;
         const __m256i low = _mm256_and_si256(_mm256_srli_epi16(load256(ql + 32 * t), 4 * hi_nibble), m4);
-        const __m256i high = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * t), m2), 4);
-        ch.u[t] = _mm256_or_si256(low, high);
+        // Bits 2j, 2j + 1 of each byte moved to bits 4, 5; what the 16-bit shift brings over from the
+        // neighbouring byte lands outside them.
+        const __m256i at4 = j < 2 ? _mm256_slli_epi16(qh, 4 - 2 * j) : _mm256_srli_epi16(qh, 2 * j - 4);
+        ch.u[t] = _mm256_or_si256(low, _mm256_and_si256(at4, bits45));
         const int group = 4 * c + 2 * t;  // the 16-value groups of this vector: group, group + 1
         ch.sc[t] = shuffle16(scales[group / 8], kPickGroupPair[group % 8 / 2]);
       }
