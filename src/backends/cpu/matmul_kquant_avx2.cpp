@@ -44,6 +44,13 @@ inline float hsum(__m256 v) {
 
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
+// v shifted so that bit `from` of each byte lands on bit `to` (a 16-bit shift of |from - to| <= 4: what it brings
+// over from the neighbouring byte lands on bits below `to` for a left shift, above `to` + 1 for a right shift, so
+// masking bits `to` and `to` + 1 keeps only the byte's own).
+inline __m256i move_bits(__m256i v, int from, int to) {
+  return from <= to ? _mm256_slli_epi16(v, to - from) : _mm256_srli_epi16(v, from - to);
+}
+
 // VPSHUFB controls that repeat int16 lane lo of the low 128-bit half across that half and lane hi of the high half
 // across the high half. Kept in memory so that each shuffle takes its control as a load operand.
 struct alignas(32) Pick16 {
@@ -132,10 +139,9 @@ struct Q5K {
     }
     void chunk(int c, Chunk& ch) const {
       this->low4(c, ch);
-      // After the 16-bit shift each byte's bits 0 and 1 are its own bits 2c and 2c + 1 (2c + 1 <= 7).
-      const __m256i h = _mm256_srli_epi16(qh, 2 * c);
-      ch.u[0] = _mm256_or_si256(ch.u[0], _mm256_slli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(1)), 4));
-      ch.u[1] = _mm256_or_si256(ch.u[1], _mm256_slli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(2)), 3));
+      const __m256i bit4 = _mm256_set1_epi8(0x10);
+      ch.u[0] = _mm256_or_si256(ch.u[0], _mm256_and_si256(move_bits(qh, 2 * c, 4), bit4));
+      ch.u[1] = _mm256_or_si256(ch.u[1], _mm256_and_si256(move_bits(qh, 2 * c + 1, 4), bit4));
     }
   };
 };
@@ -170,10 +176,7 @@ struct Q6K {
       for (int t = 0; t < 2; ++t) {
         const int j = 2 * hi_nibble + t;
         const __m256i low = _mm256_and_si256(_mm256_srli_epi16(load256(ql + 32 * t), 4 * hi_nibble), m4);
-        // Bits 2j, 2j + 1 of each byte moved to bits 4, 5; what the 16-bit shift brings over from the
-        // neighbouring byte lands outside them.
-        const __m256i at4 = j < 2 ? _mm256_slli_epi16(qh, 4 - 2 * j) : _mm256_srli_epi16(qh, 2 * j - 4);
-        ch.u[t] = _mm256_or_si256(low, _mm256_and_si256(at4, bits45));
+        ch.u[t] = _mm256_or_si256(low, _mm256_and_si256(move_bits(qh, 2 * j, 4), bits45));
         const int group = 4 * c + 2 * t;  // the 16-value groups of this vector: group, group + 1
         ch.sc[t] = shuffle16(scales[group / 8], kPickGroupPair[group % 8 / 2]);
       }
