@@ -8,6 +8,8 @@
 #if defined(__x86_64__) || defined(__i386__)  // x86 only: other targets never call these
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 
@@ -239,6 +241,46 @@ void tile_q32(int64_t k, const void* w, size_t w_stride, int64_t nw, const void*
 
 }  // namespace
 
+// softmax · V: out[c] = sum over j of p[j] * x_j[c], one FMA chain per column in order of j. Columns in slices of
+// up to 64 (8 accumulators); the last n % 8 columns one by one with the same chain.
+template <typename L, int NV>
+void weighted_sum_block(int64_t rows, const float* p, const uint8_t* x, size_t x_stride, float* out) {
+  __m256 acc[NV];
+  for (int t = 0; t < NV; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t j = 0; j < rows; ++j) {
+    const auto* xr = reinterpret_cast<const typename L::T*>(x + size_t(j) * x_stride);
+    const __m256 pj = _mm256_set1_ps(p[j]);
+    for (int t = 0; t < NV; ++t) acc[t] = _mm256_fmadd_ps(pj, L::load(xr + 8 * t), acc[t]);
+  }
+  for (int t = 0; t < NV; ++t) _mm256_storeu_ps(out + 8 * t, acc[t]);
+}
+
+template <typename L>
+void weighted_sum(int64_t rows, const float* p, const void* x, size_t x_stride, int64_t n, float* out) {
+  using T = typename L::T;
+  const auto* xb = static_cast<const uint8_t*>(x);
+  int64_t c0 = 0;
+  for (; c0 + 8 <= n; c0 += 64) {
+    const uint8_t* xs = xb + size_t(c0) * sizeof(T);
+    switch (std::min<int64_t>(8, (n - c0) / 8)) {
+      case 1: weighted_sum_block<L, 1>(rows, p, xs, x_stride, out + c0); break;
+      case 2: weighted_sum_block<L, 2>(rows, p, xs, x_stride, out + c0); break;
+      case 3: weighted_sum_block<L, 3>(rows, p, xs, x_stride, out + c0); break;
+      case 4: weighted_sum_block<L, 4>(rows, p, xs, x_stride, out + c0); break;
+      case 5: weighted_sum_block<L, 5>(rows, p, xs, x_stride, out + c0); break;
+      case 6: weighted_sum_block<L, 6>(rows, p, xs, x_stride, out + c0); break;
+      case 7: weighted_sum_block<L, 7>(rows, p, xs, x_stride, out + c0); break;
+      default: weighted_sum_block<L, 8>(rows, p, xs, x_stride, out + c0); break;
+    }
+  }
+  for (int64_t c = n / 8 * 8; c < n; ++c) {
+    float acc = 0.0f;
+    for (int64_t j = 0; j < rows; ++j)
+      acc = std::fma(p[j], L::one(reinterpret_cast<const T*>(xb + size_t(j) * x_stride)[c]), acc);
+    out[c] = acc;
+  }
+}
+
 void init_avx2_kernels(KernelSet& ks) {
   ks.name = "avx2 (fma, f16c)";
   ks.for_type(DType::F32) = {DType::F32, copy_row_f32, tile_float<LoadF32>, 1};
@@ -249,6 +291,8 @@ void init_avx2_kernels(KernelSet& ks) {
   ks.for_type(DType::Q5_0) = {DType::Q8_0, quantize_row_q8_0, tile_q32<UQ5_0, BlockQ8_0>, 1};
   ks.for_type(DType::Q4_1) = {DType::Q8_1, quantize_row_q8_1, tile_q32<UQ4_1, BlockQ8_1>, 1};
   ks.for_type(DType::Q5_1) = {DType::Q8_1, quantize_row_q8_1, tile_q32<UQ5_1, BlockQ8_1>, 1};
+  ks.weighted_sum_f32 = weighted_sum<LoadF32>;
+  ks.weighted_sum_f16 = weighted_sum<LoadF16>;
   init_avx2_kquant(ks);
 }
 
