@@ -242,7 +242,11 @@ TEST_P(MatmulKernels, SparseActivationsMatchTheDensePackedKernel) {
         kern.pack(k, wbytes.data(), size_t(k) * 4, m, packed);
         std::vector<float> dense(size_t(n * m)), sparse(size_t(n * m), -777.0f);
         kern.tile_packed(k, packed, wbytes.data(), size_t(k) * 4, m, x.data(), size_t(k) * 4, n, dense.data(), m);
-        kern.tile_packed_sparse(k, packed, wbytes.data(), size_t(k) * 4, m, x.data(), size_t(k) * 4, n,
+        const size_t listed_stride = cpu::sparse_row_bytes(k);
+        std::vector<uint8_t> listed(listed_stride * size_t(n));
+        for (int64_t i = 0; i < n; ++i)
+          kern.list_nonzeros(x.data() + i * k, listed.data() + size_t(i) * listed_stride, k);
+        kern.tile_packed_sparse(k, packed, wbytes.data(), size_t(k) * 4, m, listed.data(), listed_stride, n,
                                 sparse.data(), m);
         std::free(packed);
         for (size_t i = 0; i < dense.size(); ++i) ASSERT_EQ(sparse[i], dense[i]) << "at " << i;

@@ -549,12 +549,17 @@ class CpuBackend final : public Backend {
     const int64_t n = x.rows, k = x.cols, m = w.rows;
     if (n == 0) return;
     // Activations in the weight type's activation format. Only copy_row_f32 means "use in place": the SIMD F16
-    // kernels keep F32 storage but still need their activations rounded to F16 (round_row_f16_f32).
-    const bool convert = kern.quantize != cpu::copy_row_f32;
+    // kernels keep F32 storage but still need their activations rounded to F16 (round_row_f16_f32). Mostly-zero
+    // F32 activations (after a ReLU) are listed for the sparse product instead.
+    const bool sparse = w.packed && kern.tile_packed_sparse && kern.quantize == cpu::copy_row_f32 &&
+                        n >= cpu::kSparseMinRows && mostly_zeros(x);
+    const cpu::QuantizeRowFn to_act = sparse ? kern.list_nonzeros : kern.quantize;
+    const cpu::PackedTileFn tile_packed = sparse ? kern.tile_packed_sparse : kern.tile_packed;
+    const bool convert = to_act != cpu::copy_row_f32;
     const void* a = x.data;
     size_t a_stride = size_t(k) * 4;
     if (convert) {
-      a_stride = row_bytes(kern.act_type, k);
+      a_stride = sparse ? cpu::sparse_row_bytes(k) : row_bytes(kern.act_type, k);
       if (act_buf_.size() < a_stride * size_t(n)) act_buf_.resize(a_stride * size_t(n));
       a = act_buf_.data();
     }
@@ -574,10 +579,6 @@ class CpuBackend final : public Backend {
     const int64_t ab = kern.a_block > 0 ? kern.a_block : n;
     const int64_t n_wb = (m + wb - 1) / wb, n_ab = (n + ab - 1) / ab;
     StealingRanges tiles(n_wb * n_ab, nth);
-    const cpu::PackedTileFn tile_packed =
-        w.packed && kern.tile_packed_sparse && !convert && n >= cpu::kSparseMinRows && mostly_zeros(x)
-            ? kern.tile_packed_sparse
-            : kern.tile_packed;
     std::atomic<int> next_part{0}, converted_parts{0};
     float* o = f32(out);
     // One dispatch for both steps: the threads convert the activation rows, one part per thread, wait until all
@@ -589,7 +590,7 @@ class CpuBackend final : public Backend {
         const int64_t per = (n + nth - 1) / nth;
         for (int64_t part; (part = next_part.fetch_add(1, std::memory_order_relaxed)) < nth;) {
           for (int64_t r = part * per; r < std::min(n, (part + 1) * per); ++r)
-            kern.quantize(f32(x) + r * k, dst + size_t(r) * a_stride, k);
+            to_act(f32(x) + r * k, dst + size_t(r) * a_stride, k);
           converted_parts.fetch_add(1, std::memory_order_acq_rel);
         }
         wait_until_at_least(converted_parts, nth);

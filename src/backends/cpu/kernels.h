@@ -39,6 +39,9 @@ using PackedTileFn = void (*)(int64_t k, const void* packed, const void* w, size
                               const void* a, size_t a_stride, int64_t na, float* out, int64_t ldo);
 
 constexpr int64_t kSparseMinRows = 4;
+// An activation row of k values as the sparse product reads it (list_nonzeros): the count of nonzero values (int32,
+// then padding to 64 bytes), their positions (int32) and their values (float), each with room for k + 16.
+inline size_t sparse_row_bytes(int64_t k) { return 64 + size_t(k + 16) * 8; }
 
 struct MatmulKernel {
   DType act_type = DType::F32;  // the activation format the weight type multiplies with
@@ -56,9 +59,12 @@ struct MatmulKernel {
   // Pack only matrices prepared for batched products (Backend::MatrixUse::kBatchedProduct): the kernel's few-row
   // path is faster on the source rows than on panels (the Q-block GEMV in token generation).
   bool pack_batched_only = false;
-  // Optional tile_packed for activations that are mostly exact zeros (after a ReLU): it skips the zero terms, with
-  // the same results for at least kSparseMinRows activation rows (a zero term changes no F32 sum; at most the
-  // sign of a zero output differs). Fewer rows take the dense GEMV, which sums in another order.
+  // Optional product for activations that are mostly exact zeros (after a ReLU): list_nonzeros converts a row to
+  // the sparse_row_bytes format, and tile_packed_sparse multiplies listed rows by the packed panels, skipping the
+  // zero terms. Same results as tile_packed for at least kSparseMinRows activation rows (a zero term changes no
+  // F32 sum; at most the sign of a zero output differs); fewer rows take the dense GEMV, which sums in another
+  // order.
+  QuantizeRowFn list_nonzeros = nullptr;
   PackedTileFn tile_packed_sparse = nullptr;
   explicit operator bool() const { return tile != nullptr; }
 };

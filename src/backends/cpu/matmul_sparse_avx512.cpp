@@ -2,9 +2,10 @@
 // after a ReLU (USE lite's FFN: 93 % of the values that enter its second matrix are zero).
 //
 // The weights are the F32 panels of matmul_float_avx512.cpp (16 weight rows, k x 16 lanes). Each activation row's
-// nonzero values are listed once per call (position, value); an output then takes only those terms, in order of
-// position, in one F32 FMA chain from zero, as the dense kernel does. A zero term changes no F32 sum, so the
-// outputs are those of the dense kernel (at most the sign of an exact zero differs) for finite weights.
+// nonzero values are listed once per matmul, as its activation conversion (position, value); an output then takes
+// only those terms, in order of position, in one F32 FMA chain from zero, as the dense kernel does. A zero term
+// changes no F32 sum, so the outputs are those of the dense kernel (at most the sign of an exact zero differs) for
+// finite weights.
 #if defined(__x86_64__) || defined(__i386__)  // x86 only: other targets never call these
 #include <immintrin.h>
 
@@ -23,30 +24,35 @@ constexpr int kLanes = 16;
 constexpr int kRows = 4;    // activation rows at once: their independent chains hide the FMA latency
 constexpr int kPanels = 4;  // panels (64 outputs) per pass
 
-// One activation row's nonzero values and their positions.
+// A listed activation row (sparse_row_bytes layout).
 struct NonZeros {
-  std::vector<int32_t> at;
-  std::vector<float> value;
-  int32_t count = 0;
-
-  void list(const float* a, int64_t k) {
-    at.resize(size_t(k) + kLanes);
-    value.resize(size_t(k) + kLanes);
-    count = 0;
-    const __m512i step = _mm512_set1_epi32(kLanes);
-    __m512i pos = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    for (int64_t kk = 0; kk < k; kk += kLanes, pos = _mm512_add_epi32(pos, step)) {
-      const __mmask16 m = head_mask(k - kk);
-      const __m512 v = _mm512_maskz_loadu_ps(m, a + kk);
-      const __mmask16 nz = _mm512_mask_cmp_ps_mask(m, v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
-      // Compressed in registers, stored whole (the lists have 16 values of slack): AMD cores run a compressing
-      // store to memory far slower.
-      _mm512_storeu_ps(value.data() + count, _mm512_maskz_compress_ps(nz, v));
-      _mm512_storeu_si512(at.data() + count, _mm512_maskz_compress_epi32(nz, pos));
-      count += int32_t(__builtin_popcount(nz));
-    }
-  }
+  const int32_t* at;
+  const float* value;
+  int32_t count;
+  NonZeros(const void* row, int64_t k)
+      : at(reinterpret_cast<const int32_t*>(static_cast<const uint8_t*>(row) + 64)),
+        value(reinterpret_cast<const float*>(at + k + 16)),
+        count(*static_cast<const int32_t*>(row)) {}
 };
+
+void list_nonzeros(const float* a, void* row, int64_t k) {
+  auto* at = reinterpret_cast<int32_t*>(static_cast<uint8_t*>(row) + 64);
+  float* value = reinterpret_cast<float*>(at + k + 16);
+  int32_t count = 0;
+  const __m512i step = _mm512_set1_epi32(kLanes);
+  __m512i pos = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (int64_t kk = 0; kk < k; kk += kLanes, pos = _mm512_add_epi32(pos, step)) {
+    const __mmask16 m = head_mask(k - kk);
+    const __m512 v = _mm512_maskz_loadu_ps(m, a + kk);
+    const __mmask16 nz = _mm512_mask_cmp_ps_mask(m, v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+    // Compressed in registers, stored whole (16 entries of slack): AMD cores run a compressing store to memory
+    // far slower.
+    _mm512_storeu_ps(value + count, _mm512_maskz_compress_ps(nz, v));
+    _mm512_storeu_si512(at + count, _mm512_maskz_compress_epi32(nz, pos));
+    count += int32_t(__builtin_popcount(nz));
+  }
+  *static_cast<int32_t*>(row) = count;
+}
 
 // R activation rows times P consecutive panels (panel_size floats apart).
 template <int R, int P>
@@ -63,7 +69,7 @@ void sparse_block(const float* panels, int64_t panel_size, const NonZeros* rows,
   const int32_t* at[R];
   const float* value[R];
 #pragma GCC unroll 4
-  for (int r = 0; r < R; ++r) at[r] = rows[r].at.data(), value[r] = rows[r].value.data();
+  for (int r = 0; r < R; ++r) at[r] = rows[r].at, value[r] = rows[r].value;
   for (int32_t i = 0; i < longest; ++i) {
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
@@ -94,15 +100,14 @@ void sparse_panels(int P, const float* panels, int64_t panel_size, const NonZero
 }
 
 // Panel group by panel group (kPanels panels of k x 16 floats: 384 KiB at k = 1536, so they stay in L2 while
-// every activation row passes them; the terms are picked at random positions), after listing each row's nonzeros.
+// every activation row passes them; the terms are picked at random positions).
 void tile_packed_sparse(int64_t k, const void* packed, const void*, size_t, int64_t nw, const void* a,
                         size_t a_stride, int64_t na, float* out, int64_t ldo) {
   const float* panels = static_cast<const float*>(packed);
   const int64_t panel_size = k * kLanes, n_panels = (nw + kLanes - 1) / kLanes;
   thread_local std::vector<NonZeros> rows;
-  if (rows.size() < size_t(na)) rows.resize(size_t(na));
-  for (int64_t i = 0; i < na; ++i)
-    rows[size_t(i)].list(reinterpret_cast<const float*>(static_cast<const uint8_t*>(a) + size_t(i) * a_stride), k);
+  rows.clear();
+  for (int64_t i = 0; i < na; ++i) rows.emplace_back(static_cast<const uint8_t*>(a) + size_t(i) * a_stride, k);
   for (int64_t p0 = 0; p0 < n_panels; p0 += kPanels) {
     const int P = int(std::min<int64_t>(kPanels, n_panels - p0));
     const __mmask16 last_mask = p0 + P == n_panels ? head_mask(nw - (n_panels - 1) * kLanes) : __mmask16(0xFFFF);
@@ -122,7 +127,10 @@ void tile_packed_sparse(int64_t k, const void* packed, const void*, size_t, int6
 
 }  // namespace
 
-void init_avx512_sparse(KernelSet& ks) { ks.for_type(DType::F32).tile_packed_sparse = tile_packed_sparse; }
+void init_avx512_sparse(KernelSet& ks) {
+  ks.for_type(DType::F32).list_nonzeros = list_nonzeros;
+  ks.for_type(DType::F32).tile_packed_sparse = tile_packed_sparse;
+}
 
 }  // namespace hearth::cpu
 #endif
