@@ -28,6 +28,9 @@ using namespace avx512;
 constexpr int64_t kGemmRows = 4;
 constexpr int kChunk = 12;
 constexpr int kLanes = 16;
+// Activation rows per tile call: the driver's epilogue (bias, residual add, activation) then finds the call's
+// outputs still in cache (USE lite, 512-token batches: 8-10 % faster than one call for all rows).
+constexpr int64_t kTileRows = 4 * kChunk;
 
 struct LoadF32 {
   using T = float;
@@ -443,19 +446,19 @@ void weighted_sum(int64_t rows, const float* p, const void* x, size_t x_stride, 
 void init_avx512_bf16(KernelSet& ks, bool dot_instructions) {
   using Widened = Widening<LoadBF16>;
   if (dot_instructions)
-    ks.for_type(DType::BF16) = {DType::BF16,          quantize_row_bf16_x16, tile<DotBF16>,       kLanes, 0,
+    ks.for_type(DType::BF16) = {DType::BF16,          quantize_row_bf16_x16, tile<DotBF16>,       kLanes, kTileRows,
                                 packed_bytes<DotBF16>, pack<DotBF16>,         tile_packed<DotBF16>};
   else
-    ks.for_type(DType::BF16) = {DType::F32,           round_row_bf16, tile<Widened>,       kLanes, 0,
+    ks.for_type(DType::BF16) = {DType::F32,           round_row_bf16, tile<Widened>,       kLanes, kTileRows,
                                 packed_bytes<Widened>, pack<Widened>,  tile_packed<Widened>};
 }
 
 void init_avx512_float(KernelSet& ks) {
   using F32 = Widening<LoadF32>;
   using F16 = Widening<LoadF16>;
-  ks.for_type(DType::F32) = {DType::F32,      copy_row_f32, tile<F32>,       kLanes, 0,
+  ks.for_type(DType::F32) = {DType::F32,      copy_row_f32, tile<F32>,       kLanes, kTileRows,
                              packed_bytes<F32>, pack<F32>,  tile_packed<F32>};
-  ks.for_type(DType::F16) = {DType::F32,      round_row_f16, tile<F16>,       kLanes, 0,
+  ks.for_type(DType::F16) = {DType::F32,      round_row_f16, tile<F16>,       kLanes, kTileRows,
                              packed_bytes<F16>, pack<F16>,   tile_packed<F16>};
   init_avx512_bf16(ks, cpu_info().avx512_bf16);
   ks.weighted_sum_f32 = weighted_sum<LoadF32>;
