@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/cpu/kernels.h"
 #include "core/cpu_features.h"
 #include "core/dtype.h"
 #include "core/fp16.h"
@@ -81,6 +82,37 @@ inline std::vector<float> weight_row(DType t, const std::vector<uint8_t>& bytes,
   else if (t == DType::BF16) for (int64_t i = 0; i < cols; ++i) out[size_t(i)] = bf16_to_fp32(reinterpret_cast<const uint16_t*>(p)[i]);
   else dequantize_row(t, p, out.data(), cols);
   return out;
+}
+
+// Runs kernel level `level` and the scalar kernels on the same weights (m rows of k values) and activations (n rows,
+// quantized by the scalar kernel) and checks that they agree up to float summation order: integer block sums are
+// exact at every level, so the outputs may differ by 4e-6 of the sum of |w * a|, where act_value(row, c) is
+// activation c of a quantized row as its format stores it. Columns past m of the output must stay untouched.
+template <typename ActValue>
+void expect_tile_matches_scalar(const std::string& level, DType wt, const std::vector<uint8_t>& wbytes,
+                                const std::vector<float>& x, int64_t n, int64_t k, int64_t m, ActValue act_value) {
+  const cpu::MatmulKernel& kern = cpu::kernels_for_level(level).for_type(wt);
+  const cpu::MatmulKernel& ref = cpu::kernels_for_level("scalar").for_type(wt);
+  ASSERT_EQ(kern.act_type, ref.act_type);
+  const size_t a_stride = row_bytes(ref.act_type, k), w_stride = row_bytes(wt, k);
+  std::vector<uint8_t> act(a_stride * size_t(n));
+  for (int64_t i = 0; i < n; ++i) ref.quantize(x.data() + i * k, act.data() + size_t(i) * a_stride, k);
+  const int64_t ldo = m + 2;
+  std::vector<float> out(size_t(n * ldo), -777.0f), want(size_t(n * ldo), -777.0f);
+  kern.tile(k, wbytes.data(), w_stride, m, act.data(), a_stride, n, out.data(), ldo);
+  ref.tile(k, wbytes.data(), w_stride, m, act.data(), a_stride, n, want.data(), ldo);
+  for (int64_t j = 0; j < m; ++j) {
+    const auto w = weight_row(wt, wbytes, k, j);
+    for (int64_t i = 0; i < n; ++i) {
+      const uint8_t* row = act.data() + size_t(i) * a_stride;
+      double mag = 0.0;
+      for (int64_t c = 0; c < k; ++c) mag += std::fabs(double(w[size_t(c)]) * act_value(row, c));
+      ASSERT_NEAR(out[size_t(i * ldo + j)], want[size_t(i * ldo + j)], 4e-6 * mag + 1e-30)
+          << "row " << i << " col " << j;
+    }
+  }
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = m; j < ldo; ++j) ASSERT_EQ(out[size_t(i * ldo + j)], -777.0f);
 }
 
 // The kernel levels this CPU can run, scalar first (the reference).

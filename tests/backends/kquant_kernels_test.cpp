@@ -19,38 +19,16 @@ namespace {
 
 using test::random_floats;
 using test::random_weight_bytes;
-using test::weight_row;
 
 const DType kKQuants[] = {DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
-// Runs level `level`'s kernel and the scalar one on the same weights and activation floats (m weight rows, n
-// activation rows of k values) and checks that they agree up to float summation order.
+// Level `level` against the scalar kernel (see expect_tile_matches_scalar) with Q8_K activations.
 void expect_matches_scalar(const std::string& level, DType wt, const std::vector<uint8_t>& wbytes,
                            const std::vector<float>& x, int64_t n, int64_t k, int64_t m) {
-  const cpu::MatmulKernel& kern = cpu::kernels_for_level(level).for_type(wt);
-  const cpu::MatmulKernel& ref = cpu::kernels_for_level("scalar").for_type(wt);
-  ASSERT_EQ(kern.act_type, DType::Q8_K);
-  ASSERT_EQ(ref.act_type, DType::Q8_K);
-  const size_t a_stride = row_bytes(DType::Q8_K, k), w_stride = row_bytes(wt, k);
-  std::vector<uint8_t> act(a_stride * size_t(n));
-  for (int64_t i = 0; i < n; ++i) ref.quantize(x.data() + i * k, act.data() + size_t(i) * a_stride, k);
-  const int64_t ldo = m + 2;
-  std::vector<float> out(size_t(n * ldo), -777.0f), want(size_t(n * ldo), -777.0f);
-  kern.tile(k, wbytes.data(), w_stride, m, act.data(), a_stride, n, out.data(), ldo);
-  ref.tile(k, wbytes.data(), w_stride, m, act.data(), a_stride, n, want.data(), ldo);
-  for (int64_t j = 0; j < m; ++j) {
-    const auto w = weight_row(wt, wbytes, k, j);
-    for (int64_t i = 0; i < n; ++i) {
-      const auto* blocks = reinterpret_cast<const BlockQ8_K*>(act.data() + size_t(i) * a_stride);
-      double mag = 0.0;
-      for (int64_t c = 0; c < k; ++c)
-        mag += std::fabs(double(w[size_t(c)]) * double(blocks[c / kQK_K].d) * blocks[c / kQK_K].qs[c % kQK_K]);
-      ASSERT_NEAR(out[size_t(i * ldo + j)], want[size_t(i * ldo + j)], 4e-6 * mag + 1e-30)
-          << "row " << i << " col " << j;
-    }
-  }
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = m; j < ldo; ++j) ASSERT_EQ(out[size_t(i * ldo + j)], -777.0f);
+  test::expect_tile_matches_scalar(level, wt, wbytes, x, n, k, m, [](const uint8_t* row, int64_t c) {
+    const auto* blocks = reinterpret_cast<const BlockQ8_K*>(row);
+    return double(blocks[c / kQK_K].d) * blocks[c / kQK_K].qs[c % kQK_K];
+  });
 }
 
 class KQuantKernels : public ::testing::TestWithParam<std::string> {};
