@@ -609,7 +609,7 @@ class CpuBackend final : public Backend {
         }
         if (w.packed)  // j0 is a multiple of w_block (wb is), so it starts a panel
           tile_packed(k, w.packed.get() + size_t(j0 / kern.w_block) * w.panel_bytes,
-                           w.data + size_t(j0) * w.row_stride, w.row_stride, nw, ai, a_stride, na, v, ldv);
+                      w.data + size_t(j0) * w.row_stride, w.row_stride, nw, ai, a_stride, na, v, ldv);
         else
           kern.tile(k, w.data + size_t(j0) * w.row_stride, w.row_stride, nw, ai, a_stride, na, v, ldv);
         for (int64_t i = 0; i < na; ++i) {
