@@ -148,7 +148,7 @@ void copy_row_f32(const float* x, void* y, int64_t n);
 // F16-rounded values kept as F32: the activation format of SIMD F16 kernels (the same values as F16 storage).
 void round_row_f16_f32(const float* x, void* y, int64_t n);
 // BF16 activations (fp32_to_bf16: nearest even, NaN stays NaN, denormals kept), stored as BF16 or, for kernels
-// that widen BF16 weights to F32, as the same values in F32 (matmul_scalar.cpp).
+// that widen BF16 weights to F32, as the same values in F32.
 void quantize_row_bf16(const float* x, void* y, int64_t n);
 void round_row_bf16_f32(const float* x, void* y, int64_t n);
 

@@ -120,17 +120,6 @@ void weighted_sum(int64_t rows, const float* p, const void* x, size_t x_stride, 
 
 }  // namespace
 
-// BF16 weights multiply activations rounded to BF16, as llama.cpp does (its vec_dot_type for BF16 is BF16).
-void quantize_row_bf16(const float* x, void* y, int64_t n) {
-  auto* out = static_cast<uint16_t*>(y);
-  for (int64_t i = 0; i < n; ++i) out[i] = fp32_to_bf16(x[i]);
-}
-
-void round_row_bf16_f32(const float* x, void* y, int64_t n) {
-  auto* out = static_cast<float*>(y);
-  for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_fp32(fp32_to_bf16(x[i]));
-}
-
 void unpack_block32(DType t, const void* block, Unpacked32& out) {
   out.m = 0.0f;
   switch (t) {

@@ -47,6 +47,17 @@ void round_row_f16_f32(const float* x, void* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = fp16_to_fp32(fp32_to_fp16(x[i]));
 }
 
+// BF16 weights multiply activations rounded to BF16, as llama.cpp does (its vec_dot_type for BF16 is BF16).
+void quantize_row_bf16(const float* x, void* y, int64_t n) {
+  auto* out = static_cast<uint16_t*>(y);
+  for (int64_t i = 0; i < n; ++i) out[i] = fp32_to_bf16(x[i]);
+}
+
+void round_row_bf16_f32(const float* x, void* y, int64_t n) {
+  auto* out = static_cast<float*>(y);
+  for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_fp32(fp32_to_bf16(x[i]));
+}
+
 void quantize_row_q8_0(const float* x, void* y, int64_t n) {
   auto* blocks = static_cast<BlockQ8_0*>(y);
   for (int64_t b = 0; b < n / kQK8_0; ++b) quantize_block32(x + b * kQK8_0, blocks[b]);
