@@ -79,12 +79,12 @@ void BM_GEMM(benchmark::State& state, DType t) {
 #define HEARTH_GEMV(T) BENCHMARK_CAPTURE(BM_GEMV, T, DType::T)->Unit(benchmark::kMillisecond);
 HEARTH_TYPES(HEARTH_GEMV)
 // 336M llama prompt processing (pp512: FFN up/gate 1024->2816, down 2816->1024) and MiniLM (BERT: 384->1536,
-// 1536->384, 384->384 with 8 sentences of 32 tokens); USE lite (F32 only, 512 tokens: 256->768, 512->1536,
+// 1536->384, 384->384 with 8 sentences of 32 tokens, and one sentence of 32); USE lite (F32 only, 512 tokens: 256->768, 512->1536,
 // 1536->512).
 #define HEARTH_GEMM(T)                                                                          \
   BENCHMARK_CAPTURE(BM_GEMM, T, DType::T)                                                       \
       ->Args({512, 1024, 2816})->Args({512, 2816, 1024})->Args({256, 384, 1536})->Args({256, 1536, 384}) \
-      ->Args({256, 384, 384})->Unit(benchmark::kMillisecond);
+      ->Args({256, 384, 384})->Args({32, 384, 1536})->Args({32, 1536, 384})->Args({32, 384, 384})->Unit(benchmark::kMillisecond);
 HEARTH_TYPES(HEARTH_GEMM)
 BENCHMARK_CAPTURE(BM_GEMM, F32_use, DType::F32)
     ->Args({512, 256, 768})->Args({512, 512, 1536})->Args({512, 1536, 512})->Unit(benchmark::kMillisecond);

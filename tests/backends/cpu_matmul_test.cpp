@@ -399,21 +399,37 @@ TEST_P(MatmulKernels, WeightedSumMatchesReference) {
       auto x = random_floats(rng, size_t(rows * stride));
       std::vector<uint16_t> xh(x.size());
       for (size_t i = 0; i < x.size(); ++i) xh[i] = fp32_to_fp16(x[i]);
-      auto p = random_floats(rng, size_t(rows));
-      std::vector<float> o32(size_t(n) + 1, -5.0f), o16(size_t(n) + 1, -5.0f);
-      ks.weighted_sum_f32(rows, p.data(), x.data(), size_t(stride) * 4, n, o32.data());
-      ks.weighted_sum_f16(rows, p.data(), xh.data(), size_t(stride) * 2, n, o16.data());
-      for (int64_t c = 0; c < n; ++c) {
-        double r32 = 0, r16 = 0;
-        for (int64_t j = 0; j < rows; ++j) {
-          r32 += double(p[size_t(j)]) * x[size_t(j * stride + c)];
-          r16 += double(p[size_t(j)]) * fp16_to_fp32(xh[size_t(j * stride + c)]);
+      // 11 query rows, more than any kernel takes at once, with the visible counts of causal attention (each row
+      // one more than the last, ending at rows) and of a row that sees everything.
+      const int64_t n_q = 11, p_stride = rows + 2, out_stride = n + 3;
+      std::vector<int64_t> visible(static_cast<size_t>(n_q));
+      for (int64_t i = 0; i < n_q; ++i) visible[size_t(i)] = i == 3 ? rows : std::max<int64_t>(1, rows - (n_q - 1 - i));
+      auto p = random_floats(rng, size_t(n_q * p_stride));
+      std::vector<float> o32(size_t(n_q * out_stride), -5.0f), o16(o32);
+      ks.weighted_sum_f32(n_q, visible.data(), p.data(), p_stride, x.data(), size_t(stride) * 4, n, o32.data(),
+                          out_stride);
+      ks.weighted_sum_f16(n_q, visible.data(), p.data(), p_stride, xh.data(), size_t(stride) * 2, n, o16.data(),
+                          out_stride);
+      for (int64_t i = 0; i < n_q; ++i) {
+        for (int64_t c = 0; c < n; ++c) {
+          double r32 = 0, r16 = 0;
+          for (int64_t j = 0; j < visible[size_t(i)]; ++j) {
+            r32 += double(p[size_t(i * p_stride + j)]) * x[size_t(j * stride + c)];
+            r16 += double(p[size_t(i * p_stride + j)]) * fp16_to_fp32(xh[size_t(j * stride + c)]);
+          }
+          ASSERT_NEAR(o32[size_t(i * out_stride + c)], r32, 1e-5 * double(rows)) << "row " << i << " col " << c;
+          ASSERT_NEAR(o16[size_t(i * out_stride + c)], r16, 1e-5 * double(rows)) << "row " << i << " col " << c;
         }
-        EXPECT_NEAR(o32[size_t(c)], r32, 1e-5 * double(rows));
-        EXPECT_NEAR(o16[size_t(c)], r16, 1e-5 * double(rows));
+        // The row alone gives the same bits: the rows a kernel takes together never change a result.
+        std::vector<float> alone(static_cast<size_t>(n));
+        ks.weighted_sum_f32(1, &visible[size_t(i)], p.data() + i * p_stride, p_stride, x.data(), size_t(stride) * 4,
+                            n, alone.data(), n);
+        for (int64_t c = 0; c < n; ++c) ASSERT_EQ(alone[size_t(c)], o32[size_t(i * out_stride + c)]) << i << "," << c;
+        for (int64_t c = n; c < out_stride; ++c) {  // nothing written past n
+          ASSERT_EQ(o32[size_t(i * out_stride + c)], -5.0f);
+          ASSERT_EQ(o16[size_t(i * out_stride + c)], -5.0f);
+        }
       }
-      EXPECT_EQ(o32[size_t(n)], -5.0f);  // nothing written past n
-      EXPECT_EQ(o16[size_t(n)], -5.0f);
     }
   }
 }

@@ -13,7 +13,9 @@
 namespace hearth::cpu {
 namespace {
 
-constexpr int64_t kQueryBlock = 16;
+// Query rows per work item: K is packed into panels once per item, so a short span (a sentence of 34 tokens)
+// should be one item; 64 rows of scores over a 2048-token context are 512 KiB.
+constexpr int64_t kQueryBlock = 64;
 
 struct Item {
   int64_t span, head, q0, qn;
@@ -43,6 +45,7 @@ void attention(ThreadPool& pool, const KernelSet& ks, Act out, Act q, Act k, Act
   auto job = [&] {
     thread_local std::vector<float> scores;
     thread_local std::vector<uint8_t> qbuf;
+    thread_local std::vector<int64_t> visible;
     for (size_t it = next.fetch_add(1); it < items.size(); it = next.fetch_add(1)) {
       const Item& item = items[it];
       const AttentionSpan& sp = spans[size_t(item.span)];
@@ -58,15 +61,17 @@ void attention(ThreadPool& pool, const KernelSet& ks, Act out, Act q, Act k, Act
       qk.tile(hd, kbase, k_row, n_kv, qbuf.data(), q_act_row, item.qn, scores.data(), n_kv);
 
       const uint8_t* vbase = static_cast<const uint8_t*>(v.data) + size_t(sp.kv_begin) * v_row + size_t(kvh * hd) * v_elt;
+      visible.resize(size_t(item.qn));
       for (int64_t i = 0; i < item.qn; ++i) {
         float* row = scores.data() + i * n_kv;
         // Causal: query i of the span sits at kv position n_kv - q_count + i.
-        const int64_t visible = p.causal ? n_kv - sp.q_count + item.q0 + i + 1 : n_kv;
-        ks.softmax(visible, row, p.scale);
+        visible[size_t(i)] = p.causal ? n_kv - sp.q_count + item.q0 + i + 1 : n_kv;
+        ks.softmax(visible[size_t(i)], row, p.scale);
         if (v.type == DType::F16)
-          for (int64_t j = 0; j < visible; ++j) row[j] = fp16_to_fp32(fp32_to_fp16(row[j]));
-        weighted_sum(visible, row, vbase, v_row, hd, odata + (sp.q_begin + item.q0 + i) * out.cols + item.head * hd);
+          for (int64_t j = 0; j < visible[size_t(i)]; ++j) row[j] = fp16_to_fp32(fp32_to_fp16(row[j]));
       }
+      weighted_sum(item.qn, visible.data(), scores.data(), n_kv, vbase, v_row, hd,
+                   odata + (sp.q_begin + item.q0) * out.cols + item.head * hd, out.cols);
     }
   };
   pool.run([&job](int, int) { job(); });  // one pointer: no std::function allocation

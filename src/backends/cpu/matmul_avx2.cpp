@@ -256,7 +256,7 @@ void weighted_sum_block(int64_t rows, const float* p, const uint8_t* x, size_t x
 }
 
 template <typename L>
-void weighted_sum(int64_t rows, const float* p, const void* x, size_t x_stride, int64_t n, float* out) {
+void weighted_sum_row(int64_t rows, const float* p, const void* x, size_t x_stride, int64_t n, float* out) {
   using T = typename L::T;
   const auto* xb = static_cast<const uint8_t*>(x);
   int64_t c0 = 0;
@@ -279,6 +279,13 @@ void weighted_sum(int64_t rows, const float* p, const void* x, size_t x_stride, 
       acc = std::fma(p[j], L::one(reinterpret_cast<const T*>(xb + size_t(j) * x_stride)[c]), acc);
     out[c] = acc;
   }
+}
+
+// Query rows one at a time: sixteen 256-bit registers leave no room to share the loads of x between rows.
+template <typename L>
+void weighted_sum(int64_t n_q, const int64_t* visible, const float* p, int64_t p_stride, const void* x,
+                  size_t x_stride, int64_t n, float* out, int64_t out_stride) {
+  for (int64_t i = 0; i < n_q; ++i) weighted_sum_row<L>(visible[i], p + i * p_stride, x, x_stride, n, out + i * out_stride);
 }
 
 void init_avx2_kernels(KernelSet& ks) {

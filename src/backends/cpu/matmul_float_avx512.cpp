@@ -408,35 +408,76 @@ void quantize_row_bf16_x16(const float* x, void* y, int64_t n) {
   }
 }
 
-template <typename L, int NV>
-void weighted_sum_block(int64_t rows, const float* p, const uint8_t* x, size_t x_stride, int64_t n, float* out) {
-  __m512 acc[NV];
+// R query rows x NV vectors of columns: each x_j vector loaded once serves R rows, and the R * NV accumulators are
+// independent chains (one row of a 64-wide head alone would be 4 chains, bound by the FMA latency). Rows whose
+// visible count is past the common one finish alone, continuing their chains.
+template <typename L, int NV, int R>
+void weighted_sum_rows(const int64_t* visible, const float* p, int64_t p_stride, const uint8_t* x, size_t x_stride,
+                       int64_t n, float* out, int64_t out_stride) {
+  __m512 acc[R][NV];
   __mmask16 mask[NV];
-  for (int t = 0; t < NV; ++t) acc[t] = _mm512_setzero_ps(), mask[t] = head_mask(n - 16 * t);
-  for (int64_t j = 0; j < rows; ++j) {
-    const auto* xr = reinterpret_cast<const typename L::T*>(x + size_t(j) * x_stride);
-    const __m512 pj = _mm512_set1_ps(p[j]);
-    for (int t = 0; t < NV; ++t) acc[t] = _mm512_fmadd_ps(pj, L::load(xr + 16 * t, mask[t]), acc[t]);
+  for (int t = 0; t < NV; ++t) mask[t] = head_mask(n - 16 * t);
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < NV; ++t) acc[r][t] = _mm512_setzero_ps();
+  int64_t common = visible[0];
+  for (int r = 1; r < R; ++r) common = std::min(common, visible[r]);
+  auto row = [&](int64_t j) { return reinterpret_cast<const typename L::T*>(x + size_t(j) * x_stride); };
+  for (int64_t j = 0; j < common; ++j) {
+    __m512 xv[NV];
+    for (int t = 0; t < NV; ++t) xv[t] = L::load(row(j) + 16 * t, mask[t]);
+    for (int r = 0; r < R; ++r) {
+      const __m512 pj = _mm512_set1_ps(p[r * p_stride + j]);
+      for (int t = 0; t < NV; ++t) acc[r][t] = _mm512_fmadd_ps(pj, xv[t], acc[r][t]);
+    }
   }
-  for (int t = 0; t < NV; ++t) _mm512_mask_storeu_ps(out + 16 * t, mask[t], acc[t]);
+  for (int r = 0; r < R; ++r) {
+    for (int64_t j = common; j < visible[r]; ++j) {
+      const __m512 pj = _mm512_set1_ps(p[r * p_stride + j]);
+      for (int t = 0; t < NV; ++t) acc[r][t] = _mm512_fmadd_ps(pj, L::load(row(j) + 16 * t, mask[t]), acc[r][t]);
+    }
+    for (int t = 0; t < NV; ++t) _mm512_mask_storeu_ps(out + r * out_stride + 16 * t, mask[t], acc[r][t]);
+  }
 }
 
-// Columns in slices of up to 128 (8 accumulators), so any head size works.
+// As many rows at once as leave the accumulators, the loaded x vectors and a broadcast in 32 registers.
+template <int NV>
+constexpr int kRowsAtOnce = std::min(8, 28 / NV - 1);
+
+template <typename L, int NV, int R = kRowsAtOnce<NV>>
+void weighted_sum_group(int64_t n_q, const int64_t* visible, const float* p, int64_t p_stride, const uint8_t* x,
+                        size_t x_stride, int64_t n, float* out, int64_t out_stride) {
+  if constexpr (R > 1)
+    if (n_q < R) return weighted_sum_group<L, NV, R - 1>(n_q, visible, p, p_stride, x, x_stride, n, out, out_stride);
+  weighted_sum_rows<L, NV, R>(visible, p, p_stride, x, x_stride, n, out, out_stride);
+}
+
+// Columns in slices of up to 128 (8 vectors), so any head size works; rows in groups of kRowsAtOnce.
+template <typename L, int NV>
+void weighted_sum_slice(int64_t n_q, const int64_t* visible, const float* p, int64_t p_stride, const uint8_t* x,
+                        size_t x_stride, int64_t n, float* out, int64_t out_stride) {
+  constexpr int R = kRowsAtOnce<NV>;
+  for (int64_t i = 0; i < n_q; i += R)
+    weighted_sum_group<L, NV>(std::min<int64_t>(R, n_q - i), visible + i, p + i * p_stride, p_stride, x, x_stride, n,
+                              out + i * out_stride, out_stride);
+}
+
 template <typename L>
-void weighted_sum(int64_t rows, const float* p, const void* x, size_t x_stride, int64_t n, float* out) {
+void weighted_sum(int64_t n_q, const int64_t* visible, const float* p, int64_t p_stride, const void* x,
+                  size_t x_stride, int64_t n, float* out, int64_t out_stride) {
   using T = typename L::T;
   for (int64_t c0 = 0; c0 < n; c0 += 128) {
     const uint8_t* xs = static_cast<const uint8_t*>(x) + size_t(c0) * sizeof(T);
     const int64_t w = std::min<int64_t>(128, n - c0);
+    auto slice = [&](auto fn) { fn(n_q, visible, p, p_stride, xs, x_stride, w, out + c0, out_stride); };
     switch ((w + 15) / 16) {
-      case 1: weighted_sum_block<L, 1>(rows, p, xs, x_stride, w, out + c0); break;
-      case 2: weighted_sum_block<L, 2>(rows, p, xs, x_stride, w, out + c0); break;
-      case 3: weighted_sum_block<L, 3>(rows, p, xs, x_stride, w, out + c0); break;
-      case 4: weighted_sum_block<L, 4>(rows, p, xs, x_stride, w, out + c0); break;
-      case 5: weighted_sum_block<L, 5>(rows, p, xs, x_stride, w, out + c0); break;
-      case 6: weighted_sum_block<L, 6>(rows, p, xs, x_stride, w, out + c0); break;
-      case 7: weighted_sum_block<L, 7>(rows, p, xs, x_stride, w, out + c0); break;
-      default: weighted_sum_block<L, 8>(rows, p, xs, x_stride, w, out + c0); break;
+      case 1: slice(weighted_sum_slice<L, 1>); break;
+      case 2: slice(weighted_sum_slice<L, 2>); break;
+      case 3: slice(weighted_sum_slice<L, 3>); break;
+      case 4: slice(weighted_sum_slice<L, 4>); break;
+      case 5: slice(weighted_sum_slice<L, 5>); break;
+      case 6: slice(weighted_sum_slice<L, 6>); break;
+      case 7: slice(weighted_sum_slice<L, 7>); break;
+      default: slice(weighted_sum_slice<L, 8>); break;
     }
   }
 }
