@@ -141,7 +141,8 @@ class Backend {
   virtual void add(Act a, Act b) = 0;                 // a += b (same shape)
   virtual void add_vector(Act a, const Vector& v) = 0;  // a[i, :] += v for every row
   virtual void scale(Act a, float s) = 0;
-  virtual void layer_norm(Act x, const Vector* gamma, const Vector* beta, float eps) = 0;  // per row, in place
+  // out = per-row layer norm of x (same shape; out may be x).
+  virtual void layer_norm(Act out, Act x, const Vector* gamma, const Vector* beta, float eps) = 0;
   virtual void rms_norm(Act x, const Vector& weight, float eps) = 0;                       // per row, in place
   virtual void gelu_erf(Act x) = 0;
   virtual void relu(Act x) = 0;

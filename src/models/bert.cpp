@@ -165,7 +165,7 @@ std::vector<std::vector<float>> BertModel::embed(const std::vector<std::vector<i
     backend_.get_rows(pos, *pos_embd_, positions);
     backend_.add(x, pos);
   }
-  backend_.layer_norm(x, embd_norm_w_.get(), embd_norm_b_.get(), hp_.eps);
+  backend_.layer_norm(x, x, embd_norm_w_.get(), embd_norm_b_.get(), hp_.eps);
 
   Act qkv = ws->act(T, 3 * H);
   Act att = ws->act(T, H), ff = ws->act(T, hp_.n_ff);
@@ -189,10 +189,10 @@ std::vector<std::vector<float>> BertModel::embed(const std::vector<std::vector<i
     }
     // Post-layer-norm residual blocks: x = LN(x + att·Wo + bo), then x = LN(x + FFN(x)).
     backend_.matmul(x, att, *L.wo, L.bo.get(), Backend::Epilogue::kAccumulate);
-    backend_.layer_norm(x, L.attn_norm_w.get(), L.attn_norm_b.get(), hp_.eps);
+    backend_.layer_norm(x, x, L.attn_norm_w.get(), L.attn_norm_b.get(), hp_.eps);
     backend_.matmul(ff, x, *L.up, L.b_up.get(), Backend::Epilogue::kGeluErf);
     backend_.matmul(x, ff, *L.down, L.b_down.get(), Backend::Epilogue::kAccumulate);
-    backend_.layer_norm(x, L.out_norm_w.get(), L.out_norm_b.get(), hp_.eps);
+    backend_.layer_norm(x, x, L.out_norm_w.get(), L.out_norm_b.get(), hp_.eps);
   }
 
   std::vector<std::vector<float>> out(sequences.size());

@@ -175,8 +175,7 @@ Act narrow(Act a, int64_t cols) {
 void UseModel::attention_block(const Scratch& s, const Layer& L, Act x, Act y,
                                std::span<const AttentionSpan> spans) const {
   const Act h = narrow(s.h, L.in), ctx = narrow(s.ctx, L.in);
-  backend_.copy(h, x);
-  backend_.layer_norm(h, L.attn_norm_w.get(), L.attn_norm_b.get(), eps_);
+  backend_.layer_norm(h, x, L.attn_norm_w.get(), L.attn_norm_b.get(), eps_);
   AttentionParams ap;
   ap.n_head = ap.n_head_kv = n_head_;
   ap.head_dim = int(L.in / n_head_);
@@ -203,8 +202,7 @@ void UseModel::attention_block(const Scratch& s, const Layer& L, Act x, Act y,
 // y += FFN(LN(y)) with a ReLU.
 void UseModel::ffn_block(const Scratch& s, const Layer& L, Act y) const {
   const Act h = narrow(s.h, dim_);
-  backend_.copy(h, y);
-  backend_.layer_norm(h, L.ffn_norm_w.get(), L.ffn_norm_b.get(), eps_);
+  backend_.layer_norm(h, y, L.ffn_norm_w.get(), L.ffn_norm_b.get(), eps_);
   backend_.matmul(s.f, h, *L.up, L.b_up.get(), Backend::Epilogue::kRelu);
   backend_.matmul(y, s.f, *L.down, L.b_down.get(), Backend::Epilogue::kAccumulate);
 }

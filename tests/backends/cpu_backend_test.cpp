@@ -160,8 +160,10 @@ TEST_F(CpuBackendTest, Norms) {
     auto g = random_floats(rng, size_t(cols)), bt = random_floats(rng, size_t(cols));
     auto gv = be->make_vector(g), bv = be->make_vector(bt);
     Act a = upload(x, rows, cols), r = upload(x, rows, cols), plain = upload(x, rows, cols), l2 = upload(x, rows, cols);
-    be->layer_norm(a, gv.get(), bv.get(), 1e-5f);
-    be->layer_norm(plain, nullptr, nullptr, 1e-12f);
+    Act src = upload(x, rows, cols), apart = ws->act(rows, cols);
+    be->layer_norm(a, a, gv.get(), bv.get(), 1e-5f);
+    be->layer_norm(apart, src, gv.get(), bv.get(), 1e-5f);  // into another activation: the same values, x kept
+    be->layer_norm(plain, plain, nullptr, nullptr, 1e-12f);
     be->rms_norm(r, *gv, 1e-6f);
     be->l2_normalize(l2);
     std::vector<double> want_ln(n), want_plain(n), want_rms(n), want_l2(n);
@@ -186,6 +188,8 @@ TEST_F(CpuBackendTest, Norms) {
       }
     }
     expect_close(download(a), want_ln, cols == 1 ? 1e-2 : 1e-5);
+    EXPECT_EQ(download(apart), download(a));
+    EXPECT_EQ(download(src), x);
     if (cols > 1) expect_close(download(plain), want_plain, 1e-5);
     expect_close(download(r), want_rms, 1e-5);
     expect_close(download(l2), want_l2, 1e-6);

@@ -140,8 +140,11 @@ TEST(CpuRowKernels, AgreeWithScalar) {
       for (bool affine : {true, false}) {
         got = shifted;
         want = shifted;
-        rk.layer_norm(n, got.data(), affine ? g.data() : nullptr, affine ? b.data() : nullptr, 1e-5f);
-        ref.layer_norm(n, want.data(), affine ? g.data() : nullptr, affine ? b.data() : nullptr, 1e-5f);
+        std::vector<float> apart(shifted.size());
+        rk.layer_norm(n, got.data(), got.data(), affine ? g.data() : nullptr, affine ? b.data() : nullptr, 1e-5f);
+        rk.layer_norm(n, shifted.data(), apart.data(), affine ? g.data() : nullptr, affine ? b.data() : nullptr, 1e-5f);
+        ref.layer_norm(n, want.data(), want.data(), affine ? g.data() : nullptr, affine ? b.data() : nullptr, 1e-5f);
+        ASSERT_EQ(apart, got);  // into another buffer: the same bits
         // Only the double sums' order differs: the float mean and scale agree but for their last bit at most.
         for (int64_t i = 0; i < n; ++i)
           ASSERT_NEAR(got[size_t(i)], want[size_t(i)], 1e-6f * (1.0f + std::fabs(want[size_t(i)]))) << "at " << i;

@@ -330,7 +330,7 @@ class CpuBackend final : public Backend {
     const CpuVector& v = as_cpu(vv);
     if (v.size != a.cols) fail("add_vector: vector has {} values for rows of {}", v.size, a.cols);
     std::lock_guard<std::mutex> lock(mu_);
-    for_rows(a, [&](float* r) { rk_.add(a.cols, r, v.values.data()); });
+    for_rows(a, [&](int64_t r) { rk_.add(a.cols, f32(a) + r * a.cols, v.values.data()); });
   }
 
   void scale(Act a, float s) override {
@@ -342,8 +342,11 @@ class CpuBackend final : public Backend {
     });
   }
 
-  void layer_norm(Act x, const Vector* gamma, const Vector* beta, float eps) override {
+  void layer_norm(Act out, Act x, const Vector* gamma, const Vector* beta, float eps) override {
     require_f32(x, "layer_norm", "x");
+    require_f32(out, "layer_norm", "out");
+    if (out.rows != x.rows || out.cols != x.cols)
+      fail("layer_norm: out is {}x{}, x is {}x{}", out.rows, out.cols, x.rows, x.cols);
     const CpuVector* g = gamma ? &as_cpu(*gamma) : nullptr;
     const CpuVector* bt = beta ? &as_cpu(*beta) : nullptr;
     if ((g && g->size != x.cols) || (bt && bt->size != x.cols))
@@ -351,7 +354,7 @@ class CpuBackend final : public Backend {
     std::lock_guard<std::mutex> lock(mu_);
     const float* gv = g ? g->values.data() : nullptr;
     const float* bv = bt ? bt->values.data() : nullptr;
-    for_rows(x, [&](float* r) { rk_.layer_norm(x.cols, r, gv, bv, eps); });
+    for_rows(x, [&](int64_t r) { rk_.layer_norm(x.cols, f32(x) + r * x.cols, f32(out) + r * x.cols, gv, bv, eps); });
   }
 
   void rms_norm(Act x, const Vector& weight, float eps) override {
@@ -360,7 +363,8 @@ class CpuBackend final : public Backend {
     if (w.size != x.cols) fail("rms_norm: weight has {} values for rows of {}", w.size, x.cols);
     std::lock_guard<std::mutex> lock(mu_);
     const int64_t n = x.cols;
-    for_rows(x, [&](float* r) {
+    for_rows(x, [&](int64_t i) {
+      float* r = f32(x) + i * n;
       double sum = 0.0;
       for (int64_t c = 0; c < n; ++c) sum += double(r[c]) * double(r[c]);
       const float inv = 1.0f / std::sqrt(float(sum / double(n)) + eps);
@@ -493,7 +497,8 @@ class CpuBackend final : public Backend {
   void l2_normalize(Act x, float eps) override {
     require_f32(x, "l2_normalize", "x");
     std::lock_guard<std::mutex> lock(mu_);
-    for_rows(x, [&](float* r) {
+    for_rows(x, [&](int64_t i) {
+      float* r = f32(x) + i * x.cols;
       double sum = 0.0;
       for (int64_t c = 0; c < x.cols; ++c) sum += double(r[c]) * double(r[c]);
       const float inv = float(1.0 / std::max(std::sqrt(sum), double(eps)));
@@ -513,9 +518,9 @@ class CpuBackend final : public Backend {
     pool_.parallel_for(n, fn, 1024);
   }
 
-  void for_rows(const Act& a, const std::function<void(float*)>& fn) {
+  void for_rows(const Act& a, const std::function<void(int64_t row)>& fn) {
     auto body = [&](int64_t b, int64_t e) {
-      for (int64_t r = b; r < e; ++r) fn(f32(a) + r * a.cols);
+      for (int64_t r = b; r < e; ++r) fn(r);
     };
     if (a.rows * a.cols < kParallelMin) {
       body(0, a.rows);

@@ -108,7 +108,7 @@ inline void add_squares_wide(__m512 v, __m512d& lo, __m512d& hi) {
 
 // As layer_norm_scalar: sums in double (in lanes, so in another order), the rest in float with the same
 // roundings (separate multiplies and add, no FMA), so rows agree unless a double sum differs in its last bits.
-void layer_norm(int64_t n, float* x, const float* gamma, const float* beta, float eps) {
+void layer_norm(int64_t n, const float* x, float* out, const float* gamma, const float* beta, float eps) {
   __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
   for (int64_t i = 0; i < n; i += 16) add_wide(_mm512_maskz_loadu_ps(head_mask(n - i), x + i), lo, hi);
   const float mean = float(_mm512_reduce_add_pd(_mm512_add_pd(lo, hi)) / double(n));
@@ -117,17 +117,17 @@ void layer_norm(int64_t n, float* x, const float* gamma, const float* beta, floa
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 m = head_mask(n - i);
     const __m512 d = _mm512_maskz_mov_ps(m, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmean));
-    _mm512_mask_storeu_ps(x + i, m, d);
+    _mm512_mask_storeu_ps(out + i, m, d);
     add_squares_wide(d, lo, hi);
   }
   const float inv = 1.0f / std::sqrt(float(_mm512_reduce_add_pd(_mm512_add_pd(lo, hi)) / double(n)) + eps);
   const __m512 vinv = _mm512_set1_ps(inv);
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 m = head_mask(n - i);
-    __m512 y = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vinv);
+    __m512 y = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, out + i), vinv);
     if (gamma) y = _mm512_mul_ps(y, _mm512_maskz_loadu_ps(m, gamma + i));
     if (beta) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, beta + i));
-    _mm512_mask_storeu_ps(x + i, m, y);
+    _mm512_mask_storeu_ps(out + i, m, y);
   }
 }
 

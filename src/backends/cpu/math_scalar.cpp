@@ -22,22 +22,22 @@ void relu_scalar(int64_t n, float* x) {
   for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-void layer_norm_scalar(int64_t n, float* x, const float* gamma, const float* beta, float eps) {
+void layer_norm_scalar(int64_t n, const float* x, float* y, const float* gamma, const float* beta, float eps) {
   // ggml: mean and variance summed in double, normalized in float.
   double sum = 0.0;
   for (int64_t c = 0; c < n; ++c) sum += x[c];
   const float mean = float(sum / double(n));
   double sum2 = 0.0;
   for (int64_t c = 0; c < n; ++c) {
-    x[c] -= mean;
-    sum2 += double(x[c]) * double(x[c]);
+    y[c] = x[c] - mean;
+    sum2 += double(y[c]) * double(y[c]);
   }
   const float inv = 1.0f / std::sqrt(float(sum2 / double(n)) + eps);
   for (int64_t c = 0; c < n; ++c) {
-    float y = x[c] * inv;
-    if (gamma) y *= gamma[c];
-    if (beta) y += beta[c];
-    x[c] = y;
+    float v = y[c] * inv;
+    if (gamma) v *= gamma[c];
+    if (beta) v += beta[c];
+    y[c] = v;
   }
 }
 

@@ -24,7 +24,8 @@ struct RowKernels {
   void (*add)(int64_t n, float* y, const float* x) = nullptr;  // y += x
   void (*relu)(int64_t n, float* x) = nullptr;                  // x = max(x, 0)
   // x = (x - mean) / sqrt(var + eps) * gamma + beta; gamma / beta may be null (1 / 0).
-  void (*layer_norm)(int64_t n, float* x, const float* gamma, const float* beta, float eps) = nullptr;
+  // y = layer norm of x; y may be x.
+  void (*layer_norm)(int64_t n, const float* x, float* y, const float* gamma, const float* beta, float eps) = nullptr;
 };
 // The row kernels of a kernel level ("scalar", "avx2", "avx512", "neon"); levels without their own use scalar.
 const RowKernels& row_kernels(const std::string& level);
