@@ -125,6 +125,12 @@ TEST(CpuRowKernels, AgreeWithScalar) {
       ref.add(n, want.data(), y.data());
       EXPECT_EQ(got, want);
 
+      // y + (x + bias), exactly: the bias is added to the tile before the tile is added to the residual.
+      const auto bias = random_floats(rng, size_t(n));
+      got = x;
+      rk.add_with_bias(n, got.data(), y.data(), bias.data());
+      for (int64_t i = 0; i < n; ++i) ASSERT_EQ(got[size_t(i)], x[size_t(i)] + (y[size_t(i)] + bias[size_t(i)])) << i;
+
       auto special = x;
       special[0] = -0.0f;
       if (n > 1) special[1] = std::nanf("");

@@ -617,15 +617,18 @@ class CpuBackend final : public Backend {
                       w.data + size_t(j0) * w.row_stride, w.row_stride, nw, ai, a_stride, na, v, ldv);
         else
           kern.tile(k, w.data + size_t(j0) * w.row_stride, w.row_stride, nw, ai, a_stride, na, v, ldv);
+        const float* b = bias ? bias->values.data() + j0 : nullptr;
         for (int64_t i = 0; i < na; ++i) {
           float* row = v + i * ldv;
-          if (bias) rk_.add(nw, row, bias->values.data() + j0);
-          switch (epilogue) {
-            case Epilogue::kStore: break;
-            case Epilogue::kRelu: rk_.relu(nw, row); break;
-            case Epilogue::kGeluErf: ks_.gelu_erf(nw, row); break;
-            case Epilogue::kAccumulate: rk_.add(nw, o + (i0 + i) * m + j0, row); break;
+          if (epilogue == Epilogue::kAccumulate) {
+            float* dst = o + (i0 + i) * m + j0;
+            if (b) rk_.add_with_bias(nw, dst, row, b);
+            else rk_.add(nw, dst, row);
+            continue;
           }
+          if (b) rk_.add(nw, row, b);
+          if (epilogue == Epilogue::kRelu) rk_.relu(nw, row);
+          if (epilogue == Epilogue::kGeluErf) ks_.gelu_erf(nw, row);
         }
       }
     };

@@ -85,6 +85,14 @@ void add(int64_t n, float* y, const float* x) {
   }
 }
 
+void add_with_bias(int64_t n, float* y, const float* x, const float* bias) {
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = head_mask(n - i);
+    const __m512 t = _mm512_add_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, bias + i));
+    _mm512_mask_storeu_ps(y + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + i), t));
+  }
+}
+
 void relu(int64_t n, float* x) {
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 m = head_mask(n - i);
@@ -134,7 +142,7 @@ void layer_norm(int64_t n, const float* x, float* out, const float* gamma, const
 }  // namespace
 
 const RowKernels& avx512_row_kernels() {
-  static const RowKernels k{add, relu, layer_norm};
+  static const RowKernels k{add, add_with_bias, relu, layer_norm};
   return k;
 }
 

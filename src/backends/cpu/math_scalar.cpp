@@ -18,6 +18,10 @@ void add_scalar(int64_t n, float* y, const float* x) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
+void add_with_bias_scalar(int64_t n, float* y, const float* x, const float* bias) {
+  for (int64_t i = 0; i < n; ++i) y[i] += x[i] + bias[i];
+}
+
 void relu_scalar(int64_t n, float* x) {
   for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
@@ -48,7 +52,7 @@ const RowKernels& row_kernels(const std::string& level) {
 #if defined(__x86_64__) || defined(__i386__)
   if (level == "avx512") return avx512_row_kernels();
 #endif
-  static const RowKernels scalar{add_scalar, relu_scalar, layer_norm_scalar};
+  static const RowKernels scalar{add_scalar, add_with_bias_scalar, relu_scalar, layer_norm_scalar};
   return scalar;
 }
 

@@ -22,9 +22,10 @@ void attention(ThreadPool& pool, const KernelSet& ks, Act out, Act q, Act k, Act
 // version sums in double as the scalar one does, in a different order.
 struct RowKernels {
   void (*add)(int64_t n, float* y, const float* x) = nullptr;  // y += x
-  void (*relu)(int64_t n, float* x) = nullptr;                  // x = max(x, 0)
-  // x = (x - mean) / sqrt(var + eps) * gamma + beta; gamma / beta may be null (1 / 0).
-  // y = layer norm of x; y may be x.
+  // y += (x + bias): a matmul tile and its bias added to the residual in one pass, rounded as two adds.
+  void (*add_with_bias)(int64_t n, float* y, const float* x, const float* bias) = nullptr;
+  void (*relu)(int64_t n, float* x) = nullptr;  // x = max(x, 0)
+  // y = (x - mean) / sqrt(var + eps) * gamma + beta; gamma / beta may be null (1 / 0); y may be x.
   void (*layer_norm)(int64_t n, const float* x, float* y, const float* gamma, const float* beta, float eps) = nullptr;
 };
 // The row kernels of a kernel level ("scalar", "avx2", "avx512", "neon"); levels without their own use scalar.
