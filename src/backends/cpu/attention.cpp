@@ -2,13 +2,13 @@
 // F16 K rounds q to F16, as ggml's mul_mat does), softmax in F32 with a double sum, then softmax·V, where an F16
 // V rounds the probabilities to F16 first. Work is split over (span, head, block of query rows).
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <limits>
 #include <vector>
 
 #include "backends/cpu/ops.h"
 #include "core/fp16.h"
+#include "core/thread_pool.h"
 
 namespace hearth::cpu {
 namespace {
@@ -39,15 +39,16 @@ void attention(ThreadPool& pool, const KernelSet& ks, Act out, Act q, Act k, Act
       for (int64_t q0 = 0; q0 < spans[s].q_count; q0 += kQueryBlock)
         items.push_back({int64_t(s), h, q0, std::min(kQueryBlock, spans[s].q_count - q0)});
 
-  std::atomic<size_t> next{0};
+  // Items take about a microsecond each: a shared counter would bounce between the cores on every claim.
+  StealingRanges claims(int64_t(items.size()), pool.size());
   const auto* qdata = static_cast<const float*>(q.data);
   auto* odata = static_cast<float*>(out.data);
-  auto job = [&] {
+  auto job = [&](int ith) {
     thread_local std::vector<float> scores;
     thread_local std::vector<uint8_t> qbuf;
     thread_local std::vector<int64_t> visible;
-    for (size_t it = next.fetch_add(1); it < items.size(); it = next.fetch_add(1)) {
-      const Item& item = items[it];
+    for (int64_t it; (it = claims.next(ith)) >= 0;) {
+      const Item& item = items[size_t(it)];
       const AttentionSpan& sp = spans[size_t(item.span)];
       const int64_t kvh = item.head / group;
       const int64_t n_kv = sp.kv_count;
@@ -74,7 +75,7 @@ void attention(ThreadPool& pool, const KernelSet& ks, Act out, Act q, Act k, Act
                    odata + (sp.q_begin + item.q0) * out.cols + item.head * hd, out.cols);
     }
   };
-  pool.run([&job](int, int) { job(); });  // one pointer: no std::function allocation
+  pool.run([&job](int ith, int) { job(ith); });  // one pointer: no std::function allocation
 }
 
 }  // namespace hearth::cpu

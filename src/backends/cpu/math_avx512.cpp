@@ -54,7 +54,45 @@ void gelu_erf(int64_t n, float* x) {
   }
 }
 
+// A row of up to 16 * NV values (an attention row of a short sentence) kept in registers: the same operations in
+// the same order as the general loop below, without storing and reloading the row between passes (masked
+// stores do not forward to loads, so each pass would wait for the previous one's stores).
+template <int NV>
+void softmax_in_registers(int64_t n, float* x, float scale) {
+  const __m512 s = _mm512_set1_ps(scale);
+  __m512 v[NV];
+  __mmask16 m[NV];
+  __m512 mx = _mm512_set1_ps(-__builtin_inff());
+#pragma GCC unroll 8
+  for (int t = 0; t < NV; ++t) {
+    m[t] = head_mask(n - 16 * t);
+    v[t] = _mm512_mul_ps(_mm512_maskz_loadu_ps(m[t], x + 16 * t), s);
+    mx = _mm512_mask_max_ps(mx, m[t], mx, v[t]);
+  }
+  const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+  double sum = 0.0;
+#pragma GCC unroll 8
+  for (int t = 0; t < NV; ++t) {
+    v[t] = _mm512_maskz_mov_ps(m[t], exp512(_mm512_sub_ps(v[t], vmax)));
+    sum += double(_mm512_reduce_add_ps(v[t]));
+  }
+  const __m512 inv = _mm512_set1_ps(float(1.0 / sum));
+#pragma GCC unroll 8
+  for (int t = 0; t < NV; ++t) _mm512_mask_storeu_ps(x + 16 * t, m[t], _mm512_mul_ps(v[t], inv));
+}
+
 void softmax(int64_t n, float* x, float scale) {
+  switch ((n + 15) / 16) {
+    case 1: return softmax_in_registers<1>(n, x, scale);
+    case 2: return softmax_in_registers<2>(n, x, scale);
+    case 3: return softmax_in_registers<3>(n, x, scale);
+    case 4: return softmax_in_registers<4>(n, x, scale);
+    case 5: return softmax_in_registers<5>(n, x, scale);
+    case 6: return softmax_in_registers<6>(n, x, scale);
+    case 7: return softmax_in_registers<7>(n, x, scale);
+    case 8: return softmax_in_registers<8>(n, x, scale);
+    default: break;
+  }
   const __m512 s = _mm512_set1_ps(scale);
   __m512 mx = _mm512_set1_ps(-__builtin_inff());
   for (int64_t i = 0; i < n; i += 16) {

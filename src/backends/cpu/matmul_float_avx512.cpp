@@ -416,25 +416,35 @@ void weighted_sum_rows(const int64_t* visible, const float* p, int64_t p_stride,
                        int64_t n, float* out, int64_t out_stride) {
   __m512 acc[R][NV];
   __mmask16 mask[NV];
+#pragma GCC unroll 8
   for (int t = 0; t < NV; ++t) mask[t] = head_mask(n - 16 * t);
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
     for (int t = 0; t < NV; ++t) acc[r][t] = _mm512_setzero_ps();
   int64_t common = visible[0];
+#pragma GCC unroll 8
   for (int r = 1; r < R; ++r) common = std::min(common, visible[r]);
   auto row = [&](int64_t j) { return reinterpret_cast<const typename L::T*>(x + size_t(j) * x_stride); };
   for (int64_t j = 0; j < common; ++j) {
     __m512 xv[NV];
+#pragma GCC unroll 8
     for (int t = 0; t < NV; ++t) xv[t] = L::load(row(j) + 16 * t, mask[t]);
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const __m512 pj = _mm512_set1_ps(p[r * p_stride + j]);
+#pragma GCC unroll 8
       for (int t = 0; t < NV; ++t) acc[r][t] = _mm512_fmadd_ps(pj, xv[t], acc[r][t]);
     }
   }
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     for (int64_t j = common; j < visible[r]; ++j) {
       const __m512 pj = _mm512_set1_ps(p[r * p_stride + j]);
+#pragma GCC unroll 8
       for (int t = 0; t < NV; ++t) acc[r][t] = _mm512_fmadd_ps(pj, L::load(row(j) + 16 * t, mask[t]), acc[r][t]);
     }
+#pragma GCC unroll 8
     for (int t = 0; t < NV; ++t) _mm512_mask_storeu_ps(out + r * out_stride + 16 * t, mask[t], acc[r][t]);
   }
 }
