@@ -87,16 +87,24 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t grain) {
   if (n <= 0) return;
   if (grain < 1) grain = 1;
+  // Up to kPiecesPerThread contiguous pieces per thread, handed out by StealingRanges: each thread works through
+  // its own share in order, and a thread that falls behind (a vCPU the host took away) is helped from the end.
+  constexpr int64_t kPiecesPerThread = 8;
+  const int64_t n_chunks = (n + grain - 1) / grain;
+  const int64_t n_pieces = std::min<int64_t>(n_chunks, int64_t(n_threads_) * kPiecesPerThread);
+  StealingRanges pieces(n_pieces, n_threads_);
   struct Split {
-    int64_t n, n_chunks, grain;
+    int64_t n, n_chunks, n_pieces, grain;
+    StealingRanges& pieces;
     const std::function<void(int64_t, int64_t)>& fn;
-  } split{n, (n + grain - 1) / grain, grain, fn};
+  } split{n, n_chunks, n_pieces, grain, pieces, fn};
   // Captures one pointer, so the std::function holds it inline: no allocation per call.
-  run([s = &split](int ith, int nth) {
-    const int64_t per = (s->n_chunks + nth - 1) / nth;
-    const int64_t begin = std::min<int64_t>(s->n, int64_t(ith) * per * s->grain);
-    const int64_t end = std::min<int64_t>(s->n, int64_t(ith + 1) * per * s->grain);
-    if (begin < end) s->fn(begin, end);
+  run([s = &split](int ith, int) {
+    for (int64_t p; (p = s->pieces.next(ith)) >= 0;) {
+      const int64_t begin = std::min(s->n, p * s->n_chunks / s->n_pieces * s->grain);
+      const int64_t end = std::min(s->n, (p + 1) * s->n_chunks / s->n_pieces * s->grain);
+      if (begin < end) s->fn(begin, end);
+    }
   });
 }
 

@@ -29,7 +29,8 @@ class ThreadPool {
 
   void run(const std::function<void(int thread_index, int n_threads)>& fn);
 
-  // Splits [0, n) into contiguous ranges, at most one per thread, each a multiple of `grain` except the last.
+  // Splits [0, n) into contiguous ranges, each a multiple of `grain` except the last, up to 8 per thread: each
+  // thread calls fn on its own ranges in order, then on ranges left by the others (see StealingRanges).
   void parallel_for(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn, int64_t grain = 1);
 
  private:

@@ -22,9 +22,11 @@ TEST(ThreadPool, RunCallsEveryThreadOnce) {
 
 TEST(ThreadPool, ParallelForCoversRangeExactlyOnce) {
   ThreadPool pool(3);
-  for (int64_t n : {0, 1, 2, 7, 64, 1001}) {
+  for (int64_t n : {0, 1, 2, 7, 64, 1001, 100003}) {
     std::vector<std::atomic<int>> seen(size_t(n) + 1);
     pool.parallel_for(n, [&](int64_t b, int64_t e) {
+      EXPECT_EQ(b % 4, 0) << "ranges start at a multiple of the grain";
+      EXPECT_TRUE(e == n || e % 4 == 0) << "and end at one, or at n";
       for (int64_t i = b; i < e; ++i) seen[size_t(i)].fetch_add(1);
     }, 4);
     for (int64_t i = 0; i < n; ++i) EXPECT_EQ(seen[size_t(i)].load(), 1) << "n=" << n << " i=" << i;
