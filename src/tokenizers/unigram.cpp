@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <unordered_map>
 
 #include "core/error.h"
 #include "core/utf8.h"
@@ -40,6 +41,7 @@ UseUnigramTokenizer::UseUnigramTokenizer(std::vector<std::string> pieces, std::v
 
   piece_lengths_.resize(pieces_.size());
   nodes_.emplace_back();
+  std::unordered_map<uint64_t, int32_t> edges;
   for (size_t id = 0; id < pieces_.size(); ++id) {
     const std::string& piece = pieces_[id];
     if (!utf8_valid(piece)) fail("use-unigram tokenizer: piece {} is not valid UTF-8", id);
@@ -50,8 +52,7 @@ UseUnigramTokenizer::UseUnigramTokenizer(std::vector<std::string> pieces, std::v
     if (id < size_t(reserved)) continue;
     int32_t node = 0;
     for (char32_t cp : cps) {
-      uint64_t key = (uint64_t(uint32_t(node)) << 21) | uint64_t(cp);
-      auto [it, inserted] = edges_.try_emplace(key, int32_t(nodes_.size()));
+      auto [it, inserted] = edges.try_emplace(edge_key(node, cp), int32_t(nodes_.size()));
       if (inserted) nodes_.emplace_back();
       node = it->second;
     }
@@ -59,6 +60,17 @@ UseUnigramTokenizer::UseUnigramTokenizer(std::vector<std::string> pieces, std::v
     nodes_[node] = Node{int32_t(id), scores[id], int32_t(cps.size())};
     max_piece_length_ = std::max(max_piece_length_, int(cps.size()));
   }
+  int bits = 1;
+  while ((size_t(1) << bits) < 2 * edges.size()) ++bits;
+  edges_.assign(size_t(1) << bits, Edge{kNoEdge, -1});
+  edge_mask_ = (uint64_t(1) << bits) - 1;
+  edge_shift_ = 64 - bits;
+  for (const auto& [key, child] : edges)
+    for (uint64_t slot = first_slot(key);; slot = (slot + 1) & edge_mask_)
+      if (edges_[slot].key == kNoEdge) {
+        edges_[slot] = Edge{key, child};
+        break;
+      }
   special_.unk = 0;
 }
 
