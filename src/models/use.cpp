@@ -69,6 +69,9 @@ class UseModel final : public EncoderModel {
     timing_positions_ = std::min<int64_t>(n_ctx_, kTimingTablePositions);
     timing_.resize(size_t(timing_positions_ * in));
     for (int64_t pos = 0; pos < timing_positions_; ++pos) timing_row(pos, timing_.data() + pos * in);
+    WeightTensor table{"timing.table", DType::F32, {in, timing_positions_}, reinterpret_cast<const uint8_t*>(timing_.data()),
+                       timing_.size() * sizeof(float)};
+    timing_table_ = backend.prepare_matrix(table, Backend::MatrixUse::kLookup);
 
     layers_.resize(size_t(n_layer));
     for (int64_t il = 0; il < n_layer; ++il) {
@@ -156,6 +159,7 @@ class UseModel final : public EncoderModel {
   std::vector<float> inv_timescales_;
   std::vector<float> timing_;  // timing_positions_ rows of timing_row()
   int64_t timing_positions_ = 0;
+  std::unique_ptr<Matrix> timing_table_;  // timing_ as a lookup table (reads timing_, declared before it)
   std::unique_ptr<Matrix> tok_embd_, head_w_;
   std::unique_ptr<Vector> head_b_;
   std::vector<Layer> layers_;
@@ -243,16 +247,14 @@ std::vector<std::vector<float>> UseModel::embed(const std::vector<std::vector<in
     Act x = ws->act(T, in);
     backend_.get_rows(x, *tok_embd_, ids);
     backend_.scale(x, 2.0f);
-    std::vector<float> timing(size_t(T * in));
-    for (int64_t r = 0; r < T; ++r) {
-      const int64_t pos = positions[size_t(r)];
-      if (pos < timing_positions_)
-        std::copy_n(timing_.data() + pos * in, in, timing.data() + r * in);
-      else
-        timing_row(pos, timing.data() + r * in);
-    }
     Act tim = ws->act(T, in);
-    backend_.write(tim, timing.data());
+    if (*std::max_element(positions.begin(), positions.end()) < timing_positions_) {
+      backend_.get_rows(tim, *timing_table_, positions);
+    } else {
+      std::vector<float> timing(size_t(T * in));
+      for (int64_t r = 0; r < T; ++r) timing_row(positions[size_t(r)], timing.data() + r * in);
+      backend_.write(tim, timing.data());
+    }
     backend_.add(x, tim);
 
     y = y.slice_rows(0, T);
