@@ -53,13 +53,17 @@ void attention(ThreadPool& pool, const KernelSet& ks, Act out, Act q, Act k, Act
       const int64_t kvh = item.head / group;
       const int64_t n_kv = sp.kv_count;
       scores.resize(size_t(item.qn * n_kv));
-      qbuf.resize(size_t(item.qn) * q_act_row);
-      for (int64_t i = 0; i < item.qn; ++i) {
-        const float* qr = qdata + (sp.q_begin + item.q0 + i) * q_stride + item.head * hd;
-        qk.quantize(qr, qbuf.data() + size_t(i) * q_act_row, hd);
+      // The item's query rows in K's activation format; an F32 K reads them in place.
+      const float* q_first = qdata + (sp.q_begin + item.q0) * q_stride + item.head * hd;
+      const void* qa = q_first;
+      size_t qa_stride = size_t(q_stride) * sizeof(float);
+      if (qk.quantize != copy_row_f32) {
+        qbuf.resize(size_t(item.qn) * q_act_row);
+        for (int64_t i = 0; i < item.qn; ++i) qk.quantize(q_first + i * q_stride, qbuf.data() + size_t(i) * q_act_row, hd);
+        qa = qbuf.data(), qa_stride = q_act_row;
       }
       const uint8_t* kbase = static_cast<const uint8_t*>(k.data) + size_t(sp.kv_begin) * k_row + size_t(kvh * hd) * k_elt;
-      qk.tile(hd, kbase, k_row, n_kv, qbuf.data(), q_act_row, item.qn, scores.data(), n_kv);
+      qk.tile(hd, kbase, k_row, n_kv, qa, qa_stride, item.qn, scores.data(), n_kv);
 
       const uint8_t* vbase = static_cast<const uint8_t*>(v.data) + size_t(sp.kv_begin) * v_row + size_t(kvh * hd) * v_elt;
       visible.resize(size_t(item.qn));
