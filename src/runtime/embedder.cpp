@@ -1,7 +1,9 @@
 #include "runtime/embedder.h"
 
 #include <algorithm>
+#include <exception>
 #include <numeric>
+#include <thread>
 
 #include "core/error.h"
 #include "models/registry.h"
@@ -31,6 +33,7 @@ Embedder::Embedder(std::shared_ptr<const Weights> weights, Backend& backend) : w
   // The encoder first: a decoder file then fails with "is a decoder model" rather than a tokenizer complaint.
   model_ = load_encoder(*weights_, backend);
   tokenizer_ = load_tokenizer(weights_->metadata(), weights_->source());
+  threads_ = std::max(1, backend.threads());
 }
 
 Embedder::~Embedder() = default;
@@ -56,15 +59,41 @@ std::vector<int32_t> Embedder::tokenize(std::string_view text, bool* truncated) 
 }
 
 EmbedResult Embedder::embed(const std::vector<std::string>& texts, const EmbedderOptions& options) const {
-  std::vector<std::vector<int32_t>> sequences(texts.size());
-  std::vector<bool> truncated(texts.size());
-  for (size_t i = 0; i < texts.size(); ++i) {
-    bool t = false;
-    sequences[i] = tokenize(texts[i], &t);
-    truncated[i] = t;
+  const size_t n = texts.size();
+  std::vector<std::vector<int32_t>> sequences(n);
+  std::vector<char> truncated(n);  // not vector<bool>: threads write neighbouring entries
+  auto tokenize_range = [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      bool t = false;
+      sequences[i] = tokenize(texts[i], &t);
+      truncated[i] = t;
+    }
+  };
+  // A bulk call's texts are tokenized on the backend's thread count (tokenizers are thread-safe): on one thread,
+  // 256 short sentences take a few milliseconds while the backend's other threads wait. Each thread takes a
+  // contiguous slice; the error of the earliest failing slice is the one the serial loop would have thrown.
+  constexpr size_t kTextsPerThread = 64;
+  const size_t n_threads = std::min(size_t(threads_), n / kTextsPerThread);
+  if (n_threads <= 1) {
+    tokenize_range(0, n);
+  } else {
+    std::vector<std::exception_ptr> errors(n_threads);
+    auto slice = [&](size_t t) {
+      try {
+        tokenize_range(t * n / n_threads, (t + 1) * n / n_threads);
+      } catch (...) {
+        errors[t] = std::current_exception();
+      }
+    };
+    std::vector<std::thread> helpers;
+    for (size_t t = 1; t < n_threads; ++t) helpers.emplace_back(slice, t);
+    slice(0);
+    for (std::thread& h : helpers) h.join();
+    for (const std::exception_ptr& e : errors)
+      if (e) std::rethrow_exception(e);
   }
   EmbedResult r = embed_tokens(sequences, options);
-  r.truncated = std::move(truncated);
+  r.truncated.assign(truncated.begin(), truncated.end());
   return r;
 }
 

