@@ -10,14 +10,12 @@
 #include <fmt/ranges.h>
 
 #include "core/error.h"
-#include "models/stacked_weights.h"
+#include "models/encoder_weights.h"
+#include "models/qkv_projection.h"
 #include "models/workspace_pool.h"
 
 namespace hearth {
 namespace {
-
-// Encoder matrices multiply a whole batch of tokens at once (and one sentence is already a few dozen).
-constexpr auto kBatched = Backend::MatrixUse::kBatchedProduct;
 
 // Limits that keep every size computation far from overflow; real models are orders of magnitude below them.
 constexpr int64_t kMaxLayers = 1024, kMaxWidth = 1 << 16, kMaxContext = 1 << 20;
@@ -30,9 +28,9 @@ int64_t int_key(const Weights& w, const std::string& key, int64_t lo, int64_t hi
 }
 
 struct Layer {
-  std::unique_ptr<Matrix> wqkv;  // the fused projection; when the three types differ: wq, wk, wv instead
-  std::unique_ptr<Matrix> wq, wk, wv, wo, up, down;
-  std::unique_ptr<Vector> bqkv, bq, bk, bv, bo, b_up, b_down;
+  std::unique_ptr<QkvProjection> qkv;
+  std::unique_ptr<Matrix> wo, up, down;
+  std::unique_ptr<Vector> bo, b_up, b_down;
   std::unique_ptr<Vector> attn_norm_w, attn_norm_b, out_norm_w, out_norm_b;
 };
 
@@ -56,29 +54,25 @@ class BertModel final : public EncoderModel {
       dequantize_row(types->type, types->data, row0.data(), H);
       type0_ = backend.make_vector(row0);
     }
-    embd_norm_w_ = vector(w, "token_embd_norm.weight", H);
-    embd_norm_b_ = vector(w, "token_embd_norm.bias", H);
+    const EncoderWeights ew(backend, w);
+    embd_norm_w_ = ew.vector("token_embd_norm.weight", H);
+    embd_norm_b_ = ew.vector("token_embd_norm.bias", H);
 
     layers_.resize(static_cast<size_t>(hp_.n_layer));
     for (int il = 0; il < hp_.n_layer; ++il) {
       Layer& L = layers_[static_cast<size_t>(il)];
       const std::string p = "blk." + std::to_string(il) + ".";
-      if (const WeightTensor* qkv = w.find(p + "attn_qkv.weight")) {
-        L.wqkv = backend.prepare_matrix(w.get(qkv->name, {H, 3 * H}), kBatched);
-        if (const WeightTensor* b = w.find(p + "attn_qkv.bias")) L.bqkv = backend.prepare_vector(w.get(b->name, {3 * H}));
-      } else {
-        load_separate_qkv(w, p, L);
-      }
-      L.wo = matrix(w, p + "attn_output.weight", H, H);
-      L.bo = optional_vector(w, p + "attn_output.bias", H);
-      L.attn_norm_w = vector(w, p + "attn_output_norm.weight", H);
-      L.attn_norm_b = optional_vector(w, p + "attn_output_norm.bias", H);
-      L.up = matrix(w, p + "ffn_up.weight", F, H);
-      L.b_up = optional_vector(w, p + "ffn_up.bias", F);
-      L.down = matrix(w, p + "ffn_down.weight", H, F);
-      L.b_down = optional_vector(w, p + "ffn_down.bias", H);
-      L.out_norm_w = vector(w, p + "layer_output_norm.weight", H);
-      L.out_norm_b = optional_vector(w, p + "layer_output_norm.bias", H);
+      L.qkv = std::make_unique<QkvProjection>(ew, p, H, QkvProjection::Biases::kOptional);
+      L.wo = ew.matrix(p + "attn_output.weight", H, H);
+      L.bo = ew.optional_vector(p + "attn_output.bias", H);
+      L.attn_norm_w = ew.vector(p + "attn_output_norm.weight", H);
+      L.attn_norm_b = ew.optional_vector(p + "attn_output_norm.bias", H);
+      L.up = ew.matrix(p + "ffn_up.weight", F, H);
+      L.b_up = ew.optional_vector(p + "ffn_up.bias", F);
+      L.down = ew.matrix(p + "ffn_down.weight", H, F);
+      L.b_down = ew.optional_vector(p + "ffn_down.bias", H);
+      L.out_norm_w = ew.vector(p + "layer_output_norm.weight", H);
+      L.out_norm_b = ew.optional_vector(p + "layer_output_norm.bias", H);
     }
   }
 
@@ -93,42 +87,9 @@ class BertModel final : public EncoderModel {
                                         const EmbedOptions& options) const override;
 
  private:
-  std::unique_ptr<Matrix> matrix(const Weights& w, const std::string& name, int64_t rows, int64_t cols) {
-    return backend_.prepare_matrix(w.get(name, {cols, rows}), kBatched);
-  }
-  std::unique_ptr<Vector> vector(const Weights& w, const std::string& name, int64_t n) {
-    return backend_.prepare_vector(w.get(name, {n}));
-  }
-  std::unique_ptr<Vector> optional_vector(const Weights& w, const std::string& name, int64_t n) {
-    return w.find(name) ? vector(w, name, n) : nullptr;
-  }
-
-  // Separate attn_q/k/v tensors: stacked into one fused matrix when they share a type (a missing bias counts as
-  // zeros), else kept apart.
-  void load_separate_qkv(const Weights& w, const std::string& p, Layer& L) {
-    const int64_t H = hp_.n_embd;
-    const std::vector<WeightTensor> parts = {w.get(p + "attn_q.weight", {H, H}), w.get(p + "attn_k.weight", {H, H}),
-                                             w.get(p + "attn_v.weight", {H, H})};
-    const std::vector<const WeightTensor*> biases = {w.find(p + "attn_q.bias"), w.find(p + "attn_k.bias"),
-                                                     w.find(p + "attn_v.bias")};
-    if (!can_stack_rows(parts)) {
-      L.wq = backend_.prepare_matrix(parts[0], kBatched);
-      L.wk = backend_.prepare_matrix(parts[1], kBatched);
-      L.wv = backend_.prepare_matrix(parts[2], kBatched);
-      L.bq = optional_vector(w, p + "attn_q.bias", H);
-      L.bk = optional_vector(w, p + "attn_k.bias", H);
-      L.bv = optional_vector(w, p + "attn_v.bias", H);
-      return;
-    }
-    stacked_.emplace_back();
-    L.wqkv = backend_.prepare_matrix(stack_rows(parts, p + "attn_qkv.weight", stacked_.back()), kBatched);
-    if (biases[0] || biases[1] || biases[2]) L.bqkv = backend_.make_vector(stack_biases(biases, H, w.source()));
-  }
-
   Backend& backend_;
   BertHParams hp_;
   mutable WorkspacePool workspaces_{backend_};
-  std::vector<std::vector<uint8_t>> stacked_;  // stacked QKV weights the fused matrices point into
   std::unique_ptr<Matrix> tok_embd_, pos_embd_;
   std::unique_ptr<Vector> type0_, embd_norm_w_, embd_norm_b_;
   std::vector<Layer> layers_;
@@ -175,18 +136,7 @@ std::vector<std::vector<float>> BertModel::embed(const std::vector<std::vector<i
   ap.scale = 1.0f / std::sqrt(float(ap.head_dim));
   ap.causal = false;
   for (const Layer& L : layers_) {
-    if (L.wqkv) {
-      backend_.matmul(qkv, x, *L.wqkv, L.bqkv.get());
-      backend_.attention_fused(att, qkv, spans, ap);
-    } else {
-      // The workspace's fused buffer holds the three outputs one after another.
-      const Act q{qkv.data, T, H}, k{static_cast<float*>(qkv.data) + T * H, T, H},
-                v{static_cast<float*>(qkv.data) + 2 * T * H, T, H};
-      backend_.matmul(q, x, *L.wq, L.bq.get());
-      backend_.matmul(k, x, *L.wk, L.bk.get());
-      backend_.matmul(v, x, *L.wv, L.bv.get());
-      backend_.attention(att, q, k, v, spans, ap);
-    }
+    L.qkv->attend(backend_, x, qkv, att, spans, ap);
     // Post-layer-norm residual blocks: x = LN(x + att·Wo + bo), then x = LN(x + FFN(x)).
     backend_.matmul(x, att, *L.wo, L.bo.get(), Backend::Epilogue::kAccumulate);
     backend_.layer_norm(x, x, L.attn_norm_w.get(), L.attn_norm_b.get(), hp_.eps);

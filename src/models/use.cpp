@@ -9,22 +9,20 @@
 #include <vector>
 
 #include "core/error.h"
-#include "models/stacked_weights.h"
+#include "models/encoder_weights.h"
+#include "models/qkv_projection.h"
 #include "models/workspace_pool.h"
 
 namespace hearth {
 namespace {
 
-// Encoder matrices multiply a whole batch of tokens at once (and one sentence is already a few dozen).
-constexpr auto kBatched = Backend::MatrixUse::kBatchedProduct;
-
 constexpr int64_t kMaxLayers = 64, kMaxWidth = 1 << 15, kMaxContext = 1 << 16;
 
 struct Layer {
   int64_t in = 0;  // input width (the token embedding width for layer 0, the model width after)
-  std::unique_ptr<Matrix> wqkv;  // q, k and v fused; when their types differ: wq, wk, wv instead
-  std::unique_ptr<Matrix> wres, wq, wk, wv, wo, up, down;
-  std::unique_ptr<Vector> bres, bqkv, bq, bk, bv, bo, b_up, b_down, attn_norm_w, attn_norm_b, ffn_norm_w, ffn_norm_b;
+  std::unique_ptr<QkvProjection> qkv;
+  std::unique_ptr<Matrix> wres, wo, up, down;
+  std::unique_ptr<Vector> bres, bo, b_up, b_down, attn_norm_w, attn_norm_b, ffn_norm_w, ffn_norm_b;
   float query_scale = 1.0f;
 };
 
@@ -73,6 +71,7 @@ class UseModel final : public EncoderModel {
                        timing_.size() * sizeof(float)};
     timing_table_ = backend.prepare_matrix(table, Backend::MatrixUse::kLookup);
 
+    const EncoderWeights ew(backend, w);
     layers_.resize(size_t(n_layer));
     for (int64_t il = 0; il < n_layer; ++il) {
       Layer& L = layers_[size_t(il)];
@@ -80,43 +79,26 @@ class UseModel final : public EncoderModel {
       L.in = il == 0 ? in : dim_;
       L.query_scale = float((*scales)[size_t(il)]);
       if (!(L.query_scale > 0 && L.query_scale <= 1)) fail("{}: invalid query scale for layer {}", source_, il);
-      L.attn_norm_w = vector(w, p + "attn_norm.weight", L.in);
-      L.attn_norm_b = vector(w, p + "attn_norm.bias", L.in);
+      L.attn_norm_w = ew.vector(p + "attn_norm.weight", L.in);
+      L.attn_norm_b = ew.vector(p + "attn_norm.bias", L.in);
       // A layer that changes the width needs a projected residual; otherwise the residual is the input itself.
       if (L.in != dim_) {
-        L.wres = matrix(w, p + "attn_res.weight", dim_, L.in);
-        L.bres = vector(w, p + "attn_res.bias", dim_);
+        L.wres = ew.matrix(p + "attn_res.weight", dim_, L.in);
+        L.bres = ew.vector(p + "attn_res.bias", dim_);
       }
-      const std::vector<WeightTensor> qkv = {w.get(p + "attn_q.weight", {L.in, L.in}),
-                                             w.get(p + "attn_k.weight", {L.in, L.in}),
-                                             w.get(p + "attn_v.weight", {L.in, L.in})};
-      const std::vector<const WeightTensor*> qkv_bias = {&w.get(p + "attn_q.bias", {L.in}),
-                                                         &w.get(p + "attn_k.bias", {L.in}),
-                                                         &w.get(p + "attn_v.bias", {L.in})};
-      if (can_stack_rows(qkv)) {
-        stacked_.emplace_back();
-        L.wqkv = backend.prepare_matrix(stack_rows(qkv, p + "attn_qkv.weight", stacked_.back()), kBatched);
-        L.bqkv = backend.make_vector(stack_biases(qkv_bias, L.in, source_));
-      } else {
-        L.wq = backend.prepare_matrix(qkv[0], kBatched);
-        L.wk = backend.prepare_matrix(qkv[1], kBatched);
-        L.wv = backend.prepare_matrix(qkv[2], kBatched);
-        L.bq = backend.prepare_vector(*qkv_bias[0]);
-        L.bk = backend.prepare_vector(*qkv_bias[1]);
-        L.bv = backend.prepare_vector(*qkv_bias[2]);
-      }
-      L.wo = matrix(w, p + "attn_output.weight", dim_, L.in);
-      L.bo = vector(w, p + "attn_output.bias", dim_);
-      L.ffn_norm_w = vector(w, p + "ffn_norm.weight", dim_);
-      L.ffn_norm_b = vector(w, p + "ffn_norm.bias", dim_);
-      L.up = matrix(w, p + "ffn_up.weight", ff, dim_);
-      L.b_up = vector(w, p + "ffn_up.bias", ff);
-      L.down = matrix(w, p + "ffn_down.weight", dim_, ff);
-      L.b_down = vector(w, p + "ffn_down.bias", dim_);
+      L.qkv = std::make_unique<QkvProjection>(ew, p, L.in, QkvProjection::Biases::kRequired);
+      L.wo = ew.matrix(p + "attn_output.weight", dim_, L.in);
+      L.bo = ew.vector(p + "attn_output.bias", dim_);
+      L.ffn_norm_w = ew.vector(p + "ffn_norm.weight", dim_);
+      L.ffn_norm_b = ew.vector(p + "ffn_norm.bias", dim_);
+      L.up = ew.matrix(p + "ffn_up.weight", ff, dim_);
+      L.b_up = ew.vector(p + "ffn_up.bias", ff);
+      L.down = ew.matrix(p + "ffn_down.weight", dim_, ff);
+      L.b_down = ew.vector(p + "ffn_down.bias", dim_);
     }
     n_ff_ = ff;
-    head_w_ = matrix(w, "output_tanh.weight", dim_, dim_);
-    head_b_ = vector(w, "output_tanh.bias", dim_);
+    head_w_ = ew.matrix("output_tanh.weight", dim_, dim_);
+    head_b_ = ew.vector("output_tanh.bias", dim_);
   }
 
   int dim() const override { return int(dim_); }
@@ -127,12 +109,6 @@ class UseModel final : public EncoderModel {
                                         const EmbedOptions& options) const override;
 
  private:
-  std::unique_ptr<Matrix> matrix(const Weights& w, const std::string& name, int64_t rows, int64_t cols) {
-    return backend_.prepare_matrix(w.get(name, {cols, rows}), kBatched);
-  }
-  std::unique_ptr<Vector> vector(const Weights& w, const std::string& name, int64_t n) {
-    return backend_.prepare_vector(w.get(name, {n}));
-  }
   // Activations reused by every layer (the workspace is a bump allocator, so per-layer allocations would add up).
   struct Scratch {
     Act h, qkv, ctx, f;  // T x widest (h, ctx), T x 3 widest (qkv), T x n_ff (f)
@@ -163,7 +139,6 @@ class UseModel final : public EncoderModel {
   std::unique_ptr<Matrix> tok_embd_, head_w_;
   std::unique_ptr<Vector> head_b_;
   std::vector<Layer> layers_;
-  std::vector<std::vector<uint8_t>> stacked_;  // stacked QKV weights the fused matrices point into
   mutable WorkspacePool workspaces_{backend_};
 };
 
@@ -185,20 +160,7 @@ void UseModel::attention_block(const Scratch& s, const Layer& L, Act x, Act y,
   ap.head_dim = int(L.in / n_head_);
   ap.scale = L.query_scale;
   ap.causal = false;
-  if (L.wqkv) {
-    const Act qkv = narrow(s.qkv, 3 * L.in);
-    backend_.matmul(qkv, h, *L.wqkv, L.bqkv.get());
-    backend_.attention_fused(ctx, qkv, spans, ap);
-  } else {
-    // The fused scratch holds the three outputs one after another.
-    float* base = static_cast<float*>(s.qkv.data);
-    const int64_t T = s.qkv.rows;
-    const Act q{base, T, L.in}, k{base + T * L.in, T, L.in}, v{base + 2 * T * L.in, T, L.in};
-    backend_.matmul(q, h, *L.wq, L.bq.get());
-    backend_.matmul(k, h, *L.wk, L.bk.get());
-    backend_.matmul(v, h, *L.wv, L.bv.get());
-    backend_.attention(ctx, q, k, v, spans, ap);
-  }
+  L.qkv->attend(backend_, h, s.qkv, ctx, spans, ap);
   if (L.wres) backend_.matmul(y, x, *L.wres, L.bres.get());  // otherwise y is x: the plain residual
   backend_.matmul(y, ctx, *L.wo, L.bo.get(), Backend::Epilogue::kAccumulate);
 }

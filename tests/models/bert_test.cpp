@@ -6,10 +6,12 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 
 #include "backends/backend.h"
 #include "core/error.h"
+#include "core/fp16.h"
 #include "formats/gguf.h"
 #include "models/bert.h"
 #include "models/registry.h"
@@ -23,6 +25,7 @@ constexpr int64_t kH = 32, kF = 64, kVocab = 50, kCtx = 16;
 struct TinyBert {
   Metadata meta;
   std::map<std::string, std::pair<std::vector<int64_t>, std::vector<float>>> tensors;
+  std::set<std::string> f16;  // tensors stored as F16 instead of F32
   std::string image;  // serialized GGUF; the loaded Weights point into it
 
   explicit TinyBert(bool fused_qkv = false) {
@@ -85,8 +88,16 @@ struct TinyBert {
   std::unique_ptr<Weights> weights() {
     GgufWriter w;
     for (const auto& [key, value] : meta.entries()) w.metadata().set(key, value);
-    for (const auto& [name, t] : tensors)
-      w.add_tensor(name, DType::F32, t.first, t.second.data(), t.second.size() * sizeof(float));
+    std::vector<std::vector<uint16_t>> halves;  // F16 copies, alive until serialize()
+    for (const auto& [name, t] : tensors) {
+      if (!f16.count(name)) {
+        w.add_tensor(name, DType::F32, t.first, t.second.data(), t.second.size() * sizeof(float));
+        continue;
+      }
+      halves.emplace_back();
+      for (float v : t.second) halves.back().push_back(fp32_to_fp16(v));
+      w.add_tensor(name, DType::F16, t.first, halves.back().data(), halves.back().size() * sizeof(uint16_t));
+    }
     image = w.serialize();
     auto out = std::make_unique<Weights>();
     out->set_source("tiny.gguf");
@@ -132,6 +143,25 @@ TEST(Bert, FusedQkvGivesTheSameEmbeddings) {
   const auto a = ms->embed(ids, ms->default_options()), b = mf->embed(ids, mf->default_options());
   for (size_t s = 0; s < ids.size(); ++s)
     for (size_t i = 0; i < a[s].size(); ++i) EXPECT_FLOAT_EQ(a[s][i], b[s][i]);
+}
+
+// q, k and v of different types cannot be stacked: three matmuls, then attention. A missing bias is zeros.
+TEST(Bert, QkvOfDifferentTypesStaySeparate) {
+  TinyBert mixed, reference;
+  for (TinyBert* m : {&mixed, &reference}) {
+    for (float& v : m->tensors["blk.0.attn_k.weight"].second) v = fp16_to_fp32(fp32_to_fp16(v));  // F16-exact
+    for (float& v : m->tensors["blk.0.attn_v.bias"].second) v = 0.0f;
+  }
+  mixed.f16.insert("blk.0.attn_k.weight");
+  mixed.tensors.erase("blk.0.attn_v.bias");
+  auto backend = make_cpu_backend(1);
+  auto wm = mixed.weights(), wr = reference.weights();
+  auto mm = load_encoder(*wm, *backend), mr = load_encoder(*wr, *backend);
+  const std::vector<std::vector<int32_t>> ids = {{1, 5, 9, 2}, {3, 3}};
+  const auto a = mm->embed(ids, mm->default_options()), b = mr->embed(ids, mr->default_options());
+  // The F16 matrix multiplies F16-rounded activations: the keys move by about 2^-11 relative, no more.
+  for (size_t s = 0; s < ids.size(); ++s)
+    for (size_t i = 0; i < a[s].size(); ++i) EXPECT_NEAR(a[s][i], b[s][i], 2e-3) << s << "," << i;
 }
 
 TEST(Bert, MissingTensorIsNamed) {
