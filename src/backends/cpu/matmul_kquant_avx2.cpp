@@ -26,6 +26,7 @@
 #include <cstring>
 
 #include "backends/cpu/kernels.h"
+#include "backends/cpu/kquant_scales_x86.h"
 
 // GCC 12 warns inside its own intrinsics headers (their intentionally undefined pass-through operands).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -76,19 +77,6 @@ struct Chunk {
   __m256i u[2];
   __m256i sc[2];
 };
-
-// Q4_K / Q5_K: the eight 6-bit scales then the eight 6-bit mins, one byte each, from the 12 packed bytes (32-bit
-// words w0, w1, w2): scales 0-3 / mins 0-3 are the low 6 bits of w0 / w1; scales 4-7 / mins 4-7 take their low 4
-// bits from the low / high nibbles of w2 and their top 2 bits from the top bits of w0 / w1. Reads 16 bytes (the
-// block goes on after its scales).
-inline __m128i k4_scales_then_mins(const uint8_t* packed) {
-  const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(packed));
-  const __m128i low = _mm_and_si128(w, _mm_set1_epi8(0x3f));                                 // scales 0-3, mins 0-3
-  const __m128i top = _mm_and_si128(_mm_srli_epi32(w, 2), _mm_set1_epi8(0x30));              // from w0, w1
-  const __m128i w2 = _mm_srlv_epi32(_mm_shuffle_epi32(w, _MM_SHUFFLE(2, 2, 2, 2)), _mm_setr_epi32(0, 4, 0, 0));
-  const __m128i high = _mm_or_si128(_mm_and_si128(w2, _mm_set1_epi8(0x0f)), top);            // scales 4-7, mins 4-7
-  return _mm_unpacklo_epi32(low, high);
-}
 
 // Scales, mins and low 4 bits of Q4_K / Q5_K, which lay them out alike: in chunk c, the low nibbles of bytes
 // qs[32c + l] are values 64c + l (sub-block 2c), their high nibbles values 64c + 32 + l (sub-block 2c + 1).

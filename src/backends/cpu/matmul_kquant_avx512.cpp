@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "backends/cpu/kernels.h"
+#include "backends/cpu/kquant_scales_x86.h"
 #include "backends/cpu/simd_avx512.h"
 
 namespace hearth::cpu {
@@ -57,21 +58,8 @@ inline void pair_scales(__m512i scales16, bool per16, __m512i sc[2]) {
     sc[q] = _mm512_permutexvar_epi16(_mm512_load_si512((per16 ? kPairIdx16 : kPairIdx32)[q].data()), scales16);
 }
 
-// Q4_K / Q5_K's 12 scale bytes (see k4_scales) to 8 scale bytes then 8 min bytes, in 32-bit lanes: lanes
-// [w0, w2, w1, w2] give scales 0-3, the low nibbles of w2, mins 0-3 and the high nibbles of w2; the top two
-// bits of w0 / w1 complete scales / mins 4-7. Reads 16 bytes (the block goes on after its scales).
-inline __m128i k4_scale_min_bytes(const uint8_t* q) {
-  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
-  const __m128i a = _mm_shuffle_epi32(x, _MM_SHUFFLE(2, 1, 2, 0));
-  const __m128i b = _mm_shuffle_epi32(x, _MM_SHUFFLE(1, 1, 0, 0));
-  const __m128i lo = _mm_and_si128(_mm_srlv_epi32(a, _mm_setr_epi32(0, 0, 0, 4)),
-                                   _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
-  const __m128i hi = _mm_and_si128(_mm_srli_epi32(b, 2), _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
-  return _mm_or_si128(lo, hi);
-}
-
 inline void decode_k4_scales(const uint8_t* scales, uint16_t d, uint16_t dmin, DecodedK& w) {
-  const __m128i sm = k4_scale_min_bytes(scales);
+  const __m128i sm = k4_scales_then_mins(scales);
   w.mins = _mm256_cvtepu8_epi16(sm);
   pair_scales(_mm512_zextsi256_si512(w.mins), false, w.sc);  // lanes 0-7 (scales) meet zero bsums in PreparedQ8K
   w.d = h2f(d);
@@ -252,7 +240,7 @@ void expand_block(const typename K::Block& b, PanelBlock& pb, int r) {
   int16_t* w = pb.w[r];
   if constexpr (K::kPermuted) {
     alignas(16) uint8_t sm[16];  // 8 scales, 8 mins
-    _mm_store_si128(reinterpret_cast<__m128i*>(sm), k4_scale_min_bytes(b.scales));
+    _mm_store_si128(reinterpret_cast<__m128i*>(sm), k4_scales_then_mins(b.scales));
 #pragma GCC unroll 4
     for (int t = 0; t < 4; ++t) {
 #pragma GCC unroll 2
