@@ -1,6 +1,13 @@
-// AVX2 + FMA + F16C kernels: float weights (F32, F16, BF16) and the 32-value block types. Weights are read
-// in place; each weight row is dotted with up to kGroup activation rows at once so its loads are shared.
+// AVX2 + FMA + F16C kernels: float weights (F32, F16, BF16) and the 32-value block types.
 // F16 / BF16 weights multiply activations rounded to F16 / BF16 and kept as F32 (widened weights, F32 FMAs).
+//  - Float weights of batched products (encoders) are packed once into panels of 8 rows (k x 8 lanes of the
+//    source type, widened in the k loop); the GEMM micro-kernel keeps 2 panels x 6 activation rows in 12 of the
+//    16 registers (2 weight loads and 6 broadcasts per 12 FMAs), each output one F32 chain over k in order.
+//    Unpacked float weights (decoders, the K cache) are transposed into scratch panels per call for 4 or more
+//    activation rows (the same results as packed ones), and fewer rows are dotted with them in place (another
+//    summation order).
+//  - Block types are read in place; each weight row is dotted with up to kGroup activation rows at once so its
+//    loads are shared.
 // Integer dots use VPMADDUBSW (u8 x s8 -> s16 pairs), which must not saturate: weights are unpacked to
 // unsigned values <= 31 (offset folded back per block as -offset * sum(a)), except Q8_0, whose signed
 // weights use the sign trick |w| x (a * sign(w)) (|pair sum| <= 2 * 127 * 127 < 32768).
@@ -89,6 +96,113 @@ void tile_float(int64_t k, const void* w, size_t w_stride, int64_t nw, const voi
         default: dot_float<L, 1>(k, wr, a0, a_stride, o, ldo); break;
       }
     }
+  }
+}
+
+// ---- packed float weights ----
+constexpr int kPanelRows = 8;       // weight rows per panel: one 256-bit vector of F32 lanes
+constexpr int kChunkRows = 6;       // activation rows per micro-kernel call
+constexpr int64_t kGemmRows = 4;    // unpacked weights: fewer activation rows are dotted in place
+constexpr int64_t kTileRows = 8 * kChunkRows;
+
+template <typename L>
+size_t packed_bytes(int64_t k, int64_t nw) {
+  return size_t((nw + kPanelRows - 1) / kPanelRows) * size_t(k) * kPanelRows * sizeof(typename L::T);
+}
+
+// Panel p holds weight rows 8p..8p+7 as k steps of 8 lanes (rows past nw are zero).
+template <typename L>
+void pack_panels(int64_t k, const void* w, size_t w_stride, int64_t nw, void* dst) {
+  using T = typename L::T;
+  auto* out = static_cast<T*>(dst);
+  for (int64_t p0 = 0; p0 < nw; p0 += kPanelRows, out += k * kPanelRows)
+    for (int l = 0; l < kPanelRows; ++l) {
+      const bool real = p0 + l < nw;
+      const auto* row = reinterpret_cast<const T*>(static_cast<const uint8_t*>(w) + size_t(real ? p0 + l : 0) * w_stride);
+      for (int64_t s = 0; s < k; ++s) out[s * kPanelRows + l] = real ? row[s] : T(0);
+    }
+}
+
+// NP consecutive panels (panel_size values apart) times C activation rows (a_step floats apart); the last panel
+// stores its first `last_rows` outputs only.
+template <typename L, int NP, int C>
+void gemm_kernel(int64_t k, const typename L::T* panel, int64_t panel_size, const float* act, int64_t a_step,
+                 float* out, int64_t ldo, int last_rows) {
+  __m256 acc[NP][C];
+#pragma GCC unroll 2
+  for (int p = 0; p < NP; ++p)
+#pragma GCC unroll 6
+    for (int c = 0; c < C; ++c) acc[p][c] = _mm256_setzero_ps();
+  for (int64_t s = 0; s < k; ++s) {
+    __m256 wv[NP];
+#pragma GCC unroll 2
+    for (int p = 0; p < NP; ++p) wv[p] = L::load(panel + p * panel_size + s * kPanelRows);
+#pragma GCC unroll 6
+    for (int c = 0; c < C; ++c) {
+      const __m256 b = _mm256_broadcast_ss(act + c * a_step + s);
+#pragma GCC unroll 2
+      for (int p = 0; p < NP; ++p) acc[p][c] = _mm256_fmadd_ps(wv[p], b, acc[p][c]);
+    }
+  }
+  const __m256i last_mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(last_rows), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+#pragma GCC unroll 2
+  for (int p = 0; p < NP; ++p)
+#pragma GCC unroll 6
+    for (int c = 0; c < C; ++c) {
+      float* o = out + c * ldo + p * kPanelRows;
+      if (p == NP - 1 && last_rows < kPanelRows) _mm256_maskstore_ps(o, last_mask, acc[p][c]);
+      else _mm256_storeu_ps(o, acc[p][c]);
+    }
+}
+
+template <typename L, int NP, int C = kChunkRows>
+void dispatch_gemm(int rows, int64_t k, const typename L::T* panel, int64_t panel_size, const float* act,
+                   int64_t a_step, float* out, int64_t ldo, int last_rows) {
+  if constexpr (C > 0) {
+    if (rows == C) return gemm_kernel<L, NP, C>(k, panel, panel_size, act, a_step, out, ldo, last_rows);
+    return dispatch_gemm<L, NP, C - 1>(rows, k, panel, panel_size, act, a_step, out, ldo, last_rows);
+  }
+}
+
+// nw weight rows in panels times na activation rows, chunk by chunk, two panels a call.
+template <typename L>
+void panels_times_rows(int64_t k, const typename L::T* panels, int64_t nw, const void* a, size_t a_stride,
+                       int64_t na, float* out, int64_t ldo) {
+  const int64_t panel_size = k * kPanelRows, n_panels = (nw + kPanelRows - 1) / kPanelRows;
+  const int last_rows = int(nw - (n_panels - 1) * kPanelRows);
+  const int64_t a_step = int64_t(a_stride / sizeof(float));
+  for (int64_t i0 = 0; i0 < na; i0 += kChunkRows) {
+    const int C = int(std::min<int64_t>(kChunkRows, na - i0));
+    const float* act = reinterpret_cast<const float*>(static_cast<const uint8_t*>(a) + size_t(i0) * a_stride);
+    float* o = out + i0 * ldo;
+    int64_t p = 0;
+    for (; p + 2 <= n_panels; p += 2)
+      dispatch_gemm<L, 2>(C, k, panels + p * panel_size, panel_size, act, a_step, o + p * kPanelRows, ldo,
+                          p + 2 == n_panels ? last_rows : kPanelRows);
+    if (p < n_panels)
+      dispatch_gemm<L, 1>(C, k, panels + p * panel_size, panel_size, act, a_step, o + p * kPanelRows, ldo, last_rows);
+  }
+}
+
+template <typename L>
+void tile_packed(int64_t k, const void* packed, const void*, size_t, int64_t nw, const void* a, size_t a_stride,
+                 int64_t na, float* out, int64_t ldo) {
+  panels_times_rows<L>(k, static_cast<const typename L::T*>(packed), nw, a, a_stride, na, out, ldo);
+}
+
+// Unpacked weights: 4+ activation rows go through scratch panels (up to 256 weight rows at a time), fewer are
+// dotted with the rows in place.
+template <typename L>
+void tile_unpacked(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a, size_t a_stride, int64_t na,
+                   float* out, int64_t ldo) {
+  if (na < kGemmRows) return tile_float<L>(k, w, w_stride, nw, a, a_stride, na, out, ldo);
+  constexpr int64_t kBlockRows = 32 * kPanelRows;
+  thread_local Scratch scratch;
+  auto* panels = scratch.get<typename L::T>(packed_bytes<L>(k, std::min(nw, kBlockRows)) / sizeof(typename L::T));
+  for (int64_t j0 = 0; j0 < nw; j0 += kBlockRows) {
+    const int64_t rows = std::min(kBlockRows, nw - j0);
+    pack_panels<L>(k, static_cast<const uint8_t*>(w) + size_t(j0) * w_stride, w_stride, rows, panels);
+    panels_times_rows<L>(k, panels, rows, a, a_stride, na, out + j0, ldo);
   }
 }
 
@@ -290,14 +404,19 @@ void weighted_sum(int64_t n_q, const int64_t* visible, const float* p, int64_t p
 
 void init_avx2_kernels(KernelSet& ks) {
   ks.name = "avx2 (fma, f16c)";
-  ks.for_type(DType::F32) = {DType::F32, copy_row_f32, tile_float<LoadF32>, 1};
-  ks.for_type(DType::F16) = {DType::F32, round_row_f16, tile_float<LoadF16>, 1};
-  ks.for_type(DType::BF16) = {DType::F32, round_row_bf16, tile_float<LoadBF16>, 1};
+  ks.for_type(DType::F32) = {DType::F32,           copy_row_f32,        tile_unpacked<LoadF32>, kPanelRows,
+                             kTileRows,            packed_bytes<LoadF32>, pack_panels<LoadF32>, tile_packed<LoadF32>};
+  ks.for_type(DType::F16) = {DType::F32,           round_row_f16,       tile_unpacked<LoadF16>, kPanelRows,
+                             kTileRows,            packed_bytes<LoadF16>, pack_panels<LoadF16>, tile_packed<LoadF16>};
+  ks.for_type(DType::BF16) = {DType::F32,          round_row_bf16,       tile_unpacked<LoadBF16>, kPanelRows,
+                              kTileRows,           packed_bytes<LoadBF16>, pack_panels<LoadBF16>, tile_packed<LoadBF16>};
   ks.for_type(DType::Q8_0) = {DType::Q8_0, quantize_row_q8_0, tile_q32<UQ8_0, BlockQ8_0>, 1};
   ks.for_type(DType::Q4_0) = {DType::Q8_0, quantize_row_q8_0, tile_q32<UQ4_0, BlockQ8_0>, 1};
   ks.for_type(DType::Q5_0) = {DType::Q8_0, quantize_row_q8_0, tile_q32<UQ5_0, BlockQ8_0>, 1};
   ks.for_type(DType::Q4_1) = {DType::Q8_1, quantize_row_q8_1, tile_q32<UQ4_1, BlockQ8_1>, 1};
   ks.for_type(DType::Q5_1) = {DType::Q8_1, quantize_row_q8_1, tile_q32<UQ5_1, BlockQ8_1>, 1};
+  // Decoders' matrices stay in the file mapping: one token (n = 1) streams them fastest in place.
+  for (DType t : {DType::F32, DType::F16, DType::BF16}) ks.for_type(t).pack_batched_only = true;
   ks.weighted_sum_f32 = weighted_sum<LoadF32>;
   ks.weighted_sum_f16 = weighted_sum<LoadF16>;
   init_avx2_kquant(ks);
