@@ -42,6 +42,16 @@ constexpr int64_t kSparseMinRows = 4;
 // An activation row of k values as the sparse product reads it (list_nonzeros): the count of nonzero values (int32,
 // then padding to 64 bytes), their positions (int32) and their values (float), each with room for k + 16.
 inline size_t sparse_row_bytes(int64_t k) { return 64 + size_t(k + 16) * 8; }
+// A listed activation row in that format, for reading or (list_nonzeros) writing.
+struct NonZeros {
+  int32_t* at;
+  float* value;
+  int32_t* count;
+  NonZeros(void* row, int64_t k)
+      : at(reinterpret_cast<int32_t*>(static_cast<uint8_t*>(row) + 64)), value(reinterpret_cast<float*>(at + k + 16)),
+        count(static_cast<int32_t*>(row)) {}
+  NonZeros(const void* row, int64_t k) : NonZeros(const_cast<void*>(row), k) {}
+};
 
 struct MatmulKernel {
   DType act_type = DType::F32;  // the activation format the weight type multiplies with
@@ -121,6 +131,8 @@ void init_scalar_kernels(KernelSet& ks);
 void init_avx2_kernels(KernelSet& ks);
 // The K-quant family init_avx2_kernels installs (matmul_kquant_avx2.cpp).
 void init_avx2_kquant(KernelSet& ks);
+// The sparse F32 product init_avx2_kernels adds to its F32 entry (matmul_sparse_avx2.cpp).
+void init_avx2_sparse(KernelSet& ks);
 void init_avx512_kernels(KernelSet& ks);
 // The families init_avx512_kernels installs (one file each).
 void init_avx512_q32(KernelSet& ks);

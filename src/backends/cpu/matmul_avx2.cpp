@@ -420,6 +420,7 @@ void init_avx2_kernels(KernelSet& ks) {
   ks.weighted_sum_f32 = weighted_sum<LoadF32>;
   ks.weighted_sum_f16 = weighted_sum<LoadF16>;
   init_avx2_kquant(ks);
+  init_avx2_sparse(ks);
 }
 
 }  // namespace hearth::cpu

@@ -24,20 +24,10 @@ constexpr int kLanes = 16;
 constexpr int kRows = 4;    // activation rows at once: their independent chains hide the FMA latency
 constexpr int kPanels = 4;  // panels (64 outputs) per pass
 
-// A listed activation row (sparse_row_bytes layout).
-struct NonZeros {
-  const int32_t* at;
-  const float* value;
-  int32_t count;
-  NonZeros(const void* row, int64_t k)
-      : at(reinterpret_cast<const int32_t*>(static_cast<const uint8_t*>(row) + 64)),
-        value(reinterpret_cast<const float*>(at + k + 16)),
-        count(*static_cast<const int32_t*>(row)) {}
-};
-
 void list_nonzeros(const float* a, void* row, int64_t k) {
-  auto* at = reinterpret_cast<int32_t*>(static_cast<uint8_t*>(row) + 64);
-  float* value = reinterpret_cast<float*>(at + k + 16);
+  const NonZeros list(row, k);
+  int32_t* at = list.at;
+  float* value = list.value;
   int32_t count = 0;
   const __m512i step = _mm512_set1_epi32(kLanes);
   __m512i pos = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -51,7 +41,7 @@ void list_nonzeros(const float* a, void* row, int64_t k) {
     _mm512_storeu_si512(at + count, _mm512_maskz_compress_epi32(nz, pos));
     count += int32_t(__builtin_popcount(nz));
   }
-  *static_cast<int32_t*>(row) = count;
+  *list.count = count;
 }
 
 // R activation rows times P consecutive panels (panel_size floats apart).
@@ -59,21 +49,20 @@ template <int R, int P>
 void sparse_block(const float* panels, int64_t panel_size, const NonZeros* rows, float* out, int64_t ldo,
                   __mmask16 last_mask) {
   __m512 acc[R][P];
-  int32_t longest = 0;
+  int32_t longest = 0, count[R];
+  const int32_t* at[R];
+  const float* value[R];
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 4
     for (int p = 0; p < P; ++p) acc[r][p] = _mm512_setzero_ps();
-    longest = std::max(longest, rows[r].count);
+    at[r] = rows[r].at, value[r] = rows[r].value, count[r] = *rows[r].count;
+    longest = std::max(longest, count[r]);
   }
-  const int32_t* at[R];
-  const float* value[R];
-#pragma GCC unroll 4
-  for (int r = 0; r < R; ++r) at[r] = rows[r].at, value[r] = rows[r].value;
   for (int32_t i = 0; i < longest; ++i) {
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
-      if (i < rows[r].count) {
+      if (i < count[r]) {
         const float* w = panels + int64_t(at[r][i]) * kLanes;
         const __m512 b = _mm512_set1_ps(value[r][i]);
 #pragma GCC unroll 4
