@@ -353,54 +353,95 @@ void tile_q32(int64_t k, const void* w, size_t w_stride, int64_t nw, const void*
   }
 }
 
-}  // namespace
-
-// softmax · V: out[c] = sum over j of p[j] * x_j[c], one FMA chain per column in order of j. Columns in slices of
-// up to 64 (8 accumulators); the last n % 8 columns one by one with the same chain.
-template <typename L, int NV>
-void weighted_sum_block(int64_t rows, const float* p, const uint8_t* x, size_t x_stride, float* out) {
-  __m256 acc[NV];
-  for (int t = 0; t < NV; ++t) acc[t] = _mm256_setzero_ps();
-  for (int64_t j = 0; j < rows; ++j) {
-    const auto* xr = reinterpret_cast<const typename L::T*>(x + size_t(j) * x_stride);
-    const __m256 pj = _mm256_set1_ps(p[j]);
-    for (int t = 0; t < NV; ++t) acc[t] = _mm256_fmadd_ps(pj, L::load(xr + 8 * t), acc[t]);
-  }
-  for (int t = 0; t < NV; ++t) _mm256_storeu_ps(out + 8 * t, acc[t]);
-}
-
-template <typename L>
-void weighted_sum_row(int64_t rows, const float* p, const void* x, size_t x_stride, int64_t n, float* out) {
-  using T = typename L::T;
-  const auto* xb = static_cast<const uint8_t*>(x);
-  int64_t c0 = 0;
-  for (; c0 + 8 <= n; c0 += 64) {
-    const uint8_t* xs = xb + size_t(c0) * sizeof(T);
-    switch (std::min<int64_t>(8, (n - c0) / 8)) {
-      case 1: weighted_sum_block<L, 1>(rows, p, xs, x_stride, out + c0); break;
-      case 2: weighted_sum_block<L, 2>(rows, p, xs, x_stride, out + c0); break;
-      case 3: weighted_sum_block<L, 3>(rows, p, xs, x_stride, out + c0); break;
-      case 4: weighted_sum_block<L, 4>(rows, p, xs, x_stride, out + c0); break;
-      case 5: weighted_sum_block<L, 5>(rows, p, xs, x_stride, out + c0); break;
-      case 6: weighted_sum_block<L, 6>(rows, p, xs, x_stride, out + c0); break;
-      case 7: weighted_sum_block<L, 7>(rows, p, xs, x_stride, out + c0); break;
-      default: weighted_sum_block<L, 8>(rows, p, xs, x_stride, out + c0); break;
+// softmax · V: row i of out, column c = sum over j < visible[i] of p_i[j] * x_j[c], one FMA chain per output in
+// order of j. Columns in slices of up to 64 (8 vectors), R query rows at once sharing each load of an x row
+// (their R * NV accumulators are independent chains); rows whose visible count is past the common one finish
+// alone, continuing their chains. The last n % 8 columns one by one, with the same chain.
+template <typename L, int NV, int R>
+void weighted_sum_rows(const int64_t* visible, const float* p, int64_t p_stride, const uint8_t* x, size_t x_stride,
+                       float* out, int64_t out_stride) {
+  __m256 acc[R][NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int t = 0; t < NV; ++t) acc[r][t] = _mm256_setzero_ps();
+  int64_t common = visible[0];
+#pragma GCC unroll 8
+  for (int r = 1; r < R; ++r) common = std::min(common, visible[r]);
+  auto row = [&](int64_t j) { return reinterpret_cast<const typename L::T*>(x + size_t(j) * x_stride); };
+  for (int64_t j = 0; j < common; ++j) {
+    __m256 xv[NV];
+#pragma GCC unroll 8
+    for (int t = 0; t < NV; ++t) xv[t] = L::load(row(j) + 8 * t);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m256 pj = _mm256_set1_ps(p[r * p_stride + j]);
+#pragma GCC unroll 8
+      for (int t = 0; t < NV; ++t) acc[r][t] = _mm256_fmadd_ps(pj, xv[t], acc[r][t]);
     }
   }
-  for (int64_t c = n / 8 * 8; c < n; ++c) {
-    float acc = 0.0f;
-    for (int64_t j = 0; j < rows; ++j)
-      acc = std::fma(p[j], L::one(reinterpret_cast<const T*>(xb + size_t(j) * x_stride)[c]), acc);
-    out[c] = acc;
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    for (int64_t j = common; j < visible[r]; ++j) {
+      const __m256 pj = _mm256_set1_ps(p[r * p_stride + j]);
+#pragma GCC unroll 8
+      for (int t = 0; t < NV; ++t) acc[r][t] = _mm256_fmadd_ps(pj, L::load(row(j) + 8 * t), acc[r][t]);
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < NV; ++t) _mm256_storeu_ps(out + r * out_stride + 8 * t, acc[r][t]);
   }
 }
 
-// Query rows one at a time: sixteen 256-bit registers leave no room to share the loads of x between rows.
+// As many rows at once as leave the accumulators, the loaded x vectors and a broadcast in 16 registers.
+template <int NV>
+constexpr int kRowsAtOnce = std::max(1, std::min(8, 15 / NV - 1));
+
+template <typename L, int NV, int R = kRowsAtOnce<NV>>
+void weighted_sum_group(int64_t n_q, const int64_t* visible, const float* p, int64_t p_stride, const uint8_t* x,
+                        size_t x_stride, float* out, int64_t out_stride) {
+  if constexpr (R > 1)
+    if (n_q < R) return weighted_sum_group<L, NV, R - 1>(n_q, visible, p, p_stride, x, x_stride, out, out_stride);
+  weighted_sum_rows<L, NV, R>(visible, p, p_stride, x, x_stride, out, out_stride);
+}
+
+template <typename L, int NV>
+void weighted_sum_slice(int64_t n_q, const int64_t* visible, const float* p, int64_t p_stride, const uint8_t* x,
+                        size_t x_stride, float* out, int64_t out_stride) {
+  constexpr int R = kRowsAtOnce<NV>;
+  for (int64_t i = 0; i < n_q; i += R)
+    weighted_sum_group<L, NV>(std::min<int64_t>(R, n_q - i), visible + i, p + i * p_stride, p_stride, x, x_stride,
+                              out + i * out_stride, out_stride);
+}
+
 template <typename L>
 void weighted_sum(int64_t n_q, const int64_t* visible, const float* p, int64_t p_stride, const void* x,
                   size_t x_stride, int64_t n, float* out, int64_t out_stride) {
-  for (int64_t i = 0; i < n_q; ++i) weighted_sum_row<L>(visible[i], p + i * p_stride, x, x_stride, n, out + i * out_stride);
+  using T = typename L::T;
+  const auto* xb = static_cast<const uint8_t*>(x);
+  for (int64_t c0 = 0; c0 + 8 <= n; c0 += 64) {
+    const uint8_t* xs = xb + size_t(c0) * sizeof(T);
+    auto slice = [&](auto fn) { fn(n_q, visible, p, p_stride, xs, x_stride, out + c0, out_stride); };
+    switch (std::min<int64_t>(8, (n - c0) / 8)) {
+      case 1: slice(weighted_sum_slice<L, 1>); break;
+      case 2: slice(weighted_sum_slice<L, 2>); break;
+      case 3: slice(weighted_sum_slice<L, 3>); break;
+      case 4: slice(weighted_sum_slice<L, 4>); break;
+      case 5: slice(weighted_sum_slice<L, 5>); break;
+      case 6: slice(weighted_sum_slice<L, 6>); break;
+      case 7: slice(weighted_sum_slice<L, 7>); break;
+      default: slice(weighted_sum_slice<L, 8>); break;
+    }
+  }
+  for (int64_t i = 0; i < n_q; ++i)
+    for (int64_t c = n / 8 * 8; c < n; ++c) {
+      float acc = 0.0f;
+      for (int64_t j = 0; j < visible[i]; ++j)
+        acc = std::fma(p[i * p_stride + j], L::one(reinterpret_cast<const T*>(xb + size_t(j) * x_stride)[c]), acc);
+      out[i * out_stride + c] = acc;
+    }
 }
+
+}  // namespace
 
 void init_avx2_kernels(KernelSet& ks) {
   ks.name = "avx2 (fma, f16c)";
