@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <exception>
 #include <numeric>
+#include <system_error>
 #include <thread>
 
 #include "core/error.h"
@@ -86,7 +87,13 @@ EmbedResult Embedder::embed(const std::vector<std::string>& texts, const Embedde
       }
     };
     std::vector<std::thread> helpers;
-    for (size_t t = 1; t < n_threads; ++t) helpers.emplace_back(slice, t);
+    for (size_t t = 1; t < n_threads; ++t) {
+      try {
+        helpers.emplace_back(slice, t);
+      } catch (const std::system_error&) {  // no thread to be had (a process limit): this slice runs here
+        slice(t);
+      }
+    }
     slice(0);
     for (std::thread& h : helpers) h.join();
     for (const std::exception_ptr& e : errors)
