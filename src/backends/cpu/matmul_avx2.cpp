@@ -21,6 +21,7 @@
 #include <type_traits>
 
 #include "backends/cpu/kernels.h"
+#include "backends/cpu/simd_avx2.h"
 
 // GCC 12 warns inside its own intrinsics headers (their intentionally undefined pass-through operands).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -144,15 +145,10 @@ void gemm_kernel(int64_t k, const typename L::T* panel, int64_t panel_size, cons
       for (int p = 0; p < NP; ++p) acc[p][c] = _mm256_fmadd_ps(wv[p], b, acc[p][c]);
     }
   }
-  const __m256i last_mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(last_rows), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 #pragma GCC unroll 2
   for (int p = 0; p < NP; ++p)
 #pragma GCC unroll 6
-    for (int c = 0; c < C; ++c) {
-      float* o = out + c * ldo + p * kPanelRows;
-      if (p == NP - 1 && last_rows < kPanelRows) _mm256_maskstore_ps(o, last_mask, acc[p][c]);
-      else _mm256_storeu_ps(o, acc[p][c]);
-    }
+    for (int c = 0; c < C; ++c) store_first(out + c * ldo + p * kPanelRows, acc[p][c], p == NP - 1 ? last_rows : kPanelRows);
 }
 
 template <typename L, int NP, int C = kChunkRows>

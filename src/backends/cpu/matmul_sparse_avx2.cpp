@@ -6,9 +6,10 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <vector>
 
 #include "backends/cpu/kernels.h"
+#include "backends/cpu/simd_avx2.h"
+#include "backends/cpu/sparse_tiles.h"
 
 namespace hearth::cpu {
 namespace {
@@ -67,47 +68,17 @@ void sparse_block(const float* panels, int64_t panel_size, const NonZeros* rows,
       }
     }
   }
-  const __m256i last_mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(last_rows), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 2
-    for (int p = 0; p < P; ++p) {
-      float* o = out + r * ldo + p * kLanes;
-      if (p == P - 1 && last_rows < kLanes) _mm256_maskstore_ps(o, last_mask, acc[r][p]);
-      else _mm256_storeu_ps(o, acc[r][p]);
-    }
+    for (int p = 0; p < P; ++p) store_first(out + r * ldo + p * kLanes, acc[r][p], p == P - 1 ? last_rows : kLanes);
 }
 
-template <int R>
-void sparse_panels(int P, const float* panels, int64_t panel_size, const NonZeros* rows, float* out, int64_t ldo,
-                   int last_rows) {
-  if (P == 1) return sparse_block<R, 1>(panels, panel_size, rows, out, ldo, last_rows);
-  sparse_block<R, 2>(panels, panel_size, rows, out, ldo, last_rows);
-}
-
-// Panel pair by panel pair (2 x k x 8 floats: 96 KiB at k = 1536, in L2 while every activation row passes them).
 void tile_packed_sparse(int64_t k, const void* packed, const void*, size_t, int64_t nw, const void* a,
                         size_t a_stride, int64_t na, float* out, int64_t ldo) {
-  const float* panels = static_cast<const float*>(packed);
-  const int64_t panel_size = k * kLanes, n_panels = (nw + kLanes - 1) / kLanes;
-  thread_local std::vector<NonZeros> rows;
-  rows.clear();
-  for (int64_t i = 0; i < na; ++i) rows.emplace_back(static_cast<const uint8_t*>(a) + size_t(i) * a_stride, k);
-  for (int64_t p0 = 0; p0 < n_panels; p0 += kPanels) {
-    const int P = int(std::min<int64_t>(kPanels, n_panels - p0));
-    const int last_rows = p0 + P == n_panels ? int(nw - (n_panels - 1) * kLanes) : kLanes;
-    const float* pp = panels + p0 * panel_size;
-    for (int64_t i0 = 0; i0 < na; i0 += kRows) {
-      const NonZeros* r = rows.data() + i0;
-      float* o = out + i0 * ldo + p0 * kLanes;
-      switch (std::min<int64_t>(kRows, na - i0)) {
-        case 1: sparse_panels<1>(P, pp, panel_size, r, o, ldo, last_rows); break;
-        case 2: sparse_panels<2>(P, pp, panel_size, r, o, ldo, last_rows); break;
-        case 3: sparse_panels<3>(P, pp, panel_size, r, o, ldo, last_rows); break;
-        default: sparse_panels<4>(P, pp, panel_size, r, o, ldo, last_rows); break;
-      }
-    }
-  }
+  sparse_tiles<kLanes, kRows, kPanels>(k, packed, nw, a, a_stride, na, out, ldo, []<int R, int P>(auto&&... args) {
+    sparse_block<R, P>(args...);
+  });
 }
 
 }  // namespace

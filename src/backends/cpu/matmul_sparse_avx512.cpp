@@ -10,10 +10,10 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <vector>
 
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/simd_avx512.h"
+#include "backends/cpu/sparse_tiles.h"
 
 namespace hearth::cpu {
 namespace {
@@ -22,7 +22,7 @@ using namespace avx512;
 
 constexpr int kLanes = 16;
 constexpr int kRows = 4;    // activation rows at once: their independent chains hide the FMA latency
-constexpr int kPanels = 4;  // panels (64 outputs) per pass
+constexpr int kPanels = 4;  // panels per pass: 64 outputs, 384 KiB of weights at k = 1536 (they stay in L2)
 
 void list_nonzeros(const float* a, void* row, int64_t k) {
   const NonZeros list(row, k);
@@ -47,7 +47,7 @@ void list_nonzeros(const float* a, void* row, int64_t k) {
 // R activation rows times P consecutive panels (panel_size floats apart).
 template <int R, int P>
 void sparse_block(const float* panels, int64_t panel_size, const NonZeros* rows, float* out, int64_t ldo,
-                  __mmask16 last_mask) {
+                  int last_rows) {
   __m512 acc[R][P];
   int32_t longest = 0, count[R];
   const int32_t* at[R];
@@ -74,44 +74,14 @@ void sparse_block(const float* panels, int64_t panel_size, const NonZeros* rows,
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
     for (int p = 0; p < P; ++p)
-      _mm512_mask_storeu_ps(out + r * ldo + p * kLanes, p == P - 1 ? last_mask : __mmask16(0xFFFF), acc[r][p]);
+      _mm512_mask_storeu_ps(out + r * ldo + p * kLanes, head_mask(p == P - 1 ? last_rows : kLanes), acc[r][p]);
 }
 
-template <int R>
-void sparse_panels(int P, const float* panels, int64_t panel_size, const NonZeros* rows, float* out, int64_t ldo,
-                   __mmask16 last_mask) {
-  switch (P) {
-    case 1: return sparse_block<R, 1>(panels, panel_size, rows, out, ldo, last_mask);
-    case 2: return sparse_block<R, 2>(panels, panel_size, rows, out, ldo, last_mask);
-    case 3: return sparse_block<R, 3>(panels, panel_size, rows, out, ldo, last_mask);
-    default: return sparse_block<R, 4>(panels, panel_size, rows, out, ldo, last_mask);
-  }
-}
-
-// Panel group by panel group (kPanels panels of k x 16 floats: 384 KiB at k = 1536, so they stay in L2 while
-// every activation row passes them; the terms are picked at random positions).
 void tile_packed_sparse(int64_t k, const void* packed, const void*, size_t, int64_t nw, const void* a,
                         size_t a_stride, int64_t na, float* out, int64_t ldo) {
-  const float* panels = static_cast<const float*>(packed);
-  const int64_t panel_size = k * kLanes, n_panels = (nw + kLanes - 1) / kLanes;
-  thread_local std::vector<NonZeros> rows;
-  rows.clear();
-  for (int64_t i = 0; i < na; ++i) rows.emplace_back(static_cast<const uint8_t*>(a) + size_t(i) * a_stride, k);
-  for (int64_t p0 = 0; p0 < n_panels; p0 += kPanels) {
-    const int P = int(std::min<int64_t>(kPanels, n_panels - p0));
-    const __mmask16 last_mask = p0 + P == n_panels ? head_mask(nw - (n_panels - 1) * kLanes) : __mmask16(0xFFFF);
-    const float* pp = panels + p0 * panel_size;
-    for (int64_t i0 = 0; i0 < na; i0 += kRows) {
-      const NonZeros* r = rows.data() + i0;
-      float* o = out + i0 * ldo + p0 * kLanes;
-      switch (std::min<int64_t>(kRows, na - i0)) {
-        case 1: sparse_panels<1>(P, pp, panel_size, r, o, ldo, last_mask); break;
-        case 2: sparse_panels<2>(P, pp, panel_size, r, o, ldo, last_mask); break;
-        case 3: sparse_panels<3>(P, pp, panel_size, r, o, ldo, last_mask); break;
-        default: sparse_panels<4>(P, pp, panel_size, r, o, ldo, last_mask); break;
-      }
-    }
-  }
+  sparse_tiles<kLanes, kRows, kPanels>(k, packed, nw, a, a_stride, na, out, ldo, []<int R, int P>(auto&&... args) {
+    sparse_block<R, P>(args...);
+  });
 }
 
 }  // namespace
