@@ -34,6 +34,12 @@ struct CommandRegistration {
   }
 };
 
+// Declares that the command takes texts or prompts as positional arguments, each taken verbatim into *texts.
+// They are not a CLI11 option, because CLI11 reads an argument in brackets ("[a,b]") as a list: the command
+// keeps the arguments CLI11 leaves over, and every argument after "--" (the way to give a text that starts
+// with '-'). An unknown "-x" before "--" is still an error, so a mistyped option is never embedded as text.
+void add_text_arguments(CLI::App& app, std::vector<std::string>* texts, const std::string& description);
+
 // Reads inputs the way every text-taking command does: the positional texts if any, else one per line of
 // stdin (a trailing '\r' is dropped). Throws Error on invalid UTF-8, naming the input's index.
 std::vector<std::string> read_texts(const std::vector<std::string>& positional);

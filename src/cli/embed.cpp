@@ -77,7 +77,7 @@ CommandRegistration reg({"embed"}, "Embed texts (arguments, or one per line on s
                           app.add_flag("--no-normalize", o->no_normalize, "Do not L2-normalize the embeddings");
                           app.add_option("--threads", o->threads, "CPU threads (default: one per physical core)")
                               ->check(CLI::Range(0, 1024));
-                          app.add_option("texts", o->texts, "Texts to embed (default: lines of stdin)");
+                          add_text_arguments(app, &o->texts, "Texts to embed (default: one per line of stdin)");
                           return [o] { return run_embed(*o); };
                         });
 

@@ -1,7 +1,10 @@
 // hearth: the command-line program. Dispatches to the registered subcommands (see command.h).
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <string_view>
 
 #include "cli/command.h"
 #include "core/error.h"
@@ -12,6 +15,51 @@ namespace hearth::cli {
 std::vector<CommandSpec>& command_registry() {
   static std::vector<CommandSpec> registry;
   return registry;
+}
+
+namespace {
+
+// The commands that take positional texts, and where their texts go.
+std::map<const CLI::App*, std::vector<std::string>*>& text_arguments() {
+  static std::map<const CLI::App*, std::vector<std::string>*> targets;
+  return targets;
+}
+
+// No option reads "[a,b]" as a list or swallows the arguments after its value: each occurrence takes one
+// value, verbatim (lists are asked for with an explicit delimiter).
+void one_value_per_option(CLI::App& app) {
+  for (CLI::Option* opt : app.get_options())
+    if (!opt->get_positional() && opt->get_allow_extra_args()) opt->allow_extra_args(false);
+  for (CLI::App* sub : app.get_subcommands({})) one_value_per_option(*sub);
+}
+
+// "-x", "--name", "--name=value": what a mistyped option looks like. "- item", "-5 degrees" or "-" cannot be
+// options and are texts.
+bool looks_like_an_option(std::string_view arg) {
+  if (arg.size() < 2 || arg[0] != '-') return false;
+  std::string_view name = arg.substr(arg[1] == '-' ? 2 : 1);
+  name = name.substr(0, name.find('='));
+  if (name.empty() || !std::isalpha(static_cast<unsigned char>(name[0]))) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+// An argument that looks like an option but is none, where texts are expected: says how to give it as text.
+class UnknownOption : public CLI::ParseError {
+ public:
+  explicit UnknownOption(const std::string& arg)
+      : CLI::ParseError("UnknownOption", "unknown option '" + arg + "' (a text that starts with '-' goes after '--')",
+                        CLI::ExitCodes::ExtrasError) {}
+};
+
+}  // namespace
+
+void add_text_arguments(CLI::App& app, std::vector<std::string>* texts, const std::string& description) {
+  app.allow_extras();
+  app.footer("Positionals:\n  TEXT ...  " + description +
+             ". Each argument is one text, taken verbatim; put a text that starts with '-' after '--'.");
+  text_arguments()[&app] = texts;
 }
 
 std::vector<std::string> read_texts(const std::vector<std::string>& positional) {
@@ -61,14 +109,41 @@ int main(int argc, char** argv) {
     ++index;
   }
 
+  one_value_per_option(app);
+
+  // Everything after the first "--" is positional text, whatever it looks like.
+  std::vector<std::string> after_dashes;
+  int parsed_argc = argc;
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view(argv[i]) == "--") {
+      after_dashes.assign(argv + i + 1, argv + argc);
+      parsed_argc = i;
+      break;
+    }
+  CommandAction* chosen = nullptr;
   try {
-    app.parse(argc, argv);
+    app.parse(parsed_argc, argv);
+    for (auto& [sub, action] : actions) {
+      if (!sub->parsed()) continue;
+      chosen = action;
+      auto target = text_arguments().find(sub);
+      std::vector<std::string> extras = sub->remaining();
+      if (target == text_arguments().end()) {
+        extras.insert(extras.end(), after_dashes.begin(), after_dashes.end());
+        if (!extras.empty()) throw CLI::ExtrasError(extras);
+        break;
+      }
+      for (const std::string& text : extras)
+        if (looks_like_an_option(text)) throw UnknownOption(text);
+      *target->second = std::move(extras);
+      target->second->insert(target->second->end(), after_dashes.begin(), after_dashes.end());
+      break;
+    }
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   try {
-    for (auto& [sub, action] : actions)
-      if (sub->parsed()) return (*action)();
+    if (chosen) return (*chosen)();
   } catch (const hearth::Error& e) {
     std::fflush(stdout);
     std::fprintf(stderr, "hearth: error: %s\n", e.what());

@@ -33,7 +33,7 @@ CommandRegistration reg({"tokenize"}, "Print the token ids of texts (arguments, 
                                        "Add the model's special tokens ([CLS] ... [SEP], BOS, ...)");
                           app.add_flag("--parse-special", opts->parse_special,
                                        "Read special-token texts in the input (e.g. \"<s>\") as those tokens");
-                          app.add_option("texts", opts->texts, "Texts to tokenize (default: each line of stdin)");
+                          add_text_arguments(app, &opts->texts, "Texts to tokenize (default: each line of stdin)");
                           return [opts] { return run_tokenize(*opts); };
                         });
 
