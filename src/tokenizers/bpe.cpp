@@ -40,12 +40,6 @@ int bpe_codepoint_to_byte(char32_t cp) {
 
 namespace {
 
-constexpr std::string_view kSpm = "\xE2\x96\x81";  // U+2581, SentencePiece's visible space
-// Symbol ids below 0: -1 is a byte-level character missing from the vocabulary (dropped, as llama.cpp does).
-constexpr int32_t kUnknownChar = -2;               // SentencePiece-style: character with no token, no bytes
-constexpr size_t kMaxCachedWord = 256;
-constexpr size_t kMaxCacheEntries = 1 << 16;
-
 struct Symbol {
   int32_t id;
   int32_t prev, next;
@@ -62,12 +56,54 @@ uint64_t pair_key(int32_t a, int32_t b) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
 }
 
+}  // namespace
+
+void BpeMerges::add(int32_t left, int32_t right, int32_t rank, int32_t merged) {
+  table_.emplace(pair_key(left, right), std::make_pair(rank, merged));
+}
+
+void BpeMerges::apply(std::vector<int32_t>& ids) const {
+  if (ids.size() < 2) return;
+  std::vector<Symbol> syms(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) syms[i] = {ids[i], int32_t(i) - 1, i + 1 < ids.size() ? int32_t(i + 1) : -1, true};
+  std::priority_queue<Candidate> queue;
+  auto consider = [&](int32_t l, int32_t r) {
+    if (l < 0 || r < 0 || syms[size_t(l)].id < 0 || syms[size_t(r)].id < 0) return;
+    auto it = table_.find(pair_key(syms[size_t(l)].id, syms[size_t(r)].id));
+    if (it != table_.end()) queue.push({it->second.first, l, r, syms[size_t(l)].id, syms[size_t(r)].id});
+  };
+  for (int32_t i = 1; i < static_cast<int32_t>(syms.size()); ++i) consider(i - 1, i);
+  while (!queue.empty()) {
+    const Candidate c = queue.top();
+    queue.pop();
+    Symbol& l = syms[size_t(c.left)];
+    Symbol& r = syms[size_t(c.right)];
+    if (!l.alive || !r.alive || l.next != c.right || l.id != c.left_id || r.id != c.right_id) continue;  // stale
+    l.id = table_.at(pair_key(c.left_id, c.right_id)).second;
+    r.alive = false;
+    l.next = r.next;
+    if (r.next >= 0) syms[size_t(r.next)].prev = c.left;
+    consider(l.prev, c.left);
+    consider(c.left, l.next);
+  }
+  ids.clear();
+  for (const Symbol& s : syms)
+    if (s.alive) ids.push_back(s.id);
+}
+
+namespace {
+
+constexpr std::string_view kSpm = "\xE2\x96\x81";  // U+2581, SentencePiece's visible space
+// Symbol ids below 0: -1 is a byte-level character missing from the vocabulary (dropped, as llama.cpp does).
+constexpr int32_t kUnknownChar = -2;               // SentencePiece-style: character with no token, no bytes
+constexpr size_t kMaxCachedWord = 256;
+constexpr size_t kMaxCacheEntries = 1 << 16;
+
 class BpeTokenizer final : public VocabTokenizer {
  public:
   BpeTokenizer(Vocab vocab, const std::vector<std::string>& merges, BpeOptions opt, std::string source)
       : VocabTokenizer(std::move(vocab)), opt_(std::move(opt)), source_(std::move(source)) {
     const int32_t n = vocab_.size();
-    merges_.reserve(merges.size());
     for (size_t rank = 0; rank < merges.size(); ++rank) {
       const std::string& m = merges[rank];
       // The separator is the first space after position 0, so a merge whose left part is " " still parses.
@@ -77,7 +113,7 @@ class BpeTokenizer final : public VocabTokenizer {
       int32_t ia = vocab_.find(a), ib = vocab_.find(b), ir = vocab_.find(std::string(a) + std::string(b));
       // A merge whose parts or result are not tokens can never contribute a token: skip it.
       if (ia < 0 || ib < 0 || ir < 0) continue;
-      merges_.emplace(pair_key(ia, ib), std::make_pair(static_cast<int32_t>(rank), ir));
+      merges_.add(ia, ib, static_cast<int32_t>(rank), ir);
     }
 
     for (int b = 0; b < 256; ++b) {
@@ -244,13 +280,8 @@ class BpeTokenizer final : public VocabTokenizer {
 
   // One word: initial symbols, then merges by rank.
   void bpe(std::string_view word, std::vector<int32_t>& out) const {
-    std::vector<Symbol> syms;
+    std::vector<int32_t> syms;
     syms.reserve(word.size());
-    auto push = [&](int32_t id) {
-      const auto i = static_cast<int32_t>(syms.size());
-      syms.push_back({id, i - 1, -1, true});
-      if (i > 0) syms[size_t(i) - 1].next = i;
-    };
     if (opt_.byte_level) {
       if (opt_.ignore_merges) {
         std::string spelled;
@@ -260,51 +291,30 @@ class BpeTokenizer final : public VocabTokenizer {
           return;
         }
       }
-      for (char c : word) push(byte_ids_[static_cast<uint8_t>(c)]);
+      for (char c : word) syms.push_back(byte_ids_[static_cast<uint8_t>(c)]);
     } else {
       for (size_t i = 0; i < word.size();) {
         const size_t len = std::min<size_t>(utf8_seq_len(static_cast<unsigned char>(word[i])), word.size() - i);
         if (int32_t id = vocab_.find(word.substr(i, len)); id >= 0) {
-          push(id);
+          syms.push_back(id);
         } else if (opt_.byte_fallback && std::all_of(word.begin() + long(i), word.begin() + long(i + len), [&](char c) {
                      return byte_ids_[static_cast<uint8_t>(c)] >= 0;
                    })) {
-          for (size_t k = 0; k < len; ++k) push(byte_ids_[static_cast<uint8_t>(word[i + k])]);
+          for (size_t k = 0; k < len; ++k) syms.push_back(byte_ids_[static_cast<uint8_t>(word[i + k])]);
         } else {
-          push(kUnknownChar);
+          syms.push_back(kUnknownChar);
         }
         i += len;
       }
     }
-
-    std::priority_queue<Candidate> queue;
-    auto consider = [&](int32_t l, int32_t r) {
-      if (l < 0 || r < 0 || syms[size_t(l)].id < 0 || syms[size_t(r)].id < 0) return;
-      auto it = merges_.find(pair_key(syms[size_t(l)].id, syms[size_t(r)].id));
-      if (it != merges_.end()) queue.push({it->second.first, l, r, syms[size_t(l)].id, syms[size_t(r)].id});
-    };
-    for (int32_t i = 1; i < static_cast<int32_t>(syms.size()); ++i) consider(i - 1, i);
-    while (!queue.empty()) {
-      const Candidate c = queue.top();
-      queue.pop();
-      Symbol& l = syms[size_t(c.left)];
-      Symbol& r = syms[size_t(c.right)];
-      if (!l.alive || !r.alive || l.next != c.right || l.id != c.left_id || r.id != c.right_id) continue;  // stale
-      l.id = merges_.at(pair_key(c.left_id, c.right_id)).second;
-      r.alive = false;
-      l.next = r.next;
-      if (r.next >= 0) syms[size_t(r.next)].prev = c.left;
-      consider(l.prev, c.left);
-      consider(c.left, l.next);
-    }
+    merges_.apply(syms);
 
     bool prev_unk = false;
-    for (const Symbol& s : syms) {
-      if (!s.alive) continue;
-      if (s.id >= 0) {
-        out.push_back(s.id);
+    for (int32_t id : syms) {
+      if (id >= 0) {
+        out.push_back(id);
         prev_unk = false;
-      } else if (s.id == kUnknownChar && special_.unk >= 0) {
+      } else if (id == kUnknownChar && special_.unk >= 0) {
         if (!(opt_.fuse_unk && prev_unk)) out.push_back(special_.unk);
         prev_unk = true;
       }
@@ -322,7 +332,7 @@ class BpeTokenizer final : public VocabTokenizer {
   BpeOptions opt_;
   bool spm_words_ = false;
   std::string source_;
-  std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges_;  // (left, right) -> (rank, merged id)
+  BpeMerges merges_;
   int32_t byte_ids_[256];
   PreTokenizer pre_;
   std::vector<std::string> pieces_;  // decoded bytes of each token (special tokens: their text)

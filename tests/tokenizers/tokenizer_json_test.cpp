@@ -56,6 +56,13 @@ json spm_style() {
          {{{"type", "Prepend"}, {"prepend", "\u2581"}},
           {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\u2581"}}}}}},
       {"pre_tokenizer", nullptr},
+      {"decoder",
+       {{"type", "Sequence"},
+        {"decoders",
+         {{{"type", "Replace"}, {"pattern", {{"String", "\u2581"}}}, {"content", " "}},
+          {{"type", "ByteFallback"}},
+          {{"type", "Fuse"}},
+          {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}}}}},
       {"post_processor",
        {{"type", "TemplateProcessing"},
         {"single", {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
@@ -83,7 +90,7 @@ TEST(TokenizerJson, SentencePieceStyleBpeWithByteFallback) {
   const Ids ids = tok->encode("hi \xC3\xA9", false);
   EXPECT_EQ(ids, (Ids{9, 5, 3, 4}));
   EXPECT_EQ(tok->decode(ids), "hi \xC3\xA9");  // the prepended space is stripped again
-  // Each text segment between special tokens gets its own "▁", as Hugging Face normalizes per segment.
+  // Each text segment between special tokens gets its own "\u2581", as Hugging Face normalizes per segment.
   EXPECT_EQ(tok->encode("hi<s>hi", false, /*parse_special=*/true), (Ids{9, 1, 9}));
   // No byte tokens for 'Z': unknown, and consecutive unknowns fuse into one.
   EXPECT_EQ(tok->encode("hiZZ", false), (Ids{9, 0}));
@@ -117,6 +124,7 @@ json byte_level() {
          {{{"type", "Split"}, {"pattern", {{"Regex", "(?i:'s|'t|'re|'ve|'m|'ll|'d)| ?\\p{L}+|\\s+"}}},
            {"behavior", "Isolated"}, {"invert", false}},
           {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}}},
+      {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
       {"post_processor",
        {{"type", "TemplateProcessing"},
         {"single", {{{"Sequence", {{"id", "A"}, {"type_id", 0}}}}, {{"SpecialToken", {{"id", "<|end|>"}, {"type_id", 0}}}}}},
@@ -187,11 +195,26 @@ TEST(TokenizerJson, MalformedOrUnsupportedFilesAreErrors) {
   expect_error("array", "[1, 2, 3]");
   expect_error("nomodel", "{}");
   json j = spm_style();
-  j["model"]["type"] = "Unigram";
+  j["model"]["type"] = "Unigram";  // a Unigram vocabulary is a list of [piece, score]
   expect_error("unigram", j.dump());
   j = spm_style();
-  j["normalizer"] = {{"type", "NFKC"}};
-  expect_error("nfkc", j.dump());
+  j["model"]["type"] = "Mystery";
+  expect_error("mystery_model", j.dump());
+  j = spm_style();
+  j["normalizer"] = {{"type", "Frobnicate"}};
+  expect_error("unknown_normalizer", j.dump());
+  j = spm_style();
+  j["decoder"] = {{"type", "Frobnicate"}};
+  expect_error("unknown_decoder", j.dump());
+  j = spm_style();
+  j["post_processor"] = {{"type", "Frobnicate"}};
+  expect_error("unknown_post_processor", j.dump());
+  j = spm_style();
+  j["model"]["unk_token"] = "<nope>";
+  expect_error("unk_missing", j.dump());
+  j = spm_style();
+  j["model"]["fuse_unk"] = "yes";
+  expect_error("bool_as_string", j.dump());
   j = spm_style();
   j["model"]["vocab"]["huge"] = int64_t(1) << 40;
   expect_error("hugeid", j.dump());
@@ -208,20 +231,170 @@ TEST(TokenizerJson, MalformedOrUnsupportedFilesAreErrors) {
   j["added_tokens"] = {{{"id", "x"}, {"content", "<s>"}}};
   expect_error("badadded", j.dump());
   j = byte_level();
-  j["pre_tokenizer"]["pretokenizers"][0]["behavior"] = "Removed";
-  expect_error("removed", j.dump());
+  j["pre_tokenizer"]["pretokenizers"][0]["behavior"] = "Sideways";
+  expect_error("unknown_behavior", j.dump());
   j = byte_level();
   j["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "(unclosed";
   expect_error("badregex", j.dump());
   j = byte_level();
   j["post_processor"]["special_tokens"]["<|end|>"]["ids"] = {99};
   expect_error("tmplrange", j.dump());
-  j = byte_level();
-  j["pre_tokenizer"] = nullptr;  // neither byte-level nor SentencePiece-style
-  expect_error("nopre", j.dump());
   j = spm_style();
-  j["model"]["dropout"] = 0.1;
+  j["model"]["dropout"] = 0.1;  // random segmentation: refused, naming it
   expect_error("dropout", j.dump());
+}
+
+TEST(TokenizerJson, ErrorsNameTheUnknownComponent) {
+  TempDir dir("names");
+  json j = spm_style();
+  j["normalizer"] = {{"type", "Frobnicate"}};
+  dir.write("tokenizer.json", j.dump());
+  try {
+    load_tokenizer_json(dir.str());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("Frobnicate"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("tokenizer.json"), std::string::npos) << e.what();
+  }
+}
+
+// Builds a tokenizer from a tokenizer.json object (no tokenizer_config.json).
+std::unique_ptr<Tokenizer> from_json(const std::string& name, const json& j) {
+  TempDir dir(name);
+  dir.write("tokenizer.json", j.dump());
+  return load_tokenizer_json(dir.str());
+}
+
+TEST(TokenizerJson, WordLevelModel) {
+  const json j = {
+      {"model", {{"type", "WordLevel"}, {"unk_token", "<unk>"}, {"vocab", {{"<unk>", 0}, {"hello", 1}, {"world", 2}}}}},
+      {"pre_tokenizer", {{"type", "WhitespaceSplit"}}},
+      {"decoder", nullptr},
+  };
+  auto tok = from_json("wordlevel", j);
+  EXPECT_EQ(tok->type_name(), "wordlevel");
+  EXPECT_EQ(tok->encode("hello  world there", false), (Ids{1, 2, 0}));
+  EXPECT_EQ(tok->decode({1, 2}), "hello world");  // no decoder: tokens joined with spaces, as the library does
+
+  json no_unk = j;
+  no_unk["model"]["unk_token"] = nullptr;
+  auto strict = from_json("wordlevel_strict", no_unk);
+  EXPECT_EQ(strict->encode("world hello", false), (Ids{2, 1}));
+  EXPECT_THROW(strict->encode("nope", false), Error);
+}
+
+// A SentencePiece unigram vocabulary as tokenizer.json stores it: [piece, log-probability] by id.
+json unigram(bool byte_fallback) {
+  json vocab = json::array({json::array({"<unk>", 0.0}), json::array({"\u2581", -2.0}), json::array({"a", -3.0}),
+                            json::array({"b", -3.0}), json::array({"ab", -4.0}), json::array({"\u2581ab", -4.5}),
+                            json::array({"abc", -20.0}), json::array({"c", -3.5})});
+  if (byte_fallback)
+    for (int b = 0; b < 256; ++b) vocab.push_back(json::array({fmt::format("<0x{:02X}>", b), -30.0}));
+  return {
+      {"normalizer", nullptr},
+      {"pre_tokenizer", {{"type", "Metaspace"}, {"replacement", "\u2581"}, {"prepend_scheme", "always"}, {"split", true}}},
+      {"model", {{"type", "Unigram"}, {"unk_id", 0}, {"byte_fallback", byte_fallback}, {"vocab", vocab}}},
+      {"decoder",
+       {{"type", "Sequence"},
+        {"decoders",
+         {{{"type", "ByteFallback"}},
+          {{"type", "Metaspace"}, {"replacement", "\u2581"}, {"prepend_scheme", "always"}, {"split", true}}}}}},
+  };
+}
+
+TEST(TokenizerJson, UnigramModelFindsTheMostLikelySegmentation) {
+  auto tok = from_json("unigram", unigram(false));
+  EXPECT_EQ(tok->type_name(), "unigram");
+  // "\u2581ab": one piece (-4.5) beats "\u2581" + "ab" (-6) and "\u2581" + "a" + "b" (-8).
+  EXPECT_EQ(tok->encode("ab", false), (Ids{5}));
+  // "abc" as one piece costs -20; "ab" + "c" costs -7.5.
+  EXPECT_EQ(tok->encode("ab abc", false), (Ids{5, 5, 7}));
+  // Characters without a piece are unknown; a run of them fuses into one unknown token.
+  EXPECT_EQ(tok->encode("ab xyz", false), (Ids{5, 1, 0}));
+  EXPECT_EQ(tok->decode({5, 5, 7}), "ab abc");
+
+  auto bytes = from_json("unigram_bytes", unigram(true));
+  // With byte_fallback, the unknown run is spelled in byte tokens (ids 8 + byte).
+  EXPECT_EQ(bytes->encode("\xC3\xA9", false), (Ids{1, 8 + 0xC3, 8 + 0xA9}));
+  EXPECT_EQ(bytes->decode({1, 8 + 0xC3, 8 + 0xA9}), "\xC3\xA9");
+}
+
+TEST(TokenizerJson, BpeSubwordPrefixAndWordSuffix) {
+  // CLIP-style end-of-word suffix.
+  json suffix = {
+      {"pre_tokenizer", {{"type", "WhitespaceSplit"}}},
+      {"model",
+       {{"type", "BPE"},
+        {"end_of_word_suffix", "</w>"},
+        {"vocab", {{"l", 0}, {"o", 1}, {"w</w>", 2}, {"lo", 3}, {"low</w>", 4}, {"o</w>", 5}}},
+        {"merges", {"l o", "lo w</w>"}}}},
+      {"decoder", {{"type", "BPEDecoder"}, {"suffix", "</w>"}}},
+  };
+  auto clip = from_json("bpe_suffix", suffix);
+  EXPECT_EQ(clip->encode("low lo", false), (Ids{4, 0, 5}));
+  EXPECT_EQ(clip->decode({4, 0, 5}), "low lo");
+
+  // Continuing-subword prefix: the merged token drops the right part's prefix.
+  json prefix = {
+      {"pre_tokenizer", {{"type", "WhitespaceSplit"}}},
+      {"model",
+       {{"type", "BPE"},
+        {"continuing_subword_prefix", "##"},
+        {"unk_token", "[UNK]"},
+        {"vocab", {{"[UNK]", 0}, {"a", 1}, {"##b", 2}, {"ab", 3}, {"##c", 4}, {"abc", 5}}},
+        {"merges", {"a ##b", "ab ##c"}}}},
+      {"decoder", {{"type", "WordPiece"}, {"prefix", "##"}, {"cleanup", true}}},
+  };
+  auto wp = from_json("bpe_prefix", prefix);
+  EXPECT_EQ(wp->encode("abc ab ad", false), (Ids{5, 3, 1, 0}));
+  EXPECT_EQ(wp->decode({5, 3}), "abc ab");
+}
+
+TEST(TokenizerJson, AddedTokenOptions) {
+  json j = byte_level();
+  auto token = [](int id, const std::string& content, bool lstrip, bool rstrip, bool single_word) {
+    return json{{"id", id}, {"content", content}, {"special", false}, {"single_word", single_word},
+                {"lstrip", lstrip}, {"rstrip", rstrip}, {"normalized", false}};
+  };
+  j["added_tokens"] = {added(5, "<|end|>", true), token(6, "<mask>", true, true, false), token(7, "ab", false, false, true),
+                       token(8, "<b>", false, false, false), token(9, "<b><b>", false, false, false)};
+  auto tok = from_json("added_opts", j);
+  // lstrip / rstrip: the whitespace around the token is taken with it.
+  EXPECT_EQ(tok->encode("ab  <mask>  ab", false), (Ids{7, 6, 7}));
+  // single_word: "ab" inside "abab" is not a word of its own, so BPE spells it.
+  EXPECT_EQ(tok->encode("abab", false), (Ids{3, 3}));
+  EXPECT_EQ(tok->encode("ab", false), (Ids{7}));
+  // Longest match at the leftmost position.
+  EXPECT_EQ(tok->encode("<b><b><b>", false), (Ids{9, 8}));
+}
+
+TEST(TokenizerJson, NormalizedAddedTokensMatchTheNormalizedText) {
+  json j = byte_level();
+  j["normalizer"] = {{"type", "Lowercase"}};
+  j["added_tokens"] = {added(5, "<|end|>", true),
+                       json{{"id", 6}, {"content", "<TOOL>"}, {"special", false}, {"single_word", false},
+                            {"lstrip", false}, {"rstrip", false}, {"normalized", true}}};
+  auto tok = from_json("normalized_added", j);
+  // The token's content is normalized like the text: "<TOOL>" and "<tool>" both match it.
+  EXPECT_EQ(tok->encode("AB<tool>", false), (Ids{3, 6}));
+  EXPECT_EQ(tok->encode("ab<ToOl>", false), (Ids{3, 6}));
+}
+
+TEST(TokenizerJson, StreamingPiecesKeepWhatTheStartOfTextRuleDrops) {
+  // SentencePiece-style decoders drop the leading space of a whole text, but not of a token mid-stream.
+  auto tok = load_tokenizer_json([] {
+    static TempDir dir("stream");
+    dir.write("tokenizer.json", spm_style().dump());
+    return dir.str();
+  }());
+  EXPECT_EQ(tok->decode({9}), "hi");
+  EXPECT_EQ(tok->token_to_piece(9), " hi");
+  EXPECT_EQ(tok->token_to_piece(3), "\xC3");  // a lone byte token is its raw byte
+  StreamDecoder stream(*tok);
+  std::string text;
+  for (int32_t id : tok->encode("hi hi \xC3\xA9", false)) text += stream.push(id);
+  text += stream.flush();
+  EXPECT_EQ(text, "hi hi \xC3\xA9");
 }
 
 }  // namespace
