@@ -397,5 +397,19 @@ TEST(TokenizerJson, StreamingPiecesKeepWhatTheStartOfTextRuleDrops) {
   EXPECT_EQ(text, "hi hi \xC3\xA9");
 }
 
+TEST(TokenizerJson, CleanUpFollowsTransformers) {
+  const json j = {
+      {"model", {{"type", "WordLevel"}, {"unk_token", "?"}, {"vocab", {{"?", 0}, {"i", 1}, {"do", 2}, {"n't", 3}, {"know", 4}, {".", 5}, {"'s", 6}}}}},
+      {"pre_tokenizer", {{"type", "WhitespaceSplit"}}},
+  };
+  TempDir dir("cleanup");
+  dir.write("tokenizer.json", j.dump());
+  dir.write("tokenizer_config.json", json{{"clean_up_tokenization_spaces", true}}.dump());
+  auto tok = load_tokenizer_json(dir.str());
+  // No decoder: tokens joined with spaces, then transformers' clean-up (which also joins " n't").
+  EXPECT_EQ(tok->decode({1, 2, 3, 4, 5}), "i don't know.");
+  EXPECT_EQ(tok->decode({1, 6}), "i's");
+}
+
 }  // namespace
 }  // namespace hearth

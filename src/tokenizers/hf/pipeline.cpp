@@ -564,6 +564,26 @@ void read_post_processor(const json& p, Framing& f, const std::string& src) {
   }
 }
 
+// transformers' clean_up_tokenization, which tokenizer_config.json's clean_up_tokenization_spaces asks for:
+// each rewrite over the whole text, in this order (llama.cpp's variant, clean_up_spaces, differs: it keeps
+// " n't" and a "'" that ends a word).
+std::string clean_up_tokenization(std::string text) {
+  static const std::pair<std::string_view, std::string_view> kRewrites[] = {
+      {" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"},
+      {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
+  for (const auto& [from, to] : kRewrites) {
+    std::string out;
+    size_t start = 0;
+    for (size_t pos; (pos = text.find(from, start)) != std::string::npos; start = pos + from.size()) {
+      out.append(text, start, pos - start);
+      out += to;
+    }
+    out.append(text, start, std::string::npos);
+    text = std::move(out);
+  }
+  return text;
+}
+
 // ---- The tokenizer -------------------------------------------------------------------------------------------
 
 class PipelineTokenizer final : public Tokenizer {
@@ -718,7 +738,7 @@ class PipelineTokenizer final : public Tokenizer {
     } else {
       for (size_t i = 0; i < tokens.size(); ++i) text += (i ? " " : "") + tokens[i];
     }
-    return clean_up_spaces_ ? clean_up_spaces(text) : text;
+    return clean_up_spaces_ ? clean_up_tokenization(std::move(text)) : text;
   }
 
   int32_t n_vocab() const override { return vocab_->size(); }
