@@ -55,6 +55,10 @@ class Decoder {
   }
 };
 
+// The most a chain of stages may grow a text of n bytes to: generous for real chains (a space becomes the
+// three bytes of "▁"), finite for hostile ones.
+inline size_t growth_limit(size_t n) { return 16 * n + 4096; }
+
 // `source` names the file in errors, e.g. ".../tokenizer.json".
 std::unique_ptr<Normalizer> make_normalizer(const nlohmann::json& config, const std::string& source);
 std::unique_ptr<PreTokenizer> make_pre_tokenizer(const nlohmann::json& config, const std::string& source);

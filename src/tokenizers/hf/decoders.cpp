@@ -328,12 +328,27 @@ class Strip final : public Decoder {
 class Sequence final : public Decoder {
  public:
   explicit Sequence(std::vector<std::unique_ptr<Decoder>> steps) : steps_(std::move(steps)) {}
+  // A chain of growing steps (BPEDecoder or Replace with an empty pattern insert at every character) would
+  // grow the text exponentially: past growth_limit() of the input it is an Error.
   void decode_chain(std::vector<std::string>& tokens) const override {
-    for (const auto& step : steps_) step->decode_chain(tokens);
+    auto total = [&] {
+      size_t n = 0;
+      for (const std::string& t : tokens) n += t.size();
+      return n;
+    };
+    const size_t limit = growth_limit(total());
+    for (const auto& step : steps_) {
+      step->decode_chain(tokens);
+      if (total() > limit) fail("decoder Sequence grows the text past {} bytes; refusing", limit);
+    }
   }
   std::string decode_piece(const std::string& token) const override {
+    const size_t limit = growth_limit(token.size());
     std::string piece = token;
-    for (const auto& step : steps_) piece = step->decode_piece(piece);
+    for (const auto& step : steps_) {
+      piece = step->decode_piece(piece);
+      if (piece.size() > limit) fail("decoder Sequence grows a token past {} bytes; refusing", limit);
+    }
     return piece;
   }
 
@@ -357,9 +372,10 @@ bool metaspace_prepends(const json& config, const Where& w) {
   return name != "never";
 }
 
-}  // namespace
+// Deeper nesting is a hostile file, not a tokenizer; the limit keeps recursion off the end of the stack.
+constexpr int kMaxDepth = 32;
 
-std::unique_ptr<Decoder> make_decoder(const json& config, const std::string& source) {
+std::unique_ptr<Decoder> make_decoder_at(const json& config, const std::string& source, int depth) {
   if (config.is_null()) return nullptr;
   if (!config.is_object()) fail("{}: a decoder is not a JSON object", source);
   const json* type_field = find(config, "type");
@@ -403,12 +419,19 @@ std::unique_ptr<Decoder> make_decoder(const json& config, const std::string& sou
   if (type == "Sequence") {
     const json& list = require(config, "decoders", w);
     if (!list.is_array()) fail("{}: decoder 'Sequence': 'decoders' is not a list", source);
+    if (depth >= kMaxDepth) fail("{}: decoder Sequences nested more than {} deep", source, kMaxDepth);
     std::vector<std::unique_ptr<Decoder>> steps;
     for (const json& item : list)
-      if (auto step = make_decoder(item, source)) steps.push_back(std::move(step));
+      if (auto step = make_decoder_at(item, source, depth + 1)) steps.push_back(std::move(step));
     return std::make_unique<Sequence>(std::move(steps));
   }
   fail("{}: decoder '{}' is not supported", source, type);
+}
+
+}  // namespace
+
+std::unique_ptr<Decoder> make_decoder(const json& config, const std::string& source) {
+  return make_decoder_at(config, source, 0);
 }
 
 }  // namespace hearth::hf

@@ -343,7 +343,13 @@ class Sequence final : public Normalizer {
  public:
   explicit Sequence(std::vector<std::unique_ptr<Normalizer>> steps) : steps_(std::move(steps)) {}
   std::string normalize(std::string text) const override {
-    for (const auto& step : steps_) text = step->normalize(std::move(text));
+    const size_t limit = growth_limit(text.size());
+    for (const auto& step : steps_) {
+      text = step->normalize(std::move(text));
+      // Each stage may grow the text a little (" " -> "▁" triples a space); a chain of growing stages (e.g.
+      // Replace "" -> "aa", which inserts at every character) would grow it exponentially.
+      if (text.size() > limit) fail("normalizer Sequence grows the text past {} bytes; refusing", limit);
+    }
     return text;
   }
 
@@ -486,9 +492,10 @@ class Precompiled final : public Normalizer {
   std::string pool_;
 };
 
-}  // namespace
+// Deeper nesting is a hostile file, not a tokenizer; the limit keeps recursion off the end of the stack.
+constexpr int kMaxDepth = 32;
 
-std::unique_ptr<Normalizer> make_normalizer(const json& config, const std::string& source) {
+std::unique_ptr<Normalizer> make_normalizer_at(const json& config, const std::string& source, int depth) {
   if (config.is_null()) return nullptr;
   if (!config.is_object()) fail("{}: a normalizer is not a JSON object", source);
   const json* type_field = find(config, "type");
@@ -528,9 +535,10 @@ std::unique_ptr<Normalizer> make_normalizer(const json& config, const std::strin
   if (type == "Sequence") {
     const json& list = require(config, "normalizers", w);
     if (!list.is_array()) fail("{}: normalizer 'Sequence': 'normalizers' is not a list", source);
+    if (depth >= kMaxDepth) fail("{}: normalizer Sequences nested more than {} deep", source, kMaxDepth);
     std::vector<std::unique_ptr<Normalizer>> steps;
     for (const json& item : list)
-      if (auto step = make_normalizer(item, source)) steps.push_back(std::move(step));
+      if (auto step = make_normalizer_at(item, source, depth + 1)) steps.push_back(std::move(step));
     return std::make_unique<Sequence>(std::move(steps));
   }
   if (type == "Precompiled") {
@@ -541,6 +549,12 @@ std::unique_ptr<Normalizer> make_normalizer(const json& config, const std::strin
     return std::make_unique<Precompiled>(*blob, source);
   }
   fail("{}: normalizer '{}' is not supported", source, type);
+}
+
+}  // namespace
+
+std::unique_ptr<Normalizer> make_normalizer(const json& config, const std::string& source) {
+  return make_normalizer_at(config, source, 0);
 }
 
 }  // namespace hearth::hf

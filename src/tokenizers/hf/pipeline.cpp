@@ -520,7 +520,10 @@ struct Framing {
   std::vector<int32_t> prefix, suffix;
 };
 
-void read_post_processor(const json& p, Framing& f, const std::string& src) {
+// Deeper nesting is a hostile file, not a tokenizer; the limit keeps recursion off the end of the stack.
+constexpr int kMaxPostProcessorDepth = 32;
+
+void read_post_processor(const json& p, Framing& f, const std::string& src, int depth = 0) {
   if (p.is_null()) return;
   f.present = true;  // whatever it adds, it replaces tokenizer_config.json's add_bos / add_eos
   const std::string type = string_or(p, "type", "", Where{src, "post_processor", kUnnamed});
@@ -528,7 +531,9 @@ void read_post_processor(const json& p, Framing& f, const std::string& src) {
   if (type == "Sequence") {
     const json* list = find(p, "processors");
     if (!list || !list->is_array()) fail("{}: post_processor Sequence without a 'processors' list", src);
-    for (const json& x : *list) read_post_processor(x, f, src);
+    if (depth >= kMaxPostProcessorDepth)
+      fail("{}: post_processor Sequences nested more than {} deep", src, kMaxPostProcessorDepth);
+    for (const json& x : *list) read_post_processor(x, f, src, depth + 1);
   } else if (type == "TemplateProcessing") {
     const json* single = find(p, "single");
     const json* specials = find(p, "special_tokens");
