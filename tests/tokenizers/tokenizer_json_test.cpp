@@ -411,5 +411,22 @@ TEST(TokenizerJson, CleanUpFollowsTransformers) {
   EXPECT_EQ(tok->decode({1, 6}), "i's");
 }
 
+TEST(TokenizerJson, ChainsThatGrowTheTextWithoutBoundAreErrors) {
+  // Replace "" -> "aa" inserts at every character: 24 of them would triple the text 24 times.
+  json growing = json::array();
+  for (int i = 0; i < 24; ++i)
+    growing.push_back({{"type", "Replace"}, {"pattern", {{"String", ""}}}, {"content", "aa"}});
+  json j = byte_level();
+  j["normalizer"] = {{"type", "Sequence"}, {"normalizers", growing}};
+  auto tok = from_json("growing_normalizer", j);
+  EXPECT_THROW(tok->encode("ab ab", false), Error);
+
+  json decoders = json::array();
+  for (int i = 0; i < 40; ++i) decoders.push_back({{"type", "BPEDecoder"}, {"suffix", ""}});
+  j = byte_level();
+  j["decoder"] = {{"type", "Sequence"}, {"decoders", decoders}};
+  EXPECT_THROW(from_json("growing_decoder", j), Error);
+}
+
 }  // namespace
 }  // namespace hearth
