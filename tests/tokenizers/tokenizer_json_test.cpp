@@ -418,8 +418,8 @@ TEST(TokenizerJson, ChainsThatGrowTheTextWithoutBoundAreErrors) {
     growing.push_back({{"type", "Replace"}, {"pattern", {{"String", ""}}}, {"content", "aa"}});
   json j = byte_level();
   j["normalizer"] = {{"type", "Sequence"}, {"normalizers", growing}};
-  auto tok = from_json("growing_normalizer", j);
-  EXPECT_THROW(tok->encode("ab ab", false), Error);
+  // (At load, where an added token's content is normalized, or at the first encode.)
+  EXPECT_THROW(from_json("growing_normalizer", j)->encode("ab ab", false), Error);
 
   json decoders = json::array();
   for (int i = 0; i < 40; ++i) decoders.push_back({{"type", "BPEDecoder"}, {"suffix", ""}});
