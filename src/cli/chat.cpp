@@ -58,8 +58,8 @@ int run_chat(const Options& o) {
     fmt::print("\n");
     std::fflush(stdout);
     if (o.stats)
-      fmt::print(stderr, "[{} prompt tokens ({} new) in {:.2f} s, {} generated in {:.2f} s, {}]\n", r.prompt_tokens,
-                 r.prompt_tokens_evaluated, r.prompt_seconds, r.tokens.size(), r.generate_seconds, r.finish_reason);
+      fmt::print(stderr, "[{} prompt tokens ({} new) in {:.2f} s, {} generated in {:.2f} s, {}]\n", r.usage.prompt_tokens,
+                 r.evaluated_prompt_tokens(), r.prompt_seconds, r.tokens.size(), r.generate_seconds, to_string(r.finish_reason));
     messages.push_back({{"role", "assistant"}, {"content", r.text}});
   }
   return 0;

@@ -20,9 +20,9 @@ struct Options : GenerationFlags {
 
 void print_stats(const GenerateResult& r) {
   fmt::print(stderr, "prompt: {} tokens in {:.3f} s ({:.1f} tokens/s); generated: {} tokens in {:.3f} s ({:.1f} tokens/s); {}\n",
-             r.prompt_tokens_evaluated, r.prompt_seconds, r.prompt_tokens_evaluated / std::max(r.prompt_seconds, 1e-9),
+             r.evaluated_prompt_tokens(), r.prompt_seconds, r.evaluated_prompt_tokens() / std::max(r.prompt_seconds, 1e-9),
              r.tokens.size(), r.generate_seconds, double(r.tokens.size()) / std::max(r.generate_seconds, 1e-9),
-             r.finish_reason);
+             to_string(r.finish_reason));
 }
 
 int run_run(const Options& o) {

@@ -61,7 +61,7 @@ TEST_F(StoriesGenerator, GreedyStoryFromBos) {
   });
   EXPECT_EQ(r.text, streamed);
   EXPECT_EQ(r.tokens.size(), 40u);
-  EXPECT_EQ(r.finish_reason, "length");
+  EXPECT_EQ(r.finish_reason, FinishReason::kLength);
   EXPECT_EQ(r.text.rfind("Once upon a time, there was a little girl named Lily. She loved to play outside in the park.", 0),
             0u)
       << r.text;
@@ -83,7 +83,7 @@ TEST_F(StoriesGenerator, StopStringEndsGenerationBeforeIt) {
   o.max_tokens = 60;
   o.stop = {"Lily"};
   GenerateResult r = gen.generate(encode(""), o);
-  EXPECT_EQ(r.finish_reason, "stop");
+  EXPECT_EQ(r.finish_reason, FinishReason::kStop);
   EXPECT_EQ(r.text, "Once upon a time, there was a little girl named ");
 }
 
@@ -100,10 +100,10 @@ TEST_F(StoriesGenerator, SeededSamplingRepeatsAndCallbackCancels) {
   EXPECT_EQ(a.tokens, b.tokens);
   EXPECT_EQ(a.text, b.text);
   // The second call found the whole prompt but its last token cached.
-  EXPECT_EQ(b.prompt_tokens_evaluated, 1);
+  EXPECT_EQ(b.evaluated_prompt_tokens(), 1);
   int pieces = 0;
   const auto c = gen.generate(encode("Once upon a time"), o, [&](std::string_view) { return ++pieces < 3; });
-  EXPECT_EQ(c.finish_reason, "cancelled");
+  EXPECT_EQ(c.finish_reason, FinishReason::kCancelled);
   EXPECT_LT(c.tokens.size(), a.tokens.size());
 }
 
@@ -122,7 +122,7 @@ TEST_F(StoriesGenerator, ChunkedPromptAndSecondSlotGiveTheSameTokens) {
   auto longer = one.tokens();
   longer.push_back(ref.tokens.back());
   const auto again = one.generate(longer, o);
-  EXPECT_EQ(again.prompt_tokens_evaluated, 1);
+  EXPECT_EQ(again.evaluated_prompt_tokens(), 1);
 }
 
 TEST_F(StoriesGenerator, StopsAtTheContextLimit) {
@@ -133,7 +133,7 @@ TEST_F(StoriesGenerator, StopsAtTheContextLimit) {
   o.stop_at_eog = false;
   const auto prompt = encode("Once upon a time");
   const auto r = gen.generate(prompt, o);
-  EXPECT_EQ(r.finish_reason, "length");
+  EXPECT_EQ(r.finish_reason, FinishReason::kLength);
   EXPECT_EQ(r.tokens.size() + prompt.size(), 13u);  // 12 positions run, the last sampled token never runs
   const std::vector<int32_t> too_long(13, 5);
   EXPECT_THROW(gen.generate(too_long, o), Error);

@@ -1,0 +1,125 @@
+// The batching engine: many generation requests on one decoder model at once, continuously batched.
+//
+// One scheduler thread owns the model's KV cache (one slot per running sequence) and runs a loop of steps. A
+// step is one DecoderModel::forward over
+//   - the next token of every running sequence that is decoding, and
+//   - prompt chunks of sequences still reading their prompt, up to a per-step token budget (chunked prefill:
+//     a long prompt takes several steps, so it never stalls the decoding sequences for more than one step).
+// Requests wait in a bounded queue (full: Error kBusy) and are admitted when a slot is free; an interactive
+// request is scheduled before background ones and may preempt one when no slot is free: the preempted
+// sequence keeps its tokens and sampler state, gives up its slot, and later recomputes its cache and resumes
+// with the output it would have had (forward's results do not depend on the batch, see docs/decoder.md).
+// A slot keeps the tokens of its last sequence: a new request whose prompt starts with them (the same system
+// prompt, a chat's earlier turns) runs only the rest.
+//
+// Thread-safety: submit(), Job::cancel() and Job::wait() may be called from any thread. Callbacks run on the
+// scheduler thread, one at a time: they must be quick and must not call into the engine's Job::wait().
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "models/decoder.h"
+#include "runtime/sequence.h"
+#include "tokenizers/tokenizer.h"
+
+namespace hearth {
+
+enum class Priority {
+  kInteractive,  // a person waits on it: scheduled first, may preempt background sequences
+  kBackground,   // bulk work (indexing, batch jobs): runs when interactive work leaves room
+};
+
+struct EngineOptions {
+  int slots = 8;              // sequences running at once (KV cache slots)
+  int context = 2048;         // positions per slot
+  int step_tokens = 512;      // tokens per forward step (decode tokens + prompt chunks)
+  int max_queued = 64;        // requests waiting for a slot; one more is refused with kBusy
+};
+
+struct EngineRequest {
+  std::vector<int32_t> prompt;  // token ids (framing tokens included)
+  GenerateOptions options;
+  Priority priority = Priority::kInteractive;
+  TextCallback on_text;  // each final piece of text; return false to cancel (scheduler thread)
+};
+
+// A submitted request. Shared by the caller and the engine; outlives either.
+class Job {
+ public:
+  uint64_t id() const { return id_; }
+  // Stops the request at its next step, wherever it is (queued, mid-prompt, decoding). Any thread.
+  void cancel();
+  // Blocks until the request ends and returns its result; rethrows the Error that ended it, if any.
+  GenerateResult wait();
+  bool done() const;
+
+ private:
+  friend class Engine;
+  uint64_t id_ = 0;
+  Priority priority_ = Priority::kInteractive;
+  std::unique_ptr<Sequence> seq_;
+  int slot_ = -1;  // the cache slot while running
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  GenerateResult result_;
+  std::exception_ptr error_;
+};
+
+// Counters of the scheduler (for benchmarks and metrics).
+struct EngineStats {
+  uint64_t steps = 0;
+  uint64_t decode_tokens = 0;  // tokens run as the next token of a decoding sequence
+  uint64_t prompt_tokens = 0;  // tokens run as prompt (or recomputation) chunks
+  uint64_t cached_prompt_tokens = 0;  // prompt tokens a slot already held
+  uint64_t preemptions = 0;
+};
+
+class Engine {
+ public:
+  // `model` and `tokenizer` must outlive the engine. Allocates the KV cache (slots × context positions).
+  Engine(const DecoderModel& model, const Tokenizer& tokenizer, EngineOptions options = {});
+  // Cancels what is queued or running, waits for the scheduler thread to end.
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Queues a request. Error kBusy if max_queued requests are already waiting; kInvalidArgument /
+  // kResourceExhausted for a prompt that is empty, holds an id outside the vocabulary or exceeds the context.
+  std::shared_ptr<Job> submit(EngineRequest request);
+
+  const EngineOptions& options() const { return options_; }
+  EngineStats stats() const;
+
+ private:
+  void loop();
+  bool step(std::unique_lock<std::mutex>& lock);  // one forward step; false when there was nothing to run
+  void admit();
+  int free_slot_for(const Sequence& seq);
+  void finish(const std::shared_ptr<Job>& job, std::exception_ptr error = nullptr);
+
+  const DecoderModel& model_;
+  const Tokenizer& tok_;
+  const EngineOptions options_;
+  std::unique_ptr<DecoderCache> cache_;
+  std::vector<std::vector<int32_t>> slot_tokens_;  // what each slot's cache holds (positions 0..)
+  std::vector<bool> slot_busy_;
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  uint64_t next_id_ = 1;
+  std::vector<std::shared_ptr<Job>> queued_;   // waiting for a slot, in arrival order
+  std::vector<std::shared_ptr<Job>> running_;  // holding a slot, in admission order
+  EngineStats stats_;
+  std::thread thread_;
+};
+
+}  // namespace hearth

@@ -1,0 +1,199 @@
+// The batching engine on a real model (stories260K): many requests at once give each the output it gets alone
+// (greedy and seeded), whatever the batch, chunking, preemption or slot reuse; cancellation at any point; a
+// full queue refuses with kBusy; interactive requests go first.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/error.h"
+#include "runtime/engine.h"
+#include "runtime/generator.h"
+#include "runtime/session.h"
+#include "test_util.h"
+
+namespace hearth {
+namespace {
+
+class StoriesEngine : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (test::shared_dir().empty()) GTEST_SKIP() << "../shared not found: reference data absent";
+    session_ = open_decoder(test::shared_dir() + "/models/stories260K.gguf", 1);
+  }
+  std::vector<int32_t> encode(const std::string& text) { return session_.tokenizer->encode(text, true, false); }
+
+  // What the request gives alone, through the single-sequence Generator.
+  GenerateResult alone(const std::vector<int32_t>& prompt, const GenerateOptions& o, int context = 256) {
+    auto cache = session_.model->new_cache(context);
+    Generator gen(*session_.model, *session_.tokenizer, *cache);
+    return gen.generate(prompt, o);
+  }
+
+  static GenerateOptions greedy(int max_tokens) {
+    GenerateOptions o;
+    o.max_tokens = max_tokens;
+    return o;
+  }
+  static GenerateOptions seeded(int max_tokens, uint64_t seed) {
+    GenerateOptions o;
+    o.max_tokens = max_tokens;
+    o.sampling = SamplerOptions();
+    o.sampling.temperature = 1.0f;
+    o.sampling.seed = seed;
+    return o;
+  }
+
+  const std::vector<std::string> prompts_ = {
+      "Once upon a time",
+      "Tom and his dog went to the",
+      "The little bird was sad because it could not find its mother in the big tree",
+      "Lily liked to",
+      "",
+      "One day, a big red ball rolled down the hill and",
+  };
+  DecoderSession session_;
+};
+
+TEST_F(StoriesEngine, ManyRequestsAtOnceEachGetTheirOwnOutput) {
+  for (bool sampled : {false, true}) {
+    EngineOptions eo;
+    eo.slots = 4;  // fewer slots than requests: some wait, then take over finished slots
+    eo.context = 256;
+    eo.step_tokens = 16;  // long prompts are chunked across steps while others decode
+    Engine engine(*session_.model, *session_.tokenizer, eo);
+    std::vector<std::shared_ptr<Job>> jobs;
+    std::vector<GenerateResult> want;
+    for (size_t i = 0; i < prompts_.size(); ++i) {
+      const GenerateOptions o = sampled ? seeded(24, 100 + i) : greedy(24 + int(i));
+      want.push_back(alone(encode(prompts_[i]), o));
+      jobs.push_back(engine.submit({encode(prompts_[i]), o, Priority::kInteractive, {}}));
+    }
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      const GenerateResult got = jobs[i]->wait();
+      EXPECT_EQ(got.tokens, want[i].tokens) << (sampled ? "sampled" : "greedy") << " request " << i;
+      EXPECT_EQ(got.text, want[i].text) << i;
+      EXPECT_EQ(got.finish_reason, want[i].finish_reason) << i;
+      EXPECT_EQ(got.usage.prompt_tokens, want[i].usage.prompt_tokens) << i;
+    }
+    const EngineStats st = engine.stats();
+    EXPECT_GT(st.decode_tokens, 0u);
+    EXPECT_LT(st.steps, st.decode_tokens) << "decode tokens of several sequences share steps";
+  }
+}
+
+TEST_F(StoriesEngine, StreamedTextIsTheResultText) {
+  Engine engine(*session_.model, *session_.tokenizer, {});
+  std::string streamed;
+  auto job = engine.submit({encode(""), greedy(40), Priority::kInteractive, [&](std::string_view t) {
+                              streamed += t;
+                              return true;
+                            }});
+  const GenerateResult r = job->wait();
+  EXPECT_EQ(r.text, streamed);
+  EXPECT_EQ(r.text.rfind("Once upon a time, there was a little girl named Lily.", 0), 0u) << r.text;
+}
+
+TEST_F(StoriesEngine, InteractiveRequestPreemptsBackgroundWhichResumesWithTheSameOutput) {
+  EngineOptions eo;
+  eo.slots = 1;
+  eo.context = 256;
+  Engine engine(*session_.model, *session_.tokenizer, eo);
+  const GenerateOptions long_run = seeded(150, 7);
+  const auto background_prompt = encode("Once upon a time");
+  std::atomic<int> pieces{0};
+  auto background = engine.submit({background_prompt, long_run, Priority::kBackground, [&](std::string_view) {
+                                     ++pieces;
+                                     return true;
+                                   }});
+  while (pieces.load() < 5) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto interactive = engine.submit({encode("Tom and his dog went to the"), greedy(20), Priority::kInteractive, {}});
+  const GenerateResult i = interactive->wait();
+  EXPECT_FALSE(background->done()) << "the interactive request ran first";
+  const GenerateResult b = background->wait();
+  EXPECT_EQ(i.tokens, alone(encode("Tom and his dog went to the"), greedy(20)).tokens);
+  EXPECT_EQ(b.tokens, alone(background_prompt, long_run).tokens);
+  EXPECT_EQ(engine.stats().preemptions, 1u);
+}
+
+TEST_F(StoriesEngine, CancelWhileQueuedMidPromptOrDecoding) {
+  EngineOptions eo;
+  eo.slots = 1;
+  eo.context = 256;
+  eo.step_tokens = 2;  // a prompt takes many steps
+  Engine engine(*session_.model, *session_.tokenizer, eo);
+  GenerateOptions endless = greedy(-1);
+  endless.stop_at_eog = false;
+  auto running = engine.submit({encode("The little bird was sad because it could not find its mother"), endless,
+                                Priority::kInteractive, {}});
+  auto queued = engine.submit({encode("Lily liked to"), endless, Priority::kInteractive, {}});
+  queued->cancel();
+  running->cancel();
+  EXPECT_EQ(queued->wait().finish_reason, FinishReason::kCancelled);
+  const GenerateResult r = running->wait();
+  EXPECT_EQ(r.finish_reason, FinishReason::kCancelled);
+  // The engine goes on serving.
+  EXPECT_EQ(engine.submit({encode("Lily liked to"), greedy(5), Priority::kInteractive, {}})->wait().tokens,
+            alone(encode("Lily liked to"), greedy(5)).tokens);
+}
+
+TEST_F(StoriesEngine, AFullQueueRefusesWithBusy) {
+  EngineOptions eo;
+  eo.slots = 1;
+  eo.max_queued = 1;
+  Engine engine(*session_.model, *session_.tokenizer, eo);
+  GenerateOptions endless = greedy(-1);
+  endless.stop_at_eog = false;
+  auto a = engine.submit({encode("Once upon a time"), endless, Priority::kInteractive, {}});
+  while (engine.stats().steps == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto b = engine.submit({encode("Once upon a time"), endless, Priority::kInteractive, {}});  // waits
+  try {
+    engine.submit({encode("Once upon a time"), endless, Priority::kInteractive, {}});
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kBusy) << e.what();
+  }
+  a->cancel();
+  b->cancel();
+  a->wait();
+  b->wait();
+}
+
+TEST_F(StoriesEngine, ASecondRequestReusesTheCachedPrefix) {
+  Engine engine(*session_.model, *session_.tokenizer, {});
+  const auto prompt = encode("The little bird was sad because it could not find its mother in the big tree");
+  const GenerateResult first = engine.submit({prompt, greedy(8), Priority::kInteractive, {}})->wait();
+  EXPECT_EQ(first.usage.cached_prompt_tokens, 0);
+  auto longer = prompt;
+  longer.insert(longer.end(), first.tokens.begin(), first.tokens.end());
+  const GenerateResult second = engine.submit({longer, greedy(8), Priority::kInteractive, {}})->wait();
+  EXPECT_EQ(second.usage.cached_prompt_tokens, int(longer.size()) - 1);  // all but the token that never ran
+  EXPECT_EQ(second.tokens, alone(longer, greedy(8)).tokens);
+}
+
+TEST_F(StoriesEngine, BadRequestsAreErrorsOfTheRightKind) {
+  EngineOptions eo;
+  eo.context = 16;
+  Engine engine(*session_.model, *session_.tokenizer, eo);
+  auto kind_of = [&](std::vector<int32_t> prompt) {
+    try {
+      engine.submit({std::move(prompt), greedy(4), Priority::kInteractive, {}});
+    } catch (const Error& e) {
+      return e.kind();
+    }
+    return ErrorKind::kCancelled;  // no error: never expected below
+  };
+  EXPECT_EQ(kind_of({}), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(kind_of({1, 99999}), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(kind_of(std::vector<int32_t>(17, 5)), ErrorKind::kResourceExhausted);
+  EngineOptions bad;
+  bad.slots = 8;
+  bad.step_tokens = 4;
+  EXPECT_THROW(Engine(*session_.model, *session_.tokenizer, bad), Error);
+}
+
+}  // namespace
+}  // namespace hearth
