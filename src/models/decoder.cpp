@@ -1,9 +1,6 @@
 #include "models/decoder.h"
 
-#include <algorithm>
-
 #include "core/error.h"
-#include "models/llama.h"
 #include "models/registry.h"
 
 namespace hearth {
@@ -41,14 +38,20 @@ void DecoderCache::set_length(int seq, int n) {
 }
 
 const std::vector<std::string>& decoder_architectures() {
-  static const std::vector<std::string> names = {"llama", "qwen2", "qwen3"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (const auto& a : decoder_table()) v.emplace_back(a.name);
+    return v;
+  }();
   return names;
 }
 
-std::unique_ptr<DecoderModel> load_decoder(const Weights& weights, Backend& backend, const DecoderLoadOptions&) {
+std::unique_ptr<DecoderModel> load_decoder(const Weights& weights, Backend& backend,
+                                           const DecoderLoadOptions& options) {
   const std::string arch = weights.architecture();
+  for (const auto& a : decoder_table())
+    if (a.name == arch) return a.build(weights, backend, options);
   const auto& known = decoder_architectures();
-  if (std::find(known.begin(), known.end(), arch) != known.end()) return load_llama_family(weights, backend);
   std::string names;
   for (const auto& n : known) names += (names.empty() ? "" : ", ") + n;
   for (const auto& e : encoder_architectures())

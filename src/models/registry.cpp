@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "models/bert.h"
+#include "models/llama.h"
 #include "models/use.h"
 
 namespace hearth {
@@ -13,6 +14,19 @@ const std::vector<EncoderArchitecture>& encoder_architectures() {
   static const std::vector<EncoderArchitecture> table = {
       {"bert", load_bert},
       {"use", load_use},
+  };
+  return table;
+}
+
+const std::vector<DecoderArchitecture>& decoder_table() {
+  // The llama family reads all three; its loader tells them apart by general.architecture.
+  const auto llama_family = [](const Weights& w, Backend& b, const DecoderLoadOptions&) {
+    return load_llama_family(w, b);
+  };
+  static const std::vector<DecoderArchitecture> table = {
+      {"llama", llama_family},
+      {"qwen2", llama_family},
+      {"qwen3", llama_family},
   };
   return table;
 }

@@ -13,6 +13,7 @@
 
 #include "backends/backend.h"
 #include "formats/weights.h"
+#include "models/decoder.h"
 #include "models/model.h"
 
 namespace hearth {
@@ -28,6 +29,19 @@ struct EncoderArchitecture {
 
 // Every encoder architecture hearth can run.
 const std::vector<EncoderArchitecture>& encoder_architectures();
+
+// Builds a decoder from loaded weights, as load_decoder (models/decoder.h) does; same lifetime rules.
+using DecoderBuilder =
+    std::function<std::unique_ptr<DecoderModel>(const Weights&, Backend&, const DecoderLoadOptions&)>;
+
+struct DecoderArchitecture {
+  std::string_view name;  // general.architecture, e.g. "qwen2"; one family's builder may serve several names
+  DecoderBuilder build;
+};
+
+// Every decoder architecture hearth can run (load_decoder and decoder_architectures() read this table).
+const std::vector<DecoderArchitecture>& decoder_table();
+
 // Architectures known to be decoders (text generation models), whether or not this build runs them.
 bool is_decoder_architecture(std::string_view arch);
 

@@ -8,7 +8,7 @@
 #include "core/log.h"
 #include "formats/metadata.h"
 #include "formats/weights.h"
-#include "runtime/jinja/template.h"
+#include "jinja/template.h"
 
 namespace hearth {
 

@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 #include "formats/metadata.h"
-#include "jinja_reference.h"
+#include "jinja/jinja_reference.h"
 #include "runtime/chat_template.h"
 
 namespace hearth {

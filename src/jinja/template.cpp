@@ -1,9 +1,9 @@
-#include "runtime/jinja/template.h"
+#include "jinja/template.h"
 
 #include "core/error.h"
-#include "runtime/jinja/interpreter.h"
-#include "runtime/jinja/lexer.h"
-#include "runtime/jinja/parser.h"
+#include "jinja/interpreter.h"
+#include "jinja/lexer.h"
+#include "jinja/parser.h"
 
 namespace hearth::jinja {
 

@@ -32,7 +32,7 @@ inline std::vector<ReferenceResult> reference_render(const nlohmann::ordered_jso
   fs::create_directories(dir);
   const fs::path in = dir / "cases.json", out = dir / "results.json";
   std::ofstream(in) << cases.dump();
-  const std::string cmd = "node '" + source_dir() + "/tests/runtime/jinja_render.js' '" + node_dir() +
+  const std::string cmd = "node '" + source_dir() + "/tests/jinja/jinja_render.js' '" + node_dir() +
                           "/node_modules' '" + in.string() + "' '" + out.string() + "'";
   std::vector<ReferenceResult> results;
   if (std::system(cmd.c_str()) != 0) {

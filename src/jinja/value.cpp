@@ -1,4 +1,4 @@
-#include "runtime/jinja/value.h"
+#include "jinja/value.h"
 
 #include <fmt/format.h>
 
@@ -8,7 +8,7 @@
 #include <cstdlib>
 
 #include "core/error.h"
-#include "runtime/jinja/js_string.h"
+#include "jinja/js_string.h"
 
 namespace hearth::jinja {
 

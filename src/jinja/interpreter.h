@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "core/error.h"
-#include "runtime/jinja/ast.h"
-#include "runtime/jinja/value.h"
+#include "jinja/ast.h"
+#include "jinja/value.h"
 
 namespace hearth::jinja {
 

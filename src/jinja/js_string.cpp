@@ -1,4 +1,4 @@
-#include "runtime/jinja/js_string.h"
+#include "jinja/js_string.h"
 
 #include <utf8proc.h>
 

@@ -1,11 +1,11 @@
-#include "runtime/jinja/lexer.h"
+#include "jinja/lexer.h"
 
 #include <cstring>
 #include <string_view>
 
 #include "core/error.h"
 #include "core/utf8.h"
-#include "runtime/jinja/js_string.h"
+#include "jinja/js_string.h"
 
 namespace hearth::jinja {
 

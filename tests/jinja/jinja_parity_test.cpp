@@ -5,7 +5,7 @@
 
 #include "core/error.h"
 #include "jinja_reference.h"
-#include "runtime/jinja/template.h"
+#include "jinja/template.h"
 
 namespace hearth {
 namespace {

@@ -2,8 +2,8 @@
 #include <cmath>
 #include <ctime>
 
-#include "runtime/jinja/interpreter.h"
-#include "runtime/jinja/js_string.h"
+#include "jinja/interpreter.h"
+#include "jinja/js_string.h"
 
 namespace hearth::jinja {
 

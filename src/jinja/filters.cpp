@@ -3,8 +3,8 @@
 #include <cmath>
 #include <set>
 
-#include "runtime/jinja/interpreter.h"
-#include "runtime/jinja/js_string.h"
+#include "jinja/interpreter.h"
+#include "jinja/js_string.h"
 
 namespace hearth::jinja {
 

@@ -1,10 +1,10 @@
-#include "runtime/jinja/interpreter.h"
+#include "jinja/interpreter.h"
 
 #include <fmt/format.h>
 
 #include <cmath>
 
-#include "runtime/jinja/js_string.h"
+#include "jinja/js_string.h"
 
 namespace hearth::jinja {
 

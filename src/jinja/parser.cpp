@@ -1,4 +1,4 @@
-#include "runtime/jinja/parser.h"
+#include "jinja/parser.h"
 
 #include <cstdlib>
 #include <initializer_list>

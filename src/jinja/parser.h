@@ -4,8 +4,8 @@
 
 #include <vector>
 
-#include "runtime/jinja/ast.h"
-#include "runtime/jinja/lexer.h"
+#include "jinja/ast.h"
+#include "jinja/lexer.h"
 
 namespace hearth::jinja {
 

@@ -6,8 +6,8 @@
 #include <string>
 
 #include "core/error.h"
-#include "runtime/jinja/template.h"
-#include "runtime/jinja/value.h"
+#include "jinja/template.h"
+#include "jinja/value.h"
 
 namespace hearth::jinja {
 namespace {
