@@ -1,20 +1,27 @@
-// hearth run: complete a prompt with a decoder model, streaming the text to stdout as it is generated.
+// hearth run: complete prompts with a decoder model. One prompt streams its text to stdout as it is generated;
+// several (-p repeated, or --prompts FILE) run together through the batching engine and print one JSON line
+// each, in input order: {"index", "text", "tokens", "finish_reason"}.
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 
 #include "cli/command.h"
 #include "cli/generation_flags.h"
 #include "core/error.h"
 #include "core/utf8.h"
+#include "runtime/engine.h"
 #include "runtime/session.h"
 
 namespace hearth::cli {
 namespace {
 
 struct Options : GenerationFlags {
-  std::string prompt;
+  std::vector<std::string> prompts;
+  std::string prompts_file;
+  int parallel = 0;
   bool echo = false;
 };
 
@@ -25,15 +32,29 @@ void print_stats(const GenerateResult& r) {
              to_string(r.finish_reason));
 }
 
-int run_run(const Options& o) {
-  if (!utf8_valid(o.prompt)) fail("the prompt is not valid UTF-8");
+// One JSON string per line; blank lines are skipped. Error naming the line of anything else.
+std::vector<std::string> read_prompts_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(ErrorKind::kNotFound, "{}: cannot open", path);
+  std::vector<std::string> prompts;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_string()) fail("{}:{}: not a JSON string (each line holds one prompt, e.g. \"Once upon a time\")", path, n);
+    prompts.push_back(j.get<std::string>());
+  }
+  return prompts;
+}
+
+int run_one(const Options& o, const std::string& prompt) {
   const GenerateOptions g = o.options();
   DecoderSession s = open_decoder(o.model, o.threads);
-  const std::vector<int32_t> ids = s.tokenizer->encode(o.prompt, /*add_special=*/true, /*parse_special=*/false);
+  const std::vector<int32_t> ids = s.tokenizer->encode(prompt, /*add_special=*/true, /*parse_special=*/false);
   auto cache = s.model->new_cache(s.context_size(o.ctx), 1);
   Generator gen(*s.model, *s.tokenizer, *cache);
   if (o.echo) {
-    fmt::print("{}", o.prompt);
+    fmt::print("{}", prompt);
     std::fflush(stdout);
   }
   GenerateResult r = gen.generate(ids, g, [](std::string_view text) {
@@ -47,10 +68,55 @@ int run_run(const Options& o) {
   return 0;
 }
 
-CommandRegistration reg({"run"}, "Generate text from a prompt with a decoder model", [](CLI::App& app) {
+// Prompt i gets seed S + i, so each line is what the same prompt gives alone with that seed.
+int run_many(const Options& o, const std::vector<std::string>& prompts) {
+  if (o.parallel < 0) fail("--parallel must be >= 0");
+  const GenerateOptions base = o.options();
+  DecoderSession s = open_decoder(o.model, o.threads);
+  EngineOptions eo;
+  eo.slots = o.parallel > 0 ? o.parallel : std::min<int>(int(prompts.size()), 16);
+  eo.context = s.context_size(o.ctx);
+  eo.step_tokens = std::max(o.batch, eo.slots);
+  eo.max_queued = int(prompts.size());
+  Engine engine(*s.model, *s.tokenizer, eo);
+  std::vector<std::shared_ptr<Job>> jobs;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    GenerateOptions g = base;
+    g.sampling.seed = base.sampling.seed + i;
+    jobs.push_back(engine.submit({s.tokenizer->encode(prompts[i], true, false), g, Priority::kInteractive, {}}));
+  }
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const GenerateResult r = jobs[i]->wait();
+    const nlohmann::json line = {{"index", i}, {"text", r.text}, {"tokens", r.tokens},
+                                 {"finish_reason", to_string(r.finish_reason)}};
+    fmt::print("{}\n", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    std::fflush(stdout);
+    if (o.stats) print_stats(r);
+  }
+  return 0;
+}
+
+int run_run(const Options& o) {
+  std::vector<std::string> prompts = o.prompts;
+  if (!o.prompts_file.empty()) {
+    const std::vector<std::string> more = read_prompts_file(o.prompts_file);
+    prompts.insert(prompts.end(), more.begin(), more.end());
+  }
+  if (prompts.empty()) prompts.push_back("");  // BOS only: the model's own start
+  for (size_t i = 0; i < prompts.size(); ++i)
+    if (!utf8_valid(prompts[i])) fail("prompt {} is not valid UTF-8", i + 1);
+  if (prompts.size() == 1 && o.prompts_file.empty()) return run_one(o, prompts[0]);
+  if (o.echo) fail("--echo applies to a single prompt");
+  return run_many(o, prompts);
+}
+
+CommandRegistration reg({"run"}, "Generate text from prompts with a decoder model", [](CLI::App& app) {
   auto o = std::make_shared<Options>();
   o->add_to(app);
-  app.add_option("-p,--prompt", o->prompt, "prompt text (BOS added as the vocabulary says)");
+  app.add_option("-p,--prompt", o->prompts,
+                 "prompt text (BOS added as the vocabulary says); repeat for several prompts, run together");
+  app.add_option("--prompts", o->prompts_file, "file of prompts, one JSON string per line, run together");
+  app.add_option("--parallel", o->parallel, "sequences run at once with several prompts (default: up to 16)");
   app.add_flag("--echo", o->echo, "print the prompt before the generated text");
   return [o] { return run_run(*o); };
 });

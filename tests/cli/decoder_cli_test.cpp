@@ -8,7 +8,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include <unistd.h>
 
@@ -102,6 +104,45 @@ TEST(DecoderCli, BadInputIsAOneLineError) {
   r = hearth("logits -t 1 -m " + stories() + " -p \"$(printf '\\377')\"");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("UTF-8"), std::string::npos) << r.err;
+}
+
+// Several prompts run together through the batching engine: one JSON line each, in input order, and each equal to
+// the same prompt run alone with seed S + i.
+TEST(DecoderCli, ManyPromptsRunTogetherAndEachEqualsItsOwnRun) {
+  HEARTH_REQUIRE_SHARED();
+  const std::vector<std::string> prompts = {"Once upon a time", "Tom and his dog", "[a,b]", "", "Lily was"};
+  const std::string flags = " -t 1 -n 24 --temp 1.1 --seed 40 -m " + stories();
+  std::string args = "run" + flags;
+  for (const std::string& p : prompts) args += " -p '" + p + "'";
+  const Output together = hearth(args);
+  ASSERT_EQ(together.code, 0) << together.err;
+  std::vector<nlohmann::json> lines;
+  std::istringstream in(together.out);
+  for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(lines.size(), prompts.size()) << together.out;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(lines[i]["index"], i);
+    EXPECT_EQ(lines[i]["finish_reason"], "length");
+    EXPECT_EQ(lines[i]["tokens"].size(), 24u);
+    const Output alone = hearth("run -t 1 -n 24 --temp 1.1 --seed " + std::to_string(40 + i) + " -m " + stories() +
+                                " -p '" + prompts[i] + "'");
+    ASSERT_EQ(alone.code, 0) << alone.err;
+    EXPECT_EQ(lines[i]["text"].get<std::string>() + "\n", alone.out) << "prompt " << i;
+  }
+
+  // The same prompts from a file (one JSON string per line, blank lines skipped), two at a time.
+  const std::string file = (std::filesystem::temp_directory_path() / ("hearth_prompts_" + std::to_string(::getpid()))).string();
+  {
+    std::ofstream f(file);
+    for (const std::string& p : prompts) f << nlohmann::json(p).dump() << "\n\n";
+  }
+  const Output from_file = hearth("run --parallel 2 --prompts '" + file + "'" + flags);
+  EXPECT_EQ(from_file.out, together.out) << from_file.err;
+  std::ofstream(file) << "\"fine\"\nnot json\n";
+  const Output bad = hearth("run --prompts '" + file + "'" + flags);
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find(":2:"), std::string::npos) << bad.err;
+  std::filesystem::remove(file);
 }
 
 }  // namespace
