@@ -89,6 +89,21 @@ TEST(DecoderCli, BenchGenPrintsJson) {
   EXPECT_GT(j["peak_rss_mb"].get<double>(), 0);
 }
 
+TEST(DecoderCli, BenchBatchPrintsOneObjectPerCount) {
+  HEARTH_REQUIRE_SHARED();
+  const Output r = hearth("bench batch -t 1 -m " + stories() + " --parallel 1,3 -p 16 -n 4 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_EQ(j[0]["parallel"], 1);
+  EXPECT_EQ(j[1]["parallel"], 3);
+  for (const auto& m : j) {
+    EXPECT_GT(m["pp_tokens_per_s"].get<double>(), 0);
+    EXPECT_GT(m["tg_tokens_per_s"].get<double>(), 0);
+  }
+  EXPECT_NE(hearth("bench batch -t 1 -m " + stories() + " --parallel 0").code, 0);
+}
+
 TEST(DecoderCli, BadInputIsAOneLineError) {
   HEARTH_REQUIRE_SHARED();
   Output r = hearth("run -m /nonexistent/model.gguf -p hi");
