@@ -1,0 +1,150 @@
+// The dynamic embedding batcher: requests from many threads are merged into few embed calls, each caller gets
+// the vectors it would get alone, background bulk work does not hold interactive requests back, and one bad
+// request does not fail the requests merged with it.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <optional>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backends/backend.h"
+#include "core/error.h"
+#include "models/bert_golden.h"
+#include "runtime/embed_batcher.h"
+#include "test_util.h"
+
+namespace hearth {
+namespace {
+
+using test::max_abs_diff;
+
+class EmbedBatcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (test::shared_dir().empty()) GTEST_SKIP() << "../shared not found: reference data absent";
+    golden_ = test::load_bert_golden("f16");
+    backend_ = make_cpu_backend(2);
+    embedder_ = std::make_unique<Embedder>(Weights::open(golden_.model_path), *backend_);
+  }
+  test::EmbeddingGolden golden_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Embedder> embedder_;
+};
+
+// A text's vector depends only on the text: batch shapes change it by float rounding at most (Embedder's
+// contract). 1e-5 absolute on unit vectors is far below what separates two different texts.
+constexpr float kBatchRounding = 1e-5f;
+
+TEST_F(EmbedBatcherTest, ConcurrentRequestsAreMergedAndEachGetsItsOwnVectors) {
+  EmbedBatcherOptions bo;
+  bo.window = std::chrono::milliseconds(20);  // wide, so that the threads' requests meet
+  EmbedBatcher batcher(*embedder_, bo);
+  const size_t n_threads = 8;
+  std::vector<std::vector<std::string>> requests(n_threads);
+  for (size_t t = 0; t < n_threads; ++t)
+    for (size_t k = 0; k <= t % 3; ++k) requests[t].push_back(golden_.sentences[(t * 3 + k) % golden_.sentences.size()]);
+  std::vector<EmbedResult> got(n_threads);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < n_threads; ++t) threads.emplace_back([&, t] { got[t] = batcher.embed(requests[t]); });
+  for (auto& th : threads) th.join();
+  for (size_t t = 0; t < n_threads; ++t) {
+    const EmbedResult alone = embedder_->embed(requests[t]);
+    ASSERT_EQ(got[t].embeddings.size(), requests[t].size());
+    for (size_t i = 0; i < requests[t].size(); ++i) {
+      EXPECT_LE(max_abs_diff(got[t].embeddings[i], alone.embeddings[i]), kBatchRounding) << t << "/" << i;
+      EXPECT_EQ(got[t].n_tokens[i], alone.n_tokens[i]);
+    }
+    EXPECT_EQ(got[t].total_tokens, alone.total_tokens);
+  }
+  const EmbedBatcherStats st = batcher.stats();
+  EXPECT_EQ(st.requests, n_threads);
+  EXPECT_LT(st.batches, st.requests) << "requests within the window share embed calls";
+}
+
+TEST_F(EmbedBatcherTest, InteractiveRequestsOvertakeABackgroundBulkJob) {
+  EmbedBatcherOptions bo;
+  bo.max_batch_texts = 8;
+  bo.window = std::chrono::microseconds(0);
+  EmbedBatcher batcher(*embedder_, bo);
+  std::vector<std::string> bulk;
+  for (int i = 0; i < 40; ++i) bulk.push_back(golden_.sentences[size_t(i) % golden_.sentences.size()]);
+  std::atomic<bool> bulk_done{false};
+  std::thread background([&] {
+    batcher.embed(bulk, {}, Priority::kBackground);
+    bulk_done = true;
+  });
+  while (batcher.stats().batches == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  const EmbedResult q = batcher.embed({golden_.sentences[0]});
+  EXPECT_FALSE(bulk_done.load()) << "the query ran between the bulk job's batches";
+  background.join();
+  EXPECT_LE(max_abs_diff(q.embeddings[0], embedder_->embed({golden_.sentences[0]}).embeddings[0]), kBatchRounding);
+}
+
+// A stand-in embedder: one float per text (its length), and an Error for the text "bad".
+EmbedResult fake_embed(const std::vector<std::string>& texts, const EmbedderOptions&) {
+  EmbedResult r;
+  for (const std::string& t : texts) {
+    if (t == "bad") fail("the text 'bad' cannot be embedded");
+    r.embeddings.push_back({float(t.size())});
+    r.n_tokens.push_back(int(t.size()));
+    r.truncated.push_back(false);
+    r.total_tokens += int64_t(t.size());
+  }
+  return r;
+}
+
+TEST(EmbedBatcher, ABadRequestFailsAloneAndTheOthersInItsBatchSucceed) {
+  std::atomic<int> calls{0};
+  EmbedBatcherOptions bo;
+  bo.window = std::chrono::milliseconds(50);
+  EmbedBatcher batcher([&](const auto& texts, const auto& o) {
+    ++calls;
+    return fake_embed(texts, o);
+  }, bo);
+  EmbedResult a, c;
+  std::thread ta([&] { a = batcher.embed({"one", "three"}); });
+  std::thread tc([&] { c = batcher.embed({"seven!!"}); });
+  EXPECT_THROW(batcher.embed({"x", "bad"}), Error);
+  ta.join();
+  tc.join();
+  ASSERT_EQ(a.embeddings.size(), 2u);
+  EXPECT_EQ(a.embeddings[0], std::vector<float>{3.0f});
+  EXPECT_EQ(a.embeddings[1], std::vector<float>{5.0f});
+  EXPECT_EQ(c.embeddings[0], std::vector<float>{7.0f});
+  EXPECT_EQ(a.total_tokens, 8);
+  EXPECT_GE(calls.load(), 2) << "the merged call failed, then each request ran alone";
+}
+
+TEST(EmbedBatcher, AFullQueueIsBusyAndOptionsAreNeverMixed) {
+  EmbedBatcherOptions tiny;
+  tiny.max_queued_texts = 2;
+  EmbedBatcher small(fake_embed, tiny);
+  try {
+    small.embed({"a", "b", "c"});
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kBusy);
+  }
+  EXPECT_EQ(small.embed({"ab"}).embeddings[0], std::vector<float>{2.0f});
+
+  std::vector<bool> seen_cls;
+  EmbedBatcherOptions bo;
+  bo.window = std::chrono::milliseconds(30);
+  EmbedBatcher batcher([&](const auto& texts, const EmbedderOptions& o) {
+    seen_cls.push_back(o.pooling == Pooling::kCls);
+    return fake_embed(texts, o);
+  }, bo);
+  EmbedderOptions cls;
+  cls.pooling = Pooling::kCls;
+  std::thread t([&] { batcher.embed({"aa"}, cls); });
+  batcher.embed({"bbb"});
+  t.join();
+  EXPECT_EQ(seen_cls.size(), 2u) << "requests with different options run in separate calls";
+}
+
+}  // namespace
+}  // namespace hearth
