@@ -1,6 +1,7 @@
 // hearth bench gen: decoder speed the way llama-bench measures it, so the figures compare with its
 // pp512 / tg128: pp = one forward pass over a batch of P prompt tokens (logits for the last only),
-// tg = N single-token decodes from an empty cache. Random token ids; a warm-up pass of each first.
+// tg = N single-token decodes from an empty cache. Random token ids; a warm-up pass of each first. With --draft,
+// speculative generation of N tokens from BOS and the share of the draft's guesses the model kept.
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
@@ -11,6 +12,7 @@
 #include "core/error.h"
 #include "runtime/generator.h"
 #include "runtime/session.h"
+#include "runtime/speculative.h"
 
 namespace hearth::cli {
 namespace {
@@ -18,8 +20,30 @@ namespace {
 struct Options {
   std::string model;
   int p = 512, n = 128, threads = 0, reps = 3;
+  std::string draft;
+  int draft_max = 8;
   bool json = false;
 };
+
+struct SpeculativeMeasurement {
+  double tokens_per_s = 0, acceptance_rate = 0;
+};
+
+// n tokens from the model's start (BOS), greedy, with the draft guessing: generation speed and how many guesses
+// the target kept. (Random prompt tokens would make any draft's guesses meaningless.)
+SpeculativeMeasurement measure_speculative(const DecoderSession& s, const Options& o) {
+  DecoderSession d = open_decoder(o.draft, o.threads);
+  const std::vector<int32_t> prompt = s.tokenizer->encode("", true, false);
+  const int context = int(prompt.size()) + o.n + 1;
+  auto tc = s.model->new_cache(context), dc = d.model->new_cache(context);
+  SpeculativeGenerator gen(*s.model, *tc, *d.model, *dc, *s.tokenizer, o.draft_max);
+  GenerateOptions g;
+  g.max_tokens = o.n;
+  g.stop_at_eog = false;
+  (void)gen.generate(prompt.empty() ? std::vector<int32_t>{0} : prompt, g);  // warm-up
+  const GenerateResult r = gen.generate(prompt.empty() ? std::vector<int32_t>{0} : prompt, g);
+  return {double(r.tokens.size()) / std::max(r.generate_seconds + r.prompt_seconds, 1e-9), gen.stats().acceptance_rate()};
+}
 
 int run_bench_gen(const Options& o) {
   if (o.p < 1 || o.n < 1 || o.reps < 1) fail("-p, -n and --reps must be positive");
@@ -56,11 +80,17 @@ int run_bench_gen(const Options& o) {
     tg_s += w.seconds();
   }
   const double pp_tps = double(o.p) * o.reps / pp_s, tg_tps = double(o.n) * o.reps / tg_s;
+  SpeculativeMeasurement spec;
+  if (!o.draft.empty()) spec = measure_speculative(s, o);
   const double rss = peak_rss_mb();
   if (o.json) {
     nlohmann::json j = {{"pp_tokens_per_s", pp_tps}, {"tg_tokens_per_s", tg_tps}, {"peak_rss_mb", rss},
                         {"n_prompt", o.p},           {"n_gen", o.n},            {"threads", s.backend->threads()},
                         {"reps", o.reps}};
+    if (!o.draft.empty()) {
+      j["speculative_tg_tokens_per_s"] = spec.tokens_per_s;
+      j["acceptance_rate"] = spec.acceptance_rate;
+    }
     fmt::print("{}\n", j.dump());
     return 0;
   }
@@ -71,6 +101,9 @@ int run_bench_gen(const Options& o) {
   fmt::print("backend: {} {}, {} threads, kernels {}\n", dev.backend, dev.name, s.backend->threads(), dev.kernels);
   fmt::print("pp{}:   {:.1f} tokens/s\n", o.p, pp_tps);
   fmt::print("tg{}:   {:.1f} tokens/s\n", o.n, tg_tps);
+  if (!o.draft.empty())
+    fmt::print("tg{} with draft {} (up to {} guesses): {:.1f} tokens/s, {:.1f} % of guesses accepted\n", o.n, o.draft,
+               o.draft_max, spec.tokens_per_s, 100.0 * spec.acceptance_rate);
   fmt::print("memory:  peak RSS {:.1f} MiB\n", rss);
   return 0;
 }
@@ -84,6 +117,10 @@ CommandRegistration reg({"bench", "gen"}, "Benchmark prompt processing and gener
                           app.add_option("-n,--n-gen", o->n, "tokens generated one at a time")->capture_default_str();
                           app.add_option("-t,--threads", o->threads, "threads (0 = one per physical core)");
                           app.add_option("-r,--reps", o->reps, "repetitions (averaged)")->capture_default_str();
+                          app.add_option("--draft", o->draft,
+                                         "draft model: also measure speculative generation and its acceptance rate");
+                          app.add_option("--draft-max", o->draft_max, "tokens the draft guesses per round")
+                              ->capture_default_str();
                           app.add_flag("--json", o->json, "print one JSON object");
                           return [o] { return run_bench_gen(*o); };
                         });

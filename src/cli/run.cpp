@@ -14,6 +14,7 @@
 #include "core/utf8.h"
 #include "runtime/engine.h"
 #include "runtime/session.h"
+#include "runtime/speculative.h"
 
 namespace hearth::cli {
 namespace {
@@ -22,6 +23,8 @@ struct Options : GenerationFlags {
   std::vector<std::string> prompts;
   std::string prompts_file;
   int parallel = 0;
+  std::string draft;
+  int draft_max = 8;
   bool echo = false;
 };
 
@@ -51,17 +54,34 @@ int run_one(const Options& o, const std::string& prompt) {
   const GenerateOptions g = o.options();
   DecoderSession s = open_decoder(o.model, o.threads);
   const std::vector<int32_t> ids = s.tokenizer->encode(prompt, /*add_special=*/true, /*parse_special=*/false);
-  auto cache = s.model->new_cache(s.context_size(o.ctx), 1);
-  Generator gen(*s.model, *s.tokenizer, *cache);
+  const int context = s.context_size(o.ctx);
+  auto cache = s.model->new_cache(context, 1);
   if (o.echo) {
     fmt::print("{}", prompt);
     std::fflush(stdout);
   }
-  GenerateResult r = gen.generate(ids, g, [](std::string_view text) {
+  auto print = [](std::string_view text) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
     return true;
-  });
+  };
+  GenerateResult r;
+  if (o.draft.empty()) {
+    Generator gen(*s.model, *s.tokenizer, *cache);
+    r = gen.generate(ids, g, print);
+  } else {
+    // The draft shares the target's backend threads; its tokenizer must be the target's vocabulary.
+    DecoderSession d = open_decoder(o.draft, o.threads);
+    if (d.tokenizer->n_vocab() != s.tokenizer->n_vocab())
+      fail("{}: the draft's vocabulary ({} tokens) is not the model's ({})", o.draft, d.tokenizer->n_vocab(),
+           s.tokenizer->n_vocab());
+    auto draft_cache = d.model->new_cache(context, 1);
+    SpeculativeGenerator gen(*s.model, *cache, *d.model, *draft_cache, *s.tokenizer, o.draft_max);
+    r = gen.generate(ids, g, print);
+    if (o.stats)
+      fmt::print(stderr, "draft: {} of {} guessed tokens accepted ({:.1f} %) in {} rounds\n", gen.stats().accepted,
+                 gen.stats().drafted, 100.0 * gen.stats().acceptance_rate(), gen.stats().rounds);
+  }
   fmt::print("\n");
   std::fflush(stdout);
   if (o.stats) print_stats(r);
@@ -107,6 +127,7 @@ int run_run(const Options& o) {
     if (!utf8_valid(prompts[i])) fail("prompt {} is not valid UTF-8", i + 1);
   if (prompts.size() == 1 && o.prompts_file.empty()) return run_one(o, prompts[0]);
   if (o.echo) fail("--echo applies to a single prompt");
+  if (!o.draft.empty()) fail("--draft applies to a single prompt (the batching engine does not draft yet)");
   return run_many(o, prompts);
 }
 
@@ -118,6 +139,8 @@ CommandRegistration reg({"run"}, "Generate text from prompts with a decoder mode
   app.add_option("--prompts", o->prompts_file, "file of prompts, one JSON string per line, run together");
   app.add_option("--parallel", o->parallel, "sequences run at once with several prompts (default: up to 16)");
   app.add_flag("--echo", o->echo, "print the prompt before the generated text");
+  app.add_option("--draft", o->draft, "draft model (same vocabulary) for speculative decoding: same output, faster");
+  app.add_option("--draft-max", o->draft_max, "tokens the draft guesses per round")->capture_default_str();
   return [o] { return run_run(*o); };
 });
 

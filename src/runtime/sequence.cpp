@@ -157,6 +157,10 @@ void Sequence::advance(size_t n, std::span<const float> logits) {
   if (logits.empty()) fail("advance() needs the logits of the sequence's newest token");
   if (options_.max_tokens == 0) return finish(FinishReason::kLength, true);
 
+  sample_from(logits);
+}
+
+void Sequence::sample_from(std::span<const float> logits) {
   const int32_t id = sampler_.sample(logits);
   sampler_.accept(id);
   if (result_.tokens.empty()) first_token_ = Clock::now();
@@ -173,6 +177,28 @@ void Sequence::advance(size_t n, std::span<const float> logits) {
   // The newest token is not run when nothing would use its logits (max_tokens is met) or it has no position
   // left in the context.
   if (n_generated == options_.max_tokens || int(tokens_.size()) > context_) finish(FinishReason::kLength, true);
+}
+
+size_t Sequence::advance_with_draft(std::span<const int32_t> draft, std::span<const float> logits) {
+  if (finished()) return 0;
+  if (tokens_.size() - size_t(cached_) != 1) fail("advance_with_draft() needs a sequence that is decoding");
+  const size_t n_vocab = logits.size() / (draft.size() + 1);
+  if (n_vocab == 0 || logits.size() != n_vocab * (draft.size() + 1))
+    fail("advance_with_draft(): {} logits are not {} rows", logits.size(), draft.size() + 1);
+  stepped_ = true;
+  ++cached_;  // the newest token ran
+  if (cancel_requested()) {
+    finish_cancelled();
+    return 0;
+  }
+  size_t accepted = 0;
+  for (size_t row = 0; row <= draft.size(); ++row) {
+    sample_from(logits.subspan(row * n_vocab, n_vocab));
+    if (finished() || row == draft.size() || tokens_.back() != draft[row]) break;
+    ++accepted;
+    ++cached_;  // the draft token ran at this position: its cache entry is the sampled token's
+  }
+  return accepted;
 }
 
 }  // namespace hearth

@@ -114,6 +114,15 @@ class Sequence {
   // wanted them (else empty). Samples, streams text and may finish the sequence.
   void advance(size_t n, std::span<const float> logits);
 
+  // Speculative decoding: the driver ran the newest token followed by `draft` (guesses of the tokens after it)
+  // at positions cached_tokens().., with the logits of every one of them: logits holds 1 + draft.size() rows.
+  // The sequence samples from each row in turn exactly as it would one step at a time: while what it samples
+  // equals the next draft token, that token (already run) is kept and the next row used; the first sample that
+  // differs is kept instead of the draft, and the rest of the draft is dropped. So the output is the one of
+  // decoding without a draft, for greedy and seeded sampling alike (the sampler draws once per kept token).
+  // Returns how many draft tokens were accepted.
+  size_t advance_with_draft(std::span<const int32_t> draft, std::span<const float> logits);
+
   // How many of tokens() the driver's cache slot holds. The driver lowers it to recompute (after its slot was
   // given to another request), or raises it when the slot already held a prefix of the tokens; the newest
   // token always runs again, since its logits are needed. Before the first step this counts as cached prompt.
@@ -136,6 +145,7 @@ class Sequence {
  private:
   using Clock = std::chrono::steady_clock;
   void finish(FinishReason reason, bool flush_text);
+  void sample_from(std::span<const float> logits);  // the next token; may finish the sequence
   void emit(const std::string& text);
 
   const Tokenizer& tok_;

@@ -89,6 +89,21 @@ TEST(DecoderCli, BenchGenPrintsJson) {
   EXPECT_GT(j["peak_rss_mb"].get<double>(), 0);
 }
 
+TEST(DecoderCli, DraftModelGivesTheSameTextAndBenchReportsAcceptance) {
+  HEARTH_REQUIRE_SHARED();
+  for (const std::string sampling : {" --temp 0", " --temp 1 --seed 9"}) {
+    const std::string args = "run -t 1 -n 40 -m " + stories() + sampling + " -p 'Lily and'";
+    const Output plain = hearth(args), drafted = hearth(args + " --draft " + stories() + " --draft-max 5");
+    ASSERT_EQ(drafted.code, 0) << drafted.err;
+    EXPECT_EQ(drafted.out, plain.out) << sampling;
+  }
+  const Output bench = hearth("bench gen -t 1 -m " + stories() + " -p 16 -n 16 -r 1 --json --draft " + stories());
+  ASSERT_EQ(bench.code, 0) << bench.err;
+  const auto j = nlohmann::json::parse(bench.out);
+  EXPECT_DOUBLE_EQ(j["acceptance_rate"].get<double>(), 1.0);  // a greedy model agrees with itself
+  EXPECT_GT(j["speculative_tg_tokens_per_s"].get<double>(), 0);
+}
+
 TEST(DecoderCli, BenchBatchPrintsOneObjectPerCount) {
   HEARTH_REQUIRE_SHARED();
   const Output r = hearth("bench batch -t 1 -m " + stories() + " --parallel 1,3 -p 16 -n 4 --json");
