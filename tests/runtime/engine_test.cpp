@@ -65,13 +65,12 @@ TEST_F(StoriesEngine, ManyRequestsAtOnceEachGetTheirOwnOutput) {
     eo.context = 256;
     eo.step_tokens = 16;  // long prompts are chunked across steps while others decode
     Engine engine(*session_.model, *session_.tokenizer, eo);
-    std::vector<std::shared_ptr<Job>> jobs;
+    auto options = [&](size_t i) { return sampled ? seeded(24, 100 + i) : greedy(24 + int(i)); };
     std::vector<GenerateResult> want;
-    for (size_t i = 0; i < prompts_.size(); ++i) {
-      const GenerateOptions o = sampled ? seeded(24, 100 + i) : greedy(24 + int(i));
-      want.push_back(alone(encode(prompts_[i]), o));
-      jobs.push_back(engine.submit({encode(prompts_[i]), o, Priority::kInteractive, {}}));
-    }
+    for (size_t i = 0; i < prompts_.size(); ++i) want.push_back(alone(encode(prompts_[i]), options(i)));
+    std::vector<std::shared_ptr<Job>> jobs;  // submitted back to back, so that they share steps
+    for (size_t i = 0; i < prompts_.size(); ++i)
+      jobs.push_back(engine.submit({encode(prompts_[i]), options(i), Priority::kInteractive, {}}));
     for (size_t i = 0; i < jobs.size(); ++i) {
       const GenerateResult got = jobs[i]->wait();
       EXPECT_EQ(got.tokens, want[i].tokens) << (sampled ? "sampled" : "greedy") << " request " << i;
