@@ -7,7 +7,7 @@ APT_PACKAGES := build-essential cmake pkg-config clang libclang-rt-14-dev google
   libbenchmark-dev nlohmann-json3-dev libfmt-dev libcli11-dev libpcre2-dev libutf8proc-dev
 NODE_DIR := $(BUILD)/node
 
-.PHONY: all deps apt-deps node-deps build test demo sanitize fuzz bench clean
+.PHONY: all deps apt-deps node-deps build test demo sanitize tsan fuzz bench clean
 
 all: build
 
@@ -48,6 +48,14 @@ sanitize: apt-deps node-deps
 	cmake --build $(BUILD)-asan -j$(JOBS)
 	cd $(BUILD)-asan && HEARTH_NODE_DIR=$(abspath $(NODE_DIR)) ctest --output-on-failure -j$(JOBS) --timeout 1800 -LE slow
 
+# ThreadSanitizer build of the runtime's tests (the batching engine's scheduler thread, callers' threads and the
+# backend's thread pool).
+tsan: apt-deps
+	cmake -S . -B $(BUILD)-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEARTH_TSAN=ON -DHEARTH_BENCH=OFF >/dev/null
+	cmake --build $(BUILD)-tsan -j$(JOBS) --target runtime_tests
+	cd $(BUILD)-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --output-on-failure -j$(JOBS) \
+	  --timeout 1800 -R '^(StoriesEngine|StoriesGenerator|EmbedBatcher)\.'
+
 # libFuzzer targets, each run for a short fixed time.
 FUZZ_SECONDS ?= 20
 fuzz: apt-deps
@@ -60,4 +68,4 @@ bench: build
 	./$(BUILD)/bin/hearth_microbench
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan $(BUILD)-fuzz
