@@ -50,11 +50,11 @@ sanitize: apt-deps node-deps
 
 # ThreadSanitizer build of the runtime's tests (the batching engine's scheduler thread, callers' threads and the
 # backend's thread pool).
-tsan: apt-deps
+tsan: apt-deps node-deps
 	cmake -S . -B $(BUILD)-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEARTH_TSAN=ON -DHEARTH_BENCH=OFF >/dev/null
 	cmake --build $(BUILD)-tsan -j$(JOBS) --target runtime_tests
-	cd $(BUILD)-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --output-on-failure -j$(JOBS) \
-	  --timeout 1800 -R '^(StoriesEngine|StoriesGenerator|EmbedBatcher)\.'
+	cd $(BUILD)-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	  HEARTH_NODE_DIR=$(abspath $(NODE_DIR)) ./bin/runtime_tests --gtest_brief=1
 
 # libFuzzer targets, each run for a short fixed time.
 FUZZ_SECONDS ?= 20
