@@ -104,6 +104,16 @@ TEST(DecoderCli, DraftModelGivesTheSameTextAndBenchReportsAcceptance) {
   EXPECT_GT(j["speculative_tg_tokens_per_s"].get<double>(), 0);
 }
 
+TEST(DecoderCli, BenchPrefixReportsTheCachedPrefix) {
+  HEARTH_REQUIRE_SHARED();
+  const Output r = hearth("bench prefix -t 1 -m " + stories() + " --prefix 200 --suffix 8 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["second_cached_tokens"], 200);
+  EXPECT_GT(j["first_seconds"].get<double>(), 0);
+  EXPECT_GT(j["speedup"].get<double>(), 0);
+}
+
 TEST(DecoderCli, BenchBatchPrintsOneObjectPerCount) {
   HEARTH_REQUIRE_SHARED();
   const Output r = hearth("bench batch -t 1 -m " + stories() + " --parallel 1,3 -p 16 -n 4 --json");
