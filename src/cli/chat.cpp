@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "cli/command.h"
@@ -19,6 +20,7 @@ namespace {
 
 struct Options : GenerationFlags {
   std::string system;
+  std::string session;
   Options() { n = 512; }
 };
 
@@ -32,7 +34,17 @@ int run_chat(const Options& o) {
   const bool interactive = isatty(0);
 
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
-  if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});
+  const uint64_t fingerprint = s.weights->fingerprint();
+  // A saved session resumes the conversation: its messages, and its KV cache, so nothing already said runs again.
+  if (!o.session.empty() && std::filesystem::exists(o.session)) {
+    SavedSequence saved = load_sequence(*cache, 0, fingerprint, o.session);
+    messages = nlohmann::ordered_json::parse(saved.note, nullptr, /*allow_exceptions=*/false);
+    if (!messages.is_array()) fail(ErrorKind::kCorruptData, "{}: the saved conversation is not a message list", o.session);
+    gen.adopt(std::move(saved.tokens));
+    if (interactive) fmt::print("(resumed {} messages from {})\n", messages.size(), o.session);
+  } else if (!o.system.empty()) {
+    messages.push_back({{"role", "system"}, {"content", o.system}});
+  }
   std::string line;
   for (;;) {
     if (interactive) {
@@ -61,6 +73,7 @@ int run_chat(const Options& o) {
       fmt::print(stderr, "[{} prompt tokens ({} new) in {:.2f} s, {} generated in {:.2f} s, {}]\n", r.usage.prompt_tokens,
                  r.evaluated_prompt_tokens(), r.prompt_seconds, r.tokens.size(), r.generate_seconds, to_string(r.finish_reason));
     messages.push_back({{"role", "assistant"}, {"content", r.text}});
+    if (!o.session.empty()) save_sequence(*cache, 0, gen.tokens(), fingerprint, messages.dump(), o.session);
   }
   return 0;
 }
@@ -69,6 +82,8 @@ CommandRegistration reg({"chat"}, "Chat with a decoder model (one user message p
   auto o = std::make_shared<Options>();
   o->add_to(app);
   app.add_option("-s,--system", o->system, "system message");
+  app.add_option("--session", o->session,
+                 "file that keeps the conversation and its KV cache: resumed if it exists, saved after every turn");
   return [o] { return run_chat(*o); };
 });
 

@@ -2,10 +2,13 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
+#include <variant>
 
 #include "core/error.h"
 #include "formats/gguf.h"
@@ -82,5 +85,51 @@ const uint8_t* Weights::own_bytes(const void* bytes, size_t n) {
 }
 
 void Weights::add_tensor(WeightTensor t) { tensors_.push_back(std::move(t)); }
+
+namespace {
+
+// FNV-1a, 64 bits.
+struct Fnv {
+  uint64_t h = 0xcbf29ce484222325ull;
+  void bytes(const void* p, size_t n) {
+    const auto* b = static_cast<const uint8_t*>(p);
+    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
+  }
+  template <typename T>
+  void value(const T& v) { bytes(&v, sizeof v); }
+  void text(const std::string& s) {
+    value(s.size());
+    bytes(s.data(), s.size());
+  }
+};
+
+}  // namespace
+
+uint64_t Weights::fingerprint() const {
+  Fnv f;
+  for (const auto& [key, v] : metadata_.entries()) {
+    f.text(key);
+    f.value(v.value.index());
+    std::visit([&](const auto& x) {
+      using T = std::decay_t<decltype(x)>;
+      if constexpr (std::is_same_v<T, std::string>) {
+        f.text(x);
+      } else if constexpr (std::is_same_v<T, MetaArray>) {
+        f.value(x.ints.size() + x.floats.size() + x.strings.size() + x.arrays.size());
+      } else {
+        f.value(x);
+      }
+    }, v.value);
+  }
+  constexpr size_t kSample = 256;
+  for (const WeightTensor& t : tensors_) {
+    f.text(t.name);
+    f.value(t.type);
+    for (int64_t n : t.ne) f.value(n);
+    f.bytes(t.data, std::min(kSample, t.nbytes));
+    if (t.nbytes > kSample) f.bytes(t.data + t.nbytes - kSample, kSample);
+  }
+  return f.h;
+}
 
 }  // namespace hearth

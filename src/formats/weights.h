@@ -52,6 +52,11 @@ class Weights {
   // Like get(), also checking the shape; Error naming the tensor, expected and actual shapes on mismatch.
   const WeightTensor& get(const std::string& name, const std::vector<int64_t>& expected_ne) const;
 
+  // A 64-bit identity of the model: its metadata (keys, scalar values, array sizes) and each tensor's name, type,
+  // shape and first and last bytes. Files saved for one model (a KV cache) check it on load: two fine-tunes of
+  // one shape differ in it, a re-open of the same file does not. Not a cryptographic hash.
+  uint64_t fingerprint() const;
+
   // ---- for loaders ----
   void set_source(std::string s) { source_ = std::move(s); }
   void keep_alive(std::shared_ptr<const void> storage) { storage_.push_back(std::move(storage)); }

@@ -6,7 +6,7 @@
 namespace hearth {
 
 DecoderCache::DecoderCache(Backend& backend, const DecoderHParams& hp, int n_ctx, int n_seq)
-    : backend_(backend), n_ctx_(n_ctx), n_seq_(n_seq) {
+    : backend_(backend), n_ctx_(n_ctx), n_seq_(n_seq), kv_dim_(hp.kv_dim()) {
   if (n_ctx < 1 || n_seq < 1) fail("KV cache: n_ctx ({}) and n_seq ({}) must be positive", n_ctx, n_seq);
   const int64_t rows = int64_t(n_ctx) * n_seq;
   // Guard against a context size that would silently need absurd memory (e.g. a typo'd --ctx).

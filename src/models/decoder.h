@@ -46,6 +46,9 @@ class DecoderCache {
   void truncate(int seq, int n);
   void clear(int seq) { truncate(seq, 0); }
 
+  int n_layer() const { return int(k_.size()); }
+  int64_t kv_dim() const { return kv_dim_; }
+
   // ---- for the model ----
   Act k(int layer) const { return *k_[size_t(layer)]; }  // [n_seq * n_ctx, kv_dim] F16; seq s owns rows s*n_ctx..
   Act v(int layer) const { return *v_[size_t(layer)]; }
@@ -56,6 +59,7 @@ class DecoderCache {
  private:
   Backend& backend_;
   int n_ctx_ = 0, n_seq_ = 0;
+  int64_t kv_dim_ = 0;
   std::vector<int> length_;
   std::vector<std::shared_ptr<Act>> k_, v_;
   std::unique_ptr<Workspace> workspace_;
@@ -85,6 +89,22 @@ class DecoderModel {
   // rows x n_vocab floats. Error if a sequence would exceed the cache's n_ctx or a token id is out of range.
   virtual std::vector<float> forward(std::span<const DecoderInput> inputs, DecoderCache& cache) const = 0;
 };
+
+// Saving one sequence's cache to a file and back, so that a conversation survives a restart without running
+// its tokens again. The file (format version 1) holds the tokens, their keys and values (F16, as stored), the
+// model's fingerprint (Weights::fingerprint) and the cache's shape, and a checksum. It is written to a temporary
+// file and renamed over `path`, so a crash mid-write leaves the old file whole. `note` is opaque text saved with
+// it (e.g. a chat's messages).
+void save_sequence(DecoderCache& cache, int seq, std::span<const int32_t> tokens, uint64_t model_fingerprint,
+                   const std::string& note, const std::string& path);
+struct SavedSequence {
+  std::vector<int32_t> tokens;  // what the slot now holds, positions 0..
+  std::string note;
+};
+// Fills slot `seq` from the file. Error kNotFound (no file), kCorruptData (damaged, truncated, checksum, another
+// format version), kInvalidArgument (saved for another model or cache shape), kResourceExhausted (longer than
+// the context). Everything is checked before the slot is touched: on error it is unchanged.
+SavedSequence load_sequence(DecoderCache& cache, int seq, uint64_t model_fingerprint, const std::string& path);
 
 struct DecoderLoadOptions {
   // Nothing yet beyond the backend; kept so that callers need not change when options appear.

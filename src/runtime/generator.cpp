@@ -41,6 +41,12 @@ Generator::Generator(const DecoderModel& model, const Tokenizer& tokenizer, Deco
   cache_.clear(seq_);
 }
 
+void Generator::adopt(std::vector<int32_t> tokens) {
+  if (int64_t(tokens.size()) != cache_.length(seq_))
+    fail("the slot holds {} positions, not the {} tokens adopted", cache_.length(seq_), tokens.size());
+  tokens_ = std::move(tokens);
+}
+
 void Generator::reset() {
   cache_.clear(seq_);
   tokens_.clear();

@@ -26,6 +26,8 @@ class Generator {
                           const TextCallback& on_text = {});
   // The tokens the slot holds now (prompt + generated, less a last token that was never run).
   const std::vector<int32_t>& tokens() const { return tokens_; }
+  // The slot was filled from elsewhere (load_sequence): it holds `tokens`, which the next prompt may reuse.
+  void adopt(std::vector<int32_t> tokens);
   void reset();
 
  private:

@@ -79,6 +79,32 @@ TEST(DecoderCli, ChatReadsAPipeAndAnswersEachLine) {
   EXPECT_NE(r.err.find("new)"), std::string::npos) << r.err;
 }
 
+// A conversation saved with --session resumes in a new process where it left off: the same replies as one
+// process, and the earlier turns are not run again.
+TEST(DecoderCli, ChatSessionSurvivesARestart) {
+  HEARTH_REQUIRE_SHARED();
+  const std::string file =
+      (std::filesystem::temp_directory_path() / ("hearth_chat_session_" + std::to_string(::getpid()))).string();
+  std::filesystem::remove(file);
+  const std::string args = "chat -t 1 -m " + stories() + " -n 12 --temp 0 --stats --session '" + file + "'";
+  const Output first = hearth(args, "Hello\n");
+  const Output second = hearth(args, "How are you?\n");
+  const Output together = hearth("chat -t 1 -m " + stories() + " -n 12 --temp 0 --stats", "Hello\nHow are you?\n");
+  ASSERT_EQ(first.code, 0) << first.err;
+  ASSERT_EQ(second.code, 0) << second.err;
+  EXPECT_EQ(first.out + second.out, together.out);
+  // The resumed turn ran as few new tokens as the second turn of the single process.
+  const auto last_stats = [](const std::string& err) { return err.substr(err.rfind('[')); };
+  EXPECT_EQ(last_stats(second.err).substr(0, last_stats(second.err).find(" in ")),
+            last_stats(together.err).substr(0, last_stats(together.err).find(" in ")));
+  // A damaged session file is a clear error, not a crash or a silent restart.
+  std::ofstream(file, std::ios::binary | std::ios::app) << "junk";
+  const Output damaged = hearth(args, "Again\n");
+  EXPECT_EQ(damaged.code, 1);
+  EXPECT_NE(damaged.err.find("saved sequence"), std::string::npos) << damaged.err;
+  std::filesystem::remove(file);
+}
+
 TEST(DecoderCli, BenchGenPrintsJson) {
   HEARTH_REQUIRE_SHARED();
   const Output r = hearth("bench gen -t 1 -m " + stories() + " -p 32 -n 8 -r 1 --json");
