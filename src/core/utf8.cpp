@@ -1,10 +1,8 @@
 #include "core/utf8.h"
 
 namespace hearth {
-namespace {
 
-// Decodes one sequence at s[i]; returns its length, or 0 if invalid.
-int decode_one(std::string_view s, size_t i, char32_t& cp) {
+int utf8_next(std::string_view s, size_t i, char32_t& cp) {
   const auto c0 = static_cast<unsigned char>(s[i]);
   if (c0 < 0x80) {
     cp = c0;
@@ -31,12 +29,10 @@ int decode_one(std::string_view s, size_t i, char32_t& cp) {
   return len;
 }
 
-}  // namespace
-
 bool utf8_valid(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     char32_t cp;
-    int n = decode_one(s, i, cp);
+    int n = utf8_next(s, i, cp);
     if (n == 0) return false;
     i += n;
   }
@@ -48,7 +44,7 @@ std::vector<char32_t> utf8_decode(std::string_view s) {
   out.reserve(s.size());
   for (size_t i = 0; i < s.size();) {
     char32_t cp;
-    int n = decode_one(s, i, cp);
+    int n = utf8_next(s, i, cp);
     if (n == 0) {
       out.push_back(0xfffd);
       i += 1;

@@ -20,6 +20,10 @@ inline int utf8_seq_len(unsigned char c) {
   return 1;
 }
 
+// Decodes the well-formed sequence at s[i] (i < s.size()) into cp and returns its length in bytes, or 0 (cp
+// unspecified) if the bytes there are not one.
+int utf8_next(std::string_view s, size_t i, char32_t& cp);
+
 // Decodes s into code points; invalid bytes decode to U+FFFD, one per byte.
 std::vector<char32_t> utf8_decode(std::string_view s);
 void utf8_append(std::string& out, char32_t cp);

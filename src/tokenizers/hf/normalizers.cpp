@@ -35,16 +35,6 @@ std::string string_field(const json& v, const char* key, const Where& w) {
 
 // ---- code points -------------------------------------------------------------------------------------------
 
-// Length of the UTF-8 character at s[i] (storing it in cp), or 0 if s[i] does not start a valid one.
-size_t next_char(std::string_view s, size_t i, char32_t& cp) {
-  utf8proc_int32_t c = 0;
-  const auto n = utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(s.data() + i),
-                                  static_cast<utf8proc_ssize_t>(s.size() - i), &c);
-  if (n <= 0) return 0;
-  cp = static_cast<char32_t>(c);
-  return static_cast<size_t>(n);
-}
-
 // Rebuilds text by calling f(cp, out) for each character; bytes that are not valid UTF-8 are kept as they are.
 template <typename F>
 std::string map_chars(std::string_view text, F&& f) {
@@ -52,7 +42,7 @@ std::string map_chars(std::string_view text, F&& f) {
   out.reserve(text.size());
   for (size_t i = 0; i < text.size();) {
     char32_t c = 0;
-    const size_t n = next_char(text, i, c);
+    const size_t n = utf8_next(text, i, c);
     if (n == 0) {
       out += text[i++];
       continue;
@@ -80,7 +70,7 @@ std::string unicode_normalize(std::string_view text, int options) {
   };
   for (size_t i = 0; i < text.size();) {
     char32_t c = 0;
-    const size_t n = next_char(text, i, c);
+    const size_t n = utf8_next(text, i, c);
     if (n > 0) {
       i += n;
       continue;
@@ -212,7 +202,7 @@ class Strip final : public Normalizer {
     bool leading = left_;
     for (size_t i = 0; i < text.size();) {
       char32_t c = 0;
-      size_t n = next_char(text, i, c);
+      size_t n = utf8_next(text, i, c);
       const bool ws = n > 0 && is_white_space(c);
       if (n == 0) n = 1;  // an invalid byte is not whitespace
       if (leading && ws) begin = i + n;
@@ -304,7 +294,7 @@ class Replace final : public Normalizer {
       if (start == end && start == last_end) {  // step over one character and look again
         if (start >= n) break;
         char32_t c = 0;
-        const size_t len = next_char(text, start, c);
+        const size_t len = utf8_next(text, start, c);
         offset = start + (len == 0 ? 1 : len);
         continue;
       }
@@ -416,7 +406,7 @@ class Precompiled final : public Normalizer {
     size_t i = 0;
     while (i < text.size()) {
       char32_t c = 0;
-      size_t n = next_char(text, i, c);
+      size_t n = utf8_next(text, i, c);
       if (n == 0) {  // HF never sees invalid bytes; pass them through, breaking clusters
         out += text[i++];
         continue;
@@ -427,7 +417,7 @@ class Precompiled final : public Normalizer {
       char32_t prev = c;
       while (end < text.size()) {
         char32_t next = 0;
-        const size_t m = next_char(text, end, next);
+        const size_t m = utf8_next(text, end, next);
         if (m == 0 || utf8proc_grapheme_break_stateful(static_cast<utf8proc_int32_t>(prev),
                                                        static_cast<utf8proc_int32_t>(next), &state))
           break;
@@ -455,7 +445,7 @@ class Precompiled final : public Normalizer {
     }
     for (size_t i = 0; i < cluster.size();) {
       char32_t c = 0;
-      const size_t n = next_char(cluster, i, c);  // > 0: the cluster is valid UTF-8
+      const size_t n = utf8_next(cluster, i, c);  // > 0: the cluster is valid UTF-8
       const std::string_view ch = cluster.substr(i, n);
       if (auto r = transform(ch))
         out += *r;

@@ -63,27 +63,9 @@ struct Char {
 };
 
 Char char_at(std::string_view s, size_t i) {
-  const auto c0 = static_cast<unsigned char>(s[i]);
-  if (c0 < 0x80) return {c0, 1, true};
-  int len;
-  char32_t cp, min;
-  if ((c0 & 0xe0) == 0xc0) {
-    len = 2, cp = c0 & 0x1f, min = 0x80;
-  } else if ((c0 & 0xf0) == 0xe0) {
-    len = 3, cp = c0 & 0x0f, min = 0x800;
-  } else if ((c0 & 0xf8) == 0xf0) {
-    len = 4, cp = c0 & 0x07, min = 0x10000;
-  } else {
-    return {};
-  }
-  if (i + len > s.size()) return {};
-  for (int k = 1; k < len; ++k) {
-    const auto c = static_cast<unsigned char>(s[i + k]);
-    if ((c & 0xc0) != 0x80) return {};
-    cp = (cp << 6) | (c & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return {};
-  return {cp, len, true};
+  char32_t cp = 0;
+  const int len = utf8_next(s, i, cp);
+  return len > 0 ? Char{cp, len, true} : Char{};
 }
 
 // Rust's char::is_whitespace: the White_Space property.
