@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <optional>
 #include <chrono>
 #include <string>
@@ -65,25 +67,6 @@ TEST_F(EmbedBatcherTest, ConcurrentRequestsAreMergedAndEachGetsItsOwnVectors) {
   EXPECT_LT(st.batches, st.requests) << "requests within the window share embed calls";
 }
 
-TEST_F(EmbedBatcherTest, InteractiveRequestsOvertakeABackgroundBulkJob) {
-  EmbedBatcherOptions bo;
-  bo.max_batch_texts = 8;
-  bo.window = std::chrono::microseconds(0);
-  EmbedBatcher batcher(*embedder_, bo);
-  std::vector<std::string> bulk;
-  for (int i = 0; i < 40; ++i) bulk.push_back(golden_.sentences[size_t(i) % golden_.sentences.size()]);
-  std::atomic<bool> bulk_done{false};
-  std::thread background([&] {
-    batcher.embed(bulk, {}, Priority::kBackground);
-    bulk_done = true;
-  });
-  while (batcher.stats().batches == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
-  const EmbedResult q = batcher.embed({golden_.sentences[0]});
-  EXPECT_FALSE(bulk_done.load()) << "the query ran between the bulk job's batches";
-  background.join();
-  EXPECT_LE(max_abs_diff(q.embeddings[0], embedder_->embed({golden_.sentences[0]}).embeddings[0]), kBatchRounding);
-}
-
 // A stand-in embedder: one float per text (its length), and an Error for the text "bad".
 EmbedResult fake_embed(const std::vector<std::string>& texts, const EmbedderOptions&) {
   EmbedResult r;
@@ -117,6 +100,42 @@ TEST(EmbedBatcher, ABadRequestFailsAloneAndTheOthersInItsBatchSucceed) {
   EXPECT_EQ(c.embeddings[0], std::vector<float>{7.0f});
   EXPECT_EQ(a.total_tokens, 8);
   EXPECT_GE(calls.load(), 2) << "the merged call failed, then each request ran alone";
+}
+
+TEST(EmbedBatcher, InteractiveRequestsOvertakeABackgroundBulkJob) {
+  // The first batch of the bulk job waits until the query is queued, so the order of the calls is certain.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::vector<std::vector<std::string>> calls;
+  EmbedBatcherOptions bo;
+  bo.max_batch_texts = 8;
+  bo.window = std::chrono::microseconds(0);
+  EmbedBatcher batcher([&](const std::vector<std::string>& texts, const EmbedderOptions& o) {
+    std::unique_lock<std::mutex> lock(mu);
+    calls.push_back(texts);
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+    return fake_embed(texts, o);
+  }, bo);
+  const std::vector<std::string> bulk(40, "bulk");
+  std::thread background([&] { batcher.embed(bulk, {}, Priority::kBackground); });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return !calls.empty(); });  // the bulk job's first batch is running
+  }
+  std::thread query([&] { EXPECT_EQ(batcher.embed({"query"}).embeddings[0], std::vector<float>{5.0f}); });
+  while (batcher.stats().requests < 2) std::this_thread::sleep_for(std::chrono::microseconds(100));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  query.join();
+  background.join();
+  ASSERT_GE(calls.size(), 3u);
+  EXPECT_EQ(calls[1].front(), "query") << "the query ran right after the batch that was running";
+  EXPECT_EQ(calls.size(), 6u) << "the query shares its batch with the next 7 bulk texts; the rest follow";
 }
 
 TEST(EmbedBatcher, AFullQueueIsBusyAndOptionsAreNeverMixed) {
