@@ -170,8 +170,8 @@ TEST_P(MatmulKernels, EveryTypeMatchesReference) {
 }
 
 // Kernels with a packed weight layout (packed once at prepare time) give bit-identical results to their unpacked
-// tile, for partial panels, odd k (whole blocks for block types) and both the GEMV (< 4 rows) and GEMM paths;
-// except that a kernel packing for batched products only may sum a GEMV's floats in another order.
+// tile, for partial panels, odd k (whole blocks for block types) and both the GEMV (< 4 rows) and GEMM paths
+// (a kernel packing for batched products only could sum a GEMV's floats in another order; none does so far).
 TEST_P(MatmulKernels, PackedLayoutMatchesUnpackedTile) {
   const cpu::KernelSet& ks = kernel_set(GetParam());
   std::mt19937 rng(99);
@@ -215,6 +215,74 @@ TEST_P(MatmulKernels, PackedLayoutMatchesUnpackedTile) {
         for (size_t i = 0; i < out.size(); ++i) ASSERT_EQ(out[i], want[i]) << "at " << i;
       }
     }
+  }
+}
+
+// Batch invariance (docs/decoder.md): an activation row's outputs are the same bits whatever the number of rows
+// multiplied with it (1 to 3 rows take the GEMV paths, 4 or more the GEMM ones), its place among them, the number of
+// weight rows of the call and where the call starts (as the driver hands out ranges of weight rows to threads),
+// for the unpacked tile and the packed one, every weight type.
+TEST_P(MatmulKernels, RowOutputsDoNotDependOnTheOtherRows) {
+  const cpu::KernelSet& ks = kernel_set(GetParam());
+  std::mt19937 rng(2024);
+  for (DType wt : kKernelTypes) {
+    const cpu::MatmulKernel& kern = ks.for_type(wt);
+    // Two K-quant super-blocks, eight 32-value blocks, 16 float lanes twice; 300 weight rows: several panels and
+    // panel groups, the last ones partial.
+    const int64_t k = std::max<int64_t>(2 * traits(wt).block_size, 256), m = 300, n = 29;
+    SCOPED_TRACE(std::string(dtype_name(wt)));
+    auto wbytes = random_weight_bytes(wt, m, k, rng);
+    auto x = random_floats(rng, size_t(n * k));
+    const size_t a_stride = row_bytes(kern.act_type, k), w_stride = row_bytes(wt, k);
+    std::vector<uint8_t> act(a_stride * size_t(n));
+    for (int64_t i = 0; i < n; ++i) kern.quantize(x.data() + i * k, act.data() + size_t(i) * a_stride, k);
+    uint8_t* packed = nullptr;
+    size_t panel_bytes = 0;
+    if (kern.pack) {
+      const int64_t pb = kern.w_block, n_panels = (m + pb - 1) / pb;
+      panel_bytes = kern.packed_bytes(k, pb);
+      packed = static_cast<uint8_t*>(std::aligned_alloc(64, (panel_bytes * size_t(n_panels) + 63) / 64 * 64));
+      for (int64_t p = 0; p < n_panels; ++p)
+        kern.pack(k, wbytes.data() + size_t(p * pb) * w_stride, w_stride, std::min(pb, m - p * pb),
+                  packed + size_t(p) * panel_bytes);
+    }
+    // Rows [i0, i0 + na) times weight rows [j0, j0 + nw) (j0 a multiple of w_block), unpacked or packed.
+    auto run = [&](bool use_packed, int64_t i0, int64_t na, int64_t j0, int64_t nw) {
+      std::vector<float> out(size_t(na * nw));
+      const uint8_t* a = act.data() + size_t(i0) * a_stride;
+      if (use_packed)
+        kern.tile_packed(k, packed + size_t(j0 / kern.w_block) * panel_bytes, wbytes.data() + size_t(j0) * w_stride,
+                         w_stride, nw, a, a_stride, na, out.data(), nw);
+      else
+        kern.tile(k, wbytes.data() + size_t(j0) * w_stride, w_stride, nw, a, a_stride, na, out.data(), nw);
+      return out;
+    };
+    for (bool use_packed : {false, true}) {
+      if (use_packed && !packed) continue;
+      // Each row alone against all weight rows: the reference.
+      std::vector<std::vector<float>> alone;
+      for (int64_t i = 0; i < n; ++i) alone.push_back(run(use_packed, i, 1, 0, m));
+      for (int64_t na : {2, 3, 4, 5, 12, 13, 25, 29}) {
+        for (int64_t i0 : {int64_t(0), n - na}) {
+          const auto got = run(use_packed, i0, na, 0, m);
+          for (int64_t i = 0; i < na; ++i)
+            ASSERT_EQ(0, std::memcmp(got.data() + i * m, alone[size_t(i0 + i)].data(), size_t(m) * 4))
+                << (use_packed ? "packed" : "unpacked") << ": row " << i0 + i << " of " << na << " rows from " << i0;
+        }
+      }
+      // Weight rows in two calls split at a panel boundary, as two threads would take them.
+      const int64_t split = m / 2 / kern.w_block * kern.w_block;
+      ASSERT_GT(split, 0);
+      for (int64_t na : {1, 3, 7}) {
+        const auto lo = run(use_packed, 0, na, 0, split), hi = run(use_packed, 0, na, split, m - split);
+        for (int64_t i = 0; i < na; ++i) {
+          ASSERT_EQ(0, std::memcmp(lo.data() + i * split, alone[size_t(i)].data(), size_t(split) * 4)) << "split, row " << i;
+          ASSERT_EQ(0, std::memcmp(hi.data() + i * (m - split), alone[size_t(i)].data() + split, size_t(m - split) * 4))
+              << "split, row " << i;
+        }
+      }
+    }
+    std::free(packed);
   }
 }
 

@@ -1,6 +1,6 @@
 // Attention as llama.cpp computes it without flash-attention: scores = K·q through the matmul kernels (so an
 // F16 K rounds q to F16, as ggml's mul_mat does), softmax in F32 with a double sum, then softmax·V, where an F16
-// V rounds the probabilities to F16 first. Work is split over (span, head, block of query rows).
+// V rounds the probabilities to F16 first. Work is split over (span, KV head, block of query rows).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -18,7 +18,7 @@ namespace {
 constexpr int64_t kQueryBlock = 64;
 
 struct Item {
-  int64_t span, head, q0, qn;
+  int64_t span, head, q0, qn;  // head: the KV head
 };
 
 }  // namespace
@@ -33,9 +33,12 @@ void attention(ThreadPool& pool, const KernelSet& ks, Act out, Act q, Act k, Act
   const size_t k_elt = row_bytes(k.type, 1), v_elt = row_bytes(v.type, 1);
   const size_t q_act_row = row_bytes(qk.act_type, hd);
 
+  // Items are (span, KV head, block of query rows): the query heads that share a KV head are multiplied by its
+  // K in one tile call (rows ordered head by head), so an unpacked-K kernel that transposes K per call does it
+  // once for the group. Each score is the kernel's one chain over the head dimension whatever the row count.
   std::vector<Item> items;
   for (size_t s = 0; s < spans.size(); ++s)
-    for (int64_t h = 0; h < p.n_head; ++h)
+    for (int64_t h = 0; h < p.n_head_kv; ++h)
       for (int64_t q0 = 0; q0 < spans[s].q_count; q0 += kQueryBlock)
         items.push_back({int64_t(s), h, q0, std::min(kQueryBlock, spans[s].q_count - q0)});
 
@@ -50,33 +53,35 @@ void attention(ThreadPool& pool, const KernelSet& ks, Act out, Act q, Act k, Act
     for (int64_t it; (it = claims.next(ith)) >= 0;) {
       const Item& item = items[size_t(it)];
       const AttentionSpan& sp = spans[size_t(item.span)];
-      const int64_t kvh = item.head / group;
+      const int64_t kvh = item.head, rows = group * item.qn;
       const int64_t n_kv = sp.kv_count;
-      scores.resize(size_t(item.qn * n_kv));
-      // The item's query rows in K's activation format; an F32 K reads them in place.
-      const float* q_first = qdata + (sp.q_begin + item.q0) * q_stride + item.head * hd;
-      const void* qa = q_first;
-      size_t qa_stride = size_t(q_stride) * sizeof(float);
-      if (qk.quantize != copy_row_f32) {
-        qbuf.resize(size_t(item.qn) * q_act_row);
-        for (int64_t i = 0; i < item.qn; ++i) qk.quantize(q_first + i * q_stride, qbuf.data() + size_t(i) * q_act_row, hd);
-        qa = qbuf.data(), qa_stride = q_act_row;
+      scores.resize(size_t(rows * n_kv));
+      // The group's query rows in K's activation format, head by head: row g * qn + i is query i of head
+      // kvh * group + g.
+      qbuf.resize(size_t(rows) * q_act_row);
+      for (int64_t g = 0; g < group; ++g) {
+        const float* q_first = qdata + (sp.q_begin + item.q0) * q_stride + (kvh * group + g) * hd;
+        for (int64_t i = 0; i < item.qn; ++i)
+          qk.quantize(q_first + i * q_stride, qbuf.data() + size_t(g * item.qn + i) * q_act_row, hd);
       }
       const uint8_t* kbase = static_cast<const uint8_t*>(k.data) + size_t(sp.kv_begin) * k_row + size_t(kvh * hd) * k_elt;
-      qk.tile(hd, kbase, k_row, n_kv, qa, qa_stride, item.qn, scores.data(), n_kv);
+      qk.tile(hd, kbase, k_row, n_kv, qbuf.data(), q_act_row, rows, scores.data(), n_kv);
 
       const uint8_t* vbase = static_cast<const uint8_t*>(v.data) + size_t(sp.kv_begin) * v_row + size_t(kvh * hd) * v_elt;
       visible.resize(size_t(item.qn));
-      for (int64_t i = 0; i < item.qn; ++i) {
-        float* row = scores.data() + i * n_kv;
-        // Causal: query i of the span sits at kv position n_kv - q_count + i.
+      for (int64_t i = 0; i < item.qn; ++i)  // causal: query i of the span sits at kv position n_kv - q_count + i
         visible[size_t(i)] = p.causal ? n_kv - sp.q_count + item.q0 + i + 1 : n_kv;
-        ks.softmax(visible[size_t(i)], row, p.scale);
-        if (v.type == DType::F16)
-          for (int64_t j = 0; j < visible[size_t(i)]; ++j) row[j] = fp16_to_fp32(fp32_to_fp16(row[j]));
+      for (int64_t g = 0; g < group; ++g) {
+        float* sg = scores.data() + g * item.qn * n_kv;
+        for (int64_t i = 0; i < item.qn; ++i) {
+          float* row = sg + i * n_kv;
+          ks.softmax(visible[size_t(i)], row, p.scale);
+          if (v.type == DType::F16)
+            for (int64_t j = 0; j < visible[size_t(i)]; ++j) row[j] = fp16_to_fp32(fp32_to_fp16(row[j]));
+        }
+        weighted_sum(item.qn, visible.data(), sg, n_kv, vbase, v_row, hd,
+                     odata + (sp.q_begin + item.q0) * out.cols + (kvh * group + g) * hd, out.cols);
       }
-      weighted_sum(item.qn, visible.data(), scores.data(), n_kv, vbase, v_row, hd,
-                   odata + (sp.q_begin + item.q0) * out.cols + item.head * hd, out.cols);
     }
   };
   pool.run([&job](int ith, int) { job(ith); });  // one pointer: no std::function allocation

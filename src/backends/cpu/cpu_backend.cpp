@@ -47,6 +47,8 @@ class CpuMatrix final : public Matrix {
   std::vector<float> converted;  // owned F32 copy for types without a dot kernel
   AlignedBuffer packed;          // weight panels for kernels with a packed layout (MatmulKernel::pack)
   size_t panel_bytes = 0;        // bytes per panel of w_block rows in `packed`
+  bool batched = false;          // prepared for batched products (MatrixUse::kBatchedProduct)
+  bool lookup = false;           // prepared as an embedding table (MatrixUse::kLookup)
 
   // Once packed, the kernels read only the panels, so the source pages in the model's mapping are dropped
   // from this process (else the weights count twice in RSS). Only pages of a read-only file mapping are dropped:
@@ -209,6 +211,8 @@ class CpuBackend final : public Backend {
     m->cols = w.ne[0];
     m->rows = w.ne.size() > 1 ? w.ne[1] : 1;
     m->type = w.type;
+    m->batched = use == MatrixUse::kBatchedProduct;
+    m->lookup = use == MatrixUse::kLookup;
     if (m->cols <= 0 || m->rows <= 0) fail("tensor '{}': empty matrix {}x{}", w.name, m->rows, m->cols);
     if (m->cols % tr->block_size != 0)
       fail("tensor '{}': row length {} is not a multiple of the {} block size {}", w.name, m->cols, tr->name,
@@ -221,21 +225,11 @@ class CpuBackend final : public Backend {
       m->kernel_type = w.type;
       m->data = w.data;
       m->row_stride = row_bytes(w.type, m->cols);
-      // Embedding tables are read row by row (get_rows): packing them would only cost memory.
+      // Embedding tables are read row by row (get_rows): they are packed only if they are ever multiplied (a tied
+      // output projection), at their first product (see run_matmul).
       const bool pack = kern.pack && use != MatrixUse::kLookup &&
                         (use == MatrixUse::kBatchedProduct || !kern.pack_batched_only);
-      if (pack) {
-        // Packed once here, panel by panel in parallel, then the kernels read only the panels.
-        const int64_t pb = kern.w_block, n_panels = (m->rows + pb - 1) / pb;
-        m->panel_bytes = kern.packed_bytes(m->cols, pb);
-        m->packed = aligned_bytes(m->panel_bytes * size_t(n_panels), false);
-        pool_.parallel_for(n_panels, [&](int64_t b, int64_t e) {
-          for (int64_t p = b; p < e; ++p)
-            kern.pack(m->cols, m->data + size_t(p * pb) * m->row_stride, m->row_stride,
-                      std::min(pb, m->rows - p * pb), m->packed.get() + size_t(p) * m->panel_bytes);
-        });
-        CpuMatrix::release_source_pages(w.data, need);
-      }
+      if (pack) pack_matrix(*m, kern);
       return m;
     }
     if (!is_float_type(w.type) && !can_dequantize(w.type))
@@ -273,6 +267,19 @@ class CpuBackend final : public Backend {
     return v;
   }
 
+  // Packed once, panel by panel in parallel; then the kernels read only the panels.
+  void pack_matrix(CpuMatrix& m, const cpu::MatmulKernel& kern) {
+    const int64_t pb = kern.w_block, n_panels = (m.rows + pb - 1) / pb;
+    m.panel_bytes = kern.packed_bytes(m.cols, pb);
+    m.packed = aligned_bytes(m.panel_bytes * size_t(n_panels), false);
+    pool_.parallel_for(n_panels, [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p)
+        kern.pack(m.cols, m.data + size_t(p * pb) * m.row_stride, m.row_stride, std::min(pb, m.rows - p * pb),
+                  m.packed.get() + size_t(p) * m.panel_bytes);
+    });
+    CpuMatrix::release_source_pages(m.data, m.row_stride * size_t(m.rows));
+  }
+
   // ---- ops ----
   void matmul(Act out, Act x, const Matrix& wm, const Vector* bias, Epilogue epilogue) override {
     const CpuMatrix& w = as_cpu(wm);
@@ -285,6 +292,11 @@ class CpuBackend final : public Backend {
     const CpuVector* b = bias ? &as_cpu(*bias) : nullptr;
     if (b && b->size != w.rows) fail("matmul: bias has {} values for {} outputs", b->size, w.rows);
     std::lock_guard<std::mutex> lock(mu_);
+    // An embedding table multiplied (a tied output projection) is packed like the other matrices at its first
+    // product: its GEMV is then the packed one, and the unpacked kernels give the same bits anyway.
+    if (const cpu::MatmulKernel& kern = ks_.for_type(w.kernel_type);
+        !w.packed && kern.pack && w.converted.empty() && w.lookup && !kern.pack_batched_only)
+      pack_matrix(const_cast<CpuMatrix&>(w), kern);
     run_matmul(out, x, w, b, epilogue);
   }
 
@@ -562,7 +574,10 @@ class CpuBackend final : public Backend {
     // Activations in the weight type's activation format. Only copy_row_f32 means "use in place": the SIMD F16
     // kernels keep F32 storage but still need their activations rounded to F16 (round_row_f16_f32). Mostly-zero
     // F32 activations (after a ReLU) are listed for the sparse product instead.
-    const bool sparse = w.packed && kern.tile_packed_sparse && kern.quantize == cpu::copy_row_f32 &&
+    // Only for matrices prepared for batched products (encoders): whether it runs depends on the other rows of the
+    // batch, and a decoder's rows must get the same bits whatever else is in the batch (the sparse product may
+    // differ from the dense one in the sign of a zero).
+    const bool sparse = w.packed && w.batched && kern.tile_packed_sparse && kern.quantize == cpu::copy_row_f32 &&
                         n >= cpu::kSparseMinRows && mostly_zeros(x);
     const cpu::QuantizeRowFn to_act = sparse ? kern.list_nonzeros : kern.quantize;
     const cpu::PackedTileFn tile_packed = sparse ? kern.tile_packed_sparse : kern.tile_packed;

@@ -66,14 +66,15 @@ struct MatmulKernel {
   PackedBytesFn packed_bytes = nullptr;
   PackFn pack = nullptr;
   PackedTileFn tile_packed = nullptr;
-  // Pack only matrices prepared for batched products (Backend::MatrixUse::kBatchedProduct): the kernel's few-row
-  // path is faster on the source rows than on panels (the Q-block GEMV in token generation).
+  // Pack only matrices prepared for batched products (Backend::MatrixUse::kBatchedProduct), for a kernel whose
+  // few-row path is faster on the source rows than on panels. No kernel sets it now: decoders' matrices are packed
+  // so that token generation runs the GEMM's micro-kernel (batch invariance, docs/decoder.md).
   bool pack_batched_only = false;
   // Optional product for activations that are mostly exact zeros (after a ReLU): list_nonzeros converts a row to
   // the sparse_row_bytes format, and tile_packed_sparse multiplies listed rows by the packed panels, skipping the
   // zero terms. Same results as tile_packed for at least kSparseMinRows activation rows (a zero term changes no
-  // F32 sum; at most the sign of a zero output differs); fewer rows take the dense GEMV, which sums in another
-  // order.
+  // F32 sum; at most the sign of a zero output differs); fewer rows take the dense kernel. Whether it runs depends
+  // on the batch, so the driver uses it only for matrices prepared for batched products (encoders).
   QuantizeRowFn list_nonzeros = nullptr;
   PackedTileFn tile_packed_sparse = nullptr;
   explicit operator bool() const { return tile != nullptr; }

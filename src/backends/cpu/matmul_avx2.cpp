@@ -3,9 +3,9 @@
 //  - Float weights of batched products (encoders) are packed once into panels of 8 rows (k x 8 lanes of the
 //    source type, widened in the k loop); the GEMM micro-kernel keeps 2 panels x 6 activation rows in 12 of the
 //    16 registers (2 weight loads and 6 broadcasts per 12 FMAs), each output one F32 chain over k in order.
-//    Unpacked float weights (decoders, the K cache) are transposed into scratch panels per call for 4 or more
-//    activation rows (the same results as packed ones), and fewer rows are dotted with them in place (another
-//    summation order).
+//    Decoders' matrices are packed too, and one to three activation rows (token generation) run the same
+//    micro-kernel, so an output never depends on how many rows are multiplied (batch invariance). Unpacked float
+//    weights (the K cache) are transposed into scratch panels per call, for every row count (the same results).
 //  - Block types are read in place; each weight row is dotted with up to kGroup activation rows at once so its
 //    loads are shared.
 // Integer dots use VPMADDUBSW (u8 x s8 -> s16 pairs), which must not saturate: weights are unpacked to
@@ -64,46 +64,9 @@ struct LoadBF16 {
   }
 };
 
-template <typename L, int NA>
-void dot_float(int64_t k, const typename L::T* w, const float* a, size_t a_stride, float* out, int64_t ldo) {
-  const float* ar[NA];
-  for (int i = 0; i < NA; ++i) ar[i] = reinterpret_cast<const float*>(reinterpret_cast<const uint8_t*>(a) + size_t(i) * a_stride);
-  __m256 acc[NA];
-  for (int i = 0; i < NA; ++i) acc[i] = _mm256_setzero_ps();
-  int64_t c = 0;
-  for (; c + 8 <= k; c += 8) {
-    const __m256 wv = L::load(w + c);
-    for (int i = 0; i < NA; ++i) acc[i] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(ar[i] + c), acc[i]);
-  }
-  for (int i = 0; i < NA; ++i) {
-    float s = hsum(acc[i]);
-    for (int64_t t = c; t < k; ++t) s += L::one(w[t]) * ar[i][t];
-    out[i * ldo] = s;
-  }
-}
-
-template <typename L>
-void tile_float(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a, size_t a_stride, int64_t na,
-                float* out, int64_t ldo) {
-  for (int64_t j = 0; j < nw; ++j) {
-    const auto* wr = reinterpret_cast<const typename L::T*>(static_cast<const uint8_t*>(w) + size_t(j) * w_stride);
-    for (int64_t i0 = 0; i0 < na; i0 += kGroup) {
-      const auto* a0 = reinterpret_cast<const float*>(static_cast<const uint8_t*>(a) + size_t(i0) * a_stride);
-      float* o = out + i0 * ldo + j;
-      switch (std::min<int64_t>(kGroup, na - i0)) {
-        case 4: dot_float<L, 4>(k, wr, a0, a_stride, o, ldo); break;
-        case 3: dot_float<L, 3>(k, wr, a0, a_stride, o, ldo); break;
-        case 2: dot_float<L, 2>(k, wr, a0, a_stride, o, ldo); break;
-        default: dot_float<L, 1>(k, wr, a0, a_stride, o, ldo); break;
-      }
-    }
-  }
-}
-
 // ---- packed float weights ----
 constexpr int kPanelRows = 8;       // weight rows per panel: one 256-bit vector of F32 lanes
 constexpr int kChunkRows = 6;       // activation rows per micro-kernel call
-constexpr int64_t kGemmRows = 4;    // unpacked weights: fewer activation rows are dotted in place
 constexpr int64_t kTileRows = 8 * kChunkRows;
 
 template <typename L>
@@ -130,22 +93,22 @@ template <typename L, int NP, int C>
 void gemm_kernel(int64_t k, const typename L::T* panel, int64_t panel_size, const float* act, int64_t a_step,
                  float* out, int64_t ldo, int last_rows) {
   __m256 acc[NP][C];
-#pragma GCC unroll 2
+#pragma GCC unroll 4
   for (int p = 0; p < NP; ++p)
 #pragma GCC unroll 6
     for (int c = 0; c < C; ++c) acc[p][c] = _mm256_setzero_ps();
   for (int64_t s = 0; s < k; ++s) {
     __m256 wv[NP];
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (int p = 0; p < NP; ++p) wv[p] = L::load(panel + p * panel_size + s * kPanelRows);
 #pragma GCC unroll 6
     for (int c = 0; c < C; ++c) {
       const __m256 b = _mm256_broadcast_ss(act + c * a_step + s);
-#pragma GCC unroll 2
+#pragma GCC unroll 4
       for (int p = 0; p < NP; ++p) acc[p][c] = _mm256_fmadd_ps(wv[p], b, acc[p][c]);
     }
   }
-#pragma GCC unroll 2
+#pragma GCC unroll 4
   for (int p = 0; p < NP; ++p)
 #pragma GCC unroll 6
     for (int c = 0; c < C; ++c) store_first(out + c * ldo + p * kPanelRows, acc[p][c], p == NP - 1 ? last_rows : kPanelRows);
@@ -172,6 +135,11 @@ void panels_times_rows(int64_t k, const typename L::T* panels, int64_t nw, const
     const float* act = reinterpret_cast<const float*>(static_cast<const uint8_t*>(a) + size_t(i0) * a_stride);
     float* o = out + i0 * ldo;
     int64_t p = 0;
+    // One activation row (token generation): 4 panels a call, 4 chains to hide the FMA latency.
+    if (C == 1)
+      for (; p + 4 <= n_panels; p += 4)
+        gemm_kernel<L, 4, 1>(k, panels + p * panel_size, panel_size, act, a_step, o + p * kPanelRows, ldo,
+                             p + 4 == n_panels ? last_rows : kPanelRows);
     for (; p + 2 <= n_panels; p += 2)
       dispatch_gemm<L, 2>(C, k, panels + p * panel_size, panel_size, act, a_step, o + p * kPanelRows, ldo,
                           p + 2 == n_panels ? last_rows : kPanelRows);
@@ -186,12 +154,11 @@ void tile_packed(int64_t k, const void* packed, const void*, size_t, int64_t nw,
   panels_times_rows<L>(k, static_cast<const typename L::T*>(packed), nw, a, a_stride, na, out, ldo);
 }
 
-// Unpacked weights: 4+ activation rows go through scratch panels (up to 256 weight rows at a time), fewer are
-// dotted with the rows in place.
+// Unpacked weights (the K cache, embedding tables before their first product): transposed into scratch panels
+// (up to 256 weight rows at a time) for every row count, so the outputs are the packed path's, bit for bit.
 template <typename L>
 void tile_unpacked(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a, size_t a_stride, int64_t na,
                    float* out, int64_t ldo) {
-  if (na < kGemmRows) return tile_float<L>(k, w, w_stride, nw, a, a_stride, na, out, ldo);
   constexpr int64_t kBlockRows = 32 * kPanelRows;
   thread_local Scratch scratch;
   auto* panels = scratch.get<typename L::T>(packed_bytes<L>(k, std::min(nw, kBlockRows)) / sizeof(typename L::T));
@@ -452,8 +419,6 @@ void init_avx2_kernels(KernelSet& ks) {
   ks.for_type(DType::Q5_0) = {DType::Q8_0, quantize_row_q8_0, tile_q32<UQ5_0, BlockQ8_0>, 1};
   ks.for_type(DType::Q4_1) = {DType::Q8_1, quantize_row_q8_1, tile_q32<UQ4_1, BlockQ8_1>, 1};
   ks.for_type(DType::Q5_1) = {DType::Q8_1, quantize_row_q8_1, tile_q32<UQ5_1, BlockQ8_1>, 1};
-  // Decoders' matrices stay in the file mapping: one token (n = 1) streams them fastest in place.
-  for (DType t : {DType::F32, DType::F16, DType::BF16}) ks.for_type(t).pack_batched_only = true;
   ks.weighted_sum_f32 = weighted_sum<LoadF32>;
   ks.weighted_sum_f16 = weighted_sum<LoadF16>;
   init_avx2_kquant(ks);

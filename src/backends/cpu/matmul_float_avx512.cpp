@@ -2,14 +2,16 @@
 // activations rounded to F16 (kept as F32 so the micro-kernel can broadcast them), BF16 weights activations rounded
 // to BF16, as llama.cpp does.
 //  - Prepared weights are packed once into panels of 16 weight rows, k x 16 lanes of the source type (F16 lanes
-//    are widened in the k loop). Both paths read only the panels, so the driver may drop the source pages.
+//    are widened in the k loop), F16 and BF16 in groups of 8 panels (see Layout). Both paths read only the panels,
+//    so the driver may drop the source pages.
 //  - BF16 with AVX512_BF16: VDPBF16PS multiplies a pair of k per lane (panels of k/2 pairs x 16 lanes, activations
 //    stored as BF16), twice the multiply-adds of an F32 FMA. Without it, BF16 is widened like F16.
 //  - GEMM: one multiply-add with a broadcast activation value (pair) updates 16 outputs; 2 panels x kChunk
 //    activation rows stay in 24 accumulators (2 weight loads and 12 broadcasts per 24 multiply-adds).
-//  - GEMV (few activation rows): panels streamed once, 16 partial sums per panel (see reduce_lanes).
-//  - Unpacked weights (the K cache, tied output projections) are converted and transposed into scratch panels per
-//    call (tile); the results are bit-identical to the packed path.
+//  - GEMV (few activation rows) on packed panels: the same micro-kernel with 1 to 3 activation rows (8 or 4 panels
+//    a call for one row), so every output is the same F32 chain over k whatever the row count (batch invariance).
+//  - Unpacked weights (the K cache) are converted and transposed into scratch panels per call (tile), for every
+//    row count; the results are bit-identical to the packed path.
 #if defined(__x86_64__) || defined(__i386__)  // x86 only: other targets never call these
 #include <immintrin.h>
 
@@ -25,7 +27,6 @@ namespace {
 
 using namespace avx512;
 
-constexpr int64_t kGemmRows = 4;
 constexpr int kChunk = 12;
 constexpr int kLanes = 16;
 // Activation rows per tile call: the driver's epilogue (bias, residual add, activation) then finds the call's
@@ -177,74 +178,32 @@ constexpr int64_t steps(int64_t k) {
   return (k + L::kPerStep - 1) / L::kPerStep;
 }
 
-// NW source weight rows at once (independent chains) times one activation row.
-template <typename L, int NW>
-void gemv_rows(int64_t k, const typename L::T* const* w, const typename L::A* a, float* out) {
-  constexpr int64_t kValues = kLanes * L::kPerStep;  // per vector
-  __m512 acc[NW];
-  for (int r = 0; r < NW; ++r) acc[r] = _mm512_setzero_ps();
-  int64_t c = 0;
-  for (; c + kValues <= k; c += kValues) {
-    const auto av = L::act(a + c);
-    for (int r = 0; r < NW; ++r) acc[r] = L::madd(acc[r], L::row(w[r] + c), av);
-  }
-  if (c < k) {
-    const auto av = L::act(a + c, k - c);
-    for (int r = 0; r < NW; ++r) acc[r] = L::madd(acc[r], L::row(w[r] + c, k - c), av);
-  }
-  for (int r = 0; r < NW; ++r) out[r] = reduce_lanes(acc[r]);
-}
-
-// One packed panel times one activation row: partial l is a vector over the panel's rows.
-template <typename L>
-void gemv_panel(int64_t k, const typename L::P* panel, const typename L::A* a, float* out, __mmask16 mask) {
-  __m512 acc[kLanes];
-#pragma GCC unroll 16
-  for (int l = 0; l < kLanes; ++l) acc[l] = _mm512_setzero_ps();
-  const int64_t full = k / L::kPerStep;
-  int64_t s = 0;
-  for (; s + kLanes <= full; s += kLanes) {
-#pragma GCC unroll 16
-    for (int l = 0; l < kLanes; ++l) acc[l] = L::madd(acc[l], L::lanes(panel + (s + l) * kLanes), L::bcast(a, s + l));
-  }
-  int l = 0;
-  for (; s + l < full; ++l) acc[l] = L::madd(acc[l], L::lanes(panel + (s + l) * kLanes), L::bcast(a, s + l));
-  if (full < steps<L>(k)) acc[l] = L::madd(acc[l], L::lanes(panel + (s + l) * kLanes), L::bcast_last(a, s + l));
-#pragma GCC unroll 8
-  for (l = 0; l < 8; ++l) acc[l] = _mm512_add_ps(acc[l], acc[l + 8]);
-#pragma GCC unroll 4
-  for (l = 0; l < 4; ++l) acc[l] = _mm512_add_ps(acc[l], acc[l + 4]);
-  acc[0] = _mm512_add_ps(acc[0], acc[2]);
-  acc[1] = _mm512_add_ps(acc[1], acc[3]);
-  _mm512_mask_storeu_ps(out, mask, _mm512_add_ps(acc[0], acc[1]));
-}
-
-// GEMM micro-kernel: NP consecutive panels (NP x 16 weight rows, panel_size elements apart) times C activation
-// rows (a_step elements apart, read in place). Each output is one F32 chain over the steps in order, so the panel
+// GEMM micro-kernel: NP consecutive panels (NP x 16 weight rows, panel_size elements apart, their steps step_size
+// elements apart) times C activation rows (a_step elements apart, read in place). Each output is one F32 chain over the steps in order, so the panel
 // count and the chunking never change it.
 template <typename L, int NP, int C>
-void kernel(int64_t k, const typename L::P* panel, int64_t panel_size, const typename L::A* act, int64_t a_step,
-            float* out, int64_t ldo, __mmask16 last_mask) {
+void kernel(int64_t k, const typename L::P* panel, int64_t panel_size, int64_t step_size, const typename L::A* act,
+            int64_t a_step, float* out, int64_t ldo, __mmask16 last_mask) {
   __m512 acc[NP][C];
-#pragma GCC unroll 2
+#pragma GCC unroll 8
   for (int p = 0; p < NP; ++p)
 #pragma GCC unroll 12
     for (int c = 0; c < C; ++c) acc[p][c] = _mm512_setzero_ps();
   auto step = [&](int64_t s, auto bcast) __attribute__((always_inline)) {
     decltype(L::lanes(panel)) wv[NP];
-#pragma GCC unroll 2
-    for (int p = 0; p < NP; ++p) wv[p] = L::lanes(panel + p * panel_size + s * kLanes);
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) wv[p] = L::lanes(panel + p * panel_size + s * step_size);
 #pragma GCC unroll 12
     for (int c = 0; c < C; ++c) {
       const auto b = bcast(act + c * a_step, s);
-#pragma GCC unroll 2
+#pragma GCC unroll 8
       for (int p = 0; p < NP; ++p) acc[p][c] = L::madd(acc[p][c], wv[p], b);
     }
   };
   const int64_t full = k / L::kPerStep;
   for (int64_t s = 0; s < full; ++s) step(s, L::bcast);
   if (full < steps<L>(k)) step(full, L::bcast_last);
-#pragma GCC unroll 2
+#pragma GCC unroll 8
   for (int p = 0; p < NP; ++p)
 #pragma GCC unroll 12
     for (int c = 0; c < C; ++c)
@@ -252,11 +211,11 @@ void kernel(int64_t k, const typename L::P* panel, int64_t panel_size, const typ
 }
 
 template <typename L, int NP, int C = kChunk>
-void dispatch_kernel(int rows, int64_t k, const typename L::P* panel, int64_t panel_size, const typename L::A* act,
-                     int64_t a_step, float* out, int64_t ldo, __mmask16 last_mask) {
+void dispatch_kernel(int rows, int64_t k, const typename L::P* panel, int64_t panel_size, int64_t step_size,
+                     const typename L::A* act, int64_t a_step, float* out, int64_t ldo, __mmask16 last_mask) {
   if constexpr (C > 0) {
-    if (rows == C) return kernel<L, NP, C>(k, panel, panel_size, act, a_step, out, ldo, last_mask);
-    return dispatch_kernel<L, NP, C - 1>(rows, k, panel, panel_size, act, a_step, out, ldo, last_mask);
+    if (rows == C) return kernel<L, NP, C>(k, panel, panel_size, step_size, act, a_step, out, ldo, last_mask);
+    return dispatch_kernel<L, NP, C - 1>(rows, k, panel, panel_size, step_size, act, a_step, out, ldo, last_mask);
   }
 }
 
@@ -265,34 +224,32 @@ const typename L::A* act_row(const void* a, size_t a_stride, int64_t i) {
   return reinterpret_cast<const typename L::A*>(static_cast<const uint8_t*>(a) + size_t(i) * a_stride);
 }
 
-// Few activation rows, source weight rows read in place, 4 at a time.
-template <typename L>
-void gemv(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a, size_t a_stride, int64_t na,
-          float* out, int64_t ldo) {
-  using T = typename L::T;
-  auto row = [&](int64_t j) {
-    return reinterpret_cast<const T*>(static_cast<const uint8_t*>(w) + size_t(j) * w_stride);
-  };
-  for (int64_t i = 0; i < na; ++i) {
-    const auto* ai = act_row<L>(a, a_stride, i);
-    int64_t j = 0;
-    for (; j + 4 <= nw; j += 4) {
-      const T* rows[4] = {row(j), row(j + 1), row(j + 2), row(j + 3)};
-      gemv_rows<L, 4>(k, rows, ai, out + i * ldo + j);
-    }
-    for (; j < nw; ++j) {
-      const T* rows[1] = {row(j)};
-      gemv_rows<L, 1>(k, rows, ai, out + i * ldo + j);
-    }
-  }
-}
+// Panel layouts: groups of G panels of 16 weight rows, each group steps x (G x 16) lanes of P (step s of panel q of
+// a group at s * G * 16 + q * 16; lane r = row r of the panel; rows past nw are zero), groups back to back. With
+// G = 8 (F16, BF16) a one-row product (token generation) takes a whole group per call: 8 FMA chains reading one
+// stream of memory (llama-336m F16 tg at 2 threads: 4 separate panels per call 12 % slower than the 16-partial GEMV
+// before it, 4 grouped panels 5 % slower, 8 grouped 5-10 % faster). G = 1 is panels one after the other (scratch
+// panels; F32, whose panels the sparse product reads too). Group bytes are a multiple of 64 and every 16-lane piece
+// is 32-byte aligned (F16/BF16 widened) or 64-byte aligned (F32, BF16 pairs) in a 64-byte aligned buffer.
+template <int G>
+struct Layout {
+  int64_t steps;
+  int64_t group_size() const { return steps * G * kLanes; }
+  int64_t at(int64_t p) const { return (p / G) * group_size() + (p % G) * kLanes; }
+  // Elements from a panel to the next one of the same group (G > 1), or to the next panel (G = 1).
+  int64_t panel_size() const { return G == 1 ? steps * kLanes : kLanes; }
+  static constexpr int64_t step_size = G * kLanes;
+};
 
-// nw weight rows in panels of 16 (panel_size elements apart) times na >= kGemmRows activation rows: chunk by
-// chunk, so one chunk of activations stays in cache while every panel of the tile passes it, two panels a call.
-template <typename L>
-void panels_times_rows(int64_t k, const typename L::P* panels, int64_t panel_size, int64_t nw, const void* a,
-                       size_t a_stride, int64_t na, float* out, int64_t ldo) {
-  const int64_t n_panels = (nw + kLanes - 1) / kLanes;
+// nw weight rows in panels (layout G) times na activation rows: chunk by chunk, so one chunk of activations stays
+// in cache while every panel of the tile passes it, two panels a call (eight or four for one activation row; those
+// never straddle two groups).
+template <typename L, int G>
+void panels_times_rows(int64_t k, const typename L::P* panels, int64_t nw, const void* a, size_t a_stride,
+                       int64_t na, float* out, int64_t ldo) {
+  static_assert(G == 1 || G == 4 || G == 8);
+  const Layout<G> lay{steps<L>(k)};
+  const int64_t n_panels = (nw + kLanes - 1) / kLanes, ps = lay.panel_size(), ss = lay.step_size;
   const __mmask16 last_mask = head_mask(nw - (n_panels - 1) * kLanes);
   const int64_t a_step = int64_t(a_stride / sizeof(typename L::A));
   for (int64_t i0 = 0; i0 < na; i0 += kChunk) {
@@ -300,64 +257,68 @@ void panels_times_rows(int64_t k, const typename L::P* panels, int64_t panel_siz
     const auto* act = act_row<L>(a, a_stride, i0);
     float* o = out + i0 * ldo;
     int64_t p = 0;
+    // One activation row (token generation): a group of 8 (else 4) panels a call, as many independent chains.
+    if (C == 1) {
+      if constexpr (G == 8)
+        for (; p + 8 <= n_panels; p += 8)
+          kernel<L, 8, 1>(k, panels + lay.at(p), ps, ss, act, a_step, o + p * kLanes, ldo,
+                          p + 8 == n_panels ? last_mask : __mmask16(0xFFFF));
+      for (; p + 4 <= n_panels; p += 4)
+        kernel<L, 4, 1>(k, panels + lay.at(p), ps, ss, act, a_step, o + p * kLanes, ldo,
+                        p + 4 == n_panels ? last_mask : __mmask16(0xFFFF));
+    }
     for (; p + 2 <= n_panels; p += 2)
-      dispatch_kernel<L, 2>(C, k, panels + p * panel_size, panel_size, act, a_step, o + p * kLanes, ldo,
+      dispatch_kernel<L, 2>(C, k, panels + lay.at(p), ps, ss, act, a_step, o + p * kLanes, ldo,
                             p + 2 == n_panels ? last_mask : __mmask16(0xFFFF));
     if (p < n_panels)
-      dispatch_kernel<L, 1>(C, k, panels + p * panel_size, panel_size, act, a_step, o + p * kLanes, ldo, last_mask);
+      dispatch_kernel<L, 1>(C, k, panels + lay.at(p), ps, ss, act, a_step, o + p * kLanes, ldo, last_mask);
   }
 }
 
-// Packed layout: panels of 16 weight rows, each steps x 16 lanes of P (lane r = row r of the panel; rows past nw
-// are zero). Panel bytes are a multiple of 32, so every 16-lane group of a 64-byte aligned buffer is 32-byte
-// aligned (F16/BF16 widened) or 64-byte aligned (F32, BF16 pairs).
-template <typename L>
+template <typename L, int G>
 size_t packed_bytes(int64_t k, int64_t nw) {
-  return size_t((nw + kLanes - 1) / kLanes) * size_t(steps<L>(k)) * kLanes * sizeof(typename L::P);
+  return size_t((nw + G * kLanes - 1) / (G * kLanes)) * size_t(Layout<G>{steps<L>(k)}.group_size()) *
+         sizeof(typename L::P);
 }
 
-// rows source weight rows (of T, w_stride bytes apart) into one panel of L, get(row, s0) giving 16 steps of a row.
+// rows source weight rows (of T, w_stride bytes apart) into one panel of L whose steps are step_size elements
+// apart, get(row, s0) giving 16 steps of a row.
 template <typename L, typename T, typename Get>
-void fill_panel(int64_t k, const uint8_t* src, size_t w_stride, int rows, typename L::P* panel, Get get) {
+void fill_panel(int64_t k, const uint8_t* src, size_t w_stride, int rows, typename L::P* panel, int64_t step_size,
+                Get get) {
   transpose_panel(
       steps<L>(k), rows,
       [&](int r, int64_t s0, __mmask16) { return get(reinterpret_cast<const T*>(src + r * w_stride), s0); },
-      [&](int64_t s, __m512 v) { L::put_raw(panel + s * kLanes, v); });
+      [&](int64_t s, __m512 v) { L::put_raw(panel + s * step_size, v); });
 }
 
-// One-time packing: a copy-transpose of the raw values (no conversion).
-template <typename L>
+// One-time packing (nw <= G * 16 rows: one group): a copy-transpose of the raw values (no conversion).
+template <typename L, int G>
 void pack(int64_t k, const void* w, size_t w_stride, int64_t nw, void* dst) {
   auto* out = static_cast<typename L::P*>(dst);
+  if (nw < G * kLanes) std::memset(dst, 0, packed_bytes<L, G>(k, nw));
+  const Layout<G> lay{steps<L>(k)};
   for (int64_t p0 = 0; p0 < nw; p0 += kLanes)
     fill_panel<L, typename L::T>(k, static_cast<const uint8_t*>(w) + size_t(p0) * w_stride, w_stride,
-                  int(std::min<int64_t>(kLanes, nw - p0)), out + (p0 / kLanes) * steps<L>(k) * kLanes,
-                  [&](const typename L::T* row, int64_t s0) { return L::raw(row, s0, k); });
+                                 int(std::min<int64_t>(kLanes, nw - p0)), out + lay.at(p0 / kLanes), lay.step_size,
+                                 [&](const typename L::T* row, int64_t s0) { return L::raw(row, s0, k); });
 }
 
 // Packed weights are read only from the panels (never the source rows), so the source pages may be released.
-template <typename L>
+// Every row count takes the micro-kernel: one F32 chain per output over the steps in order (batch invariance).
+template <typename L, int G>
 void tile_packed(int64_t k, const void* packed, const void*, size_t, int64_t nw, const void* a, size_t a_stride,
                  int64_t na, float* out, int64_t ldo) {
-  const auto* panels = static_cast<const typename L::P*>(packed);
-  const int64_t panel_size = steps<L>(k) * kLanes;
-  if (na < kGemmRows) {
-    for (int64_t i = 0; i < na; ++i)
-      for (int64_t p0 = 0; p0 < nw; p0 += kLanes)
-        gemv_panel<L>(k, panels + (p0 / kLanes) * panel_size, act_row<L>(a, a_stride, i), out + i * ldo + p0,
-                      head_mask(nw - p0));
-    return;
-  }
-  panels_times_rows<L>(k, panels, panel_size, nw, a, a_stride, na, out, ldo);
+  panels_times_rows<L, G>(k, static_cast<const typename L::P*>(packed), nw, a, a_stride, na, out, ldo);
 }
 
-// Unpacked weights (e.g. the K cache in attention): converted and transposed into scratch panels of TileDot per
-// call (F32 for widened types), up to 16 panels at a time.
+// Unpacked weights (the K cache in attention, embedding tables before their first product): converted and
+// transposed into scratch panels of TileDot per call (F32 for widened types), up to 16 panels at a time, for every
+// row count: the outputs are the packed path's, bit for bit.
 template <typename L>
 void tile(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a, size_t a_stride, int64_t na,
           float* out, int64_t ldo) {
   using D = typename L::TileDot;
-  if (na < kGemmRows) return gemv<L>(k, w, w_stride, nw, a, a_stride, na, out, ldo);
   constexpr int64_t kBlockRows = 16 * kLanes;
   const int64_t panel_size = steps<D>(k) * kLanes;
   thread_local Scratch panel_buf;
@@ -366,9 +327,9 @@ void tile(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a, 
     const int64_t rows = std::min(kBlockRows, nw - j0);
     for (int64_t p0 = 0; p0 < rows; p0 += kLanes)
       fill_panel<D, typename L::T>(k, static_cast<const uint8_t*>(w) + size_t(j0 + p0) * w_stride, w_stride,
-                    int(std::min<int64_t>(kLanes, rows - p0)), panels + (p0 / kLanes) * panel_size,
-                    [&](const typename L::T* row, int64_t s0) { return L::widened(row, s0, k); });
-    panels_times_rows<D>(k, panels, panel_size, rows, a, a_stride, na, out + j0, ldo);
+                                   int(std::min<int64_t>(kLanes, rows - p0)), panels + (p0 / kLanes) * panel_size,
+                                   kLanes, [&](const typename L::T* row, int64_t s0) { return L::widened(row, s0, k); });
+    panels_times_rows<D, 1>(k, panels, rows, a, a_stride, na, out + j0, ldo);
   }
 }
 
@@ -497,20 +458,23 @@ void weighted_sum(int64_t n_q, const int64_t* visible, const float* p, int64_t p
 void init_avx512_bf16(KernelSet& ks, bool dot_instructions) {
   using Widened = Widening<LoadBF16>;
   if (dot_instructions)
-    ks.for_type(DType::BF16) = {DType::BF16,          quantize_row_bf16_x16, tile<DotBF16>,       kLanes, kTileRows,
-                                packed_bytes<DotBF16>, pack<DotBF16>,         tile_packed<DotBF16>};
+    ks.for_type(DType::BF16) = {DType::BF16,             quantize_row_bf16_x16, tile<DotBF16>,          8 * kLanes,
+                                kTileRows,               packed_bytes<DotBF16, 8>, pack<DotBF16, 8>,
+                                tile_packed<DotBF16, 8>};
   else
-    ks.for_type(DType::BF16) = {DType::F32,           round_row_bf16, tile<Widened>,       kLanes, kTileRows,
-                                packed_bytes<Widened>, pack<Widened>,  tile_packed<Widened>};
+    ks.for_type(DType::BF16) = {DType::F32,              round_row_bf16,  tile<Widened>,          8 * kLanes,
+                                kTileRows,               packed_bytes<Widened, 8>, pack<Widened, 8>,
+                                tile_packed<Widened, 8>};
 }
 
 void init_avx512_float(KernelSet& ks) {
   using F32 = Widening<LoadF32>;
   using F16 = Widening<LoadF16>;
-  ks.for_type(DType::F32) = {DType::F32,      copy_row_f32, tile<F32>,       kLanes, kTileRows,
-                             packed_bytes<F32>, pack<F32>,  tile_packed<F32>};
-  ks.for_type(DType::F16) = {DType::F32,      round_row_f16, tile<F16>,       kLanes, kTileRows,
-                             packed_bytes<F16>, pack<F16>,   tile_packed<F16>};
+  // F32 keeps single panels (G = 1): the sparse product (matmul_sparse_avx512.cpp) reads them.
+  ks.for_type(DType::F32) = {DType::F32,         copy_row_f32, tile<F32>,          kLanes, kTileRows,
+                             packed_bytes<F32, 1>, pack<F32, 1>, tile_packed<F32, 1>};
+  ks.for_type(DType::F16) = {DType::F32,         round_row_f16, tile<F16>,          8 * kLanes, kTileRows,
+                             packed_bytes<F16, 8>, pack<F16, 8>,  tile_packed<F16, 8>};
   init_avx512_bf16(ks, cpu_info().avx512_bf16);
   ks.weighted_sum_f32 = weighted_sum<LoadF32>;
   ks.weighted_sum_f16 = weighted_sum<LoadF16>;

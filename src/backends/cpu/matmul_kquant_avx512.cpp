@@ -23,9 +23,8 @@ using namespace avx512;
 
 // ---- GEMV (fewer than 4 activation rows): weight blocks are decoded straight from the mapped file into
 // registers and dotted with VPDPBUSD, four values per int32 lane; pairs of results are packed to int16 and
-// multiplied by the scale of their sub-block with VPMADDWD. Every int32 lane stays below 2^24 (|u| <= 63,
-// |a| <= 127, |scale| <= 128, 16 values), so converting lanes to float before the final sum is exact and only
-// the float summation order differs from the scalar kernel.
+// multiplied by the scale of their sub-block with VPMADDWD; the lanes are then added (exactly, in integers) to one
+// sum per super-block, scaled in float in the GEMM's order (batch invariance, see gemv_k).
 
 // One weight super-block in registers: quants u[t] (values matching the activation vector t), the sub-block
 // scales (see pair_scale_index), 16 int16 mins to be multiplied with the activation's `bsums` (VPMADDWD), d and dmin.
@@ -159,15 +158,28 @@ void prepare_q8k(const BlockQ8_K* a, int64_t nb, PreparedQ8K* out) {
   }
 }
 
+// The exact integer sums of a super-block: lane 0 = the sum of isum's 16 lanes, lane 8 = the sum of mins' 8 lanes
+// (integer adds: any order gives the same sums).
+inline __m512i block_sums(__m512i isum, __m256i mins) {
+  const __m256i s8 = _mm256_add_epi32(_mm512_castsi512_si256(isum), _mm512_extracti64x4_epi64(isum, 1));
+  __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(s8), mins, 1);
+  v = _mm512_add_epi32(v, _mm512_shuffle_i32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+  v = _mm512_add_epi32(v, _mm512_shuffle_epi32(v, _MM_PERM_BADC));
+  return _mm512_add_epi32(v, _mm512_shuffle_epi32(v, _MM_PERM_CDAB));
+}
+
+// Each output is the GEMM's chain (gemm_4x4), so that one activation row gets the same bits alone or with others:
+// per super-block, the exact integer sum isum of scale * quant * a (Q6_K: of scale * (u - 32) * a) converted to
+// float and added as acc = fma(isum, d * da, acc), then (Q4_K / Q5_K) acc = fma(-msum, dmin * da, acc) with msum
+// the exact sum of min * activation sub-block sums.
 template <typename K, int NA, typename Act>
 void gemv_k(int64_t nb, const uint8_t* w, size_t w_stride, int64_t nw, const Act* const* a, float* out,
             int64_t ldo) {
   for (int64_t j = 0; j < nw; ++j) {
     const auto* blocks = reinterpret_cast<const typename K::Block*>(w + size_t(j) * w_stride);
-    __m512 acc[NA];
-    __m256 accm[NA];
+    __m128 acc[NA];
 #pragma GCC unroll 4
-    for (int i = 0; i < NA; ++i) acc[i] = _mm512_setzero_ps(), accm[i] = _mm256_setzero_ps();
+    for (int i = 0; i < NA; ++i) acc[i] = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       DecodedK wd;
       K::decode(blocks[b], wd);
@@ -182,13 +194,20 @@ void gemv_k(int64_t nb, const uint8_t* w, size_t w_stride, int64_t nw, const Act
         const __m512i isum = _mm512_add_epi32(_mm512_madd_epi16(_mm512_packs_epi32(dot[0], dot[1]), wd.sc[0]),
                                               _mm512_madd_epi16(_mm512_packs_epi32(dot[2], dot[3]), wd.sc[1]));
         const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab.bsums));
-        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(wd.d * ab.d), acc[i]);
-        accm[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(bs, wd.mins)), _mm256_set1_ps(wd.dmin * ab.d), accm[i]);
+        const __m512i sums = block_sums(isum, _mm256_madd_epi16(bs, wd.mins));
+        const __m128i s = _mm512_castsi512_si128(sums), m = _mm512_extracti32x4_epi32(sums, 2);
+        if constexpr (K::kPermuted) {
+          acc[i] = _mm_fmadd_ss(_mm_cvtepi32_ps(s), _mm_set_ss(wd.d * ab.d), acc[i]);
+          acc[i] = _mm_fnmadd_ss(_mm_cvtepi32_ps(m), _mm_set_ss(wd.dmin * ab.d), acc[i]);
+        } else {
+          // Q6_K: u = q + 32 and mins = scales, so isum - 32 * msum is the sum of scale * q * a.
+          const __m128i q = _mm_sub_epi32(s, _mm_slli_epi32(m, 5));
+          acc[i] = _mm_fmadd_ss(_mm_cvtepi32_ps(q), _mm_set_ss(wd.d * ab.d), acc[i]);
+        }
       }
     }
 #pragma GCC unroll 4
-    for (int i = 0; i < NA; ++i)
-      out[i * ldo + j] = _mm512_reduce_add_ps(_mm512_sub_ps(acc[i], _mm512_zextps256_ps512(accm[i])));
+    for (int i = 0; i < NA; ++i) out[i * ldo + j] = _mm_cvtss_f32(acc[i]);
   }
 }
 
