@@ -1,6 +1,7 @@
 #include "runtime/engine.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "core/error.h"
 
@@ -82,19 +83,13 @@ void Engine::finish(const std::shared_ptr<Job>& job, std::exception_ptr error) {
   job->cv_.notify_all();
 }
 
-// The free slot whose cached tokens share the longest prefix with the sequence's (ties: the lowest slot).
-int Engine::free_slot_for(const Sequence& seq) {
-  int best = -1;
-  size_t best_common = 0;
+// Ties go to the lowest slot.
+std::pair<int, size_t> Engine::free_slot_for(const Sequence& seq) const {
+  std::pair<int, size_t> best{-1, 0};
   for (size_t s = 0; s < slot_busy_.size(); ++s) {
     if (slot_busy_[s]) continue;
-    const std::vector<int32_t>& held = slot_tokens_[s];
-    size_t common = 0;
-    while (common < held.size() && common < seq.tokens().size() && held[common] == seq.tokens()[common]) ++common;
-    if (best < 0 || common > best_common) {
-      best = int(s);
-      best_common = common;
-    }
+    const size_t common = common_prefix(slot_tokens_[s], seq.tokens());
+    if (best.first < 0 || common > best.second) best = {int(s), common};
   }
   return best;
 }
@@ -106,7 +101,7 @@ void Engine::admit() {
   });
   while (!queued_.empty()) {
     const std::shared_ptr<Job> job = queued_.front();
-    int slot = free_slot_for(*job->seq_);
+    auto [slot, common] = free_slot_for(*job->seq_);
     if (slot < 0 && job->priority_ == Priority::kInteractive) {
       // Preempt the background sequence admitted last: it keeps its tokens and sampler, and its slot keeps
       // the cache, so if nobody takes the slot over it resumes without recomputing.
@@ -121,19 +116,14 @@ void Engine::admit() {
         v->slot_ = -1;
         queued_.push_back(v);  // sorted back among the background requests by its id at the next admit()
         ++stats_.preemptions;
-        slot = free_slot_for(*job->seq_);
+        std::tie(slot, common) = free_slot_for(*job->seq_);
       }
     }
     if (slot < 0) return;
     queued_.erase(queued_.begin());
     Sequence& seq = *job->seq_;
-    const std::vector<int32_t>& held = slot_tokens_[size_t(slot)];
-    int common = 0;
-    while (size_t(common) < held.size() && size_t(common) < seq.tokens().size() &&
-           held[size_t(common)] == seq.tokens()[size_t(common)])
-      ++common;
     const int before = seq.cached_tokens();
-    seq.set_cached_tokens(common);
+    seq.set_cached_tokens(int(common));
     if (seq.result().usage.completion_tokens == 0 && seq.cached_tokens() > before)
       stats_.cached_prompt_tokens += uint64_t(seq.cached_tokens() - before);
     job->slot_ = slot;

@@ -23,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "models/decoder.h"
@@ -102,7 +103,9 @@ class Engine {
   void loop();
   bool step(std::unique_lock<std::mutex>& lock);  // one forward step; false when there was nothing to run
   void admit();
-  int free_slot_for(const Sequence& seq);
+  // The free slot whose cached tokens share the longest prefix with the sequence's, and that prefix's length;
+  // slot -1 when none is free.
+  std::pair<int, size_t> free_slot_for(const Sequence& seq) const;
   void finish(const std::shared_ptr<Job>& job, std::exception_ptr error = nullptr);
 
   const DecoderModel& model_;

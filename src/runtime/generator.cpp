@@ -57,9 +57,7 @@ GenerateResult Generator::generate(std::span<const int32_t> prompt, const Genera
   if (options.batch_size < 1) fail("batch size must be positive");
   Sequence seq(tok_, std::vector<int32_t>(prompt.begin(), prompt.end()), options, cache_.n_ctx(), on_text);
   // Reuse the longest prefix of the prompt the slot already holds (a chat's earlier turns).
-  size_t common = 0;
-  while (common < tokens_.size() && common < prompt.size() && tokens_[common] == prompt[common]) ++common;
-  seq.set_cached_tokens(int(common));
+  seq.set_cached_tokens(int(common_prefix(tokens_, prompt)));
   while (!seq.finished()) {
     const Sequence::Step step = seq.next_step(options.batch_size);
     DecoderInput in;

@@ -47,6 +47,11 @@ std::string StopStrings::flush() {
   return out;
 }
 
+size_t common_prefix(std::span<const int32_t> a, std::span<const int32_t> b) {
+  const size_t n = std::min(a.size(), b.size());
+  return size_t(std::mismatch(a.begin(), a.begin() + long(n), b.begin()).first - a.begin());
+}
+
 const char* to_string(FinishReason reason) {
   switch (reason) {
     case FinishReason::kNone: return "";

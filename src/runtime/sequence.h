@@ -93,6 +93,9 @@ struct GenerateResult {
   int evaluated_prompt_tokens() const { return usage.prompt_tokens - usage.cached_prompt_tokens; }
 };
 
+// How many leading tokens a and b share: what a cache holding `a` can keep when it is to hold `b`.
+size_t common_prefix(std::span<const int32_t> a, std::span<const int32_t> b);
+
 // Called with each piece of text as it becomes final; return false to stop generating.
 using TextCallback = std::function<bool(std::string_view)>;
 

@@ -28,9 +28,7 @@ SpeculativeGenerator::SpeculativeGenerator(const DecoderModel& target, DecoderCa
 }
 
 std::vector<int32_t> SpeculativeGenerator::guess(const std::vector<int32_t>& tokens, int count, int batch_size) {
-  size_t common = 0;
-  while (common < draft_held_.size() && common < tokens.size() && draft_held_[common] == tokens[common]) ++common;
-  common = std::min(common, tokens.size() - 1);  // the newest token runs: its logits give the first guess
+  const size_t common = std::min(common_prefix(draft_held_, tokens), tokens.size() - 1);  // the newest token runs: its logits give the first guess
   std::vector<float> logits =
       prefill(draft_, draft_cache_, 0, std::span<const int32_t>(tokens).subspan(common), int(common), batch_size);
   draft_held_.assign(tokens.begin(), tokens.end());
