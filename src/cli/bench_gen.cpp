@@ -33,15 +33,16 @@ struct SpeculativeMeasurement {
 // the target kept. (Random prompt tokens would make any draft's guesses meaningless.)
 SpeculativeMeasurement measure_speculative(const DecoderSession& s, const Options& o) {
   DecoderSession d = open_decoder(o.draft, o.threads);
-  const std::vector<int32_t> prompt = s.tokenizer->encode("", true, false);
+  std::vector<int32_t> prompt = s.tokenizer->encode("", true, false);
+  if (prompt.empty()) prompt = {0};  // a vocabulary without BOS: start from token 0
   const int context = int(prompt.size()) + o.n + 1;
   auto tc = s.model->new_cache(context), dc = d.model->new_cache(context);
   SpeculativeGenerator gen(*s.model, *tc, *d.model, *dc, *s.tokenizer, o.draft_max);
   GenerateOptions g;
   g.max_tokens = o.n;
   g.stop_at_eog = false;
-  (void)gen.generate(prompt.empty() ? std::vector<int32_t>{0} : prompt, g);  // warm-up
-  const GenerateResult r = gen.generate(prompt.empty() ? std::vector<int32_t>{0} : prompt, g);
+  (void)gen.generate(prompt, g);  // warm-up
+  const GenerateResult r = gen.generate(prompt, g);
   return {double(r.tokens.size()) / std::max(r.generate_seconds + r.prompt_seconds, 1e-9), gen.stats().acceptance_rate()};
 }
 

@@ -818,8 +818,6 @@ class PipelineTokenizer final : public Tokenizer {
         framing_.suffix.push_back(special_.eos);
       }
     }
-    for (int32_t id : {special_.eos})
-      if (id >= 0) eog_.push_back(id);
   }
 
   std::unique_ptr<Vocabulary> vocab_;

@@ -38,6 +38,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -602,23 +603,16 @@ const std::array<std::string, 256>& byte_alphabet() {
 class ByteLevel final : public Stage {
  public:
   ByteLevel(bool add_prefix_space, std::shared_ptr<const Regex> re)  // re: null when use_regex is false
-      : add_prefix_space_(add_prefix_space), re_(std::move(re)) {}
+      : add_prefix_space_(add_prefix_space) {
+    if (re) split_.emplace(std::move(re), Behavior::Isolated, false);
+  }
   void run(std::vector<std::string>& pieces, Context& ctx) const override {
     // The prefix space goes on every piece this stage receives (Rust); transformers.js adds it once per text.
     drop_empty(pieces, ctx);
     if (add_prefix_space_)
       for (std::string& p : pieces)
         if (p[0] != ' ') p.insert(p.begin(), ' ');
-    if (re_) {
-      auto md = re_->match_data();
-      std::vector<Span> scratch;
-      std::vector<Segment> segs;
-      resplit(pieces, ctx, [&](std::string_view p, std::vector<Span>& ranges) {
-        segs.clear();
-        regex_segments(*re_, md.get(), p, scratch, segs);
-        apply_behavior(segs, Behavior::Isolated, ranges);
-      });
-    }
+    if (split_) split_->run(pieces, ctx);
     const auto& alphabet = byte_alphabet();
     std::string mapped;
     for (std::string& p : pieces) {
@@ -630,7 +624,7 @@ class ByteLevel final : public Stage {
 
  private:
   bool add_prefix_space_;
-  std::shared_ptr<const Regex> re_;
+  std::optional<RegexSplit> split_;  // use_regex: GPT-2's regex, matches isolated
 };
 
 enum class Prepend { Always, First, Never };
