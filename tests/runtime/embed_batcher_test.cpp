@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "models/bert_golden.h"
 #include "runtime/embed_batcher.h"
+#include "runtime/bert_embedder_fixture.h"
 #include "test_util.h"
 
 namespace hearth {
@@ -24,18 +25,7 @@ namespace {
 
 using test::max_abs_diff;
 
-class EmbedBatcherTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (test::shared_dir().empty()) GTEST_SKIP() << "../shared not found: reference data absent";
-    golden_ = test::load_bert_golden("f16");
-    backend_ = make_cpu_backend(2);
-    embedder_ = std::make_unique<Embedder>(Weights::open(golden_.model_path), *backend_);
-  }
-  test::EmbeddingGolden golden_;
-  std::unique_ptr<Backend> backend_;
-  std::unique_ptr<Embedder> embedder_;
-};
+class EmbedBatcherTest : public test::BertEmbedderFixture {};
 
 // A text's vector depends only on the text: batch shapes change it by float rounding at most (Embedder's
 // contract). 1e-5 absolute on unit vectors is far below what separates two different texts.

@@ -13,6 +13,7 @@
 #include "formats/tfjs.h"
 #include "formats/weights.h"
 #include "models/bert_golden.h"
+#include "runtime/bert_embedder_fixture.h"
 #include "runtime/default_model.h"
 #include "runtime/embedder.h"
 
@@ -22,18 +23,7 @@ namespace {
 using test::cosine;
 using test::max_abs_diff;
 
-class EmbedderTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (test::shared_dir().empty()) GTEST_SKIP() << "../shared not found: reference data absent";
-    golden_ = test::load_bert_golden("f16");
-    backend_ = make_cpu_backend(2);
-    embedder_ = std::make_unique<Embedder>(Weights::open(golden_.model_path), *backend_);
-  }
-  test::EmbeddingGolden golden_;
-  std::unique_ptr<Backend> backend_;
-  std::unique_ptr<Embedder> embedder_;
-};
+class EmbedderTest : public test::BertEmbedderFixture {};
 
 TEST_F(EmbedderTest, ResultsFollowInputOrderWhateverTheBatching) {
   // Every fourth sentence, reversed: the embedder sorts by length internally and must undo it.
