@@ -78,9 +78,14 @@ enum class RopeMode { kNormal, kNeox };  // llama.cpp: NORM rotates pairs (2i, 2
 // One attention problem inside a batch: query rows [q_begin, q_begin+q_count) attend to key/value rows
 // [kv_begin, kv_begin+kv_count). With causal masking, query i (0-based within the span) sees keys
 // j < kv_count - q_count + i + 1 (the queries are the last q_count positions of the kv range).
+// With a block table (a paged KV cache), key/value position j is row (j % kv_block_rows) of block
+// kv_blocks[j / kv_block_rows], that is row kv_blocks[j / kv_block_rows] * kv_block_rows + j % kv_block_rows of k
+// and v, and kv_begin is unused. Results do not depend on where the blocks are.
 struct AttentionSpan {
   int64_t q_begin = 0, q_count = 0;
   int64_t kv_begin = 0, kv_count = 0;
+  const int32_t* kv_blocks = nullptr;
+  int64_t kv_block_rows = 0;
 };
 
 struct AttentionParams {
@@ -111,6 +116,9 @@ class Backend {
   virtual std::shared_ptr<Act> alloc_persistent(int64_t rows, int64_t cols, DType type) = 0;
   virtual void write(Act dst, const float* host) = 0;  // dst must be F32, host holds rows*cols floats
   virtual void read(Act src, float* host) = 0;         // src converted to F32 on the way out
+  // The stored bytes as they are (row_bytes(type, cols) per row), any type: KV cache rows to and from a file.
+  virtual void read_bytes(Act src, void* host) = 0;
+  virtual void write_bytes(Act dst, const void* host) = 0;
 
   // ---- weights ----
   // How a model will use a matrix, so that the backend can lay it out for that use.
@@ -137,7 +145,9 @@ class Backend {
                       Epilogue epilogue = Epilogue::kStore) = 0;
   // out[i] = row ids[i] of table, dequantized (embedding lookup).
   virtual void get_rows(Act out, const Matrix& table, std::span<const int32_t> ids) = 0;
-  virtual void copy(Act dst, Act src) = 0;            // converts between F32/F16 storage; same shape
+  // Same shape; converts F32 to F16 or Q8_0 (quantizing each row, as a KV cache stores them), F16 to F32, or
+  // copies rows of the same type.
+  virtual void copy(Act dst, Act src) = 0;
   virtual void add(Act a, Act b) = 0;                 // a += b (same shape)
   virtual void add_vector(Act a, const Vector& v) = 0;  // a[i, :] += v for every row
   virtual void scale(Act a, float s) = 0;
@@ -150,7 +160,8 @@ class Backend {
   virtual void swiglu(Act gate, Act up) = 0;  // gate = silu(gate) * up
   // Rotary embedding in place on x = [tokens, n_head * head_dim]; positions[t] is token t's position.
   virtual void rope(Act x, std::span<const int32_t> positions, const RopeParams& p) = 0;
-  // out[q rows, n_head*head_dim] = softmax(scale · q·kᵀ + mask) · v for each span. k, v may be F16 or F32.
+  // out[q rows, n_head*head_dim] = softmax(scale · q·kᵀ + mask) · v for each span. k, v may be F16, F32 or Q8_0
+  // (then head_dim must be a multiple of 32).
   virtual void attention(Act out, Act q, Act k, Act v, std::span<const AttentionSpan> spans,
                          const AttentionParams& p) = 0;
   // attention() on the output of a fused QKV projection (a matmul by the q, k and v weights' rows stacked): each

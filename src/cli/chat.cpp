@@ -29,7 +29,7 @@ int run_chat(const Options& o) {
   DecoderSession s = open_decoder(o.model, o.threads);
   const ChatTemplateSource src = chat_template_from_metadata(s.weights->metadata(), false, o.model);
   const ChatTemplate tmpl(src.source, src.bos_token, src.eos_token);
-  auto cache = s.model->new_cache(s.context_size(o.ctx), 1);
+  auto cache = s.model->new_cache(o.cache_options(s.context_size(o.ctx)));
   Generator gen(*s.model, *s.tokenizer, *cache);
   const bool interactive = isatty(0);
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "models/decoder.h"
 #include "runtime/generator.h"
 
 namespace hearth::cli {
@@ -18,6 +19,7 @@ struct GenerationFlags {
   float temp = 0.8f, top_p = 0.95f, min_p = 0.05f, repeat_penalty = 1.0f, presence = 0.0f, frequency = 0.0f;
   int64_t seed = -1;
   std::vector<std::string> stop;
+  std::string cache_type = "f16";
   bool ignore_eos = false, stats = false;
 
   void add_to(CLI::App& app) {
@@ -39,6 +41,16 @@ struct GenerationFlags {
     app.add_option("--ctx", ctx, "context size (default: the model's, at most 4096)");
     app.add_option("-t,--threads", threads, "threads (0 = one per physical core)");
     app.add_option("-b,--batch", batch, "prompt tokens per forward pass")->capture_default_str();
+    app.add_option("--cache-type", cache_type, "KV cache storage: f16, or q8_0 (half the memory, see docs/decoder.md)")
+        ->capture_default_str();
+  }
+
+  // One sequence's cache of `context` positions, as the flags ask.
+  CacheOptions cache_options(int context) const {
+    CacheOptions c;
+    c.n_ctx = context;
+    c.type = parse_cache_type(cache_type);
+    return c;
   }
 
   GenerateOptions options() const {

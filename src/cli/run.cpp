@@ -55,7 +55,7 @@ int run_one(const Options& o, const std::string& prompt) {
   DecoderSession s = open_decoder(o.model, o.threads);
   const std::vector<int32_t> ids = s.tokenizer->encode(prompt, /*add_special=*/true, /*parse_special=*/false);
   const int context = s.context_size(o.ctx);
-  auto cache = s.model->new_cache(context, 1);
+  auto cache = s.model->new_cache(o.cache_options(context));
   if (o.echo) {
     fmt::print("{}", prompt);
     std::fflush(stdout);
@@ -75,7 +75,7 @@ int run_one(const Options& o, const std::string& prompt) {
     if (d.tokenizer->n_vocab() != s.tokenizer->n_vocab())
       fail("{}: the draft's vocabulary ({} tokens) is not the model's ({})", o.draft, d.tokenizer->n_vocab(),
            s.tokenizer->n_vocab());
-    auto draft_cache = d.model->new_cache(context, 1);
+    auto draft_cache = d.model->new_cache(o.cache_options(context));
     SpeculativeGenerator gen(*s.model, *cache, *d.model, *draft_cache, *s.tokenizer, o.draft_max);
     r = gen.generate(ids, g, print);
     if (o.stats)
@@ -96,6 +96,7 @@ int run_many(const Options& o, const std::vector<std::string>& prompts) {
   EngineOptions eo;
   eo.slots = o.parallel > 0 ? o.parallel : std::min<int>(int(prompts.size()), 16);
   eo.context = s.context_size(o.ctx);
+  eo.cache_type = parse_cache_type(o.cache_type);
   eo.step_tokens = std::max(o.batch, eo.slots);
   eo.max_queued = int(prompts.size());
   Engine engine(*s.model, *s.tokenizer, eo);

@@ -22,6 +22,18 @@ void put(std::vector<uint8_t>& out, const T& v) {
 
 std::string fingerprint_text(uint64_t f) { return fmt::format("{:016x}", f); }
 
+// The header's name of a storage type, as llama.cpp's --cache-type-k spells it.
+const char* kv_type_name(DType t) {
+  switch (t) {
+    case DType::F16: return "f16";
+    case DType::Q8_0: return "q8_0";
+    default: return nullptr;
+  }
+}
+
+// Bytes of one layer's K (or V) rows for n tokens.
+size_t kv_bytes(const SequenceShape& shape, size_t n) { return n * row_bytes(shape.kv_type, shape.kv_dim); }
+
 }  // namespace
 
 uint64_t saved_sequence_checksum(const std::vector<uint8_t>& b, size_t n) {
@@ -31,14 +43,14 @@ uint64_t saved_sequence_checksum(const std::vector<uint8_t>& b, size_t n) {
 }
 
 std::vector<uint8_t> serialize_saved_sequence(const SequenceShape& shape, const SequenceImage& image) {
-  const size_t values = image.tokens.size() * size_t(shape.kv_dim);
-  if (image.kv.size() != size_t(shape.n_layer) * 2 * values)
-    fail("saved sequence: {} key/value numbers for {} tokens of {} layers x {}", image.kv.size(), image.tokens.size(),
+  HEARTH_ASSERT(kv_type_name(shape.kv_type));
+  if (image.kv.size() != size_t(shape.n_layer) * 2 * kv_bytes(shape, image.tokens.size()))
+    fail("saved sequence: {} key/value bytes for {} tokens of {} layers x {}", image.kv.size(), image.tokens.size(),
          shape.n_layer, shape.kv_dim);
   const std::string h = nlohmann::json{{"model_fingerprint", fingerprint_text(shape.model_fingerprint)},
                                        {"n_layer", shape.n_layer},
                                        {"kv_dim", shape.kv_dim},
-                                       {"kv_type", "f16"},
+                                       {"kv_type", kv_type_name(shape.kv_type)},
                                        {"n_tokens", image.tokens.size()},
                                        {"note", image.note}}
                             .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -47,7 +59,7 @@ std::vector<uint8_t> serialize_saved_sequence(const SequenceShape& shape, const 
   put(out, uint32_t(h.size()));
   out.insert(out.end(), h.begin(), h.end());
   for (int32_t t : image.tokens) put(out, t);
-  for (uint16_t v : image.kv) put(out, v);
+  out.insert(out.end(), image.kv.begin(), image.kv.end());
   put(out, saved_sequence_checksum(out, out.size()));
   return out;
 }
@@ -89,21 +101,24 @@ SequenceImage parse_saved_sequence(const std::vector<uint8_t>& b, const Sequence
   if (field("model_fingerprint").get<std::string>() != fingerprint_text(expected.model_fingerprint))
     fail("{}: the sequence was saved with another model", path);
   if (field("n_layer").get<int64_t>() != expected.n_layer || field("kv_dim").get<int64_t>() != expected.kv_dim ||
-      field("kv_type").get<std::string>() != "f16")
-    fail("{}: the sequence was saved from a cache of another shape", path);
+      field("kv_type").get<std::string>() != kv_type_name(expected.kv_type))
+    fail("{}: the sequence was saved from a cache of another shape or storage type ({}, {} layers x {}; this cache "
+         "{}, {} x {})",
+         path, field("kv_type").get<std::string>(), field("n_layer").get<int64_t>(), field("kv_dim").get<int64_t>(),
+         kv_type_name(expected.kv_type), expected.n_layer, expected.kv_dim);
   const int64_t n = field("n_tokens").get<int64_t>();
   if (n < 0) corrupt("negative token count");
   if (n > expected.n_ctx)
     fail(ErrorKind::kResourceExhausted, "{}: {} saved tokens do not fit the context of {}", path, n, expected.n_ctx);
-  const size_t values = size_t(n) * size_t(expected.kv_dim);
-  if (b.size() - at != size_t(n) * 4 + size_t(expected.n_layer) * 2 * values * 2 + 8)
+  const size_t layer_bytes = kv_bytes(expected, size_t(n));
+  if (b.size() - at != size_t(n) * 4 + size_t(expected.n_layer) * 2 * layer_bytes + 8)
     corrupt("its size does not match its header");
   SequenceImage image;
   if (field("note").is_string()) image.note = field("note").get<std::string>();
   image.tokens.resize(size_t(n));
   take(image.tokens.data(), size_t(n) * 4);
-  image.kv.resize(size_t(expected.n_layer) * 2 * values);
-  take(image.kv.data(), image.kv.size() * 2);
+  image.kv.resize(size_t(expected.n_layer) * 2 * layer_bytes);
+  take(image.kv.data(), image.kv.size());
   return image;
 }
 

@@ -135,6 +135,7 @@ std::vector<float> LlamaModel::forward(std::span<const DecoderInput> inputs, Dec
   std::vector<int32_t> ids, positions;
   std::vector<AttentionSpan> spans;
   std::vector<int64_t> out_rows;  // batch rows whose logits are wanted
+  int64_t blocks_needed = 0;
   for (const DecoderInput& in : inputs) {
     if (!seqs.insert(in.seq).second) fail("forward: sequence {} appears twice in one batch", in.seq);
     const int len = cache.length(in.seq);
@@ -142,24 +143,35 @@ std::vector<float> LlamaModel::forward(std::span<const DecoderInput> inputs, Dec
     if (in.start < 0 || in.start > len)
       fail("forward: start position {} of sequence {} is past its cached length {}", in.start, in.seq, len);
     if (int64_t(in.start) + int64_t(in.tokens.size()) > cache.n_ctx())
-      fail("context full: sequence {} needs {} positions, the context holds {}", in.seq,
+      fail(ErrorKind::kResourceExhausted, "context full: sequence {} needs {} positions, the context holds {}", in.seq,
            int64_t(in.start) + int64_t(in.tokens.size()), cache.n_ctx());
+    for (const int32_t id : in.tokens)
+      if (id < 0 || id >= hp_.n_vocab) fail("token id {} out of range (vocabulary of {})", id, hp_.n_vocab);
+    blocks_needed += cache.blocks_needed(in.seq, in.start, int(in.tokens.size()));
+  }
+  if (blocks_needed > cache.available_blocks())
+    fail(ErrorKind::kResourceExhausted, "KV cache full: this batch needs {} more blocks of {} positions, {} are free",
+         blocks_needed, cache.block_size(), cache.available_blocks());
+  // From here on nothing fails: the cache's block tables stay as reserved until the batch is committed.
+  for (const DecoderInput& in : inputs) cache.reserve(in.seq, in.start, int(in.tokens.size()));
+  for (const DecoderInput& in : inputs) {
     AttentionSpan s;
     s.q_begin = int64_t(ids.size());
     s.q_count = int64_t(in.tokens.size());
-    s.kv_begin = int64_t(in.seq) * cache.n_ctx();
     s.kv_count = in.start + s.q_count;
+    s.kv_blocks = cache.block_table(in.seq).data();
+    s.kv_block_rows = cache.block_size();
     spans.push_back(s);
     for (size_t t = 0; t < in.tokens.size(); ++t) {
-      const int32_t id = in.tokens[t];
-      if (id < 0 || id >= hp_.n_vocab) fail("token id {} out of range (vocabulary of {})", id, hp_.n_vocab);
-      ids.push_back(id);
+      ids.push_back(in.tokens[t]);
       positions.push_back(in.start + int32_t(t));
       if (in.all_logits || t + 1 == in.tokens.size()) out_rows.push_back(s.q_begin + int64_t(t));
     }
   }
   const int64_t T = int64_t(ids.size());
   if (T == 0) return {};
+  std::vector<std::vector<DecoderCache::RowRun>> runs;  // where each input's new K/V rows go
+  for (const DecoderInput& in : inputs) runs.push_back(cache.row_runs(in.seq, in.start, int(in.tokens.size())));
 
   Workspace& ws = cache.workspace();
   ws.reset();
@@ -205,11 +217,12 @@ std::vector<float> LlamaModel::forward(std::span<const DecoderInput> inputs, Dec
     be.rope(q, positions, rq);
     be.rope(k, positions, rk);
     const Act kc = cache.k(l), vc = cache.v(l);
-    for (const AttentionSpan& s : spans) {
-      const int64_t dst = s.kv_begin + s.kv_count - s.q_count;
-      be.copy(kc.slice_rows(dst, s.q_count), k.slice_rows(s.q_begin, s.q_count));
-      be.copy(vc.slice_rows(dst, s.q_count), v.slice_rows(s.q_begin, s.q_count));
-    }
+    for (size_t i = 0; i < inputs.size(); ++i)
+      for (const DecoderCache::RowRun& r : runs[i]) {
+        const int64_t from = spans[i].q_begin + r.position - inputs[i].start;
+        be.copy(kc.slice_rows(r.row, r.count), k.slice_rows(from, r.count));
+        be.copy(vc.slice_rows(r.row, r.count), v.slice_rows(from, r.count));
+      }
     Act attn = attn_buf;
     be.attention(attn, q, kc, vc, spans, ap);
     // Like llama.cpp, the last layer carries on only with the rows whose logits are wanted: the others
@@ -230,7 +243,7 @@ std::vector<float> LlamaModel::forward(std::span<const DecoderInput> inputs, Dec
     be.swiglu(g, u);
     be.matmul(x, g, *L.down, nullptr, Backend::Epilogue::kAccumulate);
   }
-  for (const DecoderInput& in : inputs) cache.set_length(in.seq, in.start + int(in.tokens.size()));
+  for (const DecoderInput& in : inputs) cache.commit(in.seq, in.start, in.tokens);
 
   if (hp_.n_layer == 0 && !all_rows) x = gather(x);
   be.rms_norm(x, *output_norm_, hp_.rms_eps);

@@ -1,7 +1,6 @@
 #include "runtime/engine.h"
 
 #include <algorithm>
-#include <tuple>
 
 #include "core/error.h"
 
@@ -35,8 +34,16 @@ Engine::Engine(const DecoderModel& model, const Tokenizer& tokenizer, EngineOpti
     fail("engine step budget ({} tokens) must hold one token of each of the {} slots", options_.step_tokens,
          options_.slots);
   if (options_.max_queued < 0) fail("engine queue bound must be >= 0");
-  cache_ = model_.new_cache(options_.context, options_.slots);
-  slot_tokens_.resize(size_t(options_.slots));
+  CacheOptions co;
+  co.n_ctx = options_.context;
+  co.n_seq = options_.slots;
+  co.capacity = options_.cache_positions;
+  co.block_size = options_.block_size;
+  co.type = options_.cache_type;
+  cache_ = model_.new_cache(co);
+  if (cache_->n_blocks() * cache_->block_size() < options_.context)
+    fail("engine cache of {} positions cannot hold one sequence of {}", cache_->n_blocks() * cache_->block_size(),
+         options_.context);
   slot_busy_.assign(size_t(options_.slots), false);
   thread_ = std::thread([this] { loop(); });
 }
@@ -83,15 +90,18 @@ void Engine::finish(const std::shared_ptr<Job>& job, std::exception_ptr error) {
   job->cv_.notify_all();
 }
 
-// Ties go to the lowest slot.
-std::pair<int, size_t> Engine::free_slot_for(const Sequence& seq) const {
-  std::pair<int, size_t> best{-1, 0};
-  for (size_t s = 0; s < slot_busy_.size(); ++s) {
-    if (slot_busy_[s]) continue;
-    const size_t common = common_prefix(slot_tokens_[s], seq.tokens());
-    if (best.first < 0 || common > best.second) best = {int(s), common};
-  }
-  return best;
+void Engine::release_slot(Job& job) {
+  cache_->clear(job.slot_);  // its full blocks stay cached: a later request (or its own resumption) attaches them
+  slot_busy_[size_t(job.slot_)] = false;
+  job.slot_ = -1;
+}
+
+void Engine::preempt(const std::shared_ptr<Job>& job) {
+  running_.erase(std::find(running_.begin(), running_.end(), job));
+  release_slot(*job);
+  job->seq_->set_cached_tokens(0);
+  queued_.push_back(job);  // sorted back among the others by its id at the next admit()
+  ++stats_.preemptions;
 }
 
 void Engine::admit() {
@@ -99,33 +109,30 @@ void Engine::admit() {
   std::stable_sort(queued_.begin(), queued_.end(), [](const auto& a, const auto& b) {
     return a->priority_ != b->priority_ ? a->priority_ < b->priority_ : a->id_ < b->id_;
   });
+  const int64_t bs = cache_->block_size();
   while (!queued_.empty()) {
     const std::shared_ptr<Job> job = queued_.front();
-    auto [slot, common] = free_slot_for(*job->seq_);
-    if (slot < 0 && job->priority_ == Priority::kInteractive) {
-      // Preempt the background sequence admitted last: it keeps its tokens and sampler, and its slot keeps
-      // the cache, so if nobody takes the slot over it resumes without recomputing.
+    auto free_slot = [&] { return int(std::find(slot_busy_.begin(), slot_busy_.end(), false) - slot_busy_.begin()); };
+    if (free_slot() == options_.slots && job->priority_ == Priority::kInteractive) {
+      // Preempt the background sequence admitted last.
       auto victim = std::find_if(running_.rbegin(), running_.rend(),
                                  [](const auto& j) { return j->priority_ == Priority::kBackground; });
-      if (victim != running_.rend()) {
-        const std::shared_ptr<Job> v = *victim;
-        running_.erase(std::next(victim).base());
-        const Sequence& vs = *v->seq_;
-        slot_tokens_[size_t(v->slot_)].assign(vs.tokens().begin(), vs.tokens().begin() + vs.cached_tokens());
-        slot_busy_[size_t(v->slot_)] = false;
-        v->slot_ = -1;
-        queued_.push_back(v);  // sorted back among the background requests by its id at the next admit()
-        ++stats_.preemptions;
-        std::tie(slot, common) = free_slot_for(*job->seq_);
-      }
+      if (victim != running_.rend()) preempt(*victim);
     }
-    if (slot < 0) return;
-    queued_.erase(queued_.begin());
+    const int slot = free_slot();
+    if (slot == options_.slots) return;
     Sequence& seq = *job->seq_;
-    const int before = seq.cached_tokens();
-    seq.set_cached_tokens(int(common));
-    if (seq.result().usage.completion_tokens == 0 && seq.cached_tokens() > before)
-      stats_.cached_prompt_tokens += uint64_t(seq.cached_tokens() - before);
+    const int attached = cache_->attach_prefix(slot, seq.tokens());
+    // Room for the rest of what it has to run now (its prompt, or what a preempted one recomputes), beyond the
+    // blocks it attached; else it waits, and so does everything behind it (first come, first served).
+    const int64_t rest = int64_t(seq.tokens().size()) - attached;
+    if ((rest + bs - 1) / bs > cache_->available_blocks()) {
+      cache_->clear(slot);
+      return;
+    }
+    queued_.erase(queued_.begin());
+    if (seq.result().usage.completion_tokens == 0) stats_.cached_prompt_tokens += uint64_t(attached);
+    seq.set_cached_tokens(attached);
     job->slot_ = slot;
     slot_busy_[size_t(slot)] = true;
     running_.push_back(job);
@@ -146,10 +153,27 @@ bool Engine::step(std::unique_lock<std::mutex>& lock) {
   std::vector<Planned> plan;
   std::vector<DecoderInput> inputs;
   int budget = options_.step_tokens;
+  int64_t blocks = cache_->available_blocks();
+  bool starved = false;  // a sequence had tokens to run but no block for them
   for (const auto& job : order) {
     if (budget == 0) break;
-    const Sequence::Step s = job->seq_->next_step(budget);
+    Sequence::Step s = job->seq_->next_step(budget);
     if (s.tokens.empty()) continue;
+    // A prompt chunk is cut to the blocks left; a decoding sequence with no block left is preempted below.
+    const int bs = cache_->block_size();
+    int64_t need = cache_->blocks_needed(job->slot_, s.start, int(s.tokens.size()));
+    if (need > blocks && s.tokens.size() > 1) {
+      const int64_t fit = (cache_->block_table(job->slot_).size() + blocks) * bs - s.start;
+      if (fit > 0) {
+        s = job->seq_->next_step(int(std::min<int64_t>(fit, budget)));
+        need = cache_->blocks_needed(job->slot_, s.start, int(s.tokens.size()));
+      }
+    }
+    if (need > blocks) {
+      starved = true;
+      continue;
+    }
+    blocks -= need;
     budget -= int(s.tokens.size());
     plan.push_back({job, s});
     DecoderInput in;
@@ -158,7 +182,25 @@ bool Engine::step(std::unique_lock<std::mutex>& lock) {
     in.start = s.start;
     inputs.push_back(in);
   }
-  if (plan.empty()) return false;
+  if (plan.empty()) {
+    if (!starved) return false;
+    // Nothing could run: the cache is full. Give the blocks of the sequence admitted last (background first)
+    // to the others; a sequence alone that cannot grow has outgrown the cache.
+    if (running_.size() == 1) {
+      const std::shared_ptr<Job> job = running_.front();
+      running_.clear();
+      release_slot(*job);
+      finish(job, std::make_exception_ptr(Error(
+                      fmt::format("the KV cache ({} positions) is too small for this sequence",
+                                  cache_->n_blocks() * cache_->block_size()),
+                      ErrorKind::kResourceExhausted)));
+      return true;
+    }
+    auto victim = std::find_if(running_.rbegin(), running_.rend(),
+                               [](const auto& j) { return j->priority_ == Priority::kBackground; });
+    preempt(victim != running_.rend() ? *victim : running_.back());
+    return true;
+  }
 
   // The model runs without the lock: submit() and stats() go on meanwhile. Only this thread touches the
   // running sequences and the cache.
@@ -188,21 +230,16 @@ bool Engine::step(std::unique_lock<std::mutex>& lock) {
     }
     if (job_error || seq.finished()) ended.emplace_back(plan[i].job, job_error);
   }
+  if (options_.on_step)
+    options_.on_step({int(decode_tokens), int(prompt_tokens), int(plan.size()), cache_->available_blocks()});
   lock.lock();
   ++stats_.steps;
   stats_.decode_tokens += decode_tokens;
   stats_.prompt_tokens += prompt_tokens;
   for (auto& [job, job_error] : ended) {
     running_.erase(std::find(running_.begin(), running_.end(), job));
-    const Sequence& seq = *job->seq_;
-    // After an error the slot's cache is in an unknown state: nothing of it is reused.
-    if (job_error) {
-      slot_tokens_[size_t(job->slot_)].clear();
-    } else {
-      slot_tokens_[size_t(job->slot_)].assign(seq.tokens().begin(), seq.tokens().begin() + seq.cached_tokens());
-    }
-    slot_busy_[size_t(job->slot_)] = false;
-    job->slot_ = -1;
+    // A failed forward committed nothing: what the cache holds is still right, and is kept for reuse.
+    release_slot(*job);
     finish(job, job_error);
   }
   return true;
@@ -217,12 +254,7 @@ void Engine::loop() {
       for (const auto& job : *list) {
         if (!cancelled(job) && !stopping_) continue;
         job->seq_->finish_cancelled();
-        if (job->slot_ >= 0) {
-          const Sequence& seq = *job->seq_;
-          slot_tokens_[size_t(job->slot_)].assign(seq.tokens().begin(), seq.tokens().begin() + seq.cached_tokens());
-          slot_busy_[size_t(job->slot_)] = false;
-          job->slot_ = -1;
-        }
+        if (job->slot_ >= 0) release_slot(*job);
         finish(job);
       }
       std::erase_if(*list, [&](const auto& j) { return j->seq_->finished(); });

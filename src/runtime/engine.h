@@ -1,16 +1,18 @@
 // The batching engine: many generation requests on one decoder model at once, continuously batched.
 //
-// One scheduler thread owns the model's KV cache (one slot per running sequence) and runs a loop of steps. A
-// step is one DecoderModel::forward over
+// One scheduler thread owns the model's KV cache (paged: see DecoderCache) and runs a loop of steps. A step is
+// one DecoderModel::forward over
 //   - the next token of every running sequence that is decoding, and
 //   - prompt chunks of sequences still reading their prompt, up to a per-step token budget (chunked prefill:
 //     a long prompt takes several steps, so it never stalls the decoding sequences for more than one step).
-// Requests wait in a bounded queue (full: Error kBusy) and are admitted when a slot is free; an interactive
-// request is scheduled before background ones and may preempt one when no slot is free: the preempted
-// sequence keeps its tokens and sampler state, gives up its slot, and later recomputes its cache and resumes
-// with the output it would have had (forward's results do not depend on the batch, see docs/decoder.md).
-// A slot keeps the tokens of its last sequence: a new request whose prompt starts with them (the same system
-// prompt, a chat's earlier turns) runs only the rest.
+// Requests wait in a bounded queue (full: Error kBusy) and are admitted when a slot (one of `slots` running
+// sequences) is free and the cache has room for the rest of their prompt. An interactive request is scheduled
+// before background ones and may preempt one when no slot is free; when the cache runs out of blocks mid-run,
+// the sequence admitted last (background first) is preempted. A preempted sequence keeps its tokens and sampler
+// state, gives its blocks back (full ones stay cached), and later re-attaches what is still cached, recomputes
+// the rest and resumes with the output it would have had (forward's results do not depend on the batch, see
+// docs/decoder.md). Every admitted sequence first attaches the cached blocks of its longest whole-block prefix
+// (the same system prompt, a chat's earlier turns, a preempted run), across requests: only the rest runs.
 //
 // Thread-safety: submit(), Job::cancel() and Job::wait() may be called from any thread. Callbacks run on the
 // scheduler thread, one at a time: they must be quick and must not call into the engine's Job::wait().
@@ -37,11 +39,23 @@ enum class Priority {
   kBackground,   // bulk work (indexing, batch jobs): runs when interactive work leaves room
 };
 
+// What one step ran (for metrics and tests): EngineOptions::on_step gets it after each forward.
+struct StepReport {
+  int decode_tokens = 0;     // next tokens of decoding sequences
+  int prompt_tokens = 0;     // prompt (or recomputation) chunk tokens
+  int sequences = 0;         // inputs of the forward
+  int64_t free_blocks = 0;   // cache blocks available after it
+};
+
 struct EngineOptions {
-  int slots = 8;              // sequences running at once (KV cache slots)
-  int context = 2048;         // positions per slot
+  int slots = 8;              // sequences running at once
+  int context = 2048;         // most positions one sequence may hold (prompt + output)
+  int64_t cache_positions = 0;  // KV cache memory in positions, shared by all sequences (0: slots * context)
+  int block_size = 32;        // KV cache block: the unit of allocation and of prefix reuse
+  DType cache_type = DType::F16;  // F16 or Q8_0 (half the memory; see docs/decoder.md for its parity bound)
   int step_tokens = 512;      // tokens per forward step (decode tokens + prompt chunks)
   int max_queued = 64;        // requests waiting for a slot; one more is refused with kBusy
+  std::function<void(const StepReport&)> on_step;  // scheduler thread, after each step; must be quick
 };
 
 struct EngineRequest {
@@ -79,13 +93,13 @@ struct EngineStats {
   uint64_t steps = 0;
   uint64_t decode_tokens = 0;  // tokens run as the next token of a decoding sequence
   uint64_t prompt_tokens = 0;  // tokens run as prompt (or recomputation) chunks
-  uint64_t cached_prompt_tokens = 0;  // prompt tokens a slot already held
+  uint64_t cached_prompt_tokens = 0;  // prompt tokens found in the cache (attached, not run)
   uint64_t preemptions = 0;
 };
 
 class Engine {
  public:
-  // `model` and `tokenizer` must outlive the engine. Allocates the KV cache (slots × context positions).
+  // `model` and `tokenizer` must outlive the engine. Allocates the KV cache (cache_positions).
   Engine(const DecoderModel& model, const Tokenizer& tokenizer, EngineOptions options = {});
   // Cancels what is queued or running, waits for the scheduler thread to end.
   ~Engine();
@@ -103,16 +117,15 @@ class Engine {
   void loop();
   bool step(std::unique_lock<std::mutex>& lock);  // one forward step; false when there was nothing to run
   void admit();
-  // The free slot whose cached tokens share the longest prefix with the sequence's, and that prefix's length;
-  // slot -1 when none is free.
-  std::pair<int, size_t> free_slot_for(const Sequence& seq) const;
+  // Takes the job off its slot (its blocks back to the cache) and queues it again.
+  void preempt(const std::shared_ptr<Job>& job);
+  void release_slot(Job& job);
   void finish(const std::shared_ptr<Job>& job, std::exception_ptr error = nullptr);
 
   const DecoderModel& model_;
   const Tokenizer& tok_;
   const EngineOptions options_;
-  std::unique_ptr<DecoderCache> cache_;
-  std::vector<std::vector<int32_t>> slot_tokens_;  // what each slot's cache holds (positions 0..)
+  std::unique_ptr<DecoderCache> cache_;  // sequence id = slot
   std::vector<bool> slot_busy_;
 
   mutable std::mutex mu_;

@@ -475,9 +475,9 @@ TEST_P(MatmulKernels, WeightedSumMatchesReference) {
       auto p = random_floats(rng, size_t(n_q * p_stride));
       std::vector<float> o32(size_t(n_q * out_stride), -5.0f), o16(o32);
       ks.weighted_sum_f32(n_q, visible.data(), p.data(), p_stride, x.data(), size_t(stride) * 4, n, o32.data(),
-                          out_stride);
+                          out_stride, false);
       ks.weighted_sum_f16(n_q, visible.data(), p.data(), p_stride, xh.data(), size_t(stride) * 2, n, o16.data(),
-                          out_stride);
+                          out_stride, false);
       for (int64_t i = 0; i < n_q; ++i) {
         for (int64_t c = 0; c < n; ++c) {
           double r32 = 0, r16 = 0;
@@ -491,8 +491,23 @@ TEST_P(MatmulKernels, WeightedSumMatchesReference) {
         // The row alone gives the same bits: the rows a kernel takes together never change a result.
         std::vector<float> alone(static_cast<size_t>(n));
         ks.weighted_sum_f32(1, &visible[size_t(i)], p.data() + i * p_stride, p_stride, x.data(), size_t(stride) * 4,
-                            n, alone.data(), n);
+                            n, alone.data(), n, false);
         for (int64_t c = 0; c < n; ++c) ASSERT_EQ(alone[size_t(c)], o32[size_t(i * out_stride + c)]) << i << "," << c;
+        // Split into runs of rows (a paged cache's blocks), the later ones accumulating: the same bits again.
+        std::vector<float> runs32(static_cast<size_t>(n)), runs16(static_cast<size_t>(n)), one16(static_cast<size_t>(n));
+        ks.weighted_sum_f16(1, &visible[size_t(i)], p.data() + i * p_stride, p_stride, xh.data(), size_t(stride) * 2,
+                            n, one16.data(), n, false);
+        for (int64_t j0 = 0, run = 1; j0 < visible[size_t(i)]; j0 += run, run = run * 2 + 1) {
+          const int64_t vis = std::min(run, visible[size_t(i)] - j0);
+          ks.weighted_sum_f32(1, &vis, p.data() + i * p_stride + j0, p_stride, x.data() + j0 * stride,
+                              size_t(stride) * 4, n, runs32.data(), n, j0 > 0);
+          ks.weighted_sum_f16(1, &vis, p.data() + i * p_stride + j0, p_stride, xh.data() + j0 * stride,
+                              size_t(stride) * 2, n, runs16.data(), n, j0 > 0);
+        }
+        for (int64_t c = 0; c < n; ++c) {
+          ASSERT_EQ(runs32[size_t(c)], alone[size_t(c)]) << "runs " << i << "," << c;
+          ASSERT_EQ(runs16[size_t(c)], one16[size_t(c)]) << "runs " << i << "," << c;
+        }
         for (int64_t c = n; c < out_stride; ++c) {  // nothing written past n
           ASSERT_EQ(o32[size_t(i * out_stride + c)], -5.0f);
           ASSERT_EQ(o16[size_t(i * out_stride + c)], -5.0f);

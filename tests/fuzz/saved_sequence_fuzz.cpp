@@ -19,9 +19,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     const hearth::SequenceImage p = hearth::parse_saved_sequence(bytes, shape, "fuzz.kv");
     // What a load would then write: every value read, the counts consistent with the shape.
-    if (p.kv.size() != p.tokens.size() * 2 * 4) __builtin_trap();
+    if (p.kv.size() != p.tokens.size() * 2 * 4 * 2) __builtin_trap();
     unsigned sum = 0;
-    for (uint16_t v : p.kv) sum += v;
+    for (uint8_t v : p.kv) sum += v;
     for (int32_t t : p.tokens) sum += unsigned(t);
     (void)sum;
   } catch (const hearth::Error&) {

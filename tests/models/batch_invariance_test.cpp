@@ -129,22 +129,27 @@ std::unique_ptr<RandomModel> make_model(DType t) {
 using Logits = std::vector<float>;  // rows x n_vocab
 
 struct Chunk {
-  int seq;                   // index into the sequences (and the cache slot)
+  int seq;                   // index into the sequences (and the cache slot, unless slot is set)
   int begin, count;          // tokens [begin, begin + count) of that sequence
   bool all_logits = true;    // else only the chunk's last token
+  int slot = -1;
 };
 
 class Runner {
  public:
-  Runner(const DecoderModel& m, const std::vector<std::vector<int32_t>>& seqs)
-      : m_(m), seqs_(seqs), cache_(m.new_cache(kCtx, int(seqs.size()))), vocab_(m.hparams().n_vocab) {}
+  Runner(const DecoderModel& m, const std::vector<std::vector<int32_t>>& seqs, CacheOptions o)
+      : m_(m), seqs_(seqs), vocab_(m.hparams().n_vocab) {
+    o.n_ctx = kCtx;
+    o.n_seq = 2 * int(seqs.size());  // the second half of the ids for prefix reuse
+    cache_ = m.new_cache(o);
+  }
 
   // One forward of the chunks (each continuing its sequence from `begin`); returns each chunk's logits rows.
   std::vector<Logits> step(const std::vector<Chunk>& chunks) {
     std::vector<DecoderInput> in;
     for (const Chunk& c : chunks) {
       DecoderInput d;
-      d.seq = c.seq;
+      d.seq = c.slot >= 0 ? c.slot : c.seq;
       d.tokens = std::span<const int32_t>(seqs_[size_t(c.seq)]).subspan(size_t(c.begin), size_t(c.count));
       d.start = c.begin;
       d.all_logits = c.all_logits;
@@ -165,6 +170,7 @@ class Runner {
     for (int s = 0; s < cache_->n_seq(); ++s) cache_->clear(s);
   }
   size_t vocab() const { return vocab_; }
+  DecoderCache& cache() { return *cache_; }
 
  private:
   const DecoderModel& m_;
@@ -185,8 +191,9 @@ class Runner {
   return ::testing::AssertionFailure();
 }
 
-void check_model(const DecoderModel& m1, const DecoderModel& m2, const std::string& what) {
-  SCOPED_TRACE(what);
+void check_model(const DecoderModel& m1, const DecoderModel& m2, const std::string& what,
+                 const CacheOptions& cache = {}) {
+  SCOPED_TRACE(what + ", cache " + std::string(dtype_name(cache.type)) + " in blocks of " + std::to_string(cache.block_size));
   const int vocab = m1.hparams().n_vocab;
   std::mt19937 rng(7);
   std::uniform_int_distribution<int32_t> tok(1, vocab - 1);
@@ -200,7 +207,7 @@ void check_model(const DecoderModel& m1, const DecoderModel& m2, const std::stri
   auto len = [&](int s) { return int(seqs[size_t(s)].size()); };
 
   // The reference: each sequence alone, its whole prompt in one chunk, all logits, 1 thread.
-  Runner r1(m1, seqs), r2(m2, seqs);
+  Runner r1(m1, seqs, cache), r2(m2, seqs, cache);
   std::vector<Logits> ref;
   for (int s = 0; s < n; ++s) ref.push_back(r1.step({{s, 0, len(s)}})[0]);
   for (float v : ref[0]) ASSERT_TRUE(std::isfinite(v)) << "the random model's logits are not finite";
@@ -263,6 +270,23 @@ void check_model(const DecoderModel& m1, const DecoderModel& m2, const std::stri
   // And each sequence alone with 2 threads.
   r2.clear();
   for (int s = 0; s < n; ++s) EXPECT_TRUE(same_bits(ref[size_t(s)], 0, r2.step({{s, 0, len(s)}})[0], V)) << "2 threads";
+
+  // Prefix reuse: the blocks those runs left cached (computed in other batches, under other ids) attached to a
+  // new id, all in one batch, and only the rest of each sequence run.
+  r2.clear();
+  std::vector<Chunk> rest;
+  int attached_total = 0;
+  for (int s = 0; s < n; ++s) {
+    const int attached = r2.cache().attach_prefix(n + s, seqs[size_t(s)]);
+    EXPECT_EQ(attached % r2.cache().block_size(), 0);
+    attached_total += attached;
+    rest.push_back({s, attached, len(s) - attached, true, n + s});
+  }
+  EXPECT_GE(attached_total, 64) << "sequence 0's first 64 positions are whole blocks of any size up to 32";
+  const auto got = r2.step(rest);
+  for (size_t i = 0; i < rest.size(); ++i)
+    EXPECT_TRUE(same_bits(ref[i], size_t(rest[i].begin), got[i], V)) << "sequence " << i << " after "
+                                                                         << rest[i].begin << " reused positions";
 }
 
 class RandomLlama : public ::testing::TestWithParam<DType> {};
@@ -272,6 +296,21 @@ TEST_P(RandomLlama, LogitsDoNotDependOnTheBatch) {
   auto m1 = load_decoder(model->weights, backend(1));
   auto m2 = load_decoder(model->weights, backend(2));
   check_model(*m1, *m2, std::string(dtype_name(GetParam())));
+}
+
+// A Q8_0 KV cache, and blocks of 3 positions (so each sequence's rows are scattered over many runs), on two weight
+// types: the cache's storage and layout change nothing in the argument.
+TEST(RandomLlamaCache, Q8_0AndSmallBlocksDoNotDependOnTheBatch) {
+  for (DType t : {DType::F16, DType::Q4_0}) {
+    auto model = make_model(t);
+    auto m1 = load_decoder(model->weights, backend(1));
+    auto m2 = load_decoder(model->weights, backend(2));
+    CacheOptions c;
+    c.block_size = 3;
+    check_model(*m1, *m2, std::string(dtype_name(t)), c);
+    c.type = DType::Q8_0;
+    check_model(*m1, *m2, std::string(dtype_name(t)), c);
+  }
 }
 
 // Every weight type with a matmul kernel, and two (Q2_K, Q3_K) that the backend multiplies as F32 copies.
@@ -287,6 +326,9 @@ TEST(Stories260K, LogitsDoNotDependOnTheBatch) {
   auto m1 = load_decoder(*weights, backend(1));
   auto m2 = load_decoder(*weights, backend(2));
   check_model(*m1, *m2, "stories260K");
+  CacheOptions c;
+  c.block_size = 5;
+  check_model(*m1, *m2, "stories260K", c);
 }
 
 }  // namespace

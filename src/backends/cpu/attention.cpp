@@ -1,6 +1,11 @@
 // Attention as llama.cpp computes it without flash-attention: scores = K·q through the matmul kernels (so an
 // F16 K rounds q to F16, as ggml's mul_mat does), softmax in F32 with a double sum, then softmax·V, where an F16
 // V rounds the probabilities to F16 first. Work is split over (span, KV head, block of query rows).
+// A paged cache's keys and values come in runs of consecutive rows (its blocks, merged where they are adjacent):
+// scores are computed run by run (each score is one chain over the head dimension, wherever its key is), and
+// softmax·V continues its chains from run to run, so the result is the same bits as with one contiguous run.
+// Q8_0 keys are multiplied as Q8_0 weights (q quantized to Q8_0, as ggml's mul_mat does); Q8_0 values are
+// dequantized run by run into F32 first.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -21,6 +26,27 @@ struct Item {
   int64_t span, head, q0, qn;  // head: the KV head
 };
 
+struct Run {
+  int64_t first, row, count;  // kv positions first .. first+count-1 are rows row .. of k and v
+};
+
+// The span's kv positions as runs of consecutive rows.
+void kv_runs(const AttentionSpan& sp, std::vector<Run>& runs) {
+  runs.clear();
+  if (!sp.kv_blocks) {
+    runs.push_back({0, sp.kv_begin, sp.kv_count});
+    return;
+  }
+  const int64_t bs = sp.kv_block_rows;
+  for (int64_t j = 0; j < sp.kv_count; j += bs) {
+    const int64_t row = int64_t(sp.kv_blocks[j / bs]) * bs, n = std::min(bs, sp.kv_count - j);
+    if (!runs.empty() && runs.back().row + runs.back().count == row)
+      runs.back().count += n;
+    else
+      runs.push_back({j, row, n});
+  }
+}
+
 }  // namespace
 
 void attention(ThreadPool& pool, const KernelSet& ks, Act out, Act q, Act k, Act v, int64_t q_stride,
@@ -30,7 +56,6 @@ void attention(ThreadPool& pool, const KernelSet& ks, Act out, Act q, Act k, Act
   const MatmulKernel& qk = ks.for_type(k.type);
   const WeightedSumFn weighted_sum = v.type == DType::F16 ? ks.weighted_sum_f16 : ks.weighted_sum_f32;
   const size_t k_row = row_bytes(k.type, kv_stride), v_row = row_bytes(v.type, kv_stride);
-  const size_t k_elt = row_bytes(k.type, 1), v_elt = row_bytes(v.type, 1);
   const size_t q_act_row = row_bytes(qk.act_type, hd);
 
   // Items are (span, KV head, block of query rows): the query heads that share a KV head are multiplied by its
@@ -49,7 +74,9 @@ void attention(ThreadPool& pool, const KernelSet& ks, Act out, Act q, Act k, Act
   auto job = [&](int ith) {
     thread_local std::vector<float> scores;
     thread_local std::vector<uint8_t> qbuf;
-    thread_local std::vector<int64_t> visible;
+    thread_local std::vector<int64_t> visible, run_visible;
+    thread_local std::vector<Run> runs;
+    thread_local std::vector<float> vbuf;
     for (int64_t it; (it = claims.next(ith)) >= 0;) {
       const Item& item = items[size_t(it)];
       const AttentionSpan& sp = spans[size_t(item.span)];
@@ -64,11 +91,15 @@ void attention(ThreadPool& pool, const KernelSet& ks, Act out, Act q, Act k, Act
         for (int64_t i = 0; i < item.qn; ++i)
           qk.quantize(q_first + i * q_stride, qbuf.data() + size_t(g * item.qn + i) * q_act_row, hd);
       }
-      const uint8_t* kbase = static_cast<const uint8_t*>(k.data) + size_t(sp.kv_begin) * k_row + size_t(kvh * hd) * k_elt;
-      qk.tile(hd, kbase, k_row, n_kv, qbuf.data(), q_act_row, rows, scores.data(), n_kv);
+      kv_runs(sp, runs);
+      const uint8_t* kbase = static_cast<const uint8_t*>(k.data) + row_bytes(k.type, kvh * hd);
+      for (const Run& r : runs)
+        qk.tile(hd, kbase + size_t(r.row) * k_row, k_row, r.count, qbuf.data(), q_act_row, rows, scores.data() + r.first,
+                n_kv);
 
-      const uint8_t* vbase = static_cast<const uint8_t*>(v.data) + size_t(sp.kv_begin) * v_row + size_t(kvh * hd) * v_elt;
+      const uint8_t* vbase = static_cast<const uint8_t*>(v.data) + row_bytes(v.type, kvh * hd);
       visible.resize(size_t(item.qn));
+      run_visible.resize(size_t(item.qn));
       for (int64_t i = 0; i < item.qn; ++i)  // causal: query i of the span sits at kv position n_kv - q_count + i
         visible[size_t(i)] = p.causal ? n_kv - sp.q_count + item.q0 + i + 1 : n_kv;
       for (int64_t g = 0; g < group; ++g) {
@@ -79,8 +110,21 @@ void attention(ThreadPool& pool, const KernelSet& ks, Act out, Act q, Act k, Act
           if (v.type == DType::F16)
             for (int64_t j = 0; j < visible[size_t(i)]; ++j) row[j] = fp16_to_fp32(fp32_to_fp16(row[j]));
         }
-        weighted_sum(item.qn, visible.data(), sg, n_kv, vbase, v_row, hd,
-                     odata + (sp.q_begin + item.q0) * out.cols + (kvh * group + g) * hd, out.cols);
+        float* o = odata + (sp.q_begin + item.q0) * out.cols + (kvh * group + g) * hd;
+        for (const Run& r : runs) {
+          for (int64_t i = 0; i < item.qn; ++i)
+            run_visible[size_t(i)] = std::clamp<int64_t>(visible[size_t(i)] - r.first, 0, r.count);
+          if (run_visible[0] == 0 && run_visible[size_t(item.qn - 1)] == 0) break;  // past every row's last key
+          const uint8_t* x = vbase + size_t(r.row) * v_row;
+          size_t x_stride = v_row;
+          if (v.type == DType::Q8_0) {  // this head's slice of each row, dequantized
+            vbuf.resize(size_t(r.count * hd));
+            for (int64_t j = 0; j < r.count; ++j) dequantize_row(DType::Q8_0, x + size_t(j) * v_row, &vbuf[size_t(j * hd)], hd);
+            x = reinterpret_cast<const uint8_t*>(vbuf.data());
+            x_stride = size_t(hd) * 4;
+          }
+          weighted_sum(item.qn, run_visible.data(), sg + r.first, n_kv, x, x_stride, hd, o, out.cols, r.first > 0);
+        }
       }
     }
   };

@@ -19,6 +19,7 @@
 #include "core/cpu_features.h"
 #include "core/error.h"
 #include "core/fp16.h"
+#include "core/quantize.h"
 #include "core/thread_pool.h"
 
 namespace hearth {
@@ -184,7 +185,9 @@ class CpuBackend final : public Backend {
 
   std::shared_ptr<Act> alloc_persistent(int64_t rows, int64_t cols, DType type) override {
     if (rows < 0 || cols < 0) fail("alloc_persistent: negative shape {}x{}", rows, cols);
-    if (type != DType::F32 && type != DType::F16) fail("alloc_persistent: unsupported type {}", dtype_name(type));
+    if (type != DType::F32 && type != DType::F16 && type != DType::Q8_0)
+      fail(ErrorKind::kUnsupported, "alloc_persistent: unsupported type {}", dtype_name(type));
+    if (type == DType::Q8_0 && cols % kQK8_0 != 0) fail("alloc_persistent: q8_0 rows of {} values", cols);
     auto buf = std::make_shared<AlignedBuffer>(aligned_bytes(row_bytes(type, cols) * size_t(rows), true));
     auto* act = new Act{buf->get(), rows, cols, type};
     return std::shared_ptr<Act>(act, [buf](Act* a) { delete a; });
@@ -198,6 +201,13 @@ class CpuBackend final : public Backend {
   void read(Act src, float* host) override {
     require_float_storage(src, "read", "source");
     to_float(src.type, src.data, host, src.rows * src.cols);
+  }
+
+  void read_bytes(Act src, void* host) override {
+    if (src.rows > 0) std::memcpy(host, src.data, row_bytes(src.type, src.cols) * size_t(src.rows));
+  }
+  void write_bytes(Act dst, const void* host) override {
+    if (dst.rows > 0) std::memcpy(dst.data, host, row_bytes(dst.type, dst.cols) * size_t(dst.rows));
   }
 
   // ---- weights ----
@@ -315,11 +325,23 @@ class CpuBackend final : public Backend {
   }
 
   void copy(Act dst, Act src) override {
-    require_float_storage(dst, "copy", "destination");
-    require_float_storage(src, "copy", "source");
     require_same_shape(dst, src, "copy");
     std::lock_guard<std::mutex> lock(mu_);
     const int64_t n = dst.rows * dst.cols;
+    if (dst.type == DType::Q8_0 && src.type == DType::Q8_0) {
+      std::memmove(dst.data, src.data, row_bytes(dst.type, dst.cols) * size_t(dst.rows));
+      return;
+    }
+    if (dst.type == DType::Q8_0) {  // a quantized KV cache: each row as llama.cpp's q8_0 cache stores it
+      require_f32(src, "copy", "source");
+      const size_t out_row = row_bytes(DType::Q8_0, dst.cols);
+      for (int64_t r = 0; r < dst.rows; ++r)
+        quantize_row_q8_0(f32(src) + r * src.cols,
+                          reinterpret_cast<BlockQ8_0*>(static_cast<uint8_t*>(dst.data) + size_t(r) * out_row), dst.cols);
+      return;
+    }
+    require_float_storage(dst, "copy", "destination");
+    require_float_storage(src, "copy", "source");
     if (dst.type == src.type) {
       std::memmove(dst.data, src.data, row_bytes(dst.type, n));
     } else if (dst.type == DType::F16) {
@@ -430,8 +452,12 @@ class CpuBackend final : public Backend {
                  const AttentionParams& p) override {
     require_f32(out, "attention", "output");
     require_f32(q, "attention", "q");
-    require_float_storage(k, "attention", "k");
-    require_float_storage(v, "attention", "v");
+    for (const Act* a : {&k, &v})
+      if (a->type == DType::Q8_0) {
+        if (p.head_dim % kQK8_0 != 0) fail("attention: q8_0 keys/values need a head size that is a multiple of 32");
+      } else {
+        require_float_storage(*a, "attention", a == &k ? "k" : "v");
+      }
     check_heads(p, "attention");
     const int64_t qc = int64_t(p.n_head) * p.head_dim, kc = int64_t(p.n_head_kv) * p.head_dim;
     if (q.cols != qc || out.cols != qc || k.cols != kc || v.cols != kc || out.rows != q.rows || k.rows != v.rows)
@@ -468,8 +494,14 @@ class CpuBackend final : public Backend {
   static void check_spans(std::span<const AttentionSpan> spans, int64_t q_rows, int64_t kv_rows,
                           const AttentionParams& p) {
     for (const auto& s : spans) {
+      if (s.kv_blocks) {  // every block the span reaches must lie inside k and v
+        if (s.kv_block_rows <= 0) fail("attention: block table with blocks of {} rows", s.kv_block_rows);
+        for (int64_t b = 0; b * s.kv_block_rows < s.kv_count; ++b)
+          if (s.kv_blocks[b] < 0 || (int64_t(s.kv_blocks[b]) + 1) * s.kv_block_rows > kv_rows)
+            fail("attention: block {} is outside kv ({} rows)", s.kv_blocks[b], kv_rows);
+      }
       if (s.q_begin < 0 || s.q_count < 0 || s.q_begin + s.q_count > q_rows || s.kv_begin < 0 || s.kv_count < 0 ||
-          s.kv_begin + s.kv_count > kv_rows)
+          (!s.kv_blocks && s.kv_begin + s.kv_count > kv_rows))
         fail("attention: span (q {}+{}, kv {}+{}) is outside q ({} rows) or kv ({} rows)", s.q_begin, s.q_count,
              s.kv_begin, s.kv_count, q_rows, kv_rows);
       if (s.q_count > 0 && (s.kv_count == 0 || (p.causal && s.kv_count < s.q_count)))

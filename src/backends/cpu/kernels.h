@@ -83,9 +83,10 @@ struct MatmulKernel {
 // softmax · V for n_q query rows: row i of out (out + i * out_stride, n values) gets, for c < n, the sum over
 // j < visible[i] of p[i * p_stride + j] * x_j[c], where row x_j starts at x + j * x_stride bytes and is stored as
 // F16 or F32. Each output is one F32 chain in order of j, so how many rows a kernel takes at once (sharing the
-// loads of x) never changes a result.
+// loads of x) never changes a result. With `accumulate` the chains start from the values in out instead of 0:
+// a sum over rows split into runs (a paged KV cache's blocks), run after run, equals the sum in one call.
 using WeightedSumFn = void (*)(int64_t n_q, const int64_t* visible, const float* p, int64_t p_stride, const void* x,
-                               size_t x_stride, int64_t n, float* out, int64_t out_stride);
+                               size_t x_stride, int64_t n, float* out, int64_t out_stride, bool accumulate);
 
 // In place, n values: x = gelu(x) (erf form); x = softmax(scale * x).
 using RowFn = void (*)(int64_t n, float* x);

@@ -322,12 +322,12 @@ void tile_q32(int64_t k, const void* w, size_t w_stride, int64_t nw, const void*
 // alone, continuing their chains. The last n % 8 columns one by one, with the same chain.
 template <typename L, int NV, int R>
 void weighted_sum_rows(const int64_t* visible, const float* p, int64_t p_stride, const uint8_t* x, size_t x_stride,
-                       float* out, int64_t out_stride) {
+                       float* out, int64_t out_stride, bool accumulate) {
   __m256 acc[R][NV];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
-    for (int t = 0; t < NV; ++t) acc[r][t] = _mm256_setzero_ps();
+    for (int t = 0; t < NV; ++t) acc[r][t] = accumulate ? _mm256_loadu_ps(out + r * out_stride + 8 * t) : _mm256_setzero_ps();
   int64_t common = visible[0];
 #pragma GCC unroll 8
   for (int r = 1; r < R; ++r) common = std::min(common, visible[r]);
@@ -361,29 +361,29 @@ constexpr int kRowsAtOnce = std::max(1, std::min(8, 15 / NV - 1));
 
 template <typename L, int NV, int R = kRowsAtOnce<NV>>
 void weighted_sum_group(int64_t n_q, const int64_t* visible, const float* p, int64_t p_stride, const uint8_t* x,
-                        size_t x_stride, float* out, int64_t out_stride) {
+                        size_t x_stride, float* out, int64_t out_stride, bool accumulate) {
   if constexpr (R > 1)
-    if (n_q < R) return weighted_sum_group<L, NV, R - 1>(n_q, visible, p, p_stride, x, x_stride, out, out_stride);
-  weighted_sum_rows<L, NV, R>(visible, p, p_stride, x, x_stride, out, out_stride);
+    if (n_q < R) return weighted_sum_group<L, NV, R - 1>(n_q, visible, p, p_stride, x, x_stride, out, out_stride, accumulate);
+  weighted_sum_rows<L, NV, R>(visible, p, p_stride, x, x_stride, out, out_stride, accumulate);
 }
 
 template <typename L, int NV>
 void weighted_sum_slice(int64_t n_q, const int64_t* visible, const float* p, int64_t p_stride, const uint8_t* x,
-                        size_t x_stride, float* out, int64_t out_stride) {
+                        size_t x_stride, float* out, int64_t out_stride, bool accumulate) {
   constexpr int R = kRowsAtOnce<NV>;
   for (int64_t i = 0; i < n_q; i += R)
     weighted_sum_group<L, NV>(std::min<int64_t>(R, n_q - i), visible + i, p + i * p_stride, p_stride, x, x_stride,
-                              out + i * out_stride, out_stride);
+                              out + i * out_stride, out_stride, accumulate);
 }
 
 template <typename L>
 void weighted_sum(int64_t n_q, const int64_t* visible, const float* p, int64_t p_stride, const void* x,
-                  size_t x_stride, int64_t n, float* out, int64_t out_stride) {
+                  size_t x_stride, int64_t n, float* out, int64_t out_stride, bool accumulate) {
   using T = typename L::T;
   const auto* xb = static_cast<const uint8_t*>(x);
   for (int64_t c0 = 0; c0 + 8 <= n; c0 += 64) {
     const uint8_t* xs = xb + size_t(c0) * sizeof(T);
-    auto slice = [&](auto fn) { fn(n_q, visible, p, p_stride, xs, x_stride, out + c0, out_stride); };
+    auto slice = [&](auto fn) { fn(n_q, visible, p, p_stride, xs, x_stride, out + c0, out_stride, accumulate); };
     switch (std::min<int64_t>(8, (n - c0) / 8)) {
       case 1: slice(weighted_sum_slice<L, 1>); break;
       case 2: slice(weighted_sum_slice<L, 2>); break;
@@ -397,7 +397,7 @@ void weighted_sum(int64_t n_q, const int64_t* visible, const float* p, int64_t p
   }
   for (int64_t i = 0; i < n_q; ++i)
     for (int64_t c = n / 8 * 8; c < n; ++c) {
-      float acc = 0.0f;
+      float acc = accumulate ? out[i * out_stride + c] : 0.0f;
       for (int64_t j = 0; j < visible[i]; ++j)
         acc = std::fma(p[i * p_stride + j], L::one(reinterpret_cast<const T*>(xb + size_t(j) * x_stride)[c]), acc);
       out[i * out_stride + c] = acc;

@@ -374,7 +374,7 @@ void quantize_row_bf16_x16(const float* x, void* y, int64_t n) {
 // visible count is past the common one finish alone, continuing their chains.
 template <typename L, int NV, int R>
 void weighted_sum_rows(const int64_t* visible, const float* p, int64_t p_stride, const uint8_t* x, size_t x_stride,
-                       int64_t n, float* out, int64_t out_stride) {
+                       int64_t n, float* out, int64_t out_stride, bool accumulate) {
   __m512 acc[R][NV];
   __mmask16 mask[NV];
 #pragma GCC unroll 8
@@ -382,7 +382,8 @@ void weighted_sum_rows(const int64_t* visible, const float* p, int64_t p_stride,
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
-    for (int t = 0; t < NV; ++t) acc[r][t] = _mm512_setzero_ps();
+    for (int t = 0; t < NV; ++t)
+      acc[r][t] = accumulate ? _mm512_maskz_loadu_ps(mask[t], out + r * out_stride + 16 * t) : _mm512_setzero_ps();
   int64_t common = visible[0];
 #pragma GCC unroll 8
   for (int r = 1; r < R; ++r) common = std::min(common, visible[r]);
@@ -416,30 +417,30 @@ constexpr int kRowsAtOnce = std::min(8, 28 / NV - 1);
 
 template <typename L, int NV, int R = kRowsAtOnce<NV>>
 void weighted_sum_group(int64_t n_q, const int64_t* visible, const float* p, int64_t p_stride, const uint8_t* x,
-                        size_t x_stride, int64_t n, float* out, int64_t out_stride) {
+                        size_t x_stride, int64_t n, float* out, int64_t out_stride, bool accumulate) {
   if constexpr (R > 1)
-    if (n_q < R) return weighted_sum_group<L, NV, R - 1>(n_q, visible, p, p_stride, x, x_stride, n, out, out_stride);
-  weighted_sum_rows<L, NV, R>(visible, p, p_stride, x, x_stride, n, out, out_stride);
+    if (n_q < R) return weighted_sum_group<L, NV, R - 1>(n_q, visible, p, p_stride, x, x_stride, n, out, out_stride, accumulate);
+  weighted_sum_rows<L, NV, R>(visible, p, p_stride, x, x_stride, n, out, out_stride, accumulate);
 }
 
 // Columns in slices of up to 128 (8 vectors), so any head size works; rows in groups of kRowsAtOnce.
 template <typename L, int NV>
 void weighted_sum_slice(int64_t n_q, const int64_t* visible, const float* p, int64_t p_stride, const uint8_t* x,
-                        size_t x_stride, int64_t n, float* out, int64_t out_stride) {
+                        size_t x_stride, int64_t n, float* out, int64_t out_stride, bool accumulate) {
   constexpr int R = kRowsAtOnce<NV>;
   for (int64_t i = 0; i < n_q; i += R)
     weighted_sum_group<L, NV>(std::min<int64_t>(R, n_q - i), visible + i, p + i * p_stride, p_stride, x, x_stride, n,
-                              out + i * out_stride, out_stride);
+                              out + i * out_stride, out_stride, accumulate);
 }
 
 template <typename L>
 void weighted_sum(int64_t n_q, const int64_t* visible, const float* p, int64_t p_stride, const void* x,
-                  size_t x_stride, int64_t n, float* out, int64_t out_stride) {
+                  size_t x_stride, int64_t n, float* out, int64_t out_stride, bool accumulate) {
   using T = typename L::T;
   for (int64_t c0 = 0; c0 < n; c0 += 128) {
     const uint8_t* xs = static_cast<const uint8_t*>(x) + size_t(c0) * sizeof(T);
     const int64_t w = std::min<int64_t>(128, n - c0);
-    auto slice = [&](auto fn) { fn(n_q, visible, p, p_stride, xs, x_stride, w, out + c0, out_stride); };
+    auto slice = [&](auto fn) { fn(n_q, visible, p, p_stride, xs, x_stride, w, out + c0, out_stride, accumulate); };
     switch ((w + 15) / 16) {
       case 1: slice(weighted_sum_slice<L, 1>); break;
       case 2: slice(weighted_sum_slice<L, 2>); break;

@@ -111,11 +111,12 @@ void tile_k(int64_t k, const void* w, size_t w_stride, int64_t nw, const void* a
 
 template <typename T, float (*ToF)(T)>
 void weighted_sum(int64_t n_q, const int64_t* visible, const float* p, int64_t p_stride, const void* x,
-                  size_t x_stride, int64_t n, float* out, int64_t out_stride) {
+                  size_t x_stride, int64_t n, float* out, int64_t out_stride, bool accumulate) {
   for (int64_t i = 0; i < n_q; ++i) {
     const float* pi = p + i * p_stride;
     float* oi = out + i * out_stride;
-    for (int64_t c = 0; c < n; ++c) oi[c] = 0.0f;
+    if (!accumulate)
+      for (int64_t c = 0; c < n; ++c) oi[c] = 0.0f;
     for (int64_t j = 0; j < visible[i]; ++j) {
       const T* xr = reinterpret_cast<const T*>(static_cast<const uint8_t*>(x) + size_t(j) * x_stride);
       for (int64_t c = 0; c < n; ++c) oi[c] += pi[j] * ToF(xr[c]);
