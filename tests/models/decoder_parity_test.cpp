@@ -40,9 +40,10 @@ struct Case {
   const char* model;   // relative to ../shared
   const char* golden;  // relative to ../shared
   double tol;          // max |logit - golden| over the golden top-20 and logsumexp
+  DType cache = DType::F16;  // KV storage (the goldens were made with llama.cpp's default, F16)
 };
 
-void PrintTo(const Case& c, std::ostream* os) { *os << c.model; }
+void PrintTo(const Case& c, std::ostream* os) { *os << c.model << (c.cache == DType::F16 ? "" : ", q8_0 cache"); }
 
 class DecoderParity : public ::testing::TestWithParam<Case> {};
 
@@ -55,7 +56,10 @@ TEST_P(DecoderParity, TeacherForcedLogitsAndGreedyMatchLlamaCpp) {
   const json g = read_json(dir + c.golden);
   const int n_vocab = model->hparams().n_vocab;
   ASSERT_EQ(n_vocab, g["n_vocab"].get<int>());
-  auto cache = model->new_cache(512, 1);
+  CacheOptions co;
+  co.n_ctx = 512;
+  co.type = c.cache;
+  auto cache = model->new_cache(co);
 
   double max_diff = 0;
   int positions = 0, top1_checked = 0;
@@ -99,8 +103,8 @@ TEST_P(DecoderParity, TeacherForcedLogitsAndGreedyMatchLlamaCpp) {
     }
   }
   EXPECT_GT(top1_checked, positions / 4);
-  std::printf("[ figures  ] %s: %d positions, max |logit diff| on golden top-20 + logsumexp %.4f (tolerance %.3g)\n",
-              c.model, positions, max_diff, c.tol);
+  std::printf("[ figures  ] %s%s: %d positions, max |logit diff| on golden top-20 + logsumexp %.4f (tolerance %.3g)\n",
+              c.model, c.cache == DType::F16 ? "" : " (q8_0 KV cache)", positions, max_diff, c.tol);
 }
 
 // Bounds and the figures behind them: docs/decoder.md. Q8_0 and Q4_0 weights both multiply activations quantized
@@ -114,7 +118,11 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"golden/models/llama-dev.q4_0.gguf", "golden/dev/llama-dev.q4_0.decoder.json", 0.35},
                       Case{"golden/kquant/kq-dev.q4_k_m.gguf", "golden/kquant/kq-dev.q4_k_m.decoder.json", 1.0},
                       Case{"golden/kquant/kq-dev.q5_k_m.gguf", "golden/kquant/kq-dev.q5_k_m.decoder.json", 1.0},
-                      Case{"golden/kquant/kq-dev.q6_k.gguf", "golden/kquant/kq-dev.q6_k.decoder.json", 1.0}));
+                      Case{"golden/kquant/kq-dev.q6_k.gguf", "golden/kquant/kq-dev.q6_k.decoder.json", 1.0},
+                      // A Q8_0 KV cache against llama.cpp's F16 one (docs/decoder.md, "KV cache storage").
+                      Case{"golden/models/llama-dev.f16.gguf", "golden/dev/llama-dev.f16.decoder.json", 1.5, DType::Q8_0},
+                      Case{"golden/models/llama-dev.q8_0.gguf", "golden/dev/llama-dev.q8_0.decoder.json", 1.5, DType::Q8_0},
+                      Case{"golden/kquant/kq-dev.q4_k_m.gguf", "golden/kquant/kq-dev.q4_k_m.decoder.json", 1.5, DType::Q8_0}));
 
 // stories260K is a real trained model: greedy text from llama.cpp, 200 tokens per prompt.
 TEST(Stories260K, GreedyMatchesLlamaCpp) {

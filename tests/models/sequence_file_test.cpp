@@ -112,3 +112,49 @@ TEST_F(SequenceFile, DamageAndMismatchesAreErrorsOfTheirKind) {
 
 }  // namespace
 }  // namespace hearth
+
+namespace hearth {
+namespace {
+
+// A Q8_0 cache saves its rows as stored, whatever the block layout of the cache it is loaded into; a file of one
+// storage type does not load into a cache of the other. llama-dev: head size 32, one Q8_0 block.
+TEST(SequenceFileQ8_0, ALoadedSequenceContinuesWithTheSameLogitsAndTypesMustMatch) {
+  HEARTH_REQUIRE_SHARED();
+  auto weights = Weights::open(test::shared_dir() + "/golden/models/llama-dev.f16.gguf");
+  auto backend = make_cpu_backend(1);
+  auto model = load_decoder(*weights, *backend);
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("hearth_seqfile_q8_" + std::to_string(::getpid()))).string();
+  const std::vector<int32_t> prompt = {1, 450, 4996, 17354, 1701, 432, 17204, 975, 278, 17366, 11203};
+  auto run = [&](DecoderCache& cache, int seq, std::vector<int32_t> tokens, int start) {
+    DecoderInput in;
+    in.seq = seq;
+    in.tokens = tokens;
+    in.start = start;
+    return model->forward(std::span<const DecoderInput>(&in, 1), cache);
+  };
+  CacheOptions o;
+  o.n_ctx = 64;
+  o.type = DType::Q8_0;
+  o.block_size = 4;
+  auto original = model->new_cache(o);
+  run(*original, 0, prompt, 0);
+  save_sequence(*original, 0, prompt, weights->fingerprint(), "", path);
+  const std::vector<float> want = run(*original, 0, {42}, int(prompt.size()));
+  o.block_size = 7;
+  o.n_seq = 2;
+  auto restored = model->new_cache(o);
+  load_sequence(*restored, 1, weights->fingerprint(), path);
+  EXPECT_EQ(run(*restored, 1, {42}, int(prompt.size())), want);
+  auto f16 = model->new_cache(64, 1);
+  try {
+    load_sequence(*f16, 0, weights->fingerprint(), path);
+    ADD_FAILURE() << "a q8_0 file loaded into an f16 cache";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument) << e.what();
+  }
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace hearth
