@@ -47,7 +47,7 @@ int run_bench_embed(const BenchEmbedOptions& o) {
   const std::vector<std::string> sentences = read_lines(path);
 
   std::shared_ptr<const Weights> weights = Weights::open(o.model);
-  std::unique_ptr<Backend> backend = create_backend("auto", o.threads);
+  std::shared_ptr<Backend> backend = shared_backend("auto", o.threads);
   Embedder embedder(weights, *backend);
   EmbedderOptions opts;
   opts.batch_tokens = o.batch_tokens;

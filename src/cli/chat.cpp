@@ -61,7 +61,8 @@ int run_chat(const Options& o) {
     const bool has_bos = !src.bos_token.empty() && prompt.rfind(src.bos_token, 0) == 0;
     const std::vector<int32_t> ids = s.tokenizer->encode(prompt, /*add_special=*/!has_bos, /*parse_special=*/true);
     if (int64_t(ids.size()) >= cache->n_ctx())
-      fail("the conversation ({} tokens) no longer fits the context of {} (use --ctx)", ids.size(), cache->n_ctx());
+      fail(ErrorKind::kResourceExhausted, "the conversation ({} tokens) no longer fits the context of {} (use --ctx)",
+           ids.size(), cache->n_ctx());
     const GenerateResult r = gen.generate(ids, g, [](std::string_view text) {
       std::fwrite(text.data(), 1, text.size(), stdout);
       std::fflush(stdout);

@@ -85,7 +85,8 @@ class ModelBuilder {
     for (const auto& [key, value] : vocab->metadata().entries())
       if (key.rfind("tokenizer.", 0) == 0) writer_.metadata().set(key, value);
     const auto* tokens = vocab->metadata().find_strings("tokenizer.ggml.tokens");
-    if (!tokens || tokens->empty()) fail("{}: no tokenizer.ggml.tokens in this vocabulary", vocab_path);
+    if (!tokens || tokens->empty())
+      fail(ErrorKind::kCorruptData, "{}: no tokenizer.ggml.tokens in this vocabulary", vocab_path);
     return int64_t(tokens->size());
   }
 
@@ -104,7 +105,7 @@ uint32_t file_type(DType t) {
     case DType::Q4_0: return 2;
     case DType::Q8_0: return 7;
     case DType::BF16: return 32;
-    default: fail("no llama.cpp file type for {}", dtype_name(t));
+    default: fail(ErrorKind::kUnsupported, "no llama.cpp file type for {}", dtype_name(t));
   }
 }
 
@@ -237,7 +238,8 @@ int run_make_model(const MakeModelOptions& o) {
   }
   // q4_k_m is a recipe, not a type: Q4_K with some Q6_K tensors (see make_llama).
   const std::optional<DType> type = o.type == "q4_k_m" ? std::optional<DType>(DType::Q4_K) : dtype_from_name(o.type);
-  if (o.type == "q4_k_m" && !can_quantize(DType::Q6_K)) fail("--type q4_k_m needs the Q4_K and Q6_K quantizers");
+  if (o.type == "q4_k_m" && !can_quantize(DType::Q6_K))
+    fail(ErrorKind::kUnsupported, "--type q4_k_m needs the Q4_K and Q6_K quantizers");
   if (!type || !can_quantize(*type)) {
     std::string names;
     for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K})

@@ -39,7 +39,7 @@ int run_embed(const EmbedCliOptions& o) {
   std::vector<std::string> texts = read_texts(o.texts);
   if (texts.empty()) fail("no input: give texts as arguments or one per line on stdin");
   std::shared_ptr<const Weights> weights = Weights::open(o.model.empty() ? default_embedding_model() : o.model);
-  std::unique_ptr<Backend> backend = create_backend("auto", o.threads);
+  std::shared_ptr<Backend> backend = shared_backend("auto", o.threads);
   Embedder embedder(weights, *backend);
   EmbedderOptions opts;
   if (!o.pooling.empty()) opts.pooling = parse_pooling(o.pooling);

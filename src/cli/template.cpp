@@ -1,4 +1,5 @@
 // hearth template: render a conversation with a model's chat template, printing the prompt exactly.
+#include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -20,7 +21,7 @@ struct Options {
 
 nlohmann::ordered_json read_json(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
-  if (!f) fail("{}: cannot open", path);
+  if (!f) fail(errno_kind(errno), "{}: cannot open", path);
   std::stringstream ss;
   ss << f.rdbuf();
   try {

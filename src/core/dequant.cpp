@@ -217,10 +217,11 @@ bool can_dequantize(DType t) {
 }
 
 void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
-  if (!can_dequantize(t)) fail("cannot dequantize tensors of type {}", dtype_name(t));
+  if (!can_dequantize(t)) fail(ErrorKind::kUnsupported, "cannot dequantize tensors of type {}", dtype_name(t));
   const int64_t bs = traits(t).block_size;
-  if (n < 0 || n % bs != 0) fail("cannot dequantize {} values of type {}: not a multiple of the block size {}", n,
-                                 dtype_name(t), bs);
+  if (n < 0 || n % bs != 0)
+    fail(ErrorKind::kCorruptData, "cannot dequantize {} values of type {}: not a multiple of the block size {}", n,
+         dtype_name(t), bs);
   const int64_t nb = n / bs;
   switch (t) {
     case DType::F32:

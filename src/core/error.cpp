@@ -1,5 +1,6 @@
 #include "core/error.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 
@@ -16,6 +17,19 @@ const char* to_string(ErrorKind kind) {
     case ErrorKind::kCancelled: return "cancelled";
   }
   return "unknown";
+}
+
+ErrorKind errno_kind(int err) {
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR: return ErrorKind::kNotFound;
+    case ENOSPC:
+    case EDQUOT:
+    case ENOMEM:
+    case EMFILE:
+    case ENFILE: return ErrorKind::kResourceExhausted;
+    default: return ErrorKind::kInvalidArgument;
+  }
 }
 
 void assertion_failed(const char* expr, const char* file, int line) {

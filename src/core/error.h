@@ -24,6 +24,10 @@ enum class ErrorKind {
 };
 const char* to_string(ErrorKind kind);
 
+// The kind of a failed system call, from its errno: a missing path is kNotFound, a full disk or exhausted
+// memory or file descriptors kResourceExhausted, anything else (permissions, a bad name) kInvalidArgument.
+ErrorKind errno_kind(int err);
+
 class Error : public std::runtime_error {
  public:
   explicit Error(const std::string& message, ErrorKind kind = ErrorKind::kInvalidArgument)

@@ -179,7 +179,7 @@ bool can_quantize(DType t) {
 }
 
 std::vector<uint8_t> quantize(DType t, const float* src, int64_t n_rows, int64_t row_length) {
-  if (!can_quantize(t)) fail("quantization to {} is not supported", dtype_name(t));
+  if (!can_quantize(t)) fail(ErrorKind::kUnsupported, "quantization to {} is not supported", dtype_name(t));
   if (n_rows < 0 || row_length <= 0 || row_length % traits(t).block_size != 0)
     fail("cannot quantize rows of {} values to {} (block size {})", row_length, dtype_name(t),
          traits(t).block_size);

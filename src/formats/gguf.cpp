@@ -47,8 +47,9 @@ class Reader {
   size_t remaining() const { return size_ - pos_; }
   void set_context(std::string c) { context_ = std::move(c); }
 
-  [[noreturn]] void fault(const std::string& what, size_t at) const {
-    fail("{}: {} ({}offset {})", source_, what, context_.empty() ? "" : context_ + ", ", at);
+  // Damage by default; kUnsupported for what a well-formed file of another GGUF version or a newer ggml may hold.
+  [[noreturn]] void fault(const std::string& what, size_t at, ErrorKind kind = ErrorKind::kCorruptData) const {
+    fail(kind, "{}: {} ({}offset {})", source_, what, context_.empty() ? "" : context_ + ", ", at);
   }
 
   void need(size_t n, const char* what) const {
@@ -175,11 +176,12 @@ GgufInfo read_gguf(const uint8_t* data, size_t size, const std::string& source, 
   r.read<uint32_t>("magic");
   info.version = r.read<uint32_t>("version");
   if (info.version == 1)
-    r.fault("GGUF version 1 is not supported (32-bit counts); re-convert the model with a current tool", 4);
+    r.fault("GGUF version 1 is not supported (32-bit counts); re-convert the model with a current tool", 4,
+            ErrorKind::kUnsupported);
   if (info.version != 2 && info.version != 3) {
     if (__builtin_bswap32(info.version) == 2 || __builtin_bswap32(info.version) == 3)
-      r.fault("big-endian GGUF files are not supported", 4);
-    r.fault(fmt::format("unsupported GGUF version {}", info.version), 4);
+      r.fault("big-endian GGUF files are not supported", 4, ErrorKind::kUnsupported);
+    r.fault(fmt::format("unsupported GGUF version {}", info.version), 4, ErrorKind::kUnsupported);
   }
   // A tensor info takes at least 24 bytes (name length, n_dims, type, offset), a key/value at least 13.
   info.n_tensors = r.read_count("tensor count", 24);
@@ -239,7 +241,7 @@ GgufInfo read_gguf(const uint8_t* data, size_t size, const std::string& source, 
     const size_t type_at = r.pos();
     const uint32_t type_id = r.read<uint32_t>("tensor type");
     const auto tr = dtype_traits(type_id);
-    if (!tr) r.fault(fmt::format("unknown tensor type id {}", type_id), type_at);
+    if (!tr) r.fault(fmt::format("unknown tensor type id {}", type_id), type_at, ErrorKind::kUnsupported);
     p.t.type = static_cast<DType>(type_id);
     const int64_t row = p.t.ne.empty() ? 1 : p.t.ne[0];
     if (row % tr->block_size != 0)
@@ -335,11 +337,13 @@ void put_number(std::string& out, MetaType t, int64_t i, double f) {
 }
 
 [[noreturn]] void type_mismatch(const std::string& key, MetaType t) {
-  fail("metadata key '{}': declared type {} does not match the stored value", key, meta_type_name(t));
+  fail(ErrorKind::kCorruptData, "metadata key '{}': declared type {} does not match the stored value", key,
+       meta_type_name(t));
 }
 
 void put_value(std::string& out, const std::string& key, const MetaValue& v, int depth) {
-  if (depth > kMaxArrayDepth) fail("metadata key '{}': arrays nested deeper than {}", key, kMaxArrayDepth);
+  if (depth > kMaxArrayDepth)
+    fail(ErrorKind::kCorruptData, "metadata key '{}': arrays nested deeper than {}", key, kMaxArrayDepth);
   switch (v.type) {
     case MetaType::String:
       if (auto* s = std::get_if<std::string>(&v.value)) return put_string(out, *s);
@@ -363,7 +367,8 @@ void put_value(std::string& out, const std::string& key, const MetaValue& v, int
           break;
         case MetaType::Array:
           for (const auto& e : a->arrays) {
-            if (e.type != MetaType::Array) fail("metadata key '{}': nested array element is not an array", key);
+            if (e.type != MetaType::Array)
+              fail(ErrorKind::kCorruptData, "metadata key '{}': nested array element is not an array", key);
             put_value(out, key, e, depth + 1);
           }
           break;
@@ -390,7 +395,7 @@ void write_all(int fd, const void* p, size_t n, const std::string& path) {
     const ssize_t k = ::write(fd, c, std::min<size_t>(n, size_t(1) << 30));
     if (k < 0) {
       if (errno == EINTR) continue;
-      fail("{}: write failed: {}", path, std::strerror(errno));
+      fail(errno_kind(errno), "{}: write failed: {}", path, std::strerror(errno));
     }
     c += k;
     n -= size_t(k);
@@ -473,7 +478,7 @@ void GgufWriter::write(const std::string& path) const {
   const size_t align = alignment();
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail("{}: cannot create: {}", tmp, std::strerror(errno));
+  if (fd < 0) fail(errno_kind(errno), "{}: cannot create: {}", tmp, std::strerror(errno));
   try {
     write_all(fd, head.data(), head.size(), path);
     const std::string zeros(align, '\0');
@@ -484,7 +489,7 @@ void GgufWriter::write(const std::string& path) const {
       pos = offsets[i] + tensors_[i].nbytes;
     }
     write_all(fd, zeros.data(), align_up(pos, align) - pos, path);
-    if (::fsync(fd) != 0) fail("{}: fsync failed: {}", path, std::strerror(errno));
+    if (::fsync(fd) != 0) fail(errno_kind(errno), "{}: fsync failed: {}", path, std::strerror(errno));
   } catch (...) {
     ::close(fd);
     ::unlink(tmp.c_str());
@@ -493,12 +498,12 @@ void GgufWriter::write(const std::string& path) const {
   if (::close(fd) != 0) {
     const int e = errno;
     ::unlink(tmp.c_str());
-    fail("{}: write failed: {}", path, std::strerror(e));
+    fail(errno_kind(e), "{}: write failed: {}", path, std::strerror(e));
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int e = errno;
     ::unlink(tmp.c_str());
-    fail("{}: cannot rename into place: {}", path, std::strerror(e));
+    fail(errno_kind(e), "{}: cannot rename into place: {}", path, std::strerror(e));
   }
 }
 

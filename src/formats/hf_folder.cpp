@@ -37,7 +37,8 @@ ArchInfo detect_arch(const json& config, const std::string& source) {
     return {"llama", Family::Llama};
   if (name == "Qwen2ForCausalLM" || model_type == "qwen2") return {"qwen2", Family::Llama};
   if (name == "Qwen3ForCausalLM" || model_type == "qwen3") return {"qwen3", Family::Llama};
-  fail("{}: unsupported architecture '{}' (model_type '{}'); supported: BERT, Llama, Mistral, Qwen2, Qwen3", source,
+  fail(ErrorKind::kUnsupported,
+       "{}: unsupported architecture '{}' (model_type '{}'); supported: BERT, Llama, Mistral, Qwen2, Qwen3", source,
        name, model_type);
 }
 
@@ -49,10 +50,10 @@ class Config {
   bool has(const char* key) const { return j_.contains(key) && !j_.at(key).is_null(); }
 
   int64_t positive_int(const char* key) const {
-    if (!has(key)) fail("{}: missing key '{}'", source_, key);
+    if (!has(key)) fail(ErrorKind::kCorruptData, "{}: missing key '{}'", source_, key);
     const json& v = j_.at(key);
     if (!v.is_number_integer() || v.get<int64_t>() <= 0 || v.get<int64_t>() > (int64_t(1) << 31))
-      fail("{}: key '{}' must be a positive integer, got {}", source_, key, v.dump());
+      fail(ErrorKind::kCorruptData, "{}: key '{}' must be a positive integer, got {}", source_, key, v.dump());
     return v.get<int64_t>();
   }
   int64_t positive_int(const char* key, int64_t fallback) const { return has(key) ? positive_int(key) : fallback; }
@@ -61,13 +62,13 @@ class Config {
     if (!has(key)) return fallback;
     const json& v = j_.at(key);
     if (!v.is_number() || !(v.get<double>() > 0) || !std::isfinite(v.get<double>()))
-      fail("{}: key '{}' must be a positive number, got {}", source_, key, v.dump());
+      fail(ErrorKind::kCorruptData, "{}: key '{}' must be a positive number, got {}", source_, key, v.dump());
     return v.get<double>();
   }
 
   bool boolean(const char* key, bool fallback) const {
     if (!has(key)) return fallback;
-    if (!j_.at(key).is_boolean()) fail("{}: key '{}' must be true or false", source_, key);
+    if (!j_.at(key).is_boolean()) fail(ErrorKind::kCorruptData, "{}: key '{}' must be true or false", source_, key);
     return j_.at(key).get<bool>();
   }
 
@@ -94,21 +95,23 @@ std::optional<uint32_t> pooling_type(const fs::path& dir) {
             m["path"].is_string()) {
           const std::string p = m["path"].get<std::string>();
           if (p.empty() || p.find("..") != std::string::npos || p.front() == '/')
-            fail("{}: unsafe pooling module path '{}'", (dir / "modules.json").string(), p);
+            fail(ErrorKind::kCorruptData, "{}: unsafe pooling module path '{}'", (dir / "modules.json").string(), p);
           pooling_dir = dir / p;
         }
   }
   const fs::path cfg = pooling_dir / "config.json";
   if (!fs::exists(cfg)) return std::nullopt;
   const json j = read_json_file(cfg);
-  if (!j.is_object()) fail("{}: expected a JSON object", cfg.string());
+  if (!j.is_object()) fail(ErrorKind::kCorruptData, "{}: expected a JSON object", cfg.string());
   auto on = [&](const char* k) { return j.contains(k) && j[k].is_boolean() && j[k].get<bool>(); };
   // llama.cpp's enum llama_pooling_type: NONE = 0, MEAN = 1, CLS = 2, LAST = 3.
   if (on("pooling_mode_mean_tokens")) return 1u;
   if (on("pooling_mode_cls_token")) return 2u;
   if (on("pooling_mode_lasttoken")) return 3u;
   for (const char* k : {"pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens", "pooling_mode_weightedmean_tokens"})
-    if (on(k)) fail("{}: pooling mode '{}' is not supported (mean, cls and last token are)", cfg.string(), k);
+    if (on(k))
+      fail(ErrorKind::kUnsupported, "{}: pooling mode '{}' is not supported (mean, cls and last token are)",
+           cfg.string(), k);
   return std::nullopt;
 }
 
@@ -147,7 +150,7 @@ void map_llama_config(const Config& c, const std::string& arch, Metadata& m) {
 
   if (!c.has("rope_scaling")) return;
   const json& rs = c.raw().at("rope_scaling");
-  if (!rs.is_object()) fail("{}: 'rope_scaling' must be an object", c.source());
+  if (!rs.is_object()) fail(ErrorKind::kCorruptData, "{}: 'rope_scaling' must be an object", c.source());
   std::string type = rs.value("rope_type", rs.value("type", std::string()));
   const Config r(rs, c.source() + " rope_scaling");
   if (type == "linear" || type == "yarn") {
@@ -159,7 +162,7 @@ void map_llama_config(const Config& c, const std::string& arch, Metadata& m) {
   } else if (type == "llama3" || type == "default" || type.empty()) {
     // llama3 scaling is carried as the rope_freqs.weight tensor (see llama3_rope_factors), as in GGUF files.
   } else {
-    fail("{}: unsupported rope_scaling type '{}'", c.source(), type);
+    fail(ErrorKind::kUnsupported, "{}: unsupported rope_scaling type '{}'", c.source(), type);
   }
 }
 
@@ -174,7 +177,8 @@ std::vector<float> llama3_rope_factors(const Config& c) {
   const double low = r.positive_number("low_freq_factor", 1.0);
   const double high = r.positive_number("high_freq_factor", 4.0);
   const double old_ctx = double(r.positive_int("original_max_position_embeddings", 8192));
-  if (high <= low) fail("{}: rope_scaling high_freq_factor must exceed low_freq_factor", c.source());
+  if (high <= low)
+    fail(ErrorKind::kCorruptData, "{}: rope_scaling high_freq_factor must exceed low_freq_factor", c.source());
   const double low_wavelen = old_ctx / low, high_wavelen = old_ctx / high;
   std::vector<float> out;
   for (int64_t i = 0; i < dim; i += 2) {
@@ -267,8 +271,8 @@ std::string map_name(Family family, std::string name, int64_t& layer) {
 WeightTensor permute_rope_rows(Weights& w, const WeightTensor& t, int64_t n_head) {
   const int64_t rows = t.ne.size() == 1 ? t.ne[0] : (t.ne.size() == 2 ? t.ne[1] : -1);
   if (rows <= 0 || rows % (2 * n_head) != 0)
-    fail("{}: tensor '{}' with shape [{}] cannot be split into {} rotary heads", w.source(), t.name,
-         fmt::join(t.ne, ", "), n_head);
+    fail(ErrorKind::kCorruptData, "{}: tensor '{}' with shape [{}] cannot be split into {} rotary heads", w.source(),
+         t.name, fmt::join(t.ne, ", "), n_head);
   const size_t row_bytes = t.nbytes / size_t(rows);
   const int64_t hd = rows / n_head;
   std::vector<uint8_t> buf(t.nbytes);
@@ -286,7 +290,7 @@ WeightTensor permute_rope_rows(Weights& w, const WeightTensor& t, int64_t n_head
 void check_shard_name(const std::string& name, const std::string& index_path) {
   if (name.empty() || name.find('/') != std::string::npos || name.find('\\') != std::string::npos || name == "." ||
       name == "..")
-    fail("{}: unsafe shard file name '{}'", index_path, name);
+    fail(ErrorKind::kCorruptData, "{}: unsafe shard file name '{}'", index_path, name);
 }
 
 }  // namespace
@@ -294,9 +298,9 @@ void check_shard_name(const std::string& name, const std::string& index_path) {
 std::unique_ptr<Weights> load_hf_folder(const std::string& dir_path) {
   const fs::path dir = fs::absolute(dir_path);
   const fs::path config_path = dir / "config.json";
-  if (!fs::exists(config_path)) fail("{}: not a model folder: config.json is missing", dir_path);
+  if (!fs::exists(config_path)) fail(ErrorKind::kNotFound, "{}: not a model folder: config.json is missing", dir_path);
   const json config_json = read_json_file(config_path);
-  if (!config_json.is_object()) fail("{}: expected a JSON object", config_path.string());
+  if (!config_json.is_object()) fail(ErrorKind::kCorruptData, "{}: expected a JSON object", config_path.string());
   const Config config(config_json, config_path.string());
   const ArchInfo arch = detect_arch(config_json, config_path.string());
 
@@ -319,17 +323,18 @@ std::unique_ptr<Weights> load_hf_folder(const std::string& dir_path) {
   } else if (fs::exists(index_path)) {
     const json index = read_json_file(index_path);
     if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
-      fail("{}: missing \"weight_map\" object", index_path.string());
+      fail(ErrorKind::kCorruptData, "{}: missing \"weight_map\" object", index_path.string());
     std::set<std::string> shard_set;
     for (const auto& [name, file] : index["weight_map"].items()) {
-      if (!file.is_string()) fail("{}: weight_map entry '{}' is not a file name", index_path.string(), name);
+      if (!file.is_string())
+        fail(ErrorKind::kCorruptData, "{}: weight_map entry '{}' is not a file name", index_path.string(), name);
       check_shard_name(file.get<std::string>(), index_path.string());
       expected[name] = file.get<std::string>();
       if (shard_set.insert(file.get<std::string>()).second) files.push_back(file.get<std::string>());
     }
-    if (files.empty()) fail("{}: weight_map is empty", index_path.string());
+    if (files.empty()) fail(ErrorKind::kCorruptData, "{}: weight_map is empty", index_path.string());
   } else {
-    fail("{}: no model.safetensors or model.safetensors.index.json", dir_path);
+    fail(ErrorKind::kCorruptData, "{}: no model.safetensors or model.safetensors.index.json", dir_path);
   }
 
   std::set<std::string> seen_hf, seen_gguf;
@@ -341,11 +346,13 @@ std::unique_ptr<Weights> load_hf_folder(const std::string& dir_path) {
     auto map = std::make_shared<MappedFile>(path);
     w->keep_alive(map);
     for (const auto& e : read_safetensors(map->data(), map->size(), path)) {
-      if (!seen_hf.insert(e.name).second) fail("{}: tensor '{}' appears in more than one shard", path, e.name);
+      if (!seen_hf.insert(e.name).second)
+        fail(ErrorKind::kCorruptData, "{}: tensor '{}' appears in more than one shard", path, e.name);
       if (!expected.empty()) {
         auto it = expected.find(e.name);
         if (it != expected.end() && it->second != file)
-          fail("{}: tensor '{}' is listed in shard '{}' by the index", path, e.name, it->second);
+          fail(ErrorKind::kCorruptData, "{}: tensor '{}' is listed in shard '{}' by the index", path, e.name,
+               it->second);
       }
       int64_t layer = -1;
       std::string gguf = map_name(arch.family, e.name, layer);
@@ -354,8 +361,11 @@ std::unique_ptr<Weights> load_hf_folder(const std::string& dir_path) {
         ++skipped;
         continue;
       }
-      if (layer >= n_layers) fail("{}: tensor '{}' is for layer {}, but the model has {} layers", path, e.name, layer, n_layers);
-      if (!seen_gguf.insert(gguf).second) fail("{}: tensor '{}' maps to '{}' twice", path, e.name, gguf);
+      if (layer >= n_layers)
+        fail(ErrorKind::kCorruptData, "{}: tensor '{}' is for layer {}, but the model has {} layers", path, e.name,
+             layer, n_layers);
+      if (!seen_gguf.insert(gguf).second)
+        fail(ErrorKind::kCorruptData, "{}: tensor '{}' maps to '{}' twice", path, e.name, gguf);
       WeightTensor t = to_weight_tensor(e, path, gguf);
       if (permute && layer >= 0 && (gguf.find(".attn_q.") != std::string::npos || gguf.find(".attn_k.") != std::string::npos)) {
         const bool is_k = gguf.find(".attn_k.") != std::string::npos;
@@ -365,12 +375,14 @@ std::unique_ptr<Weights> load_hf_folder(const std::string& dir_path) {
     }
   }
   for (const auto& [name, file] : expected)
-    if (!seen_hf.count(name)) fail("{}: tensor '{}' listed in the index is missing from '{}'", index_path.string(), name, file);
+    if (!seen_hf.count(name))
+      fail(ErrorKind::kCorruptData, "{}: tensor '{}' listed in the index is missing from '{}'", index_path.string(),
+           name, file);
   if (skipped) log::info("{}: {} tensors without a GGUF counterpart were skipped", dir_path, skipped);
 
   if (arch.family == Family::Llama) {
     if (!config.boolean("tie_word_embeddings", false) && w->find("output.weight") == nullptr)
-      fail("{}: lm_head.weight is missing and tie_word_embeddings is not set", dir_path);
+      fail(ErrorKind::kCorruptData, "{}: lm_head.weight is missing and tie_word_embeddings is not set", dir_path);
     if (config.has("rope_scaling") && config.raw()["rope_scaling"].is_object() &&
         config.raw()["rope_scaling"].value("rope_type", config.raw()["rope_scaling"].value("type", std::string())) == "llama3") {
       const std::vector<float> f = llama3_rope_factors(config);

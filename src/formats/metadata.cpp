@@ -48,7 +48,7 @@ std::optional<std::string> Metadata::find_string(std::string_view key) const {
   const MetaValue* v = find(key);
   if (v == nullptr) return std::nullopt;
   if (auto* s = std::get_if<std::string>(&v->value)) return *s;
-  fail("metadata key '{}' has type {}, expected string", key, meta_type_name(v->type));
+  fail(ErrorKind::kCorruptData, "metadata key '{}' has type {}, expected string", key, meta_type_name(v->type));
 }
 
 std::optional<int64_t> Metadata::find_int(std::string_view key) const {
@@ -56,11 +56,12 @@ std::optional<int64_t> Metadata::find_int(std::string_view key) const {
   if (v == nullptr) return std::nullopt;
   if (auto* i = std::get_if<int64_t>(&v->value)) return *i;
   if (auto* u = std::get_if<uint64_t>(&v->value)) {
-    if (*u > uint64_t(std::numeric_limits<int64_t>::max())) fail("metadata key '{}' value {} is too large", key, *u);
+    if (*u > uint64_t(std::numeric_limits<int64_t>::max()))
+      fail(ErrorKind::kCorruptData, "metadata key '{}' value {} is too large", key, *u);
     return int64_t(*u);
   }
   if (auto* b = std::get_if<bool>(&v->value)) return *b ? 1 : 0;
-  fail("metadata key '{}' has type {}, expected an integer", key, meta_type_name(v->type));
+  fail(ErrorKind::kCorruptData, "metadata key '{}' has type {}, expected an integer", key, meta_type_name(v->type));
 }
 
 std::optional<double> Metadata::find_float(std::string_view key) const {
@@ -69,7 +70,7 @@ std::optional<double> Metadata::find_float(std::string_view key) const {
   if (auto* d = std::get_if<double>(&v->value)) return *d;
   if (auto* i = std::get_if<int64_t>(&v->value)) return double(*i);
   if (auto* u = std::get_if<uint64_t>(&v->value)) return double(*u);
-  fail("metadata key '{}' has type {}, expected a number", key, meta_type_name(v->type));
+  fail(ErrorKind::kCorruptData, "metadata key '{}' has type {}, expected a number", key, meta_type_name(v->type));
 }
 
 std::optional<bool> Metadata::find_bool(std::string_view key) const {
@@ -78,24 +79,24 @@ std::optional<bool> Metadata::find_bool(std::string_view key) const {
   if (auto* b = std::get_if<bool>(&v->value)) return *b;
   if (auto* i = std::get_if<int64_t>(&v->value)) return *i != 0;
   if (auto* u = std::get_if<uint64_t>(&v->value)) return *u != 0;
-  fail("metadata key '{}' has type {}, expected bool", key, meta_type_name(v->type));
+  fail(ErrorKind::kCorruptData, "metadata key '{}' has type {}, expected bool", key, meta_type_name(v->type));
 }
 
 std::string Metadata::get_string(std::string_view key) const {
   if (auto v = find_string(key)) return *v;
-  fail("missing metadata key '{}'", key);
+  fail(ErrorKind::kCorruptData, "missing metadata key '{}'", key);
 }
 int64_t Metadata::get_int(std::string_view key) const {
   if (auto v = find_int(key)) return *v;
-  fail("missing metadata key '{}'", key);
+  fail(ErrorKind::kCorruptData, "missing metadata key '{}'", key);
 }
 double Metadata::get_float(std::string_view key) const {
   if (auto v = find_float(key)) return *v;
-  fail("missing metadata key '{}'", key);
+  fail(ErrorKind::kCorruptData, "missing metadata key '{}'", key);
 }
 bool Metadata::get_bool(std::string_view key) const {
   if (auto v = find_bool(key)) return *v;
-  fail("missing metadata key '{}'", key);
+  fail(ErrorKind::kCorruptData, "missing metadata key '{}'", key);
 }
 
 namespace {
@@ -103,14 +104,16 @@ const MetaArray* find_array(const Metadata& m, std::string_view key) {
   const MetaValue* v = m.find(key);
   if (v == nullptr) return nullptr;
   if (auto* a = std::get_if<MetaArray>(&v->value)) return a;
-  fail("metadata key '{}' has type {}, expected an array", key, meta_type_name(v->type));
+  fail(ErrorKind::kCorruptData, "metadata key '{}' has type {}, expected an array", key, meta_type_name(v->type));
 }
 }  // namespace
 
 const std::vector<std::string>* Metadata::find_strings(std::string_view key) const {
   const MetaArray* a = find_array(*this, key);
   if (a == nullptr) return nullptr;
-  if (a->elem != MetaType::String) fail("metadata key '{}' is an array of {}, expected strings", key, meta_type_name(a->elem));
+  if (a->elem != MetaType::String)
+    fail(ErrorKind::kCorruptData, "metadata key '{}' is an array of {}, expected strings", key,
+         meta_type_name(a->elem));
   return &a->strings;
 }
 
@@ -119,7 +122,8 @@ std::optional<std::vector<double>> Metadata::find_floats(std::string_view key) c
   if (a == nullptr) return std::nullopt;
   if (a->elem == MetaType::F32 || a->elem == MetaType::F64) return a->floats;
   if (a->elem == MetaType::String || a->elem == MetaType::Array)
-    fail("metadata key '{}' is an array of {}, expected numbers", key, meta_type_name(a->elem));
+    fail(ErrorKind::kCorruptData, "metadata key '{}' is an array of {}, expected numbers", key,
+         meta_type_name(a->elem));
   return std::vector<double>(a->ints.begin(), a->ints.end());
 }
 
@@ -128,7 +132,8 @@ std::optional<std::vector<int64_t>> Metadata::find_ints(std::string_view key) co
   if (a == nullptr) return std::nullopt;
   if (a->elem == MetaType::F32 || a->elem == MetaType::F64 || a->elem == MetaType::String ||
       a->elem == MetaType::Array)
-    fail("metadata key '{}' is an array of {}, expected integers", key, meta_type_name(a->elem));
+    fail(ErrorKind::kCorruptData, "metadata key '{}' is an array of {}, expected integers", key,
+         meta_type_name(a->elem));
   return a->ints;
 }
 

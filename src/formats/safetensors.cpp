@@ -53,25 +53,29 @@ int json_depth(std::string_view s) {
 }  // namespace
 
 nlohmann::json parse_json_checked(std::string_view text, const std::string& source) {
-  if (json_depth(text) > kMaxJsonDepth) fail("{}: JSON nested deeper than {} levels", source, kMaxJsonDepth);
+  if (json_depth(text) > kMaxJsonDepth)
+    fail(ErrorKind::kCorruptData, "{}: JSON nested deeper than {} levels", source, kMaxJsonDepth);
   try {
     return nlohmann::json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::exception& e) {
-    fail("{}: invalid JSON: {}", source, e.what());
+    fail(ErrorKind::kCorruptData, "{}: invalid JSON: {}", source, e.what());
   }
 }
 
 std::vector<SafetensorsEntry> read_safetensors(const uint8_t* data, size_t size, const std::string& source) {
-  if (size < 8) fail("{}: file too short for a safetensors header ({} bytes)", source, size);
+  if (size < 8) fail(ErrorKind::kCorruptData, "{}: file too short for a safetensors header ({} bytes)", source, size);
   uint64_t header_len;
   std::memcpy(&header_len, data, 8);
-  if (header_len > kMaxHeaderBytes) fail("{}: header length {} exceeds the 100 MB limit (offset 0)", source, header_len);
+  if (header_len > kMaxHeaderBytes)
+    fail(ErrorKind::kCorruptData, "{}: header length {} exceeds the 100 MB limit (offset 0)", source, header_len);
   if (header_len > size - 8)
-    fail("{}: header length {} runs past the end of the file ({} bytes) (offset 0)", source, header_len, size);
+    fail(ErrorKind::kCorruptData, "{}: header length {} runs past the end of the file ({} bytes) (offset 0)", source,
+         header_len, size);
   const std::string_view text(reinterpret_cast<const char*>(data + 8), size_t(header_len));
-  if (text.empty() || text.front() != '{') fail("{}: header is not a JSON object (offset 8)", source);
+  if (text.empty() || text.front() != '{')
+    fail(ErrorKind::kCorruptData, "{}: header is not a JSON object (offset 8)", source);
   const nlohmann::json header = parse_json_checked(text, source);
-  if (!header.is_object()) fail("{}: header is not a JSON object (offset 8)", source);
+  if (!header.is_object()) fail(ErrorKind::kCorruptData, "{}: header is not a JSON object (offset 8)", source);
 
   const uint8_t* base = data + 8 + header_len;
   const uint64_t data_size = size - 8 - header_len;
@@ -82,7 +86,9 @@ std::vector<SafetensorsEntry> read_safetensors(const uint8_t* data, size_t size,
     const std::string& name = item.key();
     const nlohmann::json& info = item.value();
     if (name == "__metadata__") continue;
-    auto bad = [&](const std::string& what) { fail("{}: tensor '{}': {}", source, name, what); };
+    auto bad = [&](const std::string& what) {
+      fail(ErrorKind::kCorruptData, "{}: tensor '{}': {}", source, name, what);
+    };
     if (!info.is_object()) bad("entry is not an object");
     const auto dt = info.find("dtype");
     const auto sh = info.find("shape");
@@ -128,7 +134,8 @@ std::vector<SafetensorsEntry> read_safetensors(const uint8_t* data, size_t size,
     const auto& prev = ranges[order[k - 1]];
     const auto& cur = ranges[order[k]];
     if (cur.first < prev.second && cur.first != cur.second)
-      fail("{}: tensor '{}': data overlaps tensor '{}'", source, out[order[k]].name, out[order[k - 1]].name);
+      fail(ErrorKind::kCorruptData, "{}: tensor '{}': data overlaps tensor '{}'", source, out[order[k]].name,
+           out[order[k - 1]].name);
   }
   std::vector<SafetensorsEntry> sorted;
   sorted.reserve(out.size());
@@ -145,7 +152,9 @@ std::optional<DType> safetensors_dtype(const std::string& dtype) {
 
 WeightTensor to_weight_tensor(const SafetensorsEntry& e, const std::string& source, std::string gguf_name) {
   const auto type = safetensors_dtype(e.dtype);
-  if (!type) fail("{}: tensor '{}' has dtype {}; only F32, F16 and BF16 are supported", source, e.name, e.dtype);
+  if (!type)
+    fail(ErrorKind::kUnsupported, "{}: tensor '{}' has dtype {}; only F32, F16 and BF16 are supported", source, e.name,
+         e.dtype);
   WeightTensor t;
   t.name = std::move(gguf_name);
   t.type = *type;

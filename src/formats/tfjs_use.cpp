@@ -54,7 +54,8 @@ struct Converter {
   double constant(const std::string& tf_name, double expected, double rel_tol = 0) {
     double v = tf.scalar(tf_name);
     if (!(std::fabs(v - expected) <= rel_tol * std::fabs(expected)))
-      fail("{}: constant '{}' is {}, expected {} (not the USE-lite architecture)", tf.source, tf_name, v, expected);
+      fail(ErrorKind::kUnsupported, "{}: constant '{}' is {}, expected {} (not the USE-lite architecture)", tf.source,
+           tf_name, v, expected);
     return v;
   }
 };
@@ -64,24 +65,27 @@ void add_vocabulary(Metadata& meta, const std::string& dir) {
   nlohmann::json j;
   try {
     std::error_code ec;
-    if (std::filesystem::file_size(path, ec) > (64u << 20) || ec) fail("{}: missing or too large", path);
+    const uintmax_t size = std::filesystem::file_size(path, ec);
+    if (ec) fail(errno_kind(ec.value()), "{}: cannot read: {}", path, ec.message());
+    if (size > (64u << 20)) fail(ErrorKind::kCorruptData, "{}: too large for a vocabulary ({} bytes)", path, size);
     j = nlohmann::json::parse(read_file(path));
   } catch (const nlohmann::json::exception& e) {
-    fail("{}: invalid JSON: {}", path, e.what());
+    fail(ErrorKind::kCorruptData, "{}: invalid JSON: {}", path, e.what());
   }
   if (!j.is_array() || j.empty() || j.size() > size_t(kVocabRows))
-    fail("{}: expected an array of 1..{} [piece, score] entries", path, kVocabRows);
+    fail(ErrorKind::kCorruptData, "{}: expected an array of 1..{} [piece, score] entries", path, kVocabRows);
   std::vector<std::string> tokens;
   MetaArray scores;
   scores.elem = MetaType::F64;  // the reference Viterbi sums these as doubles: keep every bit for exact ties
   for (size_t i = 0; i < j.size(); ++i) {
     const auto& e = j[i];
     if (!e.is_array() || e.size() != 2 || !e[0].is_string() || !(e[1].is_number() || e[1].is_null()))
-      fail("{}: entry {} is not a [piece, score] pair", path, i);
+      fail(ErrorKind::kCorruptData, "{}: entry {} is not a [piece, score] pair", path, i);
     std::string piece = e[0].get<std::string>();
-    if (piece.empty() || !utf8_valid(piece)) fail("{}: entry {} has an empty or invalid piece", path, i);
+    if (piece.empty() || !utf8_valid(piece))
+      fail(ErrorKind::kCorruptData, "{}: entry {} has an empty or invalid piece", path, i);
     double score = e[1].is_null() ? 0.0 : e[1].get<double>();  // JS: null + x === x
-    if (!std::isfinite(score)) fail("{}: entry {} has a non-finite score", path, i);
+    if (!std::isfinite(score)) fail(ErrorKind::kCorruptData, "{}: entry {} has a non-finite score", path, i);
     tokens.push_back(std::move(piece));
     scores.floats.push_back(score);
   }

@@ -18,18 +18,18 @@ namespace hearth {
 
 std::unique_ptr<Weights> Weights::open(const std::string& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) fail("{}: cannot open: {}", path, std::strerror(errno));
+  if (::stat(path.c_str(), &st) != 0) fail(errno_kind(errno), "{}: cannot open: {}", path, std::strerror(errno));
   if (S_ISDIR(st.st_mode)) return load_hf_folder(path);
   // FIFOs and devices could block or never end; only regular files can be models.
   if (!S_ISREG(st.st_mode)) fail("{}: not a GGUF file or model folder", path);
   // Sniff the magic with a small read rather than mapping: the file may be anything.
   unsigned char magic[4] = {};
   std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) fail("{}: cannot open: {}", path, std::strerror(errno));
+  if (f == nullptr) fail(errno_kind(errno), "{}: cannot open: {}", path, std::strerror(errno));
   const size_t n = std::fread(magic, 1, sizeof magic, f);
   std::fclose(f);
   if (is_gguf(magic, n)) return load_gguf(path);
-  fail("{}: not a GGUF file or model folder", path);
+  fail(ErrorKind::kUnsupported, "{}: not a GGUF file or model folder", path);
 }
 
 int64_t WeightTensor::n_elements() const {
@@ -40,7 +40,7 @@ int64_t WeightTensor::n_elements() const {
 
 std::string Weights::architecture() const {
   auto arch = metadata_.find_string("general.architecture");
-  if (!arch) fail("{}: missing metadata key 'general.architecture'", source_);
+  if (!arch) fail(ErrorKind::kCorruptData, "{}: missing metadata key 'general.architecture'", source_);
   return *arch;
 }
 
@@ -52,7 +52,7 @@ const WeightTensor* Weights::find(const std::string& name) const {
 
 const WeightTensor& Weights::get(const std::string& name) const {
   const WeightTensor* t = find(name);
-  if (t == nullptr) fail("{}: missing tensor '{}'", source_, name);
+  if (t == nullptr) fail(ErrorKind::kCorruptData, "{}: missing tensor '{}'", source_, name);
   return *t;
 }
 
@@ -72,13 +72,14 @@ const WeightTensor& Weights::get(const std::string& name, const std::vector<int6
     return v;
   };
   if (trim(t.ne) != trim(expected_ne))
-    fail("{}: tensor '{}' has shape {}, expected {}", source_, name, shape_str(t.ne), shape_str(expected_ne));
+    fail(ErrorKind::kCorruptData, "{}: tensor '{}' has shape {}, expected {}", source_, name, shape_str(t.ne),
+         shape_str(expected_ne));
   return t;
 }
 
 const uint8_t* Weights::own_bytes(const void* bytes, size_t n) {
   void* p = std::aligned_alloc(64, (n + 63) / 64 * 64 + 64);
-  if (p == nullptr) fail("{}: out of memory ({} bytes)", source_, n);
+  if (p == nullptr) fail(ErrorKind::kResourceExhausted, "{}: out of memory ({} bytes)", source_, n);
   if (n) std::memcpy(p, bytes, n);
   storage_.emplace_back(p, [](const void* q) { std::free(const_cast<void*>(q)); });
   return static_cast<const uint8_t*>(p);

@@ -116,7 +116,8 @@ std::string string_replace(const std::string& s, const std::string& from, const 
     out += to;
     start = at + from.size();
     --remaining;
-    if (out.size() > kMaxStringBytes) fail("string too long (over {} bytes)", kMaxStringBytes);
+    if (out.size() > kMaxStringBytes)
+      fail(ErrorKind::kResourceExhausted, "string too long (over {} bytes)", kMaxStringBytes);
   }
   out.append(s, start, std::string::npos);
   return out;
@@ -130,7 +131,8 @@ Value string_method_replace(const std::string& s, std::vector<Value>& args, KwAr
   else if (const Value* c = kwargs.find("count")) count = *c;
   if (count.kind != Value::Kind::Int && !count.is_null()) fail("replace() count argument must be a number or none");
   const std::string out = string_replace(s, args[0].str, args[1].str, count.is_null() ? -1 : count.num);
-  if (out.size() > kMaxStringBytes) fail("string too long (over {} bytes)", kMaxStringBytes);
+  if (out.size() > kMaxStringBytes)
+    fail(ErrorKind::kResourceExhausted, "string too long (over {} bytes)", kMaxStringBytes);
   return Value::string(out);
 }
 
@@ -381,7 +383,8 @@ Value range_fn(Interpreter&, std::vector<Value>& args, KwArgs&, const std::share
   if (step == 0) fail("range() step must not be zero");
   if (std::isnan(start) || std::isnan(stop) || std::isnan(step)) return Value::array({});
   const double count = std::ceil((stop - start) / step);
-  if (count > static_cast<double>(kMaxArrayItems)) fail("range() too long ({} items; the limit is {})", count, kMaxArrayItems);
+  if (count > static_cast<double>(kMaxArrayItems))
+    fail(ErrorKind::kResourceExhausted, "range() too long ({} items; the limit is {})", count, kMaxArrayItems);
   Array out;
   for (double i = start; step > 0 ? i < stop : i > stop; i += step) {
     out.push_back(i == std::trunc(i) ? Value::integer(i) : Value::floating(i));

@@ -11,7 +11,7 @@ namespace hearth::jinja {
 namespace {
 
 [[noreturn]] void unsupported(const std::string& name, const Value& operand) {
-  fail("unsupported filter '{}' for {}", name, kind_name(operand.kind));
+  fail(ErrorKind::kUnsupported, "unsupported filter '{}' for {}", name, kind_name(operand.kind));
 }
 
 std::string indent_lines(const std::string& s, size_t width, bool first, bool blank) {
@@ -23,7 +23,8 @@ std::string indent_lines(const std::string& s, size_t width, bool first, bool bl
     const std::string_view part(s.data() + start, (nl == std::string::npos ? s.size() : nl) - start);
     if ((line > 0 || first) && (!part.empty() || blank)) out += pad;
     out += part;
-    if (out.size() > kMaxStringBytes) fail("indent: result too long (over {} bytes)", kMaxStringBytes);
+    if (out.size() > kMaxStringBytes)
+      fail(ErrorKind::kResourceExhausted, "indent: result too long (over {} bytes)", kMaxStringBytes);
     if (nl == std::string::npos) break;
     out += '\n';
     start = nl + 1;
@@ -74,7 +75,7 @@ Value round_number(const Value& operand, const std::vector<Value>& args, const K
 
 Value Interpreter::apply_filter(const Value& operand, const Node& filter, const std::shared_ptr<Env>& env) {
   if (filter.kind == NodeKind::Call) return apply_call_filter(operand, filter, env);
-  if (filter.kind != NodeKind::Ident) fail("unsupported filter expression");
+  if (filter.kind != NodeKind::Ident) fail(ErrorKind::kUnsupported, "unsupported filter expression");
   const std::string& name = filter.name;
   if (name == "safe") return operand;
   if (name == "tojson") return Value::string(to_json(operand, JsonOptions{}));
@@ -172,7 +173,7 @@ Value Interpreter::apply_filter(const Value& operand, const Node& filter, const 
 }
 
 Value Interpreter::apply_call_filter(const Value& operand, const Node& filter, const std::shared_ptr<Env>& env) {
-  if (filter.a->kind != NodeKind::Ident) fail("unsupported filter expression");
+  if (filter.a->kind != NodeKind::Ident) fail(ErrorKind::kUnsupported, "unsupported filter expression");
   const std::string& name = filter.a->name;
   std::vector<Value> args;
   KwArgs kwargs;
@@ -289,7 +290,7 @@ Value Interpreter::apply_call_filter(const Value& operand, const Node& filter, c
       TestFn test = nullptr;
       if (args.size() > 1) {
         test = find_test(args[1].str);
-        if (!test) fail("unsupported test '{}'", args[1].str);
+        if (!test) fail(ErrorKind::kUnsupported, "unsupported test '{}'", args[1].str);
       }
       const Value test_arg = args.size() > 2 ? args[2] : Value();
       Array out;
@@ -303,7 +304,7 @@ Value Interpreter::apply_call_filter(const Value& operand, const Node& filter, c
     if (name == "map") {
       evaluate_args();
       const Value* attribute = kwargs.find("attribute");
-      if (!attribute) fail("map: only map(attribute=...) is supported");
+      if (!attribute) fail(ErrorKind::kUnsupported, "map: only map(attribute=...) is supported");
       if (!attribute->is_string()) fail("map: attribute must be a string");
       const Value* fallback = kwargs.find("default");
       Array out;

@@ -61,7 +61,8 @@ Value Interpreter::make_namespace(Object o) {
 }
 
 void Interpreter::check_string(size_t n) const {
-  if (n > kMaxStringBytes) fail("rendered text too long (over {} bytes)", kMaxStringBytes);
+  if (n > kMaxStringBytes)
+    fail(ErrorKind::kResourceExhausted, "rendered text too long (over {} bytes)", kMaxStringBytes);
 }
 
 std::string Interpreter::render(const NodeList& program, const std::shared_ptr<Env>& globals) {
@@ -86,7 +87,9 @@ std::string Interpreter::block(const NodeList& stmts, const std::shared_ptr<Env>
 
 void Interpreter::tick(int line) {
   if (++steps_ > kMaxSteps)
-    throw RenderError(fmt::format("template error at line {}: too many steps (over {}; runaway loop?)", line, kMaxSteps));
+    throw RenderError(
+        fmt::format("template error at line {}: too many steps (over {}; runaway loop?)", line, kMaxSteps),
+        ErrorKind::kResourceExhausted);
 }
 
 Value Interpreter::eval(const Node& n, const std::shared_ptr<Env>& env) {
@@ -97,13 +100,15 @@ Value Interpreter::eval(const Node& n, const std::shared_ptr<Env>& env) {
     ~Depth() { --d; }
   } depth(depth_);
   if (depth_ > kMaxEvalDepth)
-    throw RenderError(fmt::format("template error at line {}: recursion too deep (over {} levels)", n.line, kMaxEvalDepth));
+    throw RenderError(
+        fmt::format("template error at line {}: recursion too deep (over {} levels)", n.line, kMaxEvalDepth),
+        ErrorKind::kResourceExhausted);
   try {
     return eval_node(n, env);
   } catch (const RenderError&) {
     throw;
   } catch (const Error& e) {
-    throw RenderError(fmt::format("template error at line {}: {}", n.line, e.what()));
+    throw RenderError(fmt::format("template error at line {}: {}", n.line, e.what()), e.kind());
   }
 }
 
@@ -231,7 +236,8 @@ Value Interpreter::eval_binary(const Node& n, const std::shared_ptr<Env>& env) {
     if (op == "<=") return Value::boolean(a <= b);
   } else if (left.is_array() && right.is_array()) {
     if (op == "+") {
-      if (left.arr->size() + right.arr->size() > kMaxArrayItems) fail("list too long (over {} items)", kMaxArrayItems);
+      if (left.arr->size() + right.arr->size() > kMaxArrayItems)
+        fail(ErrorKind::kResourceExhausted, "list too long (over {} items)", kMaxArrayItems);
       Array items = *left.arr;
       items.insert(items.end(), right.arr->begin(), right.arr->end());
       return Value::array(std::move(items));
@@ -372,7 +378,8 @@ Value Interpreter::eval_call(const Node& n, const std::shared_ptr<Env>& env) {
   if (fn.kind != Value::Kind::Function) {
     if (n.a->kind == NodeKind::Ident) fail("'{}' is undefined or not callable", n.a->name);
     if (n.a->kind == NodeKind::Member && !n.a->flag && n.a->b->kind == NodeKind::Ident)
-      fail("unsupported method '{}' (on a {})", n.a->b->name, kind_name(eval(*n.a->a, env).kind));
+      fail(ErrorKind::kUnsupported, "unsupported method '{}' (on a {})", n.a->b->name,
+           kind_name(eval(*n.a->a, env).kind));
     fail("cannot call {} (not a function)", kind_name(fn.kind));
   }
   return call(fn, args, kwargs, env);
@@ -381,7 +388,7 @@ Value Interpreter::eval_call(const Node& n, const std::shared_ptr<Env>& env) {
 Value Interpreter::eval_test(const Node& n, const std::shared_ptr<Env>& env) {
   const Value operand = eval(*n.a, env);
   const TestFn test = find_test(n.name);
-  if (!test) fail("unsupported test '{}'", n.name);
+  if (!test) fail(ErrorKind::kUnsupported, "unsupported test '{}'", n.name);
   const bool r = test(operand, Value());
   return Value::boolean(n.flag ? !r : r);
 }

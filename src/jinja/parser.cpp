@@ -164,7 +164,7 @@ class Parser {
       end_block("endfilter");
       return n;
     }
-    fail("template syntax error at line {}: unsupported statement '{}'", at, name);
+    fail(ErrorKind::kUnsupported, "template syntax error at line {}: unsupported statement '{}'", at, name);
   }
 
   NodePtr set_statement(int at) {

@@ -19,7 +19,8 @@ constexpr int kMaxJsonDepth = 256;
 constexpr size_t kMaxJsonBytes = 16u << 20;
 
 void check_size(const std::string& out) {
-  if (out.size() > kMaxJsonBytes) fail("value too large to print (over {} bytes)", kMaxJsonBytes);
+  if (out.size() > kMaxJsonBytes)
+    fail(ErrorKind::kResourceExhausted, "value too large to print (over {} bytes)", kMaxJsonBytes);
 }
 }  // namespace
 
@@ -311,7 +312,8 @@ int locale_compare(const std::string& a, const std::string& b) {
 }
 
 void to_json_rec(std::string& out, const Value& v, const JsonOptions& o, int depth) {
-  if (depth > kMaxJsonDepth) fail("value nested too deeply for tojson (cyclic namespace?)");
+  if (depth > kMaxJsonDepth)
+    fail(ErrorKind::kResourceExhausted, "value nested too deeply for tojson (cyclic namespace?)");
   switch (v.kind) {
     case Value::Kind::Null: out += "null"; return;
     case Value::Kind::Undefined: out += o.undefined_as_null ? "null" : "undefined"; return;

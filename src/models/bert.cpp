@@ -22,8 +22,9 @@ constexpr int64_t kMaxLayers = 1024, kMaxWidth = 1 << 16, kMaxContext = 1 << 20;
 
 int64_t int_key(const Weights& w, const std::string& key, int64_t lo, int64_t hi) {
   const std::optional<int64_t> v = w.metadata().find_int(key);
-  if (!v) fail("{}: missing metadata key '{}'", w.source(), key);
-  if (*v < lo || *v > hi) fail("{}: metadata '{}' = {} is out of range [{}, {}]", w.source(), key, *v, lo, hi);
+  if (!v) fail(ErrorKind::kCorruptData, "{}: missing metadata key '{}'", w.source(), key);
+  if (*v < lo || *v > hi)
+    fail(ErrorKind::kCorruptData, "{}: metadata '{}' = {} is out of range [{}, {}]", w.source(), key, *v, lo, hi);
   return *v;
 }
 
@@ -41,14 +42,16 @@ class BertModel final : public EncoderModel {
     tok_embd_ = backend.prepare_matrix(w.get("token_embd.weight", {H, hp_.n_vocab}), Backend::MatrixUse::kLookup);
     const WeightTensor& pos = w.get("position_embd.weight");
     if (pos.ne.size() != 2 || pos.ne[0] != H || pos.ne[1] < hp_.n_ctx)
-      fail("{}: tensor 'position_embd.weight' must be {} x at least {} (bert.context_length), got {} dims [{}]",
+      fail(ErrorKind::kCorruptData,
+           "{}: tensor 'position_embd.weight' must be {} x at least {} (bert.context_length), got {} dims [{}]",
            w.source(), H, hp_.n_ctx, pos.ne.size(), fmt::join(pos.ne, ", "));
     pos_embd_ = backend.prepare_matrix(pos, Backend::MatrixUse::kLookup);
     if (const WeightTensor* types = w.find("token_types.weight")) {
       if (types->ne.size() != 2 || types->ne[0] != H || types->ne[1] < 1)
-        fail("{}: tensor 'token_types.weight' must have rows of {} values", w.source(), H);
+        fail(ErrorKind::kCorruptData, "{}: tensor 'token_types.weight' must have rows of {} values", w.source(), H);
       if (!can_dequantize(types->type) || H % traits(types->type).block_size != 0)
-        fail("{}: tensor 'token_types.weight' has unsupported type {}", w.source(), dtype_name(types->type));
+        fail(ErrorKind::kUnsupported, "{}: tensor 'token_types.weight' has unsupported type {}", w.source(),
+             dtype_name(types->type));
       // Every token is "sentence A": the same row 0 is added to all of them.
       std::vector<float> row0(static_cast<size_t>(H));
       dequantize_row(types->type, types->data, row0.data(), H);
@@ -106,7 +109,8 @@ std::vector<std::vector<float>> BertModel::embed(const std::vector<std::vector<i
     const auto& seq = sequences[s];
     if (seq.empty()) fail("sequence {} is empty: an encoder needs at least one token", s);
     if (seq.size() > size_t(hp_.n_ctx))
-      fail("sequence {} has {} tokens; this model takes at most {}", s, seq.size(), hp_.n_ctx);
+      fail(ErrorKind::kResourceExhausted, "sequence {} has {} tokens; this model takes at most {}", s, seq.size(),
+           hp_.n_ctx);
     for (int32_t id : seq)
       if (id < 0 || id >= hp_.n_vocab) fail("sequence {}: token id {} is outside the vocabulary (0..{})", s, id,
                                             hp_.n_vocab - 1);
@@ -174,24 +178,26 @@ BertHParams read_bert_hparams(const Weights& w) {
   hp.n_ff = int(int_key(w, a + ".feed_forward_length", 1, 8 * kMaxWidth));
   hp.n_head = int(int_key(w, a + ".attention.head_count", 1, hp.n_embd));
   if (hp.n_embd % hp.n_head != 0)
-    fail("{}: {}.embedding_length {} is not a multiple of {}.attention.head_count {}", w.source(), a, hp.n_embd, a,
-         hp.n_head);
+    fail(ErrorKind::kCorruptData, "{}: {}.embedding_length {} is not a multiple of {}.attention.head_count {}",
+         w.source(), a, hp.n_embd, a, hp.n_head);
   hp.n_ctx = int(int_key(w, a + ".context_length", 1, kMaxContext));
   const std::optional<double> eps = w.metadata().find_float(a + ".attention.layer_norm_epsilon");
-  if (!eps) fail("{}: missing metadata key '{}.attention.layer_norm_epsilon'", w.source(), a);
+  if (!eps) fail(ErrorKind::kCorruptData, "{}: missing metadata key '{}.attention.layer_norm_epsilon'", w.source(), a);
   if (!(*eps > 0.0 && *eps < 1.0))
-    fail("{}: metadata '{}.attention.layer_norm_epsilon' = {} must be in (0, 1)", w.source(), a, *eps);
+    fail(ErrorKind::kCorruptData, "{}: metadata '{}.attention.layer_norm_epsilon' = {} must be in (0, 1)", w.source(),
+         a, *eps);
   hp.eps = float(*eps);
   if (w.metadata().find_bool(a + ".attention.causal").value_or(false))
-    fail("{}: {}.attention.causal is true; a BERT encoder attends bidirectionally", w.source(), a);
+    fail(ErrorKind::kUnsupported, "{}: {}.attention.causal is true; a BERT encoder attends bidirectionally", w.source(),
+         a);
   if (w.metadata().has(a + ".pooling_type")) {
     static constexpr Pooling kByType[] = {Pooling::kNone, Pooling::kMean, Pooling::kCls, Pooling::kLast};
     hp.pooling = kByType[int_key(w, a + ".pooling_type", 0, 3)];
   }
   const WeightTensor& tok = w.get("token_embd.weight");
   if (tok.ne.size() != 2 || tok.ne[0] != hp.n_embd || tok.ne[1] < 1 || tok.ne[1] > (int64_t(1) << 31) - 1)
-    fail("{}: tensor 'token_embd.weight' must be {} x n_vocab, got [{}]", w.source(), hp.n_embd,
-         fmt::join(tok.ne, ", "));
+    fail(ErrorKind::kCorruptData, "{}: tensor 'token_embd.weight' must be {} x n_vocab, got [{}]", w.source(),
+         hp.n_embd, fmt::join(tok.ne, ", "));
   hp.n_vocab = tok.ne[1];
   return hp;
 }

@@ -57,7 +57,8 @@ std::unique_ptr<EncoderModel> load_encoder(const Weights& weights, Backend& back
     if (a.name == arch) return a.build(weights, backend);
   if (is_decoder_architecture(arch))
     fail("{}: '{}' is a decoder model; embeddings need an encoder ({})", weights.source(), arch, encoder_names());
-  fail("{}: unknown architecture '{}' (encoders this build runs: {})", weights.source(), arch, encoder_names());
+  fail(ErrorKind::kUnsupported, "{}: unknown architecture '{}' (encoders this build runs: {})", weights.source(), arch,
+       encoder_names());
 }
 
 }  // namespace hearth

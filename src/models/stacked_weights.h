@@ -47,7 +47,7 @@ inline std::vector<float> stack_biases(const std::vector<const WeightTensor*>& p
     if (!b) continue;
     if (b->n_elements() != width || !can_dequantize(b->type) || width % traits(b->type).block_size != 0 ||
         b->nbytes < row_bytes(b->type, width))
-      fail("{}: tensor '{}' is not a bias of {} values", source, b->name, width);
+      fail(ErrorKind::kCorruptData, "{}: tensor '{}' is not a bias of {} values", source, b->name, width);
     dequantize_row(b->type, b->data, out.data() + i * size_t(width), width);
   }
   return out;

@@ -32,8 +32,9 @@ class UseModel final : public EncoderModel {
     const Metadata& m = w.metadata();
     auto int_key = [&](const std::string& key, int64_t lo, int64_t hi) {
       std::optional<int64_t> v = m.find_int(key);
-      if (!v) fail("{}: missing metadata key '{}'", source_, key);
-      if (*v < lo || *v > hi) fail("{}: metadata '{}' = {} is out of range [{}, {}]", source_, key, *v, lo, hi);
+      if (!v) fail(ErrorKind::kCorruptData, "{}: missing metadata key '{}'", source_, key);
+      if (*v < lo || *v > hi)
+        fail(ErrorKind::kCorruptData, "{}: metadata '{}' = {} is out of range [{}, {}]", source_, key, *v, lo, hi);
       return *v;
     };
     const int64_t n_layer = int_key("use.block_count", 1, kMaxLayers);
@@ -43,22 +44,27 @@ class UseModel final : public EncoderModel {
     n_head_ = int(int_key("use.attention.head_count", 1, 1024));
     n_ctx_ = int(int_key("use.context_length", 1, kMaxContext));
     if (in % 2 != 0 || in % n_head_ != 0 || dim_ % n_head_ != 0)
-      fail("{}: widths {} / {} do not split into {} heads (and sin/cos halves)", source_, in, dim_, n_head_);
+      fail(ErrorKind::kCorruptData, "{}: widths {} / {} do not split into {} heads (and sin/cos halves)", source_, in,
+           dim_, n_head_);
     eps_ = float(m.find_float("use.attention.layer_norm_epsilon").value_or(-1));
-    if (!(eps_ > 0 && eps_ < 1)) fail("{}: missing or invalid 'use.attention.layer_norm_epsilon'", source_);
+    if (!(eps_ > 0 && eps_ < 1))
+      fail(ErrorKind::kCorruptData, "{}: missing or invalid 'use.attention.layer_norm_epsilon'", source_);
     l2_eps_ = float(m.find_float("use.l2_normalize_epsilon").value_or(1e-12));
-    if (!(l2_eps_ >= 0 && l2_eps_ < 1)) fail("{}: invalid 'use.l2_normalize_epsilon'", source_);
+    if (!(l2_eps_ >= 0 && l2_eps_ < 1))
+      fail(ErrorKind::kCorruptData, "{}: invalid 'use.l2_normalize_epsilon'", source_);
     std::optional<std::vector<double>> scales = m.find_floats("use.attention.query_scales");
     if (!scales || scales->size() != size_t(n_layer))
-      fail("{}: 'use.attention.query_scales' must hold one value per layer ({})", source_, n_layer);
+      fail(ErrorKind::kCorruptData, "{}: 'use.attention.query_scales' must hold one value per layer ({})", source_,
+           n_layer);
 
     const WeightTensor& tok = w.get("token_embd.weight");
     if (tok.ne.size() != 2 || tok.ne[0] != in || tok.ne[1] < 1 || tok.ne[1] > INT32_MAX)
-      fail("{}: tensor 'token_embd.weight' must be {} x n_vocab", source_, in);
+      fail(ErrorKind::kCorruptData, "{}: tensor 'token_embd.weight' must be {} x n_vocab", source_, in);
     n_vocab_ = tok.ne[1];
     tok_embd_ = backend.prepare_matrix(tok, Backend::MatrixUse::kLookup);
     const WeightTensor& inv = w.get("timing.inv_timescales", {in / 2});
-    if (inv.type != DType::F32) fail("{}: tensor 'timing.inv_timescales' must be f32", source_);
+    if (inv.type != DType::F32)
+      fail(ErrorKind::kCorruptData, "{}: tensor 'timing.inv_timescales' must be f32", source_);
     inv_timescales_.resize(size_t(in / 2));
     dequantize_row(DType::F32, inv.data, inv_timescales_.data(), in / 2);
     // The timing signal of the first positions, once: per call it would cost T * in / 2 sin/cos pairs, a
@@ -78,7 +84,8 @@ class UseModel final : public EncoderModel {
       const std::string p = "blk." + std::to_string(il) + ".";
       L.in = il == 0 ? in : dim_;
       L.query_scale = float((*scales)[size_t(il)]);
-      if (!(L.query_scale > 0 && L.query_scale <= 1)) fail("{}: invalid query scale for layer {}", source_, il);
+      if (!(L.query_scale > 0 && L.query_scale <= 1))
+        fail(ErrorKind::kCorruptData, "{}: invalid query scale for layer {}", source_, il);
       L.attn_norm_w = ew.vector(p + "attn_norm.weight", L.in);
       L.attn_norm_b = ew.vector(p + "attn_norm.bias", L.in);
       // A layer that changes the width needs a projected residual; otherwise the residual is the input itself.
@@ -176,7 +183,7 @@ void UseModel::ffn_block(const Scratch& s, const Layer& L, Act y) const {
 std::vector<std::vector<float>> UseModel::embed(const std::vector<std::vector<int32_t>>& sequences,
                                                 const EmbedOptions& options) const {
   if (options.pooling != Pooling::kMean && options.pooling != Pooling::kNone)
-    fail("{}: Universal Sentence Encoder supports mean pooling (or none) only", source_);
+    fail(ErrorKind::kUnsupported, "{}: Universal Sentence Encoder supports mean pooling (or none) only", source_);
   const size_t S = sequences.size();
   std::vector<std::vector<float>> out(S);
   if (S == 0) return out;

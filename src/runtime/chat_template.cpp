@@ -1,5 +1,6 @@
 #include "runtime/chat_template.h"
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -95,16 +96,16 @@ ChatTemplateSource chat_template_from_tokenizer_config(const std::string& json_t
   try {
     config = nlohmann::ordered_json::parse(json_text);
   } catch (const nlohmann::json::exception& e) {
-    fail("{}: invalid JSON: {}", origin, e.what());
+    fail(ErrorKind::kCorruptData, "{}: invalid JSON: {}", origin, e.what());
   }
-  if (!config.is_object()) fail("{}: expected a JSON object", origin);
+  if (!config.is_object()) fail(ErrorKind::kCorruptData, "{}: expected a JSON object", origin);
   auto token = [&](const char* key) -> std::string {
     auto it = config.find(key);
     if (it == config.end() || it->is_null()) return std::string();
     if (it->is_string()) return it->get<std::string>();
     if (it->is_object() && it->contains("content") && (*it)["content"].is_string())
       return (*it)["content"].get<std::string>();
-    fail("{}: {} must be a string or an object with a string 'content'", origin, key);
+    fail(ErrorKind::kCorruptData, "{}: {} must be a string or an object with a string 'content'", origin, key);
   };
   ChatTemplateSource s;
   s.bos_token = token("bos_token");
@@ -118,14 +119,15 @@ ChatTemplateSource chat_template_from_tokenizer_config(const std::string& json_t
       for (const auto& entry : *it) {
         if (!entry.is_object() || !entry.contains("name") || !entry.contains("template") ||
             !entry["name"].is_string() || !entry["template"].is_string())
-          fail("{}: chat_template list entries must be {{\"name\": ..., \"template\": ...}}", origin);
+          fail(ErrorKind::kCorruptData, "{}: chat_template list entries must be {{\"name\": ..., \"template\": ...}}",
+               origin);
         const std::string name = entry["name"].get<std::string>();
         if (name == "default") fallback = entry["template"].get<std::string>();
         if (tool_use && name == "tool_use") s.source = entry["template"].get<std::string>();
       }
       if (s.source.empty()) s.source = fallback;
     } else {
-      fail("{}: chat_template must be a string or a list of named templates", origin);
+      fail(ErrorKind::kCorruptData, "{}: chat_template must be a string or a list of named templates", origin);
     }
   }
   return with_fallback(std::move(s), origin);
@@ -142,7 +144,7 @@ ChatTemplateSource load_chat_template(const std::string& path, bool tool_use) {
   }
   if (!config_path.empty()) {
     std::ifstream f(config_path, std::ios::binary);
-    if (!f) fail("{}: cannot open", config_path.string());
+    if (!f) fail(errno_kind(errno), "{}: cannot open", config_path.string());
     std::stringstream ss;
     ss << f.rdbuf();
     return chat_template_from_tokenizer_config(ss.str(), config_path.string(), tool_use);

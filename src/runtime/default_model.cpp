@@ -72,14 +72,17 @@ std::string default_embedding_model() {
   if (info.package_dir.empty()) {
     std::string looked;
     for (const fs::path& c : package_candidates()) looked += (looked.empty() ? "" : ", ") + c.string();
-    fail("the default embedding model is not converted yet and its npm package {} was not found (looked in: {}); "
+    fail(ErrorKind::kNotFound,
+         "the default embedding model is not converted yet and its npm package {} was not found (looked in: {}); "
          "run `make deps` in the hearth source tree, or set HEARTH_USE_DIR to the package's dist/ folder, or pass "
          "-m MODEL.gguf",
          kPackage, looked.empty() ? "nowhere" : looked);
   }
   std::error_code ec;
   fs::create_directories(fs::path(info.path).parent_path(), ec);
-  if (ec) fail("{}: cannot create the model cache folder: {}", fs::path(info.path).parent_path().string(), ec.message());
+  if (ec)
+    fail(errno_kind(ec.value()), "{}: cannot create the model cache folder: {}",
+         fs::path(info.path).parent_path().string(), ec.message());
   log::info("converting the default embedding model from {} into {}", info.package_dir, info.path);
   convert_tfjs_use(info.package_dir, info.path);  // written to a temporary and renamed: atomic
   return info.path;

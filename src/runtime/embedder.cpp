@@ -111,7 +111,8 @@ EmbedResult Embedder::embed_tokens(const std::vector<std::vector<int32_t>>& sequ
   if (options.normalize) opts.normalize = *options.normalize;
   const auto supported = model_->supported_poolings();
   if (std::find(supported.begin(), supported.end(), opts.pooling) == supported.end())
-    fail("{}: pooling '{}' is not supported by this model", weights_->source(), pooling_name(opts.pooling));
+    fail(ErrorKind::kUnsupported, "{}: pooling '{}' is not supported by this model", weights_->source(),
+         pooling_name(opts.pooling));
   const int64_t budget = options.batch_tokens > 0 ? options.batch_tokens : kDefaultBatchTokens;
 
   EmbedResult r;

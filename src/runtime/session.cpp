@@ -14,14 +14,13 @@ int DecoderSession::context_size(int requested, int cap) const {
 }
 
 DecoderSession open_decoder(const std::string& path, int threads, const std::string& backend) {
-  if (threads < 0) fail("thread count must be >= 0");
   DecoderSession s;
+  s.backend = shared_backend(backend, threads);  // first: a bad backend or thread count fails before any loading
   s.weights = Weights::open(path);
-  s.backend = create_backend(backend, threads);
   s.model = load_decoder(*s.weights, *s.backend);
   s.tokenizer = load_tokenizer(s.weights->metadata(), s.weights->source());
   if (s.tokenizer->n_vocab() > s.model->hparams().n_vocab)
-    fail("{}: the tokenizer has {} tokens but the model only {}", path, s.tokenizer->n_vocab(),
+    fail(ErrorKind::kCorruptData, "{}: the tokenizer has {} tokens but the model only {}", path, s.tokenizer->n_vocab(),
          s.model->hparams().n_vocab);
   return s;
 }

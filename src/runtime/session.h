@@ -14,7 +14,7 @@ namespace hearth {
 
 struct DecoderSession {
   std::shared_ptr<const Weights> weights;
-  std::unique_ptr<Backend> backend;
+  std::shared_ptr<Backend> backend;  // the process-wide backend of its device (shared_backend), not its own
   std::unique_ptr<DecoderModel> model;
   std::unique_ptr<Tokenizer> tokenizer;
 
@@ -23,8 +23,9 @@ struct DecoderSession {
   int context_size(int requested, int cap = 4096) const;
 };
 
-// Opens `path` (GGUF file or Hugging Face folder), makes a backend ("auto" = the best available) with
-// `threads` threads (0 = one per physical core), and builds the decoder and its tokenizer. Throws Error.
+// Opens `path` (GGUF file or Hugging Face folder) on the process-wide backend of the device ("auto" = the best
+// available; see shared_backend for `threads`: 0 = as it is, else the count it must have), and builds the decoder
+// and its tokenizer. Throws Error.
 DecoderSession open_decoder(const std::string& path, int threads = 0, const std::string& backend = "auto");
 
 }  // namespace hearth

@@ -108,7 +108,8 @@ class BpeTokenizer final : public VocabTokenizer {
       const std::string& m = merges[rank];
       // The separator is the first space after position 0, so a merge whose left part is " " still parses.
       size_t sp = m.size() > 1 ? m.find(' ', 1) : std::string::npos;
-      if (sp == std::string::npos) fail("{}: merge #{} '{}' is not \"left right\"", source_, rank, m);
+      if (sp == std::string::npos)
+        fail(ErrorKind::kCorruptData, "{}: merge #{} '{}' is not \"left right\"", source_, rank, m);
       std::string_view a(m.data(), sp), b(m.data() + sp + 1, m.size() - sp - 1);
       int32_t ia = vocab_.find(a), ib = vocab_.find(b), ir = vocab_.find(std::string(a) + std::string(b));
       // A merge whose parts or result are not tokens can never contribute a token: skip it.
@@ -144,17 +145,21 @@ class BpeTokenizer final : public VocabTokenizer {
       opt_.prefix.clear();
       opt_.suffix.clear();
       if (special_.add_bos) {
-        if (special_.bos < 0) fail("{}: the vocabulary asks for BOS but has no BOS token", source_);
+        if (special_.bos < 0)
+          fail(ErrorKind::kCorruptData, "{}: the vocabulary asks for BOS but has no BOS token", source_);
         opt_.prefix.push_back(special_.bos);
       }
       if (special_.add_eos) {
-        if (special_.eos < 0) fail("{}: the vocabulary asks for EOS but has no EOS token", source_);
+        if (special_.eos < 0)
+          fail(ErrorKind::kCorruptData, "{}: the vocabulary asks for EOS but has no EOS token", source_);
         opt_.suffix.push_back(special_.eos);
       }
     }
     for (const auto* list : {&opt_.prefix, &opt_.suffix})
       for (int32_t id : *list)
-        if (!vocab_.valid(id)) fail("{}: special token id {} is outside the vocabulary (0..{})", source_, id, n - 1);
+        if (!vocab_.valid(id))
+          fail(ErrorKind::kCorruptData, "{}: special token id {} is outside the vocabulary (0..{})", source_, id,
+               n - 1);
   }
 
   std::vector<int32_t> encode(std::string_view text, bool add_special, bool parse_special) const override {
@@ -343,7 +348,8 @@ class BpeTokenizer final : public VocabTokenizer {
 std::unique_ptr<Tokenizer> build(const Metadata& md, const std::string& source, const BpeOptions& options,
                                  bool add_bos_default) {
   const auto* merges = md.find_strings("tokenizer.ggml.merges");
-  if (merges == nullptr) fail("{}: missing metadata key 'tokenizer.ggml.merges' (needed by BPE)", source);
+  if (merges == nullptr)
+    fail(ErrorKind::kCorruptData, "{}: missing metadata key 'tokenizer.ggml.merges' (needed by BPE)", source);
   // llama.cpp's defaults for a gpt2 vocabulary (BOS = EOS = 11) or a SentencePiece one; the keys override them.
   SpecialTokens defaults;
   if (options.byte_level) {

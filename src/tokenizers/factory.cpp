@@ -1,6 +1,7 @@
 // load_tokenizer: picks the algorithm a vocabulary asks for. GGUF metadata names it in tokenizer.ggml.model;
 // a Hugging Face folder has tokenizer.json (loaded by tokenizer_json.h) or a BERT vocab.txt, which is
 // translated here into the same tokenizer.ggml.* keys so that one code path builds every tokenizer.
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -35,7 +36,7 @@ namespace {
 
 std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
-  if (!in) fail("{}: cannot open file", p.string());
+  if (!in) fail(errno_kind(errno), "{}: cannot open file", p.string());
   std::ostringstream ss;
   ss << in.rdbuf();
   if (in.bad()) fail("{}: read error", p.string());
@@ -46,7 +47,7 @@ nlohmann::json read_json(const fs::path& p) {
   try {
     return nlohmann::json::parse(read_file(p));
   } catch (const nlohmann::json::exception& e) {
-    fail("{}: invalid JSON ({})", p.string(), e.what());
+    fail(ErrorKind::kCorruptData, "{}: invalid JSON ({})", p.string(), e.what());
   }
 }
 
@@ -73,11 +74,12 @@ std::unique_ptr<Tokenizer> load_vocab_txt(const fs::path& dir) {
       entries.push_back(std::move(line));
     }
   }
-  if (entries.empty()) fail("{}: empty vocabulary", source);
+  if (entries.empty()) fail(ErrorKind::kCorruptData, "{}: empty vocabulary", source);
 
   nlohmann::json config = nlohmann::json::object();
   if (fs::exists(dir / "tokenizer_config.json")) config = read_json(dir / "tokenizer_config.json");
-  if (!config.is_object()) fail("{}: tokenizer_config.json is not a JSON object", dir.string());
+  if (!config.is_object())
+    fail(ErrorKind::kCorruptData, "{}: tokenizer_config.json is not a JSON object", dir.string());
   bool lowercase = true;  // BertTokenizer's default
   if (auto it = config.find("do_lower_case"); it != config.end() && it->is_boolean()) lowercase = it->get<bool>();
 
@@ -101,7 +103,8 @@ std::unique_ptr<Tokenizer> load_vocab_txt(const fs::path& dir) {
   special("pad_token", "[PAD]", "tokenizer.ggml.padding_token_id");
   special("mask_token", "[MASK]", "tokenizer.ggml.mask_token_id");
   if (!md.has("tokenizer.ggml.unknown_token_id"))
-    fail("{}: the vocabulary has no unknown token ('{}')", source, config_token(config, "unk_token", "[UNK]"));
+    fail(ErrorKind::kCorruptData, "{}: the vocabulary has no unknown token ('{}')", source,
+         config_token(config, "unk_token", "[UNK]"));
   md.set_strings("tokenizer.ggml.tokens", wordpiece_vocab_from_bert(entries));
   md.set_i32s("tokenizer.ggml.token_type", types);
   auto tok = make_wordpiece_tokenizer(md, source);
@@ -125,11 +128,11 @@ std::unique_ptr<Tokenizer> load_tokenizer_folder(const fs::path& dir) {
 #ifdef HEARTH_HAVE_TOKENIZER_JSON
     return load_tokenizer_json(dir.string());
 #else
-    fail("{}: tokenizer.json is not yet supported", dir.string());
+    fail(ErrorKind::kUnsupported, "{}: tokenizer.json is not yet supported", dir.string());
 #endif
   }
   if (fs::exists(dir / "vocab.txt")) return load_vocab_txt(dir);
-  fail("{}: no tokenizer found (expected tokenizer.json or vocab.txt)", dir.string());
+  fail(ErrorKind::kNotFound, "{}: no tokenizer found (expected tokenizer.json or vocab.txt)", dir.string());
 }
 
 }  // namespace
@@ -138,7 +141,8 @@ std::unique_ptr<Tokenizer> load_tokenizer(const Metadata& md, const std::string&
   const auto model = md.find_string("tokenizer.ggml.model");
   if (!model) {
     if (auto dir = md.find_string("general.source.hf_dir")) return load_tokenizer_folder(*dir);
-    fail("{}: no tokenizer in this model (metadata key 'tokenizer.ggml.model' is missing)", source);
+    fail(ErrorKind::kNotFound, "{}: no tokenizer in this model (metadata key 'tokenizer.ggml.model' is missing)",
+         source);
   }
   std::unique_ptr<Tokenizer> tok;
   if (*model == "bert") {
@@ -149,18 +153,18 @@ std::unique_ptr<Tokenizer> load_tokenizer(const Metadata& md, const std::string&
 #ifdef HEARTH_HAVE_BPE
     tok = make_bpe_tokenizer(md, source);
 #else
-    fail("{}: tokenizer model 'gpt2' (byte-level BPE) is not yet supported", source);
+    fail(ErrorKind::kUnsupported, "{}: tokenizer model 'gpt2' (byte-level BPE) is not yet supported", source);
 #endif
   } else if (*model == "use-unigram") {
 #ifdef HEARTH_HAVE_USE_UNIGRAM
     tok = make_use_unigram_tokenizer(md, source);
 #else
-    fail("{}: tokenizer model 'use-unigram' is not yet supported", source);
+    fail(ErrorKind::kUnsupported, "{}: tokenizer model 'use-unigram' is not yet supported", source);
 #endif
   } else if (*model == "t5") {
-    fail("{}: tokenizer model 't5' (unigram) is not yet supported", source);
+    fail(ErrorKind::kUnsupported, "{}: tokenizer model 't5' (unigram) is not yet supported", source);
   } else {
-    fail("{}: unknown tokenizer model '{}'", source, *model);
+    fail(ErrorKind::kUnsupported, "{}: unknown tokenizer model '{}'", source, *model);
   }
   if (auto arch = md.find_string("general.architecture")) {
     if (auto n = md.find_int(*arch + ".context_length"); n && *n > 0 && *n < (int64_t(1) << 30))
@@ -173,7 +177,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
   std::error_code ec;
   const fs::path p(path);
   if (fs::is_directory(p, ec)) return load_tokenizer_folder(p);
-  if (!fs::exists(p, ec)) fail("{}: no such file or folder", path);
+  if (!fs::exists(p, ec)) fail(ErrorKind::kNotFound, "{}: no such file or folder", path);
   // The files of a Hugging Face tokenizer folder may be named directly.
   const std::string name = p.filename().string();
   if (name == "tokenizer.json" || name == "vocab.txt") return load_tokenizer_folder(p.parent_path());

@@ -52,7 +52,8 @@ void split_one(pcre2_code* code, const std::string& pattern, pcre2_match_data* m
     if (rc < 0) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(rc, msg, sizeof msg);
-      fail("pre-tokenizer regex '{}' failed on a {}-byte text: {}", pattern, n, reinterpret_cast<const char*>(msg));
+      fail(ErrorKind::kResourceExhausted, "pre-tokenizer regex '{}' failed on a {}-byte text: {}", pattern, n,
+           reinterpret_cast<const char*>(msg));
     }
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
     size_t start = ov[0], end = ov[1];
@@ -79,7 +80,7 @@ void PreTokenizer::split(std::string_view text, std::vector<std::string_view>& o
   for (const auto& re : regexes_) {
     std::unique_ptr<pcre2_match_data, void (*)(pcre2_match_data*)> md(
         pcre2_match_data_create_from_pattern(re->code, nullptr), pcre2_match_data_free);
-    if (!md) fail("pre-tokenizer: out of memory");
+    if (!md) fail(ErrorKind::kResourceExhausted, "pre-tokenizer: out of memory");
     next.clear();
     for (std::string_view piece : cur) split_one(re->code, re->pattern, md.get(), piece, next);
     cur.swap(next);
@@ -175,7 +176,7 @@ std::vector<std::string> gguf_regexes(std::string_view pre) {
   if (pre == "chameleon")
     return {"<sentinel:[0-9]+>", "(IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z", R"(([\t\n]|    |  ))", R"(\p{N})",
             R"([\p{P}!-/:-@\[-`{-~])", kGpt2};
-  fail("unknown pre-tokenizer type tokenizer.ggml.pre = '{}'", pre);
+  fail(ErrorKind::kUnsupported, "unknown pre-tokenizer type tokenizer.ggml.pre = '{}'", pre);
 }
 
 }  // namespace

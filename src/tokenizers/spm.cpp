@@ -88,7 +88,8 @@ class SpmTokenizer final : public VocabTokenizer {
 
   void encode_text(std::string_view text, std::vector<int32_t>& out) const {
     if (text.empty()) return;
-    if (text.size() >= UINT32_MAX) fail("text too long to tokenize ({} bytes)", text.size());
+    if (text.size() >= UINT32_MAX)
+      fail(ErrorKind::kResourceExhausted, "text too long to tokenize ({} bytes)", text.size());
     std::vector<Symbol> sym;
     sym.reserve(text.size());
     for (size_t off = 0; off < text.size();) {
@@ -149,7 +150,8 @@ std::unique_ptr<Tokenizer> make_spm_tokenizer(const Metadata& md, const std::str
   defaults.unk = 0;
   defaults.add_bos = true;
   Vocab vocab = Vocab::from_metadata(md, source, defaults);
-  if (vocab.special().unk < 0) fail("{}: SentencePiece vocabulary has no unknown token", source);
+  if (vocab.special().unk < 0)
+    fail(ErrorKind::kCorruptData, "{}: SentencePiece vocabulary has no unknown token", source);
   const bool add_space_prefix = md.find_bool("tokenizer.ggml.add_space_prefix").value_or(true);
   return std::make_unique<SpmTokenizer>(std::move(vocab), add_space_prefix);
 }

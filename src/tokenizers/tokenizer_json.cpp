@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -18,13 +19,13 @@ using nlohmann::json;
 
 json read_json_file(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
-  if (!f) fail("{}: cannot open", p.string());
+  if (!f) fail(errno_kind(errno), "{}: cannot open", p.string());
   std::stringstream ss;
   ss << f.rdbuf();
   try {
     return json::parse(ss.str());
   } catch (const json::exception& e) {
-    fail("{}: invalid JSON: {}", p.string(), e.what());
+    fail(ErrorKind::kCorruptData, "{}: invalid JSON: {}", p.string(), e.what());
   }
 }
 
@@ -36,7 +37,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& dir) {
   json config = json::object();
   if (fs::exists(fs::path(dir) / "tokenizer_config.json")) {
     config = read_json_file(fs::path(dir) / "tokenizer_config.json");
-    if (!config.is_object()) fail("{}/tokenizer_config.json: not a JSON object", dir);
+    if (!config.is_object()) fail(ErrorKind::kCorruptData, "{}/tokenizer_config.json: not a JSON object", dir);
   }
   return hf::make_tokenizer(j, config, path.string());
 }

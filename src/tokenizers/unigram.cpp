@@ -32,21 +32,22 @@ std::string nfkc(std::string_view text) {
 
 UseUnigramTokenizer::UseUnigramTokenizer(std::vector<std::string> pieces, std::vector<double> scores, int reserved)
     : pieces_(std::move(pieces)) {
-  if (pieces_.empty()) fail("use-unigram tokenizer: empty vocabulary");
+  if (pieces_.empty()) fail(ErrorKind::kCorruptData, "use-unigram tokenizer: empty vocabulary");
   if (scores.size() != pieces_.size())
-    fail("use-unigram tokenizer: {} pieces but {} scores", pieces_.size(), scores.size());
+    fail(ErrorKind::kCorruptData, "use-unigram tokenizer: {} pieces but {} scores", pieces_.size(), scores.size());
   if (reserved < 1 || size_t(reserved) >= pieces_.size())
-    fail("use-unigram tokenizer: {} reserved ids for a vocabulary of {}", reserved, pieces_.size());
-  if (pieces_.size() > size_t(INT32_MAX)) fail("use-unigram tokenizer: vocabulary too large");
+    fail(ErrorKind::kCorruptData, "use-unigram tokenizer: {} reserved ids for a vocabulary of {}", reserved,
+         pieces_.size());
+  if (pieces_.size() > size_t(INT32_MAX)) fail(ErrorKind::kCorruptData, "use-unigram tokenizer: vocabulary too large");
 
   piece_lengths_.resize(pieces_.size());
   nodes_.emplace_back();
   std::unordered_map<uint64_t, int32_t> edges;
   for (size_t id = 0; id < pieces_.size(); ++id) {
     const std::string& piece = pieces_[id];
-    if (!utf8_valid(piece)) fail("use-unigram tokenizer: piece {} is not valid UTF-8", id);
+    if (!utf8_valid(piece)) fail(ErrorKind::kCorruptData, "use-unigram tokenizer: piece {} is not valid UTF-8", id);
     std::vector<char32_t> cps = utf8_decode(piece);
-    if (cps.empty()) fail("use-unigram tokenizer: piece {} is empty", id);
+    if (cps.empty()) fail(ErrorKind::kCorruptData, "use-unigram tokenizer: piece {} is empty", id);
     piece_lengths_[id] = int32_t(cps.size());
     // The reserved pieces (unknown, <s>, </s>, extra ids) are in the table but never matched from text.
     if (id < size_t(reserved)) continue;
@@ -161,17 +162,18 @@ std::string UseUnigramTokenizer::decode(const std::vector<int32_t>& ids, bool re
 
 std::unique_ptr<Tokenizer> make_use_unigram_tokenizer(const Metadata& metadata, const std::string& source) {
   const std::vector<std::string>* tokens = metadata.find_strings("tokenizer.ggml.tokens");
-  if (tokens == nullptr) fail("{}: missing metadata key 'tokenizer.ggml.tokens'", source);
+  if (tokens == nullptr) fail(ErrorKind::kCorruptData, "{}: missing metadata key 'tokenizer.ggml.tokens'", source);
   auto scores = metadata.find_floats("tokenizer.ggml.scores");
-  if (!scores) fail("{}: missing metadata key 'tokenizer.ggml.scores'", source);
+  if (!scores) fail(ErrorKind::kCorruptData, "{}: missing metadata key 'tokenizer.ggml.scores'", source);
   int64_t reserved = metadata.find_int("use.tokenizer.reserved_tokens").value_or(6);
-  if (reserved < 1 || reserved > INT32_MAX) fail("{}: invalid use.tokenizer.reserved_tokens {}", source, reserved);
+  if (reserved < 1 || reserved > INT32_MAX)
+    fail(ErrorKind::kCorruptData, "{}: invalid use.tokenizer.reserved_tokens {}", source, reserved);
   try {
     auto tok = std::make_unique<UseUnigramTokenizer>(*tokens, std::move(*scores), int(reserved));
     if (auto n = metadata.find_int("use.context_length")) tok->set_max_tokens(int(std::clamp<int64_t>(*n, 0, INT32_MAX)));
     return tok;
   } catch (const Error& e) {
-    fail("{}: {}", source, e.what());
+    fail(e.kind(), "{}: {}", source, e.what());
   }
 }
 

@@ -43,21 +43,24 @@ bool is_end_of_generation_text(std::string_view text) {
 Vocab Vocab::from_metadata(const Metadata& md, const std::string& source, const SpecialTokens& defaults) {
   Vocab v;
   const std::vector<std::string>* tokens = md.find_strings("tokenizer.ggml.tokens");
-  if (tokens == nullptr) fail("{}: missing metadata key 'tokenizer.ggml.tokens'", source);
-  if (tokens->empty()) fail("{}: 'tokenizer.ggml.tokens' is empty", source);
-  if (tokens->size() > size_t(INT32_MAX)) fail("{}: 'tokenizer.ggml.tokens' has too many entries", source);
+  if (tokens == nullptr) fail(ErrorKind::kCorruptData, "{}: missing metadata key 'tokenizer.ggml.tokens'", source);
+  if (tokens->empty()) fail(ErrorKind::kCorruptData, "{}: 'tokenizer.ggml.tokens' is empty", source);
+  if (tokens->size() > size_t(INT32_MAX))
+    fail(ErrorKind::kCorruptData, "{}: 'tokenizer.ggml.tokens' has too many entries", source);
   v.tokens_ = *tokens;
   const size_t n = v.tokens_.size();
 
   if (auto scores = md.find_floats("tokenizer.ggml.scores")) {
     if (scores->size() != n)
-      fail("{}: 'tokenizer.ggml.scores' has {} entries but there are {} tokens", source, scores->size(), n);
+      fail(ErrorKind::kCorruptData, "{}: 'tokenizer.ggml.scores' has {} entries but there are {} tokens", source,
+           scores->size(), n);
     v.scores_.assign(scores->begin(), scores->end());
   }
   v.attrs_.assign(n, kAttrNormal);
   if (auto types = md.find_ints("tokenizer.ggml.token_type")) {
     if (types->size() != n)
-      fail("{}: 'tokenizer.ggml.token_type' has {} entries but there are {} tokens", source, types->size(), n);
+      fail(ErrorKind::kCorruptData, "{}: 'tokenizer.ggml.token_type' has {} entries but there are {} tokens", source,
+           types->size(), n);
     for (size_t i = 0; i < n; ++i) v.attrs_[i] = attr_from_type((*types)[i]);
   }
 

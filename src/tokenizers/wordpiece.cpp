@@ -49,7 +49,8 @@ class WordPieceTokenizer final : public VocabTokenizer {
  public:
   WordPieceTokenizer(Vocab vocab, bool lowercase, const std::string& source)
       : VocabTokenizer(std::move(vocab)), lowercase_(lowercase) {
-    if (special_.unk < 0) fail("{}: WordPiece vocabulary has no unknown token ([UNK])", source);
+    if (special_.unk < 0)
+      fail(ErrorKind::kCorruptData, "{}: WordPiece vocabulary has no unknown token ([UNK])", source);
   }
 
   std::vector<int32_t> encode(std::string_view text, bool add_special, bool parse_special) const override {

@@ -472,6 +472,14 @@ TEST(GgufGoldenTest, CorruptedGoldenFieldsGiveErrors) {
   };
   EXPECT_NE(patched(0, uint32_t(0x46554748)).find("bad magic"), std::string::npos);
   EXPECT_NE(patched(4, uint32_t(1)).find("version 1"), std::string::npos);
+  // An old version is a format hearth does not read, unlike the damage below.
+  std::string old_version = good;
+  old_version[4] = 1;
+  EXPECT_EQ(test::thrown_kind([&] {
+              Weights w;
+              read_gguf(reinterpret_cast<const uint8_t*>(old_version.data()), old_version.size(), "mem.gguf", w);
+            }),
+            to_string(ErrorKind::kUnsupported));
   EXPECT_NE(patched(8, uint64_t(1) << 62).find("tensor count"), std::string::npos);
   EXPECT_NE(patched(16, uint64_t(1) << 62).find("key/value count"), std::string::npos);
   // More tensors than described: the parser runs into the data section and must fail cleanly there.
@@ -494,6 +502,32 @@ TEST(GgufGoldenTest, CorruptedGoldenFieldsGiveErrors) {
   EXPECT_NE(overlap.find("tensor '"), std::string::npos) << overlap;
   // Its name length pointing past the end of the file.
   EXPECT_NE(patched(name_at - 8, uint64_t(good.size())).find("exceeds"), std::string::npos);
+}
+
+// Callers (the server's HTTP status, a retry policy) branch on the kind: the file's fault, the caller's, or a
+// format hearth does not read.
+TEST(WeightsOpenTest, ErrorKindsNameTheFault) {
+  const std::string good = temp_path("kinds_good.gguf"), cut = temp_path("kinds_cut.gguf");
+  SmallModel().writer().write(good);
+  MappedFile f(good);
+  const std::string bytes(reinterpret_cast<const char*>(f.data()), f.size());
+  for (size_t n : {size_t(6), size_t(30), bytes.size() / 2, bytes.size() * 3 / 4}) {
+    write_file_atomic(cut, bytes.substr(0, n));
+    EXPECT_EQ(test::thrown_kind([&] { Weights::open(cut); }), to_string(ErrorKind::kCorruptData)) << n;
+  }
+  EXPECT_EQ(test::thrown_kind([&] { Weights::open(temp_path("does-not-exist")); }), to_string(ErrorKind::kNotFound));
+  EXPECT_EQ(test::thrown_kind([&] { Weights::open(temp_path("no-such-dir") + "/model.gguf"); }),
+            to_string(ErrorKind::kNotFound));
+  write_file_atomic(cut, "hello world");
+  EXPECT_EQ(test::thrown_kind([&] { Weights::open(cut); }), to_string(ErrorKind::kUnsupported));
+  EXPECT_EQ(test::thrown_kind([&] { MappedFile m(temp_path("missing.bin")); }), to_string(ErrorKind::kNotFound));
+  // A missing tensor the model needs, or one of the wrong shape, is the file's fault.
+  auto w = Weights::open(good);
+  EXPECT_EQ(test::thrown_kind([&] { w->get("no.such.tensor"); }), to_string(ErrorKind::kCorruptData));
+  EXPECT_EQ(test::thrown_kind([&] { w->get("a", {2, 3}); }), to_string(ErrorKind::kCorruptData));
+  EXPECT_EQ(test::thrown_kind([&] { w->metadata().get_string("no.such.key"); }), to_string(ErrorKind::kCorruptData));
+  fs::remove(good);
+  fs::remove(cut);
 }
 
 TEST(WeightsOpenTest, DispatchesAndRejectsOtherFiles) {

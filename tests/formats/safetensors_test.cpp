@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/fp16.h"
 #include "core/mapped_file.h"
+#include "test_util.h"
 
 namespace hearth {
 namespace {
@@ -448,6 +449,29 @@ TEST_F(HfFolderTest, Qwen3HeadDimAndNorms) {
   EXPECT_EQ(w->metadata().get_int("qwen3.rope.dimension_count"), 6);
   w->get("blk.0.attn_q_norm.weight", {6});
   w->get("blk.0.attn_k_norm.weight", {6});
+}
+
+TEST_F(HfFolderTest, ErrorKindsOfBrokenFolders) {
+  auto kind = [&] { return test::thrown_kind([&] { Weights::open(dir_.string()); }); };
+  EXPECT_EQ(kind(), to_string(ErrorKind::kNotFound));  // no config.json: nothing here to load
+  write("config.json", R"({"architectures":["GPT2LMHeadModel"],"model_type":"gpt2"})");
+  EXPECT_EQ(kind(), to_string(ErrorKind::kUnsupported));
+  json c = llama_config("LlamaForCausalLM", false);
+  c["rope_scaling"] = {{"rope_type", "longrope"}};
+  write("config.json", c.dump());
+  EXPECT_EQ(kind(), to_string(ErrorKind::kUnsupported));
+  write("config.json", "{not json");
+  EXPECT_EQ(kind(), to_string(ErrorKind::kCorruptData));
+  c = llama_config("LlamaForCausalLM", false);
+  c.erase("hidden_size");
+  write("config.json", c.dump());
+  EXPECT_EQ(kind(), to_string(ErrorKind::kCorruptData));
+  write("config.json", llama_config("LlamaForCausalLM", false).dump());
+  EXPECT_EQ(kind(), to_string(ErrorKind::kCorruptData));  // a config but no weights
+  std::string header_length(8, '\0');
+  header_length[0] = 16;
+  write("model.safetensors", header_length + "{");  // a 16-byte header in a 9-byte file
+  EXPECT_EQ(kind(), to_string(ErrorKind::kCorruptData));
 }
 
 TEST_F(HfFolderTest, BrokenFoldersGiveClearErrors) {

@@ -15,6 +15,7 @@
 #include "formats/gguf.h"
 #include "models/bert.h"
 #include "models/registry.h"
+#include "test_util.h"
 
 namespace hearth {
 namespace {
@@ -106,7 +107,8 @@ struct TinyBert {
   }
 };
 
-void expect_load_error(TinyBert& m, const std::string& fragment) {
+// Loading fails with an Error of `kind` whose message names `fragment`; a faulty file is the default kind.
+void expect_load_error(TinyBert& m, const std::string& fragment, ErrorKind kind = ErrorKind::kCorruptData) {
   auto backend = make_cpu_backend(1);
   auto w = m.weights();
   try {
@@ -114,6 +116,7 @@ void expect_load_error(TinyBert& m, const std::string& fragment) {
     ADD_FAILURE() << "loaded without error; expected one mentioning '" << fragment << "'";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    EXPECT_STREQ(to_string(e.kind()), to_string(kind)) << e.what();
   }
 }
 
@@ -192,7 +195,7 @@ TEST(Bert, BadHyperParametersAreNamed) {
   expect_load_error(c, "bert.pooling_type");
   TinyBert d;
   d.meta.set_bool("bert.attention.causal", true);
-  expect_load_error(d, "causal");
+  expect_load_error(d, "causal", ErrorKind::kUnsupported);
   TinyBert e;
   e.meta.set_f32("bert.attention.layer_norm_epsilon", -1.0f);
   expect_load_error(e, "layer_norm_epsilon");
@@ -201,10 +204,11 @@ TEST(Bert, BadHyperParametersAreNamed) {
 TEST(Registry, DecoderAndUnknownArchitectures) {
   TinyBert m;
   m.meta.set_string("general.architecture", "llama");
-  expect_load_error(m, "tiny.gguf: 'llama' is a decoder model; embeddings need an encoder (bert");
+  expect_load_error(m, "tiny.gguf: 'llama' is a decoder model; embeddings need an encoder (bert",
+                    ErrorKind::kInvalidArgument);
   TinyBert u;
   u.meta.set_string("general.architecture", "frobnicator");
-  expect_load_error(u, "unknown architecture 'frobnicator'");
+  expect_load_error(u, "unknown architecture 'frobnicator'", ErrorKind::kUnsupported);
 }
 
 TEST(Bert, RejectsBadSequences) {
@@ -216,7 +220,9 @@ TEST(Bert, RejectsBadSequences) {
   EXPECT_THROW(model->embed({{1, int32_t(kVocab)}}, o), Error);
   EXPECT_THROW(model->embed({{-1}}, o), Error);
   EXPECT_THROW(model->embed({{1}, {}}, o), Error);
-  EXPECT_THROW(model->embed({std::vector<int32_t>(kCtx + 1, 1)}, o), Error);
+  // Out of context room, not a bad token.
+  EXPECT_EQ(test::thrown_kind([&] { model->embed({std::vector<int32_t>(kCtx + 1, 1)}, o); }),
+            to_string(ErrorKind::kResourceExhausted));
   EXPECT_NO_THROW(model->embed({std::vector<int32_t>(kCtx, 1)}, o));
   EXPECT_TRUE(model->embed({}, o).empty());
 }

@@ -35,7 +35,7 @@ using AlignedBuffer = std::unique_ptr<uint8_t, AlignedFree>;
 AlignedBuffer aligned_bytes(size_t n, bool zero) {
   const size_t size = std::max<size_t>(kAlign, (n + kAlign - 1) / kAlign * kAlign);
   auto* p = static_cast<uint8_t*>(std::aligned_alloc(kAlign, size));
-  if (!p) fail("out of memory allocating {} bytes", size);
+  if (!p) fail(ErrorKind::kResourceExhausted, "out of memory allocating {} bytes", size);
   if (zero) std::memset(p, 0, size);
   return AlignedBuffer(p);
 }
@@ -212,25 +212,28 @@ class CpuBackend final : public Backend {
 
   // ---- weights ----
   std::unique_ptr<Matrix> prepare_matrix(const WeightTensor& w, MatrixUse use) override {
-    if (w.ne.empty() || w.ne.size() > 4) fail("tensor '{}': expected a matrix, got {} dimensions", w.name, w.ne.size());
+    if (w.ne.empty() || w.ne.size() > 4)
+      fail(ErrorKind::kCorruptData, "tensor '{}': expected a matrix, got {} dimensions", w.name, w.ne.size());
     for (size_t i = 2; i < w.ne.size(); ++i)
-      if (w.ne[i] != 1) fail("tensor '{}': expected a matrix, dimension {} is {}", w.name, i, w.ne[i]);
+      if (w.ne[i] != 1)
+        fail(ErrorKind::kCorruptData, "tensor '{}': expected a matrix, dimension {} is {}", w.name, i, w.ne[i]);
     const auto tr = dtype_traits(static_cast<uint32_t>(w.type));
-    if (!tr) fail("tensor '{}': unknown type id {}", w.name, static_cast<uint32_t>(w.type));
+    if (!tr) fail(ErrorKind::kUnsupported, "tensor '{}': unknown type id {}", w.name, static_cast<uint32_t>(w.type));
     auto m = std::make_unique<CpuMatrix>();
     m->cols = w.ne[0];
     m->rows = w.ne.size() > 1 ? w.ne[1] : 1;
     m->type = w.type;
     m->batched = use == MatrixUse::kBatchedProduct;
     m->lookup = use == MatrixUse::kLookup;
-    if (m->cols <= 0 || m->rows <= 0) fail("tensor '{}': empty matrix {}x{}", w.name, m->rows, m->cols);
+    if (m->cols <= 0 || m->rows <= 0)
+      fail(ErrorKind::kCorruptData, "tensor '{}': empty matrix {}x{}", w.name, m->rows, m->cols);
     if (m->cols % tr->block_size != 0)
-      fail("tensor '{}': row length {} is not a multiple of the {} block size {}", w.name, m->cols, tr->name,
-           tr->block_size);
+      fail(ErrorKind::kCorruptData, "tensor '{}': row length {} is not a multiple of the {} block size {}", w.name,
+           m->cols, tr->name, tr->block_size);
     const size_t need = row_bytes(w.type, m->cols) * size_t(m->rows);
     if (!w.data || w.nbytes < need)
-      fail("tensor '{}': {} bytes of data for a {}x{} {} matrix that needs {}", w.name, w.nbytes, m->rows, m->cols,
-           tr->name, need);
+      fail(ErrorKind::kCorruptData, "tensor '{}': {} bytes of data for a {}x{} {} matrix that needs {}", w.name,
+           w.nbytes, m->rows, m->cols, tr->name, need);
     if (const cpu::MatmulKernel& kern = ks_.for_type(w.type)) {
       m->kernel_type = w.type;
       m->data = w.data;
@@ -243,7 +246,7 @@ class CpuBackend final : public Backend {
       return m;
     }
     if (!is_float_type(w.type) && !can_dequantize(w.type))
-      fail("tensor '{}': type {} is not supported by the CPU backend", w.name, tr->name);
+      fail(ErrorKind::kUnsupported, "tensor '{}': type {} is not supported by the CPU backend", w.name, tr->name);
     // No dot kernel for this type (e.g. Q2_K, Q3_K): multiply an F32 copy.
     m->converted.resize(size_t(m->rows * m->cols));
     const size_t src_row = row_bytes(w.type, m->cols);
@@ -259,10 +262,11 @@ class CpuBackend final : public Backend {
 
   std::unique_ptr<Vector> prepare_vector(const WeightTensor& w) override {
     const int64_t n = w.n_elements();
-    if (n < 0 || !is_float_type(w.type)) fail("tensor '{}': a vector must be F32, F16 or BF16, got {}", w.name,
-                                              traits(w.type).name);
+    if (n < 0 || !is_float_type(w.type))
+      fail(ErrorKind::kUnsupported, "tensor '{}': a vector must be F32, F16 or BF16, got {}", w.name,
+           traits(w.type).name);
     if (!w.data || w.nbytes < row_bytes(w.type, n))
-      fail("tensor '{}': {} bytes of data for {} values", w.name, w.nbytes, n);
+      fail(ErrorKind::kCorruptData, "tensor '{}': {} bytes of data for {} values", w.name, w.nbytes, n);
     auto v = std::make_unique<CpuVector>();
     v->size = n;
     v->values.resize(size_t(n));

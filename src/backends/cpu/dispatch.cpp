@@ -37,7 +37,7 @@ const KernelSet& kernels_for_level(const std::string& level) {
   std::lock_guard<std::mutex> lock(mu);
   auto& slot = sets[level];
   if (!slot) {
-    if (!level_supported(level)) fail("kernel level '{}' is not supported by this CPU", level);
+    if (!level_supported(level)) fail(ErrorKind::kUnsupported, "kernel level '{}' is not supported by this CPU", level);
     slot = std::make_unique<KernelSet>(build(level));
   }
   return *slot;

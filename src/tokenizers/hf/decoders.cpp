@@ -26,7 +26,8 @@ using nlohmann::json;
 std::string char_or(const json& c, const char* key, const char* fallback, const Where& w) {
   std::string s = string_or(c, key, fallback, w);
   const auto cps = utf8_decode(s);
-  if (cps.size() != 1 || !utf8_valid(s)) fail("{}: {} '{}': '{}' is not one character", w.source, w.stage, w.type, key);
+  if (cps.size() != 1 || !utf8_valid(s))
+    fail(ErrorKind::kCorruptData, "{}: {} '{}': '{}' is not one character", w.source, w.stage, w.type, key);
   return s;
 }
 
@@ -339,7 +340,8 @@ class Sequence final : public Decoder {
     const size_t limit = growth_limit(total());
     for (const auto& step : steps_) {
       step->decode_chain(tokens);
-      if (total() > limit) fail("decoder Sequence grows the text past {} bytes; refusing", limit);
+      if (total() > limit)
+        fail(ErrorKind::kResourceExhausted, "decoder Sequence grows the text past {} bytes; refusing", limit);
     }
   }
   std::string decode_piece(const std::string& token) const override {
@@ -347,7 +349,8 @@ class Sequence final : public Decoder {
     std::string piece = token;
     for (const auto& step : steps_) {
       piece = step->decode_piece(piece);
-      if (piece.size() > limit) fail("decoder Sequence grows a token past {} bytes; refusing", limit);
+      if (piece.size() > limit)
+        fail(ErrorKind::kResourceExhausted, "decoder Sequence grows a token past {} bytes; refusing", limit);
     }
     return piece;
   }
@@ -360,13 +363,16 @@ class Sequence final : public Decoder {
 // false "never" (HF rejects a file where the two disagree).
 bool metaspace_prepends(const json& config, const Where& w) {
   const json* scheme = find(config, "prepend_scheme");
-  if (scheme && !scheme->is_string()) fail("{}: decoder 'Metaspace': 'prepend_scheme' is not a string", w.source);
+  if (scheme && !scheme->is_string())
+    fail(ErrorKind::kCorruptData, "{}: decoder 'Metaspace': 'prepend_scheme' is not a string", w.source);
   const std::string name = scheme ? scheme->get<std::string>() : "always";
   if (name != "always" && name != "first" && name != "never")
-    fail("{}: decoder 'Metaspace': prepend_scheme '{}' is not always, first or never", w.source, name);
+    fail(ErrorKind::kCorruptData, "{}: decoder 'Metaspace': prepend_scheme '{}' is not always, first or never",
+         w.source, name);
   if (!bool_or(config, "add_prefix_space", true, w)) {
     if (scheme && name != "never")
-      fail("{}: decoder 'Metaspace': add_prefix_space false contradicts prepend_scheme '{}'", w.source, name);
+      fail(ErrorKind::kCorruptData, "{}: decoder 'Metaspace': add_prefix_space false contradicts prepend_scheme '{}'",
+           w.source, name);
     return false;
   }
   return name != "never";
@@ -377,9 +383,9 @@ constexpr int kMaxDepth = 32;
 
 std::unique_ptr<Decoder> make_decoder_at(const json& config, const std::string& source, int depth) {
   if (config.is_null()) return nullptr;
-  if (!config.is_object()) fail("{}: a decoder is not a JSON object", source);
+  if (!config.is_object()) fail(ErrorKind::kCorruptData, "{}: a decoder is not a JSON object", source);
   const json* type_field = find(config, "type");
-  if (!type_field || !type_field->is_string()) fail("{}: a decoder has no 'type'", source);
+  if (!type_field || !type_field->is_string()) fail(ErrorKind::kCorruptData, "{}: a decoder has no 'type'", source);
   const std::string type = type_field->get<std::string>();
   const Where w{source, "decoder", type};
 
@@ -402,10 +408,11 @@ std::unique_ptr<Decoder> make_decoder_at(const json& config, const std::string& 
     // Checked here so that errors name the decoder; the normalizer does the rest (and names a bad regex).
     const json& pattern = require(config, "pattern", w);
     const json& content = require(config, "content", w);
-    if (!content.is_string()) fail("{}: decoder 'Replace': 'content' is not a string", source);
+    if (!content.is_string()) fail(ErrorKind::kCorruptData, "{}: decoder 'Replace': 'content' is not a string", source);
     if (!pattern.is_object() || pattern.size() != 1 || !(pattern.contains("String") || pattern.contains("Regex")) ||
         !pattern.begin().value().is_string())
-      fail("{}: decoder 'Replace': 'pattern' is not {{\"String\": ...}} or {{\"Regex\": ...}}", source);
+      fail(ErrorKind::kCorruptData, "{}: decoder 'Replace': 'pattern' is not {{\"String\": ...}} or {{\"Regex\": ...}}",
+           source);
     json normalizer = {{"type", "Replace"}, {"pattern", pattern}, {"content", content}};
     return std::make_unique<Replace>(make_normalizer(normalizer, source));
   }
@@ -418,14 +425,15 @@ std::unique_ptr<Decoder> make_decoder_at(const json& config, const std::string& 
   }
   if (type == "Sequence") {
     const json& list = require(config, "decoders", w);
-    if (!list.is_array()) fail("{}: decoder 'Sequence': 'decoders' is not a list", source);
-    if (depth >= kMaxDepth) fail("{}: decoder Sequences nested more than {} deep", source, kMaxDepth);
+    if (!list.is_array()) fail(ErrorKind::kCorruptData, "{}: decoder 'Sequence': 'decoders' is not a list", source);
+    if (depth >= kMaxDepth)
+      fail(ErrorKind::kCorruptData, "{}: decoder Sequences nested more than {} deep", source, kMaxDepth);
     std::vector<std::unique_ptr<Decoder>> steps;
     for (const json& item : list)
       if (auto step = make_decoder_at(item, source, depth + 1)) steps.push_back(std::move(step));
     return std::make_unique<Sequence>(std::move(steps));
   }
-  fail("{}: decoder '{}' is not supported", source, type);
+  fail(ErrorKind::kUnsupported, "{}: decoder '{}' is not supported", source, type);
 }
 
 }  // namespace

@@ -28,28 +28,31 @@ inline const nlohmann::json* find(const nlohmann::json& obj, const char* key) {
 
 inline const nlohmann::json& require(const nlohmann::json& obj, const char* key, const Where& w) {
   const nlohmann::json* v = find(obj, key);
-  if (!v) fail("{}: {} '{}' has no '{}'", w.source, w.stage, w.type, key);
+  if (!v) fail(ErrorKind::kCorruptData, "{}: {} '{}' has no '{}'", w.source, w.stage, w.type, key);
   return *v;
 }
 
 inline std::string string_or(const nlohmann::json& obj, const char* key, const std::string& fallback, const Where& w) {
   const nlohmann::json* v = find(obj, key);
   if (!v) return fallback;
-  if (!v->is_string()) fail("{}: {} '{}': '{}' is not a string", w.source, w.stage, w.type, key);
+  if (!v->is_string())
+    fail(ErrorKind::kCorruptData, "{}: {} '{}': '{}' is not a string", w.source, w.stage, w.type, key);
   return v->get<std::string>();
 }
 
 inline bool bool_or(const nlohmann::json& obj, const char* key, bool fallback, const Where& w) {
   const nlohmann::json* v = find(obj, key);
   if (!v) return fallback;
-  if (!v->is_boolean()) fail("{}: {} '{}': '{}' is not a boolean", w.source, w.stage, w.type, key);
+  if (!v->is_boolean())
+    fail(ErrorKind::kCorruptData, "{}: {} '{}': '{}' is not a boolean", w.source, w.stage, w.type, key);
   return v->get<bool>();
 }
 
 inline int64_t int_or(const nlohmann::json& obj, const char* key, int64_t fallback, const Where& w) {
   const nlohmann::json* v = find(obj, key);
   if (!v) return fallback;
-  if (!v->is_number_integer()) fail("{}: {} '{}': '{}' is not an integer", w.source, w.stage, w.type, key);
+  if (!v->is_number_integer())
+    fail(ErrorKind::kCorruptData, "{}: {} '{}': '{}' is not an integer", w.source, w.stage, w.type, key);
   return v->get<int64_t>();
 }
 
@@ -57,7 +60,7 @@ inline size_t count_or(const nlohmann::json& obj, const char* key, size_t fallba
   const nlohmann::json* v = find(obj, key);
   if (!v) return fallback;
   if (!v->is_number_integer() || v->get<int64_t>() < 0)
-    fail("{}: {} '{}': '{}' is not a non-negative integer", w.source, w.stage, w.type, key);
+    fail(ErrorKind::kCorruptData, "{}: {} '{}': '{}' is not a non-negative integer", w.source, w.stage, w.type, key);
   return v->get<size_t>();
 }
 

@@ -29,7 +29,8 @@ using nlohmann::json;
 
 // A field that must be a string.
 std::string string_field(const json& v, const char* key, const Where& w) {
-  if (!v.is_string()) fail("{}: {} '{}': '{}' is not a string", w.source, w.stage, w.type, key);
+  if (!v.is_string())
+    fail(ErrorKind::kCorruptData, "{}: {} '{}': '{}' is not a string", w.source, w.stage, w.type, key);
   return v.get<std::string>();
 }
 
@@ -259,8 +260,8 @@ class Replace final : public Normalizer {
     if (code_ == nullptr) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(err, msg, sizeof msg);
-      fail("{}: Replace pattern '{}' does not compile at offset {}: {}", source, pattern, static_cast<size_t>(err_off),
-           reinterpret_cast<const char*>(msg));
+      fail(ErrorKind::kCorruptData, "{}: Replace pattern '{}' does not compile at offset {}: {}", source, pattern,
+           static_cast<size_t>(err_off), reinterpret_cast<const char*>(msg));
     }
     // JIT is only a speed-up; the interpreter gives the same matches if the JIT is unavailable.
     pcre2_jit_compile(code_, PCRE2_JIT_COMPLETE);
@@ -274,7 +275,7 @@ class Replace final : public Normalizer {
     // Match data is per call: the normalizer is shared between threads.
     std::unique_ptr<pcre2_match_data, void (*)(pcre2_match_data*)> md(
         pcre2_match_data_create_from_pattern(code_, nullptr), pcre2_match_data_free);
-    if (!md) fail("Replace: out of memory");
+    if (!md) fail(ErrorKind::kResourceExhausted, "Replace: out of memory");
     const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
     const size_t n = text.size();
     std::string out;
@@ -287,7 +288,8 @@ class Replace final : public Normalizer {
       if (rc < 0) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(rc, msg, sizeof msg);
-        fail("Replace: matching a {}-byte text failed: {}", n, reinterpret_cast<const char*>(msg));
+        fail(ErrorKind::kResourceExhausted, "Replace: matching a {}-byte text failed: {}", n,
+             reinterpret_cast<const char*>(msg));
       }
       const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
       const size_t start = ov[0], end = ov[1];
@@ -338,7 +340,8 @@ class Sequence final : public Normalizer {
       text = step->normalize(std::move(text));
       // Each stage may grow the text a little (" " -> "▁" triples a space); a chain of growing stages (e.g.
       // Replace "" -> "aa", which inserts at every character) would grow it exponentially.
-      if (text.size() > limit) fail("normalizer Sequence grows the text past {} bytes; refusing", limit);
+      if (text.size() > limit)
+        fail(ErrorKind::kResourceExhausted, "normalizer Sequence grows the text past {} bytes; refusing", limit);
     }
     return text;
   }
@@ -389,7 +392,9 @@ class Precompiled final : public Normalizer {
  public:
   Precompiled(const std::string& blob, const std::string& source) {
     if (blob.empty()) return;  // an empty charsmap normalizes nothing
-    auto bad = [&](const char* why) { fail("{}: normalizer 'Precompiled': precompiled_charsmap {}", source, why); };
+    auto bad = [&](const char* why) {
+      fail(ErrorKind::kCorruptData, "{}: normalizer 'Precompiled': precompiled_charsmap {}", source, why);
+    };
     if (blob.size() < 4) bad("is shorter than its 4-byte header");
     const uint32_t trie_bytes = load_u32(blob.data());
     if (trie_bytes % 4 != 0 || trie_bytes > blob.size() - 4) bad("has a trie size that does not fit the data");
@@ -487,9 +492,9 @@ constexpr int kMaxDepth = 32;
 
 std::unique_ptr<Normalizer> make_normalizer_at(const json& config, const std::string& source, int depth) {
   if (config.is_null()) return nullptr;
-  if (!config.is_object()) fail("{}: a normalizer is not a JSON object", source);
+  if (!config.is_object()) fail(ErrorKind::kCorruptData, "{}: a normalizer is not a JSON object", source);
   const json* type_field = find(config, "type");
-  if (!type_field || !type_field->is_string()) fail("{}: a normalizer has no 'type'", source);
+  if (!type_field || !type_field->is_string()) fail(ErrorKind::kCorruptData, "{}: a normalizer has no 'type'", source);
   const std::string type = type_field->get<std::string>();
   const Where w{source, "normalizer", type};
 
@@ -517,15 +522,18 @@ std::unique_ptr<Normalizer> make_normalizer_at(const json& config, const std::st
     const json& pattern = require(config, "pattern", w);
     const std::string content = string_field(require(config, "content", w), "content", w);
     if (!pattern.is_object() || pattern.size() != 1 || !(pattern.contains("String") || pattern.contains("Regex")))
-      fail("{}: normalizer 'Replace': 'pattern' is not {{\"String\": ...}} or {{\"Regex\": ...}}", source);
+      fail(ErrorKind::kCorruptData,
+           "{}: normalizer 'Replace': 'pattern' is not {{\"String\": ...}} or {{\"Regex\": ...}}", source);
     const bool is_regex = pattern.contains("Regex");
     const std::string text = string_field(pattern.begin().value(), is_regex ? "Regex" : "String", w);
     return std::make_unique<Replace>(text, is_regex, content, source);
   }
   if (type == "Sequence") {
     const json& list = require(config, "normalizers", w);
-    if (!list.is_array()) fail("{}: normalizer 'Sequence': 'normalizers' is not a list", source);
-    if (depth >= kMaxDepth) fail("{}: normalizer Sequences nested more than {} deep", source, kMaxDepth);
+    if (!list.is_array())
+      fail(ErrorKind::kCorruptData, "{}: normalizer 'Sequence': 'normalizers' is not a list", source);
+    if (depth >= kMaxDepth)
+      fail(ErrorKind::kCorruptData, "{}: normalizer Sequences nested more than {} deep", source, kMaxDepth);
     std::vector<std::unique_ptr<Normalizer>> steps;
     for (const json& item : list)
       if (auto step = make_normalizer_at(item, source, depth + 1)) steps.push_back(std::move(step));
@@ -533,12 +541,14 @@ std::unique_ptr<Normalizer> make_normalizer_at(const json& config, const std::st
   }
   if (type == "Precompiled") {
     const json* map = find(config, "precompiled_charsmap");
-    if (map && !map->is_string()) fail("{}: normalizer 'Precompiled': 'precompiled_charsmap' is not a string", source);
+    if (map && !map->is_string())
+      fail(ErrorKind::kCorruptData, "{}: normalizer 'Precompiled': 'precompiled_charsmap' is not a string", source);
     const auto blob = base64_decode(map ? map->get_ref<const std::string&>() : std::string());
-    if (!blob) fail("{}: normalizer 'Precompiled': 'precompiled_charsmap' is not base64", source);
+    if (!blob)
+      fail(ErrorKind::kCorruptData, "{}: normalizer 'Precompiled': 'precompiled_charsmap' is not base64", source);
     return std::make_unique<Precompiled>(*blob, source);
   }
-  fail("{}: normalizer '{}' is not supported", source, type);
+  fail(ErrorKind::kUnsupported, "{}: normalizer '{}' is not supported", source, type);
 }
 
 }  // namespace

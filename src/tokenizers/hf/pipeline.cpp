@@ -38,7 +38,8 @@ class Vocabulary {
 
   void set(int64_t id, std::string text) {
     if (id < 0 || id >= kMaxVocab || id >= expected_ + kMaxHoles)
-      fail("{}: token '{}' has id {} (out of range for {} entries)", source_, text, id, expected_);
+      fail(ErrorKind::kCorruptData, "{}: token '{}' has id {} (out of range for {} entries)", source_, text, id,
+           expected_);
     if (size_t(id) >= texts_.size()) texts_.resize(size_t(id) + 1);
     texts_[size_t(id)] = std::move(text);
     order_.push_back(int32_t(id));
@@ -47,7 +48,7 @@ class Vocabulary {
   // the one its algorithm produces (the library keeps added tokens in a vocabulary of their own). Call once,
   // after the last set().
   void index() {
-    if (texts_.empty()) fail("{}: empty vocabulary", source_);
+    if (texts_.empty()) fail(ErrorKind::kCorruptData, "{}: empty vocabulary", source_);
     ids_.reserve(order_.size());
     for (int32_t id : order_) ids_.emplace(texts_[size_t(id)], id);
     order_.clear();
@@ -118,11 +119,12 @@ class BpeModel final : public Model {
     const std::string& src = vocab.source();
     const Where w{src, "model", kType};
     if (const json* d = find(m, "dropout"); d && d->is_number() && d->get<double>() != 0.0)
-      fail("{}: BPE dropout {} makes tokenization random; only dropout 0 / null is supported", src, d->get<double>());
+      fail(ErrorKind::kUnsupported, "{}: BPE dropout {} makes tokenization random; only dropout 0 / null is supported",
+           src, d->get<double>());
     const std::string unk = string_or(m, "unk_token", "", w);
     if (!unk.empty()) {
       unk_ = vocab.find(unk);
-      if (unk_ < 0) fail("{}: BPE unk_token '{}' is not in the vocabulary", src, unk);
+      if (unk_ < 0) fail(ErrorKind::kCorruptData, "{}: BPE unk_token '{}' is not in the vocabulary", src, unk);
     }
     prefix_ = string_or(m, "continuing_subword_prefix", "", w);
     suffix_ = string_or(m, "end_of_word_suffix", "", w);
@@ -132,7 +134,7 @@ class BpeModel final : public Model {
     if (byte_fallback_) byte_ids_ = byte_token_ids(vocab);
 
     const json* merges = find(m, "merges");
-    if (!merges || !merges->is_array()) fail("{}: BPE model without a 'merges' list", src);
+    if (!merges || !merges->is_array()) fail(ErrorKind::kCorruptData, "{}: BPE model without a 'merges' list", src);
     int32_t rank = 0;
     for (const json& merge : *merges) {
       std::string a, b;
@@ -140,14 +142,15 @@ class BpeModel final : public Model {
         // The legacy "left right" form: the parts are separated by the first space after the first byte.
         const std::string& s = merge.get_ref<const std::string&>();
         const size_t sp = s.size() > 1 ? s.find(' ', 1) : std::string::npos;
-        if (sp == std::string::npos) fail("{}: merge #{} '{}' is not \"left right\"", src, rank, s);
+        if (sp == std::string::npos)
+          fail(ErrorKind::kCorruptData, "{}: merge #{} '{}' is not \"left right\"", src, rank, s);
         a = s.substr(0, sp);
         b = s.substr(sp + 1);
       } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
         a = merge[0].get<std::string>();
         b = merge[1].get<std::string>();
       } else {
-        fail("{}: merge #{} is neither \"a b\" nor [\"a\", \"b\"]", src, rank);
+        fail(ErrorKind::kCorruptData, "{}: merge #{} is neither \"a b\" nor [\"a\", \"b\"]", src, rank);
       }
       // The right part of a merge carries the continuing-subword prefix, which the merged token does not.
       const std::string merged = a + (b.compare(0, prefix_.size(), prefix_) == 0 ? b.substr(prefix_.size()) : b);
@@ -238,10 +241,10 @@ class WordPieceModel final : public Model {
     const Where w{src, "model", kType};
     const std::string unk = string_or(m, "unk_token", "[UNK]", w);
     unk_ = vocab.find(unk);
-    if (unk_ < 0) fail("{}: WordPiece unk_token '{}' is not in the vocabulary", src, unk);
+    if (unk_ < 0) fail(ErrorKind::kCorruptData, "{}: WordPiece unk_token '{}' is not in the vocabulary", src, unk);
     prefix_ = string_or(m, "continuing_subword_prefix", "##", w);
     const int64_t max_chars = int_or(m, "max_input_chars_per_word", 100, w);
-    if (max_chars <= 0) fail("{}: WordPiece max_input_chars_per_word must be positive", src);
+    if (max_chars <= 0) fail(ErrorKind::kCorruptData, "{}: WordPiece max_input_chars_per_word must be positive", src);
     max_chars_ = size_t(max_chars);
   }
 
@@ -319,7 +322,8 @@ class UnigramModel final : public Model {
     const std::string& src = vocab.source();
     const Where w{src, "model", kType};
     const int64_t unk = int_or(m, "unk_id", -1, w);
-    if (unk >= int64_t(scores_.size())) fail("{}: Unigram unk_id {} is outside the vocabulary", src, unk);
+    if (unk >= int64_t(scores_.size()))
+      fail(ErrorKind::kCorruptData, "{}: Unigram unk_id {} is outside the vocabulary", src, unk);
     unk_ = int32_t(unk);
     byte_fallback_ = bool_or(m, "byte_fallback", false, w);
     if (byte_fallback_) byte_ids_ = byte_token_ids(vocab);
@@ -530,14 +534,17 @@ void read_post_processor(const json& p, Framing& f, const std::string& src, int 
   const Where w{src, "post_processor", type};
   if (type == "Sequence") {
     const json* list = find(p, "processors");
-    if (!list || !list->is_array()) fail("{}: post_processor Sequence without a 'processors' list", src);
+    if (!list || !list->is_array())
+      fail(ErrorKind::kCorruptData, "{}: post_processor Sequence without a 'processors' list", src);
     if (depth >= kMaxPostProcessorDepth)
-      fail("{}: post_processor Sequences nested more than {} deep", src, kMaxPostProcessorDepth);
+      fail(ErrorKind::kCorruptData, "{}: post_processor Sequences nested more than {} deep", src,
+           kMaxPostProcessorDepth);
     for (const json& x : *list) read_post_processor(x, f, src, depth + 1);
   } else if (type == "TemplateProcessing") {
     const json* single = find(p, "single");
     const json* specials = find(p, "special_tokens");
-    if (!single || !single->is_array()) fail("{}: TemplateProcessing without a 'single' template", src);
+    if (!single || !single->is_array())
+      fail(ErrorKind::kCorruptData, "{}: TemplateProcessing without a 'single' template", src);
     f.present = true;
     bool after = false;
     for (const json& item : *single) {
@@ -546,13 +553,15 @@ void read_post_processor(const json& p, Framing& f, const std::string& src, int 
         continue;
       }
       const json* st = find(item, "SpecialToken");
-      if (!st) fail("{}: TemplateProcessing item is neither Sequence nor SpecialToken", src);
+      if (!st) fail(ErrorKind::kCorruptData, "{}: TemplateProcessing item is neither Sequence nor SpecialToken", src);
       const std::string name = string_or(*st, "id", "", w);
       const json* entry = specials ? find(*specials, name.c_str()) : nullptr;
       const json* ids = entry ? find(*entry, "ids") : nullptr;
-      if (!ids || !ids->is_array()) fail("{}: TemplateProcessing special token '{}' has no ids", src, name);
+      if (!ids || !ids->is_array())
+        fail(ErrorKind::kCorruptData, "{}: TemplateProcessing special token '{}' has no ids", src, name);
       for (const json& id : *ids) {
-        if (!id.is_number_integer()) fail("{}: TemplateProcessing special token '{}' has a non-integer id", src, name);
+        if (!id.is_number_integer())
+          fail(ErrorKind::kCorruptData, "{}: TemplateProcessing special token '{}' has a non-integer id", src, name);
         (after ? f.suffix : f.prefix).push_back(id.get<int32_t>());
       }
     }
@@ -561,11 +570,11 @@ void read_post_processor(const json& p, Framing& f, const std::string& src, int 
     for (const char* key : {"cls", "sep"}) {
       const json* pair = find(p, key);
       if (!pair || !pair->is_array() || pair->size() != 2 || !(*pair)[1].is_number_integer())
-        fail("{}: {} without a [token, id] '{}'", src, type, key);
+        fail(ErrorKind::kCorruptData, "{}: {} without a [token, id] '{}'", src, type, key);
       (std::string_view(key) == "cls" ? f.prefix : f.suffix).push_back((*pair)[1].get<int32_t>());
     }
   } else if (type != "ByteLevel") {  // ByteLevel only trims offsets: no ids
-    fail("{}: post_processor '{}' is not supported", src, type);
+    fail(ErrorKind::kUnsupported, "{}: post_processor '{}' is not supported", src, type);
   }
 }
 
@@ -595,33 +604,36 @@ class PipelineTokenizer final : public Tokenizer {
  public:
   PipelineTokenizer(const json& j, const json& config, const std::string& src) {
     const json* model = find(j, "model");
-    if (!model || !model->is_object()) fail("{}: no 'model' section", src);
+    if (!model || !model->is_object()) fail(ErrorKind::kCorruptData, "{}: no 'model' section", src);
     std::string type = string_or(*model, "type", "", Where{src, "model", kUnnamed});
     const json* vocab = find(*model, "vocab");
     if (type.empty()) type = infer_model_type(*model, src);
     const json* added = find(j, "added_tokens");
-    if (added && !added->is_array()) fail("{}: 'added_tokens' is not a list", src);
+    if (added && !added->is_array()) fail(ErrorKind::kCorruptData, "{}: 'added_tokens' is not a list", src);
 
     const int64_t n_entries = (vocab ? int64_t(vocab->size()) : 0) + (added ? int64_t(added->size()) : 0);
     vocab_ = std::make_unique<Vocabulary>(n_entries, src);
     std::vector<double> unigram_scores;
     if (type == "Unigram") {
-      if (!vocab || !vocab->is_array()) fail("{}: Unigram model without a 'vocab' list", src);
+      if (!vocab || !vocab->is_array()) fail(ErrorKind::kCorruptData, "{}: Unigram model without a 'vocab' list", src);
       int64_t id = 0;
       for (const json& entry : *vocab) {
         if (!entry.is_array() || entry.size() != 2 || !entry[0].is_string() || !entry[1].is_number())
-          fail("{}: Unigram vocab entry #{} is not [piece, score]", src, id);
+          fail(ErrorKind::kCorruptData, "{}: Unigram vocab entry #{} is not [piece, score]", src, id);
         vocab_->set(id++, entry[0].get<std::string>());
         unigram_scores.push_back(entry[1].get<double>());
       }
     } else if (type == "BPE" || type == "WordPiece" || type == "WordLevel") {
-      if (!vocab || !vocab->is_object()) fail("{}: model '{}' has no 'vocab' object", src, type);
+      if (!vocab || !vocab->is_object())
+        fail(ErrorKind::kCorruptData, "{}: model '{}' has no 'vocab' object", src, type);
       for (auto it = vocab->begin(); it != vocab->end(); ++it) {
-        if (!it.value().is_number_integer()) fail("{}: vocab entry '{}' has a non-integer id", src, it.key());
+        if (!it.value().is_number_integer())
+          fail(ErrorKind::kCorruptData, "{}: vocab entry '{}' has a non-integer id", src, it.key());
         vocab_->set(it.value().get<int64_t>(), it.key());
       }
     } else {
-      fail("{}: tokenizer model type '{}' is not supported (BPE, WordPiece, WordLevel and Unigram are)", src, type);
+      fail(ErrorKind::kUnsupported,
+           "{}: tokenizer model type '{}' is not supported (BPE, WordPiece, WordLevel and Unigram are)", src, type);
     }
 
     std::vector<AddedToken> added_tokens;
@@ -630,7 +642,7 @@ class PipelineTokenizer final : public Tokenizer {
         const json* id = find(a, "id");
         const json* content = find(a, "content");
         if (!id || !id->is_number_integer() || !content || !content->is_string())
-          fail("{}: an added token lacks an integer 'id' or a string 'content'", src);
+          fail(ErrorKind::kCorruptData, "{}: an added token lacks an integer 'id' or a string 'content'", src);
         const Where w{src, "added token", content->get_ref<const std::string&>()};
         AddedToken t;
         t.id = id->get<int32_t>();
@@ -678,7 +690,8 @@ class PipelineTokenizer final : public Tokenizer {
     for (const auto* list : {&framing_.prefix, &framing_.suffix})
       for (int32_t id : *list)
         if (id < 0 || id >= vocab_->size())
-          fail("{}: special token id {} is outside the vocabulary (0..{})", src, id, vocab_->size() - 1);
+          fail(ErrorKind::kCorruptData, "{}: special token id {} is outside the vocabulary (0..{})", src, id,
+               vocab_->size() - 1);
     if (const json* n = find(config, "model_max_length"); n && n->is_number_integer()) {
       const int64_t v = n->get<int64_t>();
       if (v > 0 && v < (int64_t(1) << 30)) set_max_tokens(int(v));
@@ -766,7 +779,7 @@ class PipelineTokenizer final : public Tokenizer {
     if (find(m, "merges")) return "BPE";
     if (find(m, "continuing_subword_prefix") || find(m, "max_input_chars_per_word")) return "WordPiece";
     if (vocab && vocab->is_object()) return "WordLevel";
-    fail("{}: the model section has no 'type' and its fields fit no known model", src);
+    fail(ErrorKind::kUnsupported, "{}: the model section has no 'type' and its fields fit no known model", src);
   }
 
   void check_id(int32_t id) const {
@@ -810,11 +823,15 @@ class PipelineTokenizer final : public Tokenizer {
       special_.add_bos = bool_or(config, "add_bos_token", false, w);
       special_.add_eos = bool_or(config, "add_eos_token", false, w);
       if (special_.add_bos) {
-        if (special_.bos < 0) fail("{}: tokenizer_config.json asks for a BOS token but names none in the vocabulary", src);
+        if (special_.bos < 0)
+          fail(ErrorKind::kCorruptData,
+               "{}: tokenizer_config.json asks for a BOS token but names none in the vocabulary", src);
         framing_.prefix.push_back(special_.bos);
       }
       if (special_.add_eos) {
-        if (special_.eos < 0) fail("{}: tokenizer_config.json asks for an EOS token but names none in the vocabulary", src);
+        if (special_.eos < 0)
+          fail(ErrorKind::kCorruptData,
+               "{}: tokenizer_config.json asks for an EOS token but names none in the vocabulary", src);
         framing_.suffix.push_back(special_.eos);
       }
     }
@@ -836,7 +853,7 @@ class PipelineTokenizer final : public Tokenizer {
 }  // namespace
 
 std::unique_ptr<Tokenizer> make_tokenizer(const json& tokenizer, const json& config, const std::string& source) {
-  if (!tokenizer.is_object()) fail("{}: not a JSON object", source);
+  if (!tokenizer.is_object()) fail(ErrorKind::kCorruptData, "{}: not a JSON object", source);
   return std::make_unique<PipelineTokenizer>(tokenizer, config.is_object() ? config : json::object(), source);
 }
 

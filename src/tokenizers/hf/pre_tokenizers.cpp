@@ -326,7 +326,7 @@ class Regex {
   Regex(const std::string& pattern, const std::string& what) : pattern_(pattern), what_(what) {
     std::unique_ptr<pcre2_compile_context, void (*)(pcre2_compile_context*)> ctx(pcre2_compile_context_create(nullptr),
                                                                                  pcre2_compile_context_free);
-    if (!ctx) fail("{}: out of memory", what);
+    if (!ctx) fail(ErrorKind::kResourceExhausted, "{}: out of memory", what);
     pcre2_set_newline(ctx.get(), PCRE2_NEWLINE_LF);
     int err = 0;
     PCRE2_SIZE off = 0;
@@ -335,8 +335,8 @@ class Regex {
     if (code_ == nullptr) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(err, msg, sizeof msg);
-      fail("{}: regex '{}' does not compile at offset {}: {}", what, pattern, static_cast<size_t>(off),
-           reinterpret_cast<const char*>(msg));
+      fail(ErrorKind::kCorruptData, "{}: regex '{}' does not compile at offset {}: {}", what, pattern,
+           static_cast<size_t>(off), reinterpret_cast<const char*>(msg));
     }
     pcre2_jit_compile(code_, PCRE2_JIT_COMPLETE);  // only a speed-up: the interpreter gives the same matches
   }
@@ -347,7 +347,7 @@ class Regex {
   using MatchData = std::unique_ptr<pcre2_match_data, void (*)(pcre2_match_data*)>;
   MatchData match_data() const {
     MatchData md(pcre2_match_data_create_from_pattern(code_, nullptr), pcre2_match_data_free);
-    if (!md) fail("{}: out of memory", what_);
+    if (!md) fail(ErrorKind::kResourceExhausted, "{}: out of memory", what_);
     return md;
   }
 
@@ -362,7 +362,7 @@ class Regex {
     if (rc < 0) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(rc, msg, sizeof msg);
-      fail("{}: regex '{}' failed on a {}-byte text: {}", what_, pattern_, s.size(),
+      fail(ErrorKind::kResourceExhausted, "{}: regex '{}' failed on a {}-byte text: {}", what_, pattern_, s.size(),
            reinterpret_cast<const char*>(msg));
     }
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
@@ -804,7 +804,7 @@ struct Reader {
   std::string type;
 
   [[noreturn]] void bad(std::string_view field, std::string_view expected) const {
-    fail("{}: {} ({}): '{}' must be {}", source, where, type, field, expected);
+    fail(ErrorKind::kCorruptData, "{}: {} ({}): '{}' must be {}", source, where, type, field, expected);
   }
   const json* get(const char* key) const {
     auto it = obj.find(key);
@@ -812,7 +812,7 @@ struct Reader {
   }
   const json& require(const char* key) const {
     const json* v = get(key);
-    if (v == nullptr) fail("{}: {} ({}) has no '{}'", source, where, type, key);
+    if (v == nullptr) fail(ErrorKind::kCorruptData, "{}: {} ({}) has no '{}'", source, where, type, key);
     return *v;
   }
   bool boolean(const char* key, bool fallback) const {
@@ -843,7 +843,8 @@ struct Reader {
     };
     for (const auto& [name, b] : kNames)
       if (loose(name) == loose(s)) return b;
-    fail("{}: {} ({}): unknown behavior '{}' (Removed, Isolated, MergedWithPrevious, MergedWithNext or Contiguous)",
+    fail(ErrorKind::kCorruptData,
+         "{}: {} ({}): unknown behavior '{}' (Removed, Isolated, MergedWithPrevious, MergedWithNext or Contiguous)",
          source, where, type, s);
   }
   // {"String": literal} or {"Regex": oniguruma regex}, as a PCRE2 regex.
@@ -867,16 +868,17 @@ constexpr const char* kWhitespaceRegex =
 constexpr int kMaxDepth = 32;
 
 std::unique_ptr<Stage> make_stage(const json& config, const std::string& source, const std::string& where, int depth) {
-  if (!config.is_object()) fail("{}: {} must be an object", source, where);
+  if (!config.is_object()) fail(ErrorKind::kCorruptData, "{}: {} must be an object", source, where);
   auto t = config.find("type");
-  if (t == config.end() || !t->is_string()) fail("{}: {} has no 'type'", source, where);
+  if (t == config.end() || !t->is_string()) fail(ErrorKind::kCorruptData, "{}: {} has no 'type'", source, where);
   const std::string type = t->get<std::string>();
   const Reader r{config, source, where, type};
 
   if (type == "Sequence") {
     const json& list = r.require("pretokenizers");
     if (!list.is_array()) r.bad("pretokenizers", "a list");
-    if (depth >= kMaxDepth) fail("{}: {}: Sequences nested more than {} deep", source, where, kMaxDepth);
+    if (depth >= kMaxDepth)
+      fail(ErrorKind::kCorruptData, "{}: {}: Sequences nested more than {} deep", source, where, kMaxDepth);
     std::vector<std::unique_ptr<Stage>> stages;
     for (size_t i = 0; i < list.size(); ++i)
       stages.push_back(make_stage(list[i], source, fmt::format("{}.pretokenizers[{}]", where, i), depth + 1));
@@ -912,12 +914,14 @@ std::unique_ptr<Stage> make_stage(const json& config, const std::string& source,
       else if (s == "never")
         prepend = Prepend::Never;
       else
-        fail("{}: {} (Metaspace): unknown prepend_scheme '{}' (always, first or never)", source, where, s);
+        fail(ErrorKind::kCorruptData, "{}: {} (Metaspace): unknown prepend_scheme '{}' (always, first or never)",
+             source, where, s);
     }
     // Legacy files have add_prefix_space instead; false with a scheme other than "never" contradicts itself.
     if (aps && !r.boolean("add_prefix_space", true)) {
       if (scheme && prepend != Prepend::Never)
-        fail("{}: {} (Metaspace): add_prefix_space = false contradicts prepend_scheme", source, where);
+        fail(ErrorKind::kCorruptData, "{}: {} (Metaspace): add_prefix_space = false contradicts prepend_scheme", source,
+             where);
       prepend = Prepend::Never;
     }
     return std::make_unique<Metaspace>(replacement, prepend, r.boolean("split", true));
@@ -966,7 +970,7 @@ std::unique_ptr<Stage> make_stage(const json& config, const std::string& source,
     auto re = r.pattern();
     return std::make_unique<Replace>(std::move(re), r.string(r.require("content"), "content"));
   }
-  fail("{}: pre_tokenizer '{}' is not supported", source, type);
+  fail(ErrorKind::kUnsupported, "{}: pre_tokenizer '{}' is not supported", source, type);
 }
 
 }  // namespace
@@ -976,7 +980,7 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const nlohmann::json& config, c
   try {
     return make_stage(config, source, "pre_tokenizer", 0);
   } catch (const json::exception& e) {  // the accessors above check types; this is the backstop
-    fail("{}: malformed pre_tokenizer: {}", source, e.what());
+    fail(ErrorKind::kCorruptData, "{}: malformed pre_tokenizer: {}", source, e.what());
   }
 }
 
