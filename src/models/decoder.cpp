@@ -257,11 +257,11 @@ std::unique_ptr<DecoderModel> load_decoder(const Weights& weights, Backend& back
   for (const auto& n : known) names += (names.empty() ? "" : ", ") + n;
   for (const auto& e : encoder_architectures())
     if (e.name == arch)
-      fail("{}: '{}' is an encoder (embedding) model; text generation needs a decoder ({})", weights.source(), arch,
+      fail(ErrorKind::kUnsupported, "{}: '{}' is an encoder (embedding) model; text generation needs a decoder ({})", weights.source(), arch,
            names);
   if (is_decoder_architecture(arch))
-    fail("{}: decoder architecture '{}' is not supported yet (supported: {})", weights.source(), arch, names);
-  fail("{}: unknown architecture '{}' (decoders this build runs: {})", weights.source(), arch, names);
+    fail(ErrorKind::kUnsupported, "{}: decoder architecture '{}' is not supported yet (supported: {})", weights.source(), arch, names);
+  fail(ErrorKind::kUnsupported, "{}: unknown architecture '{}' (decoders this build runs: {})", weights.source(), arch, names);
 }
 
 }  // namespace hearth

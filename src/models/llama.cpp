@@ -39,7 +39,7 @@ std::vector<float> llama3_freq_factors(const RopeParams& r) {
 // the factor, and the remaining parameters are Meta's published ones, checked against the tensor.
 void llama3_from_rope_freqs(const WeightTensor& t, RopeParams& r, const std::string& source) {
   if (t.type != DType::F32 || t.n_elements() != r.n_rot / 2)
-    fail("{}: rope_freqs.weight must be F32 with {} values", source, r.n_rot / 2);
+    fail(ErrorKind::kCorruptData, "{}: rope_freqs.weight must be F32 with {} values", source, r.n_rot / 2);
   std::vector<float> have(size_t(t.n_elements()));
   std::memcpy(have.data(), t.data, have.size() * sizeof(float));
   float factor = 0;
@@ -61,7 +61,7 @@ void llama3_from_rope_freqs(const WeightTensor& t, RopeParams& r, const std::str
       }
     }
   }
-  fail("{}: rope_freqs.weight does not follow llama3 rope scaling; other per-dimension rope factors are not supported",
+  fail(ErrorKind::kUnsupported, "{}: rope_freqs.weight does not follow llama3 rope scaling; other per-dimension rope factors are not supported",
        source);
 }
 
@@ -76,7 +76,7 @@ class LlamaModel final : public DecoderModel {
   LlamaModel(const Weights& w, Backend& backend) : backend_(backend), hp_(read_llama_hparams(w)) {
     const int64_t E = hp_.n_embd, Q = hp_.q_dim(), KV = hp_.kv_dim(), F = hp_.n_ff, V = hp_.n_vocab;
     if (w.find("blk.0.ffn_gate_inp.weight"))
-      fail("{}: mixture-of-experts {} models are not supported", w.source(), hp_.arch);
+      fail(ErrorKind::kUnsupported, "{}: mixture-of-experts {} models are not supported", w.source(), hp_.arch);
     tok_embd_ = backend.prepare_matrix(w.get("token_embd.weight", {E, V}), Backend::MatrixUse::kLookup);
     output_norm_ = backend.prepare_vector(w.get("output_norm.weight", {E}));
     if (const WeightTensor* out = w.find("output.weight")) {
@@ -262,10 +262,10 @@ DecoderHParams read_llama_hparams(const Weights& w) {
   hp.arch = w.architecture();
   const std::string& a = hp.arch;
   if (a != "llama" && a != "qwen2" && a != "qwen3")
-    fail("{}: architecture '{}' is not a llama-family decoder", w.source(), a);
+    fail(ErrorKind::kUnsupported, "{}: architecture '{}' is not a llama-family decoder", w.source(), a);
   auto get_int = [&](const std::string& key, int64_t lo, int64_t hi) {
     const int64_t v = m.get_int(a + "." + key);
-    if (v < lo || v > hi) fail("{}: {}.{} = {} is outside [{}, {}]", w.source(), a, key, v, lo, hi);
+    if (v < lo || v > hi) fail(ErrorKind::kCorruptData, "{}: {}.{} = {} is outside [{}, {}]", w.source(), a, key, v, lo, hi);
     return int(v);
   };
   hp.n_embd = get_int("embedding_length", 1, 1 << 16);
@@ -275,50 +275,50 @@ DecoderHParams read_llama_hparams(const Weights& w) {
   hp.n_head_kv = m.find_int(a + ".attention.head_count_kv") ? get_int("attention.head_count_kv", 1, 1024) : hp.n_head;
   hp.n_ctx_train = m.find_int(a + ".context_length") ? get_int("context_length", 1, 1 << 24) : 2048;
   if (hp.n_head % hp.n_head_kv != 0)
-    fail("{}: {} attention heads are not a multiple of {} KV heads", w.source(), hp.n_head, hp.n_head_kv);
+    fail(ErrorKind::kCorruptData, "{}: {} attention heads are not a multiple of {} KV heads", w.source(), hp.n_head, hp.n_head_kv);
   if (m.find_int(a + ".attention.key_length")) {
     hp.head_dim = get_int("attention.key_length", 1, 1 << 12);
     if (m.find_int(a + ".attention.value_length") && get_int("attention.value_length", 1, 1 << 12) != hp.head_dim)
-      fail("{}: key and value head sizes differ; not supported", w.source());
+      fail(ErrorKind::kUnsupported, "{}: key and value head sizes differ; not supported", w.source());
   } else {
     if (hp.n_embd % hp.n_head != 0)
-      fail("{}: embedding length {} is not a multiple of {} heads", w.source(), hp.n_embd, hp.n_head);
+      fail(ErrorKind::kCorruptData, "{}: embedding length {} is not a multiple of {} heads", w.source(), hp.n_embd, hp.n_head);
     hp.head_dim = hp.n_embd / hp.n_head;
   }
   const WeightTensor& emb = w.get("token_embd.weight");
   if (emb.ne.size() != 2 || emb.ne[0] != hp.n_embd)
-    fail("{}: token_embd.weight must be [{}, n_vocab]", w.source(), hp.n_embd);
-  if (emb.ne[1] < 1 || emb.ne[1] > (int64_t(1) << 24)) fail("{}: bad vocabulary size {}", w.source(), emb.ne[1]);
+    fail(ErrorKind::kCorruptData, "{}: token_embd.weight must be [{}, n_vocab]", w.source(), hp.n_embd);
+  if (emb.ne[1] < 1 || emb.ne[1] > (int64_t(1) << 24)) fail(ErrorKind::kCorruptData, "{}: bad vocabulary size {}", w.source(), emb.ne[1]);
   hp.n_vocab = int(emb.ne[1]);
   if (auto nv = m.find_int(a + ".vocab_size"); nv && *nv != hp.n_vocab)
-    fail("{}: {}.vocab_size = {} but token_embd.weight has {} rows", w.source(), a, *nv, hp.n_vocab);
+    fail(ErrorKind::kCorruptData, "{}: {}.vocab_size = {} but token_embd.weight has {} rows", w.source(), a, *nv, hp.n_vocab);
   if (auto eps = m.find_float(a + ".attention.layer_norm_rms_epsilon")) hp.rms_eps = float(*eps);
-  if (!(hp.rms_eps > 0 && hp.rms_eps < 1)) fail("{}: bad RMSNorm epsilon {}", w.source(), hp.rms_eps);
+  if (!(hp.rms_eps > 0 && hp.rms_eps < 1)) fail(ErrorKind::kCorruptData, "{}: bad RMSNorm epsilon {}", w.source(), hp.rms_eps);
 
   RopeParams& r = hp.rope;
   r.head_dim = hp.head_dim;
   r.n_rot = m.find_int(a + ".rope.dimension_count") ? get_int("rope.dimension_count", 2, hp.head_dim) : hp.head_dim;
-  if (r.n_rot % 2 != 0) fail("{}: rope dimension count {} must be even", w.source(), r.n_rot);
+  if (r.n_rot % 2 != 0) fail(ErrorKind::kCorruptData, "{}: rope dimension count {} must be even", w.source(), r.n_rot);
   r.freq_base = float(m.find_float(a + ".rope.freq_base").value_or(a == "llama" ? 10000.0 : 1000000.0));
-  if (!(r.freq_base > 0)) fail("{}: bad rope frequency base {}", w.source(), r.freq_base);
+  if (!(r.freq_base > 0)) fail(ErrorKind::kCorruptData, "{}: bad rope frequency base {}", w.source(), r.freq_base);
   r.mode = a == "llama" ? RopeMode::kNormal : RopeMode::kNeox;
   const std::string scaling = m.find_string(a + ".rope.scaling.type").value_or("");
   std::optional<double> factor = m.find_float(a + ".rope.scaling.factor");
   if (!factor) factor = m.find_float(a + ".rope.scale_linear");
   if (scaling == "linear" || (scaling.empty() && factor && *factor != 0 && *factor != 1)) {
-    if (!(*factor > 0)) fail("{}: bad rope scaling factor {}", w.source(), factor.value_or(0));
+    if (!(*factor > 0)) fail(ErrorKind::kCorruptData, "{}: bad rope scaling factor {}", w.source(), factor.value_or(0));
     r.freq_scale = float(1.0 / *factor);
   } else if (scaling == "llama3") {
-    if (!factor || !(*factor >= 1)) fail("{}: llama3 rope scaling needs a factor >= 1", w.source());
+    if (!factor || !(*factor >= 1)) fail(ErrorKind::kCorruptData, "{}: llama3 rope scaling needs a factor >= 1", w.source());
     r.llama3_factor = float(*factor);
     r.llama3_low_freq_factor = float(m.find_float(a + ".rope.scaling.low_freq_factor").value_or(1.0));
     r.llama3_high_freq_factor = float(m.find_float(a + ".rope.scaling.high_freq_factor").value_or(4.0));
     r.llama3_original_context = int(m.find_int(a + ".rope.scaling.original_context_length").value_or(8192));
     if (!(r.llama3_high_freq_factor > r.llama3_low_freq_factor && r.llama3_low_freq_factor > 0 &&
           r.llama3_original_context > 0))
-      fail("{}: inconsistent llama3 rope scaling parameters", w.source());
+      fail(ErrorKind::kCorruptData, "{}: inconsistent llama3 rope scaling parameters", w.source());
   } else if (!scaling.empty() && scaling != "none") {
-    fail("{}: rope scaling type '{}' is not supported", w.source(), scaling);
+    fail(ErrorKind::kUnsupported, "{}: rope scaling type '{}' is not supported", w.source(), scaling);
   }
   if (const WeightTensor* ff = w.find("rope_freqs.weight")) {
     if (r.llama3_factor == 0) llama3_from_rope_freqs(*ff, r, w.source());

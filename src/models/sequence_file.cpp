@@ -56,7 +56,7 @@ void save_sequence(DecoderCache& cache, int seq, std::span<const int32_t> tokens
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     std::remove(tmp.c_str());
-    fail("{}: cannot replace: {}", path, std::strerror(errno));
+    fail(errno_kind(errno), "{}: cannot replace: {}", path, std::strerror(errno));
   }
 }
 

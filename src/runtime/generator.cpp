@@ -13,7 +13,7 @@ std::vector<float> prefill(const DecoderModel& model, DecoderCache& cache, int s
   if (tokens.empty()) fail("cannot run an empty prompt");
   if (batch_size < 1) fail("batch size must be positive");
   if (int64_t(start) + int64_t(tokens.size()) > cache.n_ctx())
-    fail("prompt of {} tokens does not fit the context of {} (positions {} used)", tokens.size(), cache.n_ctx(),
+    fail(ErrorKind::kResourceExhausted, "prompt of {} tokens does not fit the context of {} (positions {} used)", tokens.size(), cache.n_ctx(),
          start);
   std::vector<float> out;
   for (size_t done = 0; done < tokens.size();) {
