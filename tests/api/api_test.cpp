@@ -61,7 +61,7 @@ TEST(Api, DevicesListTheCpu) {
   }
 }
 
-class Decoder : public ::testing::Test {
+class ApiDecoder : public ::testing::Test {
  protected:
   void SetUp() override {
     HEARTH_REQUIRE_SHARED();
@@ -70,7 +70,7 @@ class Decoder : public ::testing::Test {
   std::shared_ptr<hearth::Model> model_;
 };
 
-TEST_F(Decoder, DescribesItself) {
+TEST_F(ApiDecoder, DescribesItself) {
   const hearth::ModelInfo& info = model_->info();
   EXPECT_EQ(model_->kind(), hearth::ModelKind::kDecoder);
   EXPECT_EQ(info.architecture, "llama");
@@ -81,7 +81,7 @@ TEST_F(Decoder, DescribesItself) {
   EXPECT_EQ(info.path, stories());
 }
 
-TEST_F(Decoder, TokenizeRoundTrips) {
+TEST_F(ApiDecoder, TokenizeRoundTrips) {
   const std::string text = "Once upon a time, Lily saw a big dog.";
   const std::vector<int32_t> plain = model_->tokenize(text, /*add_special=*/false);
   ASSERT_FALSE(plain.empty());
@@ -93,11 +93,11 @@ TEST_F(Decoder, TokenizeRoundTrips) {
   EXPECT_EQ(kind_thrown([&] { model_->detokenize({-1}); }), hearth::ErrorKind::kInvalidArgument);
 }
 
-TEST_F(Decoder, HasNoEmbeddings) {
+TEST_F(ApiDecoder, HasNoEmbeddings) {
   EXPECT_EQ(kind_thrown([&] { model_->embed({"text"}); }), hearth::ErrorKind::kUnsupported);
 }
 
-TEST_F(Decoder, StreamsTheGreedyStory) {
+TEST_F(ApiDecoder, StreamsTheGreedyStory) {
   hearth::Engine engine(model_, {.slots = 2});
   EXPECT_EQ(engine.context(), model_->info().context_length);  // the model's own, under the 4096 cap
   std::string streamed;
@@ -127,7 +127,7 @@ TEST_F(Decoder, StreamsTheGreedyStory) {
   EXPECT_GT(again.usage.cached_prompt_tokens, 0);
 }
 
-TEST_F(Decoder, StopStringsAndSeedsApply) {
+TEST_F(ApiDecoder, StopStringsAndSeedsApply) {
   hearth::Engine engine(model_);
   hearth::GenerationRequest stop = greedy("Once upon a time", 64);
   stop.stop = {"girl"};
@@ -147,7 +147,7 @@ TEST_F(Decoder, StopStringsAndSeedsApply) {
   EXPECT_NE(sampled(7), sampled(8));
 }
 
-TEST_F(Decoder, CancelStopsARunningRequest) {
+TEST_F(ApiDecoder, CancelStopsARunningRequest) {
   hearth::Engine engine(model_);
   std::atomic<int> pieces{0};
   hearth::GenerationRequest r = greedy("Once upon a time", -1);  // until the context is full
@@ -169,7 +169,7 @@ TEST_F(Decoder, CancelStopsARunningRequest) {
   EXPECT_EQ(engine.submit(std::move(quit))->wait().finish_reason, hearth::FinishReason::kCancelled);
 }
 
-TEST_F(Decoder, BadRequestsAreRefusedWithTheirKind) {
+TEST_F(ApiDecoder, BadRequestsAreRefusedWithTheirKind) {
   hearth::Engine engine(model_, {.context = 16});
   hearth::GenerationRequest bad_id = greedy("", 4);
   bad_id.prompt_tokens = {1, 100000};
@@ -186,7 +186,7 @@ TEST_F(Decoder, BadRequestsAreRefusedWithTheirKind) {
 
 // The user's handles may go while a request runs: the request keeps the engine and the model alive, completes
 // with the output it would have had, and the model is unloaded when the request's handle goes.
-TEST_F(Decoder, DroppingTheModelAndEngineHandlesMidRequestIsSafe) {
+TEST_F(ApiDecoder, DroppingTheModelAndEngineHandlesMidRequestIsSafe) {
   const std::string want = [&] {
     hearth::Engine engine(model_);
     return engine.submit(greedy("Tom and his dog", 48))->wait().text;
@@ -215,12 +215,12 @@ TEST_F(Decoder, DroppingTheModelAndEngineHandlesMidRequestIsSafe) {
   EXPECT_TRUE(weak.expired());
 }
 
-TEST_F(Decoder, AnEngineNeedsADecoder) {
+TEST_F(ApiDecoder, AnEngineNeedsADecoder) {
   std::shared_ptr<hearth::Model> encoder = hearth::Model::open(bert(), {.threads = 1});
   EXPECT_EQ(kind_thrown([&] { hearth::Engine engine(encoder); }), hearth::ErrorKind::kInvalidArgument);
 }
 
-class Encoder : public ::testing::Test {
+class ApiEncoder : public ::testing::Test {
  protected:
   void SetUp() override {
     HEARTH_REQUIRE_SHARED();
@@ -229,7 +229,7 @@ class Encoder : public ::testing::Test {
   std::shared_ptr<hearth::Model> model_;
 };
 
-TEST_F(Encoder, DescribesItself) {
+TEST_F(ApiEncoder, DescribesItself) {
   const hearth::ModelInfo& info = model_->info();
   EXPECT_EQ(model_->kind(), hearth::ModelKind::kEncoder);
   EXPECT_STREQ(hearth::to_string(model_->kind()), "encoder");
@@ -240,7 +240,7 @@ TEST_F(Encoder, DescribesItself) {
   EXPECT_GT(info.context_length, 0);
 }
 
-TEST_F(Encoder, TokenizeAddsClsAndSep) {
+TEST_F(ApiEncoder, TokenizeAddsClsAndSep) {
   const std::vector<int32_t> plain = model_->tokenize("hello world", false);
   const std::vector<int32_t> framed = model_->tokenize("hello world");
   ASSERT_EQ(framed.size(), plain.size() + 2);
@@ -248,7 +248,7 @@ TEST_F(Encoder, TokenizeAddsClsAndSep) {
   EXPECT_EQ(model_->detokenize(plain), "hello world");
 }
 
-TEST_F(Encoder, EmbedsEachTextOnItsOwn) {
+TEST_F(ApiEncoder, EmbedsEachTextOnItsOwn) {
   const std::vector<std::string> texts = {"The cat sat on the mat.", "A completely different sentence about rockets."};
   const std::vector<std::vector<float>> both = model_->embed(texts);
   ASSERT_EQ(both.size(), 2u);
