@@ -36,7 +36,7 @@ struct ModelInfo {
   std::string architecture;  // the file's general.architecture: "llama", "bert", …
   std::string tokenizer;     // the tokenizer's algorithm: "spm", "bpe", "wordpiece", "unigram"
   int vocab_size = 0;        // token ids are 0 .. vocab_size - 1
-  int context_length = 0;    // the longest sequence the model was trained on (encoders: accept)
+  int context_length = 0;    // decoders: the context they were trained for; encoders: the longest input they take
   int dim = 0;               // hidden size (decoders), embedding size (encoders)
 };
 

@@ -12,9 +12,11 @@ Model::~Model() = default;
 
 std::shared_ptr<Model> Model::open(const std::string& path, const ModelOptions& options) {
   // The loaders report a path they cannot open as an invalid argument; a program deciding whether to download
-  // a model needs "not found" told apart from "broken".
+  // a model needs "not found" told apart from "broken". (A path that cannot even be checked, e.g. for lack of
+  // permission, sets ec and is left to the loader, which says why.)
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) throw Error(path + ": no such file or folder", ErrorKind::kNotFound);
+  if (!std::filesystem::exists(path, ec) && !ec)
+    throw Error(path + ": no such file or folder", ErrorKind::kNotFound);
   if (options.threads < 0) throw Error("thread count must be >= 0", ErrorKind::kInvalidArgument);
   return translate_errors([&] {
     auto impl = std::make_unique<Impl>();

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -213,6 +214,26 @@ TEST_F(ApiDecoder, DroppingTheModelAndEngineHandlesMidRequestIsSafe) {
   EXPECT_FALSE(weak.expired());
   request.reset();
   EXPECT_TRUE(weak.expired());
+}
+
+// With no handle left at all, the engine cancels what it runs, stops, and lets the model go.
+TEST_F(ApiDecoder, DroppingEveryHandleStopsTheEngineAndUnloadsTheModel) {
+  std::weak_ptr<hearth::Model> weak = model_;
+  std::atomic<int> pieces{0};
+  {
+    hearth::Engine engine(std::move(model_));
+    hearth::GenerationRequest r = greedy("Once upon a time", -1);  // until the context is full
+    r.on_text = [&](std::string_view) {
+      ++pieces;
+      return true;
+    };
+    engine.submit(std::move(r));  // the request's handle is dropped at once
+    while (pieces < 2) std::this_thread::yield();
+  }
+  EXPECT_TRUE(weak.expired());
+  const int seen = pieces;
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(pieces, seen);  // nothing runs any more
 }
 
 TEST_F(ApiDecoder, AnEngineNeedsADecoder) {
