@@ -26,7 +26,6 @@ using Engine = ::hearth::Engine;
 using EngineOptions = ::hearth::EngineOptions;
 using FinishReason = ::hearth::FinishReason;
 using Priority = ::hearth::Priority;
-using Usage = ::hearth::Usage;
 }  // namespace hearth::internal
 
 #include "hearth/hearth.h"
