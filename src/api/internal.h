@@ -1,0 +1,62 @@
+// What the public API's implementation (src/api/*.cpp) shares: the internal types it wraps, under names that
+// stay unambiguous once the public headers are in, and the translation of internal errors to public ones.
+//
+// The public types live in the inline namespace hearth::v1, the internal ones directly in hearth, and some share
+// a name (Error, Engine, Usage, …). A file that sees both cannot say hearth::Engine (ambiguous), so this header
+// names the internal types first — an alias keeps denoting the type it named — and includes the public headers
+// after. The API's .cpp files include this header only.
+#pragma once
+
+#include <exception>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "backends/registry.h"
+#include "core/error.h"
+#include "runtime/embedder.h"
+#include "runtime/engine.h"
+#include "runtime/sequence.h"
+#include "runtime/session.h"
+
+namespace hearth::internal {
+using Error = ::hearth::Error;
+using ErrorKind = ::hearth::ErrorKind;
+using Engine = ::hearth::Engine;
+using EngineOptions = ::hearth::EngineOptions;
+using FinishReason = ::hearth::FinishReason;
+using Priority = ::hearth::Priority;
+}  // namespace hearth::internal
+
+#include "hearth/hearth.h"
+
+namespace hearth::inline v1 {
+
+// The public Error for an internal one (same message and kind).
+Error public_error(const internal::Error& e);
+
+// Runs f, rethrowing an internal Error as the public one; anything else (a public Error thrown by a caller's
+// callback, std::bad_alloc) passes through unchanged. Every public entry point that reaches the internals
+// runs them through this, so programs only ever see hearth::v1::Error.
+template <typename F>
+decltype(auto) translate_errors(F&& f) {
+  try {
+    return std::forward<F>(f)();
+  } catch (const internal::Error& e) {
+    throw public_error(e);
+  }
+}
+
+struct Model::Impl {
+  ModelInfo info;
+  // A decoder: what open_decoder loads (weights, backend, network, tokenizer), kept whole so that this code
+  // does not depend on how the session holds each part.
+  std::optional<DecoderSession> decoder;
+  // An encoder: its backend, declared before the embedder that runs on it so that it is destroyed after it.
+  decltype(create_backend()) backend;
+  std::unique_ptr<Embedder> embedder;
+
+  const Tokenizer& tokenizer() const { return decoder ? *decoder->tokenizer : embedder->tokenizer(); }
+};
+
+}  // namespace hearth::inline v1
