@@ -7,8 +7,6 @@
 #include <filesystem>
 #include <string>
 
-#include "core/error.h"
-
 namespace hearth::test {
 
 // ../shared (golden outputs, test models) or "" when it is absent (a stranger's clone).
@@ -27,18 +25,6 @@ inline std::string node_dir() {
 
 inline std::string source_dir() { return HEARTH_SOURCE_DIR; }
 inline std::string hearth_binary() { return std::string(HEARTH_BINARY_DIR) + "/bin/hearth"; }
-
-// The kind of the Error that f() throws, as to_string names it ("no error" if none), so that a failed
-// EXPECT_EQ(thrown_kind(...), to_string(ErrorKind::k...)) shows both kinds by name.
-template <typename F>
-std::string thrown_kind(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return to_string(e.kind());
-  }
-  return "no error";
-}
 
 }  // namespace hearth::test
 

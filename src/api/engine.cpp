@@ -81,11 +81,12 @@ Engine::Engine(std::shared_ptr<Model> model, const EngineOptions& options) {
   core_ = translate_errors([&] {
     // The step budget must hold one token of every slot; the runtime's default covers the usual slot counts.
     const int step_tokens = std::max(internal::EngineOptions{}.step_tokens, options.slots);
-    return std::make_shared<Core>(std::move(model), *decoder,
-                                  internal::EngineOptions{.slots = options.slots,
-                                                          .context = decoder->context_size(options.context),
-                                                          .step_tokens = step_tokens,
-                                                          .max_queued = options.max_queued});
+    internal::EngineOptions eo;
+    eo.slots = options.slots;
+    eo.context = decoder->context_size(options.context);
+    eo.step_tokens = step_tokens;
+    eo.max_queued = options.max_queued;
+    return std::make_shared<Core>(std::move(model), *decoder, eo);
   });
 }
 

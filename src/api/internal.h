@@ -53,7 +53,7 @@ struct Model::Impl {
   // does not depend on how the session holds each part.
   std::optional<DecoderSession> decoder;
   // An encoder: its backend, declared before the embedder that runs on it so that it is destroyed after it.
-  decltype(create_backend()) backend;
+  std::shared_ptr<Backend> backend;  // the process-wide one of its device (shared_backend)
   std::unique_ptr<Embedder> embedder;
 
   const Tokenizer& tokenizer() const { return decoder ? *decoder->tokenizer : embedder->tokenizer(); }

@@ -1,5 +1,3 @@
-#include <filesystem>
-
 #include "api/internal.h"
 #include "models/registry.h"
 
@@ -11,12 +9,6 @@ Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
 
 std::shared_ptr<Model> Model::open(const std::string& path, const ModelOptions& options) {
-  // The loaders report a path they cannot open as an invalid argument; a program deciding whether to download
-  // a model needs "not found" told apart from "broken". (A path that cannot even be checked, e.g. for lack of
-  // permission, sets ec and is left to the loader, which says why.)
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec) && !ec)
-    throw Error(path + ": no such file or folder", ErrorKind::kNotFound);
   if (options.threads < 0) throw Error("thread count must be >= 0", ErrorKind::kInvalidArgument);
   return translate_errors([&] {
     auto impl = std::make_unique<Impl>();
@@ -35,7 +27,7 @@ std::shared_ptr<Model> Model::open(const std::string& path, const ModelOptions& 
       info.context_length = d.model->hparams().n_ctx_train;
       info.dim = d.model->hparams().n_embd;
     } else {
-      impl->backend = create_backend(options.backend, options.threads);
+      impl->backend = shared_backend(options.backend, options.threads);
       impl->embedder = std::make_unique<Embedder>(std::move(weights), *impl->backend);
       info.kind = ModelKind::kEncoder;
       info.context_length = impl->embedder->model().max_tokens();

@@ -120,12 +120,22 @@ TEST_F(ApiDecoder, StreamsTheGreedyStory) {
   EXPECT_EQ(got.tokens.size(), 24u);
   EXPECT_EQ(model_->detokenize(got.tokens), got.text);
 
-  // The same prompt as token ids gives the same text; the second run reuses the first one's cache.
+  // The same prompt as token ids gives the same text.
   hearth::GenerationRequest by_ids = greedy("", 24);
   by_ids.prompt_tokens = model_->tokenize("Once upon a time");
   const hearth::GenerationResult again = engine.submit(std::move(by_ids))->wait();
   EXPECT_EQ(again.text, got.text);
-  EXPECT_GT(again.usage.cached_prompt_tokens, 0);
+  // A prompt that starts with what an earlier one left in the cache reuses it (in whole cache blocks, so the
+  // shared part must be longer than one).
+  hearth::GenerationRequest story = greedy("", 8);
+  story.prompt_tokens = model_->tokenize("Once upon a time");
+  story.prompt_tokens.insert(story.prompt_tokens.end(), got.tokens.begin(), got.tokens.end());
+  story.prompt_tokens.insert(story.prompt_tokens.end(), got.tokens.begin(), got.tokens.end());
+  const auto longer = story.prompt_tokens;
+  engine.submit(std::move(story))->wait();
+  hearth::GenerationRequest same = greedy("", 8);
+  same.prompt_tokens = longer;
+  EXPECT_GT(engine.submit(std::move(same))->wait().usage.cached_prompt_tokens, 0);
 }
 
 TEST_F(ApiDecoder, StopStringsAndSeedsApply) {

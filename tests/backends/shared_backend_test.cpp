@@ -8,6 +8,7 @@
 
 #include "backends/registry.h"
 #include "core/error.h"
+#include "error_kind_util.h"
 #include "test_util.h"
 
 namespace hearth {

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/mapped_file.h"
+#include "error_kind_util.h"
 #include "test_util.h"
 
 namespace hearth {

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/fp16.h"
 #include "core/mapped_file.h"
+#include "error_kind_util.h"
 #include "test_util.h"
 
 namespace hearth {

@@ -15,6 +15,7 @@
 #include "formats/gguf.h"
 #include "models/bert.h"
 #include "models/registry.h"
+#include "error_kind_util.h"
 #include "test_util.h"
 
 namespace hearth {

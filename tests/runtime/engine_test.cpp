@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <string>
 #include <mutex>
 #include <thread>
@@ -66,7 +67,12 @@ TEST_F(StoriesEngine, ManyRequestsAtOnceEachGetTheirOwnOutput) {
     eo.context = 256;
     eo.step_tokens = 16;  // long prompts are chunked across steps while others decode
     std::atomic<int> most_decoding{0};
-    eo.on_step = [&](const StepReport& r) {
+    // The scheduler waits after its first step until every request is queued, so that on a busy machine the
+    // first ones do not finish before the last are submitted.
+    std::promise<void> all_submitted;
+    std::shared_future<void> submitted = all_submitted.get_future().share();
+    eo.on_step = [&, submitted](const StepReport& r) {
+      submitted.wait();
       if (r.decode_tokens > most_decoding.load()) most_decoding.store(r.decode_tokens);
     };
     Engine engine(*session_.model, *session_.tokenizer, eo);
@@ -76,6 +82,7 @@ TEST_F(StoriesEngine, ManyRequestsAtOnceEachGetTheirOwnOutput) {
     std::vector<std::shared_ptr<Job>> jobs;  // submitted back to back, so that they share steps
     for (size_t i = 0; i < prompts_.size(); ++i)
       jobs.push_back(engine.submit({encode(prompts_[i]), options(i), Priority::kInteractive, {}}));
+    all_submitted.set_value();
     for (size_t i = 0; i < jobs.size(); ++i) {
       const GenerateResult got = jobs[i]->wait();
       EXPECT_EQ(got.tokens, want[i].tokens) << (sampled ? "sampled" : "greedy") << " request " << i;

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "tokenizers/tokenizer.h"
 #include "tokenizers/tokenizer_json.h"
+#include "error_kind_util.h"
 #include "test_util.h"
 
 namespace hearth {
