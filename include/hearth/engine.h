@@ -100,12 +100,17 @@ struct EngineOptions {
   int slots = 8;         // requests generating at once; more wait in the queue
   int context = 0;       // positions per request (prompt + output); 0: the model's, at most 4096
   int max_queued = 64;   // requests waiting for a slot; one more is refused with Error kBusy
+  // KV cache memory in positions, shared by all requests in blocks (0: slots × context). Less than that
+  // saves memory when requests are shorter than the context; the engine pauses the last one admitted when it
+  // runs out, and resumes it with the same output.
+  int64_t cache_positions = 0;
+  std::string cache_type = "f16";  // "f16", or "q8_0": half the memory, logits within a stated bound
 };
 
 class Engine {
  public:
-  // Allocates the cache (slots × context positions). Error kInvalidArgument for an encoder model or bad
-  // options, kResourceExhausted if the cache does not fit in memory.
+  // Allocates the cache. Error kInvalidArgument for an encoder model or bad options, kUnsupported for a
+  // cache type the model cannot use, kResourceExhausted if the cache does not fit in memory.
   explicit Engine(std::shared_ptr<Model> model, const EngineOptions& options = {});
   // Requests whose handles the caller still holds keep running (see Lifetimes above); once no handle is left,
   // what is still queued or running is cancelled.

@@ -86,6 +86,8 @@ Engine::Engine(std::shared_ptr<Model> model, const EngineOptions& options) {
     eo.context = decoder->context_size(options.context);
     eo.step_tokens = step_tokens;
     eo.max_queued = options.max_queued;
+    eo.cache_positions = options.cache_positions;
+    eo.cache_type = parse_cache_type(options.cache_type);
     return std::make_shared<Core>(std::move(model), *decoder, eo);
   });
 }

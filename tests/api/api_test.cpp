@@ -189,6 +189,9 @@ TEST_F(ApiDecoder, BadRequestsAreRefusedWithTheirKind) {
   EXPECT_EQ(kind_thrown([&] { engine.submit(greedy(long_prompt, 4)); }), hearth::ErrorKind::kResourceExhausted);
   EXPECT_EQ(kind_thrown([&] { hearth::Engine e(nullptr); }), hearth::ErrorKind::kInvalidArgument);
   EXPECT_EQ(kind_thrown([&] { hearth::Engine e(model_, {.slots = 0}); }), hearth::ErrorKind::kInvalidArgument);
+  // stories260K's heads are 8 values: not a whole Q8_0 block.
+  EXPECT_EQ(kind_thrown([&] { hearth::Engine e(model_, {.cache_type = "q8_0"}); }), hearth::ErrorKind::kUnsupported);
+  EXPECT_EQ(kind_thrown([&] { hearth::Engine e(model_, {.cache_type = "q4"}); }), hearth::ErrorKind::kInvalidArgument);
   // An Error thrown by the caller's own callback comes back from wait() as it was.
   hearth::GenerationRequest throws = greedy("Once upon a time", 8);
   throws.on_text = [](std::string_view) -> bool { throw hearth::Error("caller's own", hearth::ErrorKind::kBusy); };
