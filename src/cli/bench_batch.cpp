@@ -21,6 +21,7 @@ struct Options {
   std::string model;
   std::vector<int> parallel{1, 4, 8, 16};
   int p = 128, n = 128, threads = 0;
+  std::string cache_type = "f16";
   bool json = false;
 };
 
@@ -29,8 +30,9 @@ struct Measurement {
   double pp_tokens_per_s, tg_tokens_per_s, seconds;
 };
 
-Measurement measure(const DecoderSession& s, int parallel, int p, int n, uint64_t seed) {
+Measurement measure(const DecoderSession& s, int parallel, int p, int n, DType cache_type, uint64_t seed) {
   EngineOptions eo;
+  eo.cache_type = cache_type;
   eo.slots = parallel;
   eo.context = p + n + 1;
   eo.step_tokens = std::max(parallel * p, parallel);  // all prompts in one step, as llama-batched-bench
@@ -58,16 +60,17 @@ int run_bench_batch(const Options& o) {
   if (o.p < 1 || o.n < 1) fail("-p and -n must be positive");
   for (int count : o.parallel)
     if (count < 1 || count > 4096) fail("--parallel counts must be in 1..4096, not {}", count);
+  const DType cache_type = parse_cache_type(o.cache_type);
   DecoderSession s = open_decoder(o.model, o.threads);
-  (void)measure(s, 1, std::min(o.p, 16), 2, 1);  // warm-up: page in the weights, size the workspaces
+  (void)measure(s, 1, std::min(o.p, 16), 2, cache_type, 1);  // warm-up: page in the weights, size the workspaces
   std::vector<Measurement> results;
-  for (int count : o.parallel) results.push_back(measure(s, count, o.p, o.n, 42 + uint64_t(count)));
+  for (int count : o.parallel) results.push_back(measure(s, count, o.p, o.n, cache_type, 42 + uint64_t(count)));
   if (o.json) {
     nlohmann::json list = nlohmann::json::array();
     for (const Measurement& m : results)
       list.push_back({{"parallel", m.parallel}, {"pp_tokens_per_s", m.pp_tokens_per_s},
                       {"tg_tokens_per_s", m.tg_tokens_per_s}, {"n_prompt", o.p}, {"n_gen", o.n},
-                      {"threads", s.backend->threads()}});
+                      {"threads", s.backend->threads()}, {"cache_type", o.cache_type}});
     fmt::print("{}\n", list.dump());
     return 0;
   }
@@ -92,6 +95,8 @@ CommandRegistration reg({"bench", "batch"},
                           app.add_option("-p,--n-prompt", o->p, "prompt tokens per sequence")->capture_default_str();
                           app.add_option("-n,--n-gen", o->n, "tokens generated per sequence")->capture_default_str();
                           app.add_option("-t,--threads", o->threads, "threads (0 = one per physical core)");
+                          app.add_option("--cache-type", o->cache_type, "KV cache storage: f16 or q8_0")
+                              ->capture_default_str();
                           app.add_flag("--json", o->json, "print a JSON list, one object per count");
                           return [o] { return run_bench_batch(*o); };
                         });
