@@ -36,8 +36,8 @@ SpeculativeMeasurement measure_speculative(const DecoderSession& s, const Option
   std::vector<int32_t> prompt = s.tokenizer->encode("", true, false);
   if (prompt.empty()) prompt = {0};  // a vocabulary without BOS: start from token 0
   const int context = int(prompt.size()) + o.n + 1;
-  auto tc = s.model->new_cache(context), dc = d.model->new_cache(context);
-  SpeculativeGenerator gen(*s.model, *tc, *d.model, *dc, *s.tokenizer, o.draft_max);
+  auto tc = s.model->new_cache(context);
+  SpeculativeGenerator gen(*s.model, *tc, *d.model, *s.tokenizer, o.draft_max);
   GenerateOptions g;
   g.max_tokens = o.n;
   g.stop_at_eog = false;

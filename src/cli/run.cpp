@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 
 #include "cli/command.h"
 #include "cli/generation_flags.h"
@@ -75,8 +76,7 @@ int run_one(const Options& o, const std::string& prompt) {
     if (d.tokenizer->n_vocab() != s.tokenizer->n_vocab())
       fail("{}: the draft's vocabulary ({} tokens) is not the model's ({})", o.draft, d.tokenizer->n_vocab(),
            s.tokenizer->n_vocab());
-    auto draft_cache = d.model->new_cache(o.cache_options(context));
-    SpeculativeGenerator gen(*s.model, *cache, *d.model, *draft_cache, *s.tokenizer, o.draft_max);
+    SpeculativeGenerator gen(*s.model, *cache, *d.model, *s.tokenizer, o.draft_max);
     r = gen.generate(ids, g, print);
     if (o.stats)
       fmt::print(stderr, "draft: {} of {} guessed tokens accepted ({:.1f} %) in {} rounds\n", gen.stats().accepted,
@@ -99,6 +99,12 @@ int run_many(const Options& o, const std::vector<std::string>& prompts) {
   eo.cache_type = parse_cache_type(o.cache_type);
   eo.step_tokens = std::max(o.batch, eo.slots);
   eo.max_queued = int(prompts.size());
+  std::optional<DecoderSession> draft;
+  if (!o.draft.empty()) {
+    draft = open_decoder(o.draft, o.threads);
+    eo.draft = draft->model.get();
+    eo.draft_max = o.draft_max;
+  }
   Engine engine(*s.model, *s.tokenizer, eo);
   std::vector<std::shared_ptr<Job>> jobs;
   for (size_t i = 0; i < prompts.size(); ++i) {
@@ -114,6 +120,11 @@ int run_many(const Options& o, const std::vector<std::string>& prompts) {
     std::fflush(stdout);
     if (o.stats) print_stats(r);
   }
+  if (o.stats && draft) {
+    const EngineStats st = engine.stats();
+    fmt::print(stderr, "draft: {} of {} guessed tokens accepted ({:.1f} %)\n", st.accepted, st.drafted,
+               st.drafted ? 100.0 * double(st.accepted) / double(st.drafted) : 0.0);
+  }
   return 0;
 }
 
@@ -128,7 +139,6 @@ int run_run(const Options& o) {
     if (!utf8_valid(prompts[i])) fail("prompt {} is not valid UTF-8", i + 1);
   if (prompts.size() == 1 && o.prompts_file.empty()) return run_one(o, prompts[0]);
   if (o.echo) fail("--echo applies to a single prompt");
-  if (!o.draft.empty()) fail("--draft applies to a single prompt (the batching engine does not draft yet)");
   return run_many(o, prompts);
 }
 

@@ -45,6 +45,12 @@ Engine::Engine(const DecoderModel& model, const Tokenizer& tokenizer, EngineOpti
     fail("engine cache of {} positions cannot hold one sequence of {}", cache_->n_blocks() * cache_->block_size(),
          options_.context);
   slot_busy_.assign(size_t(options_.slots), false);
+  if (options_.draft) {
+    if (options_.draft_max < 1) fail("the draft length must be at least 1, not {}", options_.draft_max);
+    // The draft's cache: as many positions as the target's, F16 (a draft is small), the same blocks.
+    co.type = DType::F16;
+    draft_ = std::make_unique<DraftRunner>(*options_.draft, model_.hparams().n_vocab, co);
+  }
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -92,6 +98,7 @@ void Engine::finish(const std::shared_ptr<Job>& job, std::exception_ptr error) {
 
 void Engine::release_slot(Job& job) {
   cache_->clear(job.slot_);  // its full blocks stay cached: a later request (or its own resumption) attaches them
+  if (draft_) draft_->release(job.slot_);
   slot_busy_[size_t(job.slot_)] = false;
   job.slot_ = -1;
 }
@@ -132,6 +139,7 @@ void Engine::admit() {
     }
     queued_.erase(queued_.begin());
     if (seq.result().usage.completion_tokens == 0) stats_.cached_prompt_tokens += uint64_t(attached);
+    if (draft_) draft_->attach(slot, seq.tokens());
     seq.set_cached_tokens(attached);
     job->slot_ = slot;
     slot_busy_[size_t(slot)] = true;
@@ -149,9 +157,10 @@ bool Engine::step(std::unique_lock<std::mutex>& lock) {
   struct Planned {
     std::shared_ptr<Job> job;
     Sequence::Step step;
+    int guesses = 0;              // draft tokens room was made for (decoding sequences, with a draft)
+    std::vector<int32_t> run;     // the newest token and the draft's guesses
   };
   std::vector<Planned> plan;
-  std::vector<DecoderInput> inputs;
   int budget = options_.step_tokens;
   int64_t blocks = cache_->available_blocks();
   bool starved = false;  // a sequence had tokens to run but no block for them
@@ -175,12 +184,26 @@ bool Engine::step(std::unique_lock<std::mutex>& lock) {
     }
     blocks -= need;
     budget -= int(s.tokens.size());
-    plan.push_back({job, s});
-    DecoderInput in;
-    in.seq = job->slot_;
-    in.tokens = s.tokens;
-    in.start = s.start;
-    inputs.push_back(in);
+    Planned p;
+    p.job = job;
+    p.step = s;
+    if (draft_ && s.tokens.size() == 1 && s.wants_logits) {
+      // Room for guesses: the step budget, the context, the tokens the request may still generate, the blocks.
+      const Sequence& seq = *job->seq_;
+      int room = std::min({options_.draft_max, budget, options_.context - int(seq.tokens().size())});
+      if (seq.options().max_tokens >= 0)
+        room = std::min(room, seq.options().max_tokens - int(seq.result().tokens.size()) - 1);
+      for (; room > 0; --room) {
+        const int64_t more = cache_->blocks_needed(job->slot_, s.start, 1 + room) - need;
+        if (more <= blocks) {
+          blocks -= more;
+          break;
+        }
+      }
+      p.guesses = std::max(room, 0);
+      budget -= p.guesses;
+    }
+    plan.push_back(std::move(p));
   }
   if (plan.empty()) {
     if (!starved) return false;
@@ -202,9 +225,42 @@ bool Engine::step(std::unique_lock<std::mutex>& lock) {
     return true;
   }
 
-  // The model runs without the lock: submit() and stats() go on meanwhile. Only this thread touches the
-  // running sequences and the cache.
+  // The models run without the lock: submit() and stats() go on meanwhile. Only this thread touches the
+  // running sequences and the caches.
   lock.unlock();
+  if (draft_) {
+    // The draft follows every sequence the target runs (prompt chunks too, so that it never has a whole prompt to
+    // catch up on) and guesses for the decoding ones.
+    std::vector<DraftRunner::Request> requests;
+    for (const Planned& p : plan) {
+      const std::span<const int32_t> so_far(p.job->seq_->tokens());
+      requests.push_back({p.job->slot_, so_far.first(size_t(p.step.start) + p.step.tokens.size()), p.guesses});
+    }
+    try {
+      const std::vector<std::vector<int32_t>> guesses = draft_->guess(requests);
+      for (size_t i = 0; i < plan.size(); ++i) {
+        if (guesses[i].empty()) continue;
+        plan[i].run.assign(plan[i].step.tokens.begin(), plan[i].step.tokens.end());
+        plan[i].run.insert(plan[i].run.end(), guesses[i].begin(), guesses[i].end());
+      }
+    } catch (const Error&) {
+      // The draft only saves time: when its cache has no room, this step runs without guesses, and the draft
+      // starts those sequences over.
+      for (const Planned& p : plan) draft_->release(p.job->slot_);
+    }
+  }
+  std::vector<DecoderInput> inputs;
+  for (Planned& p : plan) {
+    DecoderInput in;
+    in.seq = p.job->slot_;
+    in.start = p.step.start;
+    in.tokens = p.step.tokens;
+    if (!p.run.empty()) {
+      in.tokens = p.run;
+      in.all_logits = true;  // every guess is checked against the target's own logits
+    }
+    inputs.push_back(in);
+  }
   std::vector<float> logits;
   std::exception_ptr error;
   try {
@@ -214,20 +270,29 @@ bool Engine::step(std::unique_lock<std::mutex>& lock) {
   }
   const size_t n_vocab = size_t(model_.hparams().n_vocab);
   std::vector<std::pair<std::shared_ptr<Job>, std::exception_ptr>> ended;
-  uint64_t decode_tokens = 0, prompt_tokens = 0;
+  uint64_t decode_tokens = 0, prompt_tokens = 0, drafted = 0, accepted = 0;
+  size_t row = 0;  // the first logits row of input i
   for (size_t i = 0; i < plan.size(); ++i) {
     Sequence& seq = *plan[i].job->seq_;
     const Sequence::Step& s = plan[i].step;
+    const size_t rows = inputs[i].all_logits ? inputs[i].tokens.size() : 1;
     (s.tokens.size() == 1 && s.wants_logits ? decode_tokens : prompt_tokens) += s.tokens.size();
     std::exception_ptr job_error = error;
     if (!job_error) {
       try {
-        const std::span<const float> row(logits.data() + i * n_vocab, n_vocab);
-        seq.advance(s.tokens.size(), s.wants_logits ? row : std::span<const float>());
+        const std::span<const float> own(logits.data() + row * n_vocab, rows * n_vocab);
+        if (plan[i].run.empty()) {
+          seq.advance(s.tokens.size(), s.wants_logits ? own : std::span<const float>());
+        } else {
+          const std::span<const int32_t> guessed = std::span<const int32_t>(plan[i].run).subspan(1);
+          drafted += guessed.size();
+          accepted += seq.advance_with_draft(guessed, own);
+        }
       } catch (...) {
         job_error = std::current_exception();
       }
     }
+    row += rows;
     if (job_error || seq.finished()) ended.emplace_back(plan[i].job, job_error);
   }
   if (options_.on_step)
@@ -236,6 +301,8 @@ bool Engine::step(std::unique_lock<std::mutex>& lock) {
   ++stats_.steps;
   stats_.decode_tokens += decode_tokens;
   stats_.prompt_tokens += prompt_tokens;
+  stats_.drafted += drafted;
+  stats_.accepted += accepted;
   for (auto& [job, job_error] : ended) {
     running_.erase(std::find(running_.begin(), running_.end(), job));
     // A failed forward committed nothing: what the cache holds is still right, and is kept for reuse.

@@ -11,7 +11,9 @@
 // the sequence admitted last (background first) is preempted. A preempted sequence keeps its tokens and sampler
 // state, gives its blocks back (full ones stay cached), and later re-attaches what is still cached, recomputes
 // the rest and resumes with the output it would have had (forward's results do not depend on the batch, see
-// docs/decoder.md). Every admitted sequence first attaches the cached blocks of its longest whole-block prefix
+// docs/decoder.md). With a draft model, each decoding sequence's token in a step comes with the draft's guesses,
+// which the target checks in the same forward (Sequence::advance_with_draft keeps exactly the target's output).
+// Every admitted sequence first attaches the cached blocks of its longest whole-block prefix
 // (the same system prompt, a chat's earlier turns, a preempted run), across requests: only the rest runs.
 //
 // Thread-safety: submit(), Job::cancel() and Job::wait() may be called from any thread. Callbacks run on the
@@ -30,6 +32,7 @@
 
 #include "models/decoder.h"
 #include "runtime/sequence.h"
+#include "runtime/speculative.h"
 #include "tokenizers/tokenizer.h"
 
 namespace hearth {
@@ -55,6 +58,10 @@ struct EngineOptions {
   DType cache_type = DType::F16;  // F16 or Q8_0 (half the memory; see docs/decoder.md for its parity bound)
   int step_tokens = 512;      // tokens per forward step (decode tokens + prompt chunks)
   int max_queued = 64;        // requests waiting for a slot; one more is refused with kBusy
+  // Speculative decoding: a draft model with the target's vocabulary (must outlive the engine) guesses up to
+  // draft_max tokens for each decoding sequence, and the step checks them with the target (output unchanged).
+  const DecoderModel* draft = nullptr;
+  int draft_max = 4;
   std::function<void(const StepReport&)> on_step;  // scheduler thread, after each step; must be quick
 };
 
@@ -95,6 +102,7 @@ struct EngineStats {
   uint64_t prompt_tokens = 0;  // tokens run as prompt (or recomputation) chunks
   uint64_t cached_prompt_tokens = 0;  // prompt tokens found in the cache (attached, not run)
   uint64_t preemptions = 0;
+  uint64_t drafted = 0, accepted = 0;  // draft tokens guessed, and kept by the target
 };
 
 class Engine {
@@ -126,6 +134,7 @@ class Engine {
   const Tokenizer& tok_;
   const EngineOptions options_;
   std::unique_ptr<DecoderCache> cache_;  // sequence id = slot
+  std::unique_ptr<DraftRunner> draft_;   // with options_.draft
   std::vector<bool> slot_busy_;
 
   mutable std::mutex mu_;

@@ -118,10 +118,13 @@ TEST(DecoderCli, BenchGenPrintsJson) {
 TEST(DecoderCli, DraftModelGivesTheSameTextAndBenchReportsAcceptance) {
   HEARTH_REQUIRE_SHARED();
   for (const std::string sampling : {" --temp 0", " --temp 1 --seed 9"}) {
-    const std::string args = "run -t 1 -n 40 -m " + stories() + sampling + " -p 'Lily and'";
-    const Output plain = hearth(args), drafted = hearth(args + " --draft " + stories() + " --draft-max 5");
-    ASSERT_EQ(drafted.code, 0) << drafted.err;
-    EXPECT_EQ(drafted.out, plain.out) << sampling;
+    // One prompt (the single-sequence speculative generator), and three at once (the batching engine's drafts).
+    for (const std::string prompts : {" -p 'Lily and'", " -p 'Lily and' -p 'Tom saw' -p 'Once upon a time'"}) {
+      const std::string args = "run -t 1 -n 40 -m " + stories() + sampling + prompts;
+      const Output plain = hearth(args), drafted = hearth(args + " --draft " + stories() + " --draft-max 5");
+      ASSERT_EQ(drafted.code, 0) << drafted.err;
+      EXPECT_EQ(drafted.out, plain.out) << sampling << prompts;
+    }
   }
   const Output bench = hearth("bench gen -t 1 -m " + stories() + " -p 16 -n 16 -r 1 --json --draft " + stories());
   ASSERT_EQ(bench.code, 0) << bench.err;
