@@ -16,7 +16,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 # Library headers (fmt, nlohmann-json, PCRE2, utf8proc) are architecture-independent; -idirafter finds them after
 # the cross compiler's own C library headers.
-flags=(-std=c++20 -Wall -Wextra -Werror -march=armv8-a -I"$root/src" -idirafter /usr/include)
+flags=(-std=c++20 -Wall -Wextra -Werror -march=armv8-a -I"$root/src" -I"$root/include" -idirafter /usr/include)
 n=0
 while IFS= read -r f; do
   "$cxx" "${flags[@]}" -O1 -c "$f" -o "$out/$(basename "$f").o"

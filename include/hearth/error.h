@@ -1,6 +1,7 @@
 // hearth's public API: errors.
 //
-// Every failure a caller can cause or meet (a missing file, a bad request, a full queue) throws hearth::Error;
+// Every failure a caller can cause or meet (a missing file, a bad request, a full queue) throws hearth::Error —
+// the same type hearth throws internally (src/core/error.h includes this header);
 // its kind() says what went wrong without matching message strings, and what() names the file, key or input
 // and the fault. Programming errors inside hearth abort instead of throwing.
 //
@@ -29,7 +30,8 @@ const char* to_string(ErrorKind kind);
 
 class Error : public std::runtime_error {
  public:
-  Error(const std::string& message, ErrorKind kind) : std::runtime_error(message), kind_(kind) {}
+  explicit Error(const std::string& message, ErrorKind kind = ErrorKind::kInvalidArgument)
+      : std::runtime_error(message), kind_(kind) {}
   ErrorKind kind() const { return kind_; }
 
  private:

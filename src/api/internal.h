@@ -1,14 +1,15 @@
 // What the public API's implementation (src/api/*.cpp) shares: the internal types it wraps, under names that
-// stay unambiguous once the public headers are in, and the translation of internal errors to public ones.
+// stay unambiguous once the public headers are in, and what happens to exceptions at the boundary.
 //
 // The public types live in the inline namespace hearth::v1, the internal ones directly in hearth, and some share
-// a name (Error, Engine, Usage, …). A file that sees both cannot say hearth::Engine (ambiguous), so this header
+// a name (Engine, Usage, …; Error is one type for both). A file that sees both cannot say hearth::Engine (ambiguous), so this header
 // names the internal types first — an alias keeps denoting the type it named — and includes the public headers
 // after. The API's .cpp files include this header only.
 #pragma once
 
 #include <exception>
 #include <memory>
+#include <new>
 #include <optional>
 #include <utility>
 
@@ -20,8 +21,6 @@
 #include "runtime/session.h"
 
 namespace hearth::internal {
-using Error = ::hearth::Error;
-using ErrorKind = ::hearth::ErrorKind;
 using Engine = ::hearth::Engine;
 using EngineOptions = ::hearth::EngineOptions;
 using FinishReason = ::hearth::FinishReason;
@@ -32,18 +31,15 @@ using Priority = ::hearth::Priority;
 
 namespace hearth::inline v1 {
 
-// The public Error for an internal one (same message and kind).
-Error public_error(const internal::Error& e);
-
-// Runs f, rethrowing an internal Error as the public one; anything else (a public Error thrown by a caller's
-// callback, std::bad_alloc) passes through unchanged. Every public entry point that reaches the internals
-// runs them through this, so programs only ever see hearth::v1::Error.
+// Runs f, turning running out of memory into the Error kind that says so; hearth's own Errors are the public
+// type already (core/error.h uses include/hearth/error.h) and pass through, as does anything a caller's callback
+// threw. Every public entry point that reaches the internals runs them through this.
 template <typename F>
 decltype(auto) translate_errors(F&& f) {
   try {
     return std::forward<F>(f)();
-  } catch (const internal::Error& e) {
-    throw public_error(e);
+  } catch (const std::bad_alloc&) {
+    throw Error("out of memory", ErrorKind::kResourceExhausted);
   }
 }
 

@@ -4,7 +4,8 @@
 #include <cstdio>
 #include <cstdlib>
 
-namespace hearth {
+// Declared in the public header's inline namespace, so defined there.
+namespace hearth::inline v1 {
 
 const char* to_string(ErrorKind kind) {
   switch (kind) {
@@ -18,6 +19,10 @@ const char* to_string(ErrorKind kind) {
   }
   return "unknown";
 }
+
+}  // namespace hearth::inline v1
+
+namespace hearth {
 
 ErrorKind errno_kind(int err) {
   switch (err) {

@@ -9,34 +9,17 @@
 #include <stdexcept>
 #include <string>
 
+#include "hearth/error.h"
+
 namespace hearth {
 
-// What kind of user error: callers branch on it (the server maps it to an HTTP status) without matching
-// message strings.
-enum class ErrorKind {
-  kInvalidArgument,    // the request or input is wrong (the default)
-  kNotFound,           // a file, model or id that does not exist
-  kUnsupported,        // well-formed, but a feature hearth does not have (an architecture, a tokenizer type)
-  kCorruptData,        // a file that is damaged or not what it claims to be
-  kResourceExhausted,  // out of memory, context or cache room
-  kBusy,               // a queue is full: try again later
-  kCancelled,          // the caller cancelled it
-};
-const char* to_string(ErrorKind kind);
+// hearth::Error and hearth::ErrorKind are the public API's (include/hearth/error.h): one type from the kernels to
+// the program embedding hearth, so nothing translates errors at the boundary. The kind lets callers branch (the
+// server maps it to an HTTP status) without matching message strings.
 
-// The kind of a failed system call, from its errno: a missing path is kNotFound, a full disk or exhausted
-// memory or file descriptors kResourceExhausted, anything else (permissions, a bad name) kInvalidArgument.
+// The kind for a failed system call's errno: ENOENT / ENOTDIR not found, ENOSPC / EDQUOT / ENOMEM / EMFILE /
+// ENFILE resource exhausted, anything else invalid argument.
 ErrorKind errno_kind(int err);
-
-class Error : public std::runtime_error {
- public:
-  explicit Error(const std::string& message, ErrorKind kind = ErrorKind::kInvalidArgument)
-      : std::runtime_error(message), kind_(kind) {}
-  ErrorKind kind() const { return kind_; }
-
- private:
-  ErrorKind kind_;
-};
 
 // Throws hearth::Error (kInvalidArgument) with a fmt-formatted message.
 template <typename... Args>
