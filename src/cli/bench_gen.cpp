@@ -126,6 +126,9 @@ int run_bench_gen(const Options& o) {
   const bool constrained = !o.grammar_file.empty() || !o.json_schema_file.empty();
   ConstrainedMeasurement cm;
   if (constrained) cm = measure_constrained(s, o);
+  if (constrained && cm.constrained_tokens < 2)
+    fail("the grammar ended generation after {} token(s): nothing to time (give it a schema with longer output)",
+         cm.constrained_tokens);
   const double cost = constrained ? 100.0 * (1.0 - cm.constrained_tokens_per_s / cm.plain_tokens_per_s) : 0.0;
   const double rss = peak_rss_mb();
   if (o.json) {

@@ -1,5 +1,6 @@
 #include "grammar/gbnf.h"
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -14,8 +15,9 @@ using Sequence = std::vector<Element>;
 using Alternatives = std::vector<Sequence>;
 
 // Repetition counts are expanded into that many copies, so they are bounded to keep a hostile grammar from
-// asking for gigabytes.
+// asking for gigabytes: each count, and all the copies of a grammar together.
 constexpr long kMaxRepetition = 4096;
+constexpr size_t kMaxCopiedElements = size_t(1) << 20;
 
 bool is_name_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
@@ -214,6 +216,8 @@ class Parser {
   // a right-recursive helper rule, which the matcher runs in constant stack depth).
   void repeat(const std::string& rule, Sequence& seq, size_t last, long min, long max) {
     const Sequence symbol(seq.begin() + long(last), seq.end());
+    copied_ += (symbol.size() + 1) * size_t(std::max(min, max));
+    if (copied_ > kMaxCopiedElements) error(pos_, "the repetitions expand to more than {} elements", kMaxCopiedElements);
     seq.resize(last);
     for (long i = 0; i < min; ++i) seq.insert(seq.end(), symbol.begin(), symbol.end());
     if (max < 0) {
@@ -305,6 +309,7 @@ class Parser {
   std::vector<bool> defined_;
   std::vector<size_t> first_use_;
   int helpers_ = 0;
+  size_t copied_ = 0;  // elements written by repetitions so far
 };
 
 }  // namespace

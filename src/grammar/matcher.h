@@ -42,6 +42,7 @@ class Matcher {
   bool can_continue() const;  // some character may follow
 
   const Grammar& grammar() const { return *grammar_; }
+  uint32_t top(StackId s) const { return nodes_[s].pos; }  // the element on top of a non-empty stack
 
  private:
   struct Node {

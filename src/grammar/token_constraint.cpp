@@ -57,44 +57,116 @@ VocabularyTrie::VocabularyTrie(const Tokenizer& tokenizer) {
 }
 
 TokenConstraint::TokenConstraint(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const VocabularyTrie> trie)
-    : matcher_(std::move(grammar)), trie_(std::move(trie)), allowed_(size_t(trie_->n_vocab()), 0) {}
+    : matcher_(std::move(grammar)), trie_(std::move(trie)), allowed_((size_t(trie_->n_vocab()) + 63) / 64, 0) {}
 
-void TokenConstraint::walk(uint32_t node, size_t depth) {
+// A state with up to this many stacks keeps its transitions in a table indexed by the match mask.
+constexpr size_t kTableStacks = 8;
+// Walk results kept per constraint (one bit per token each: 128 states of a 32000-token vocabulary hold
+// 512 KiB). The same state comes back often (inside a string of unbounded length, between array items), and a
+// copy costs far less than a walk. When full, the results are dropped and computed again.
+constexpr size_t kCachedMasks = 128;
+
+uint32_t TokenConstraint::intern(State state) {
+  auto it = ids_.find(state);
+  if (it != ids_.end()) return it->second;
+  StateInfo info;
+  info.ascii.fill(-2);
+  for (StackId s : state)
+    if (s != 0) info.tops.push_back(matcher_.top(s));
+  if (info.tops.size() <= kTableStacks) info.next.assign(size_t(1) << info.tops.size(), -1);
+  info.stacks = state;
+  const uint32_t id = uint32_t(infos_.size());
+  infos_.push_back(std::move(info));
+  ids_.emplace(std::move(state), id);
+  return id;
+}
+
+int32_t TokenConstraint::next_state(uint32_t id, char32_t c) {
+  if (c < 128 && infos_[id].ascii[c] != -2) return infos_[id].ascii[c];
+  const int32_t next = step_state(id, c);
+  if (c < 128) infos_[id].ascii[c] = next;
+  return next;
+}
+
+int32_t TokenConstraint::step_state(uint32_t id, char32_t c) {
+  const Grammar& g = matcher_.grammar();
+  uint64_t mask = 0;
+  {
+    // Past 64 stacks (a very ambiguous grammar) the rest are dropped from the mask: still a correct subset of
+    // the language, as a stack left out only removes ways to continue.
+    const auto& tops = infos_[id].tops;
+    for (size_t i = 0; i < tops.size() && i < 64; ++i)
+      if (g.char_matches(tops[i], c)) mask |= uint64_t(1) << i;
+  }
+  if (mask == 0) return -1;
+  if (!infos_[id].next.empty()) {
+    if (infos_[id].next[mask] >= 0) return infos_[id].next[mask];
+  } else if (auto it = wide_next_.find((uint64_t(id) << 32) ^ mask); it != wide_next_.end()) {
+    return it->second;
+  }
+  // The matching stacks, stepped by c (which every one of them matches).
+  subset_.clear();
+  size_t i = 0;
+  for (StackId s : infos_[id].stacks) {
+    if (s == 0) continue;
+    if (i < 64 && ((mask >> i) & 1)) subset_.push_back(s);
+    ++i;
+  }
+  matcher_.step(subset_, c, scratch_);
+  const int32_t next = int32_t(intern(scratch_));  // may grow infos_: index it again
+  if (!infos_[id].next.empty()) {
+    infos_[id].next[mask] = next;
+  } else {
+    wide_next_[(uint64_t(id) << 32) ^ mask] = next;
+  }
+  return next;
+}
+
+void TokenConstraint::walk(uint32_t node, uint32_t state) {
   const auto& nodes = trie_->nodes();
   const VocabularyTrie::Node& n = nodes[node];
-  if (states_.size() < depth + 2) states_.resize(depth + 2);
   for (uint32_t k = 0; k < n.child_count; ++k) {
-    const uint32_t child = n.first_child + k;
-    matcher_.step(states_[depth], nodes[child].c, states_[depth + 1]);
-    if (states_[depth + 1].empty()) continue;
-    for (int32_t id : trie_->tokens_at(nodes[child])) allowed_[size_t(id)] = 1;
-    walk(child, depth + 1);
+    const VocabularyTrie::Node& child = nodes[n.first_child + k];
+    const int32_t next = next_state(state, child.c);
+    if (next < 0) continue;
+    for (int32_t id : trie_->tokens_at(child)) allow(id);
+    if (child.child_count) walk(n.first_child + k, uint32_t(next));
   }
 }
 
-const std::vector<uint8_t>& TokenConstraint::allowed(bool allow_eog) {
-  std::fill(allowed_.begin(), allowed_.end(), 0);
-  if (states_.empty()) states_.resize(2);
-  states_[0] = matcher_.state();
-  walk(0, 0);
+void TokenConstraint::compute(bool allow_eog) {
+  const uint32_t state = intern(matcher_.state());
+  if (!infos_[state].allowed.empty()) {
+    allowed_ = infos_[state].allowed;
+  } else {
+    std::fill(allowed_.begin(), allowed_.end(), 0);
+    walk(0, state);
+    if (cached_masks_ >= kCachedMasks) {
+      for (auto& info : infos_) std::vector<uint64_t>().swap(info.allowed);
+      cached_masks_ = 0;
+    }
+    infos_[state].allowed = allowed_;
+    ++cached_masks_;
+  }
   if (allow_eog && matcher_.can_end())
-    for (int32_t id : trie_->end_of_generation()) allowed_[size_t(id)] = 1;
-  return allowed_;
+    for (int32_t id : trie_->end_of_generation()) allow(id);
 }
 
 size_t TokenConstraint::mask(std::span<float> logits, bool allow_eog) {
-  if (logits.size() < allowed_.size()) fail("grammar: {} logits for a vocabulary of {}", logits.size(), allowed_.size());
-  const auto& ok = allowed(allow_eog);
+  const size_t n_vocab = size_t(trie_->n_vocab());
+  if (logits.size() < n_vocab) fail("grammar: {} logits for a vocabulary of {}", logits.size(), n_vocab);
+  compute(allow_eog);
   size_t count = 0;
-  for (size_t i = 0; i < ok.size(); ++i) {
-    if (ok[i]) {
-      ++count;
-    } else {
-      logits[i] = -INFINITY;
-    }
+  for (size_t w = 0; w < allowed_.size(); ++w) {
+    const uint64_t bits = allowed_[w];
+    count += size_t(__builtin_popcountll(bits));
+    if (bits == ~uint64_t(0)) continue;
+    const size_t end = std::min(n_vocab, (w + 1) * 64);
+    for (size_t i = w * 64; i < end; ++i)
+      if (!((bits >> (i & 63)) & 1)) logits[i] = -INFINITY;
   }
   // Ids past the tokenizer's vocabulary (padded output rows) have no text: never allowed.
-  for (size_t i = ok.size(); i < logits.size(); ++i) logits[i] = -INFINITY;
+  for (size_t i = n_vocab; i < logits.size(); ++i) logits[i] = -INFINITY;
   return count;
 }
 

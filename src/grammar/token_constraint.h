@@ -12,8 +12,11 @@
 // complete sentence.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <unordered_map>
 #include <span>
 #include <vector>
 
@@ -51,8 +54,9 @@ class TokenConstraint {
   // Sets the logits of tokens that may not come next to -inf; returns how many remain. `allow_eog`: whether
   // end-of-generation tokens may end the text when the grammar is complete (false when they would not end it).
   size_t mask(std::span<float> logits, bool allow_eog);
-  // The allowed tokens as a 0/1 vector over the vocabulary (what mask() uses).
-  const std::vector<uint8_t>& allowed(bool allow_eog);
+  // Works out which tokens may come next (what mask() applies); then is_allowed() says for each.
+  void compute(bool allow_eog);
+  bool is_allowed(int32_t id) const { return (allowed_[size_t(id) >> 6] >> (size_t(id) & 63)) & 1; }
   // Advances past token `id`; Error if the grammar does not allow it (end-of-generation tokens change nothing).
   void accept(int32_t id);
   // The text is a complete sentence and nothing may follow: generation is over.
@@ -60,12 +64,32 @@ class TokenConstraint {
   bool can_end() const { return matcher_.can_end(); }
 
  private:
-  void walk(uint32_t node, size_t depth);
+  // Grammar states seen by this constraint get small ids, and the transitions between them are memoized by
+  // which of a state's stacks matched the character (the successors of a stack do not depend on the
+  // character itself): the walk's step at a trie node is then a few range checks and a table lookup.
+  struct StateInfo {
+    State stacks;
+    std::vector<uint32_t> tops;  // the element each non-empty stack has on top
+    std::vector<int32_t> next;   // by match mask (when there are few stacks): -1 not known yet
+    // The transition by each ASCII character, once known (-2: not yet; -1: not allowed): most of a
+    // vocabulary's trie nodes are ASCII, and this skips even the range checks.
+    std::array<int32_t, 128> ascii;
+    std::vector<uint64_t> allowed;  // the walk's result from this state, once computed
+  };
+  uint32_t intern(State state);
+  int32_t next_state(uint32_t id, char32_t c);  // -1: c is not allowed there
+  int32_t step_state(uint32_t id, char32_t c);  // next_state() without the ASCII table
+  void walk(uint32_t node, uint32_t state);
+  void allow(int32_t id) { allowed_[size_t(id) >> 6] |= uint64_t(1) << (size_t(id) & 63); }
 
   Matcher matcher_;
   std::shared_ptr<const VocabularyTrie> trie_;
-  std::vector<uint8_t> allowed_;
-  std::vector<State> states_;  // states_[d]: the grammar state after the d code points of the walk's path
+  std::vector<uint64_t> allowed_;  // one bit per token
+  std::vector<StateInfo> infos_;
+  std::map<State, uint32_t> ids_;
+  std::unordered_map<uint64_t, int32_t> wide_next_;  // transitions of states with many stacks: (id, mask)
+  size_t cached_masks_ = 0;
+  State scratch_, subset_;
 };
 
 }  // namespace hearth::grammar

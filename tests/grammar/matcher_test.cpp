@@ -61,7 +61,7 @@ class TokenConstraintTest : public ::testing::Test {
   // Every token the constraint allows must be one whose text the matcher accepts, and vice versa (checked
   // by brute force over the vocabulary).
   void expect_mask_exact(TokenConstraint& c, Matcher& reference) {
-    const auto& allowed = c.allowed(true);
+    c.compute(true);
     State state, next;
     for (int32_t id = 0; id < tok_->n_vocab(); ++id) {
       const auto& text = trie_->text(id);
@@ -77,7 +77,7 @@ class TokenConstraintTest : public ::testing::Test {
       } else if (tok_->is_end_of_generation(id)) {
         ok = reference.can_end();
       }
-      ASSERT_EQ(bool(allowed[size_t(id)]), ok) << "token " << id << " '" << tok_->token_to_piece(id) << "'";
+      ASSERT_EQ(c.is_allowed(id), ok) << "token " << id << " '" << tok_->token_to_piece(id) << "'";
     }
   }
   // The id of the token whose text is exactly `piece`.
@@ -102,12 +102,12 @@ TEST_F(TokenConstraintTest, MaskIsExactlyTheTokensTheGrammarAllows) {
   const std::string text = "{\"name\": \"Tim the cat\", \"age\": 42}";
   size_t done = 0, steps = 0;
   while (done < text.size()) {
-    const auto& allowed = c.allowed(true);
+    c.compute(true);
     int32_t best = -1;
     size_t best_len = 0;
     for (int32_t id = 0; id < tok_->n_vocab(); ++id) {
       const std::string piece = trie_->text(id).empty() ? "" : tok_->token_to_piece(id);
-      if (allowed[size_t(id)] && piece.size() > best_len && text.compare(done, piece.size(), piece) == 0) {
+      if (c.is_allowed(id) && piece.size() > best_len && text.compare(done, piece.size(), piece) == 0) {
         best = id;
         best_len = piece.size();
       }
