@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 
 #include "core/error.h"
 #include "core/utf8.h"
@@ -12,48 +11,57 @@ namespace hearth::grammar {
 VocabularyTrie::VocabularyTrie(const Tokenizer& tokenizer) {
   const int32_t n = tokenizer.n_vocab();
   text_.resize(size_t(n));
+  std::vector<std::string> pieces(static_cast<size_t>(n));
   std::vector<int32_t> ids;
   for (int32_t id = 0; id < n; ++id) {
     if (tokenizer.is_end_of_generation(id)) {
       eog_.push_back(id);
       continue;
     }
-    const std::string piece = tokenizer.token_to_piece(id);
+    std::string piece = tokenizer.token_to_piece(id);
     if (piece.empty() || !utf8_valid(piece)) continue;
     text_[size_t(id)] = utf8_decode(piece);
+    pieces[size_t(id)] = std::move(piece);
     ids.push_back(id);
   }
+  // In byte order, which for UTF-8 is code point order: the tokens under any prefix are then consecutive, so
+  // each token only adds the nodes past what it shares with the one before, and nodes come out in depth-first
+  // order (the order the walk visits them).
   std::sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) {
-    return text_[size_t(a)] != text_[size_t(b)] ? text_[size_t(a)] < text_[size_t(b)] : a < b;
+    const int c = pieces[size_t(a)].compare(pieces[size_t(b)]);
+    return c != 0 ? c < 0 : a < b;
   });
   tokens_.reserve(ids.size());
   nodes_.push_back({});
-  // Builds node `node` from ids[b, e), whose texts share their first `depth` code points: the texts that end
-  // there come first (sorted), then the rest grouped by their next code point, one child per group, the
-  // children allocated side by side so a node's children are one contiguous run.
-  std::function<void(uint32_t, size_t, size_t, size_t)> build = [&](uint32_t node, size_t b, size_t e, size_t depth) {
-    nodes_[node].first_token = uint32_t(tokens_.size());
-    while (b < e && text_[size_t(ids[b])].size() == depth) tokens_.push_back(ids[b++]);
-    nodes_[node].token_count = uint32_t(tokens_.size()) - nodes_[node].first_token;
-    std::vector<std::pair<size_t, size_t>> groups;
-    for (size_t i = b; i < e;) {
-      const char32_t c = text_[size_t(ids[i])][depth];
-      size_t j = i + 1;
-      while (j < e && text_[size_t(ids[j])][depth] == c) ++j;
-      groups.emplace_back(i, j);
-      i = j;
+  std::vector<uint32_t> last_child(1, 0);
+  std::vector<uint32_t> path{0};  // path[d]: the node at depth d along the previous token's text
+  const std::vector<char32_t>* prev = nullptr;
+  for (int32_t id : ids) {
+    const std::vector<char32_t>& text = text_[size_t(id)];
+    size_t common = 0;
+    if (prev)
+      while (common < prev->size() && common < text.size() && (*prev)[common] == text[common]) ++common;
+    path.resize(common + 1);
+    for (size_t d = common; d < text.size(); ++d) {
+      const uint32_t parent = path[d], child = uint32_t(nodes_.size());
+      Node node;
+      node.c = text[d];
+      nodes_.push_back(node);
+      last_child.push_back(0);
+      if (last_child[parent] == 0) {
+        nodes_[parent].first_child = child;
+      } else {
+        nodes_[last_child[parent]].next_sibling = child;
+      }
+      last_child[parent] = child;
+      path.push_back(child);
     }
-    const uint32_t first = uint32_t(nodes_.size());
-    nodes_[node].first_child = first;
-    nodes_[node].child_count = uint32_t(groups.size());
-    for (const auto& [gb, ge] : groups) {
-      Node child;
-      child.c = text_[size_t(ids[gb])][depth];
-      nodes_.push_back(child);
-    }
-    for (size_t k = 0; k < groups.size(); ++k) build(first + uint32_t(k), groups[k].first, groups[k].second, depth + 1);
-  };
-  build(0, 0, ids.size(), 0);
+    Node& end = nodes_[path[text.size()]];
+    if (end.token_count == 0) end.first_token = uint32_t(tokens_.size());
+    ++end.token_count;
+    tokens_.push_back(id);
+    prev = &text;
+  }
 }
 
 TokenConstraint::TokenConstraint(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const VocabularyTrie> trie)
@@ -125,12 +133,12 @@ int32_t TokenConstraint::step_state(uint32_t id, char32_t c) {
 void TokenConstraint::walk(uint32_t node, uint32_t state) {
   const auto& nodes = trie_->nodes();
   const VocabularyTrie::Node& n = nodes[node];
-  for (uint32_t k = 0; k < n.child_count; ++k) {
-    const VocabularyTrie::Node& child = nodes[n.first_child + k];
+  for (uint32_t c = n.first_child; c != 0; c = nodes[c].next_sibling) {
+    const VocabularyTrie::Node& child = nodes[c];
     const int32_t next = next_state(state, child.c);
     if (next < 0) continue;
     for (int32_t id : trie_->tokens_at(child)) allow(id);
-    if (child.child_count) walk(n.first_child + k, uint32_t(next));
+    if (child.first_child) walk(c, uint32_t(next));
   }
 }
 

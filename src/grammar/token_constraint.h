@@ -30,7 +30,7 @@ class VocabularyTrie {
   explicit VocabularyTrie(const Tokenizer& tokenizer);
 
   struct Node {
-    uint32_t first_child = 0, child_count = 0;  // children are nodes [first_child, first_child + child_count)
+    uint32_t first_child = 0, next_sibling = 0;  // 0: none (node 0 is the root, nobody's child)
     uint32_t first_token = 0, token_count = 0;  // tokens_[first_token ..] end here
     char32_t c = 0;                             // the code point leading here from the parent
   };
@@ -41,7 +41,7 @@ class VocabularyTrie {
   int32_t n_vocab() const { return int32_t(text_.size()); }
 
  private:
-  std::vector<Node> nodes_;  // nodes_[0] is the root; each node's children are contiguous, by code point
+  std::vector<Node> nodes_;  // nodes_[0] is the root; depth-first order, siblings by code point
   std::vector<int32_t> tokens_;
   std::vector<int32_t> eog_;
   std::vector<std::vector<char32_t>> text_;
