@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cctype>
 #include <map>
 #include <set>
 #include <vector>
@@ -42,25 +43,29 @@ std::string repetition(long min, long max) {
   return min == max ? fmt::format("{{{}}}", min) : fmt::format("{{{},{}}}", min, max);
 }
 
-// The primitive rules, added to a grammar when first used.
-const std::map<std::string, std::string>& primitive_rules() {
-  static const std::map<std::string, std::string> rules = {
-      {"boolean", R"("true" | "false")"},
-      {"null", R"("null")"},
-      {"int-part", R"("0" | [1-9] [0-9]{0,15})"},
-      {"integer", R"("-"? int-part)"},
-      {"number", R"("-"? int-part ("." [0-9]{1,15})? ([eE] [-+]? [0-9]{1,2})?)"},
-      {"char", R"([^"\\\x00-\x1F] | "\\" ["\\/bfnrt])"},
+// The primitive rules, added to a grammar when first used, with the primitives each refers to.
+struct Primitive {
+  const char* body;
+  std::vector<std::string> uses;
+};
+const std::map<std::string, Primitive>& primitive_rules() {
+  static const std::map<std::string, Primitive> rules = {
+      {"boolean", {R"("true" | "false")", {}}},
+      {"null", {R"("null")", {}}},
+      {"int-part", {R"("0" | [1-9] [0-9]{0,15})", {}}},
+      {"integer", {R"("-"? int-part)", {"int-part"}}},
+      {"number", {R"("-"? int-part ("." [0-9]{1,15})? ([eE] [-+]? [0-9]{1,2})?)", {"int-part"}}},
+      {"char", {R"([^"\\\x00-\x1F] | "\\" ["\\/bfnrt])", {}}},
       // Formats, as ajv-formats checks them: every date below exists (29 February is left out, as it
       // exists only in leap years); date-time needs a time zone.
-      {"date", R"([0-9]{4} "-" (("0" [13578] | "1" [02]) "-" ("0" [1-9] | [12] [0-9] | "3" [01]) | ("0" [469] | "11") "-" ("0" [1-9] | [12] [0-9] | "30") | "02-" ("0" [1-9] | "1" [0-9] | "2" [0-8])))"},
-      {"time", R"(([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9] ":" [0-5] [0-9] ("." [0-9]{1,6})? ("Z" | [+-] ([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9]))"},
-      {"date-time", R"(date "T" time)"},
-      {"hex", R"([0-9a-f])"},
-      {"uuid", R"(hex{8} "-" hex{4} "-" hex{4} "-" hex{4} "-" hex{12})"},
-      {"email-part", R"([a-zA-Z0-9_+-]{1,16})"},
-      {"email-label", R"([a-zA-Z0-9]{1,16} ("-" [a-zA-Z0-9]{1,16}){0,2})"},
-      {"email", R"(email-part ("." email-part){0,2} "@" email-label ("." email-label){1,3})"},
+      {"date", {R"([0-9]{4} "-" (("0" [13578] | "1" [02]) "-" ("0" [1-9] | [12] [0-9] | "3" [01]) | ("0" [469] | "11") "-" ("0" [1-9] | [12] [0-9] | "30") | "02-" ("0" [1-9] | "1" [0-9] | "2" [0-8])))", {}}},
+      {"time", {R"(([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9] ":" [0-5] [0-9] ("." [0-9]{1,6})? ("Z" | [+-] ([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9]))", {}}},
+      {"date-time", {R"(date "T" time)", {"date", "time"}}},
+      {"hex", {R"([0-9a-f])", {}}},
+      {"uuid", {R"(hex{8} "-" hex{4} "-" hex{4} "-" hex{4} "-" hex{12})", {"hex"}}},
+      {"email-part", {R"([a-zA-Z0-9_+-]{1,16})", {}}},
+      {"email-label", {R"([a-zA-Z0-9]{1,16} ("-" [a-zA-Z0-9]{1,16}){0,2})", {}}},
+      {"email", {R"(email-part ("." email-part){0,2} "@" email-label ("." email-label){1,3})", {"email-part", "email-label"}}},
   };
   return rules;
 }
@@ -94,12 +99,9 @@ class SchemaCompiler {
 
   std::string primitive(const std::string& name) {
     if (names_.insert(name).second) {
-      const std::string& body = primitive_rules().at(name);
-      // Its own references first, so they are defined (order does not matter to GBNF, but it reads better).
-      for (const auto& [dep, unused] : primitive_rules())
-        if (dep != name && body.find(dep) != std::string::npos && body.find(dep + "-") == std::string::npos)
-          primitive(dep);
-      rules_.emplace_back(name, body);
+      const Primitive& p = primitive_rules().at(name);
+      for (const auto& used : p.uses) primitive(used);
+      rules_.emplace_back(name, p.body);
     }
     return name;
   }
