@@ -64,8 +64,33 @@ VocabularyTrie::VocabularyTrie(const Tokenizer& tokenizer) {
   }
 }
 
+// Past this many character classes a per-state table would cost more memory than it saves time.
+constexpr size_t kMaxClasses = 4096;
+
 TokenConstraint::TokenConstraint(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const VocabularyTrie> trie)
-    : matcher_(std::move(grammar)), trie_(std::move(trie)), allowed_((size_t(trie_->n_vocab()) + 63) / 64, 0) {}
+    : matcher_(std::move(grammar)), trie_(std::move(trie)), allowed_((size_t(trie_->n_vocab()) + 63) / 64, 0) {
+  // Where some character set's ranges start or end (one past): the class of c is how many boundaries are <= c.
+  const Grammar& g = matcher_.grammar();
+  std::vector<char32_t> bounds;
+  for (size_t r = 0; r < g.rule_count(); ++r) {
+    for (uint32_t pos : g.alternatives(r)) {
+      for (; g.element(pos).type != ElementType::kEnd; ++pos) {
+        const Element& e = g.element(pos);
+        if (e.type == ElementType::kRuleRef) continue;
+        bounds.push_back(char32_t(e.lo));
+        bounds.push_back(char32_t(e.hi) + 1);
+      }
+    }
+  }
+  std::sort(bounds.begin(), bounds.end());
+  bounds.erase(std::unique(bounds.begin(), bounds.end()), bounds.end());
+  class_count_ = bounds.size() + 1;
+  if (class_count_ > kMaxClasses) return;
+  const auto& nodes = trie_->nodes();
+  node_class_.resize(nodes.size());
+  for (size_t n = 1; n < nodes.size(); ++n)
+    node_class_[n] = uint32_t(std::upper_bound(bounds.begin(), bounds.end(), nodes[n].c) - bounds.begin());
+}
 
 // A state with up to this many stacks keeps its transitions in a table indexed by the match mask.
 constexpr size_t kTableStacks = 8;
@@ -78,7 +103,7 @@ uint32_t TokenConstraint::intern(State state) {
   auto it = ids_.find(state);
   if (it != ids_.end()) return it->second;
   StateInfo info;
-  info.ascii.fill(-2);
+  if (!node_class_.empty()) info.by_class.assign(class_count_, -2);
   for (StackId s : state)
     if (s != 0) info.tops.push_back(matcher_.top(s));
   if (info.tops.size() <= kTableStacks) info.next.assign(size_t(1) << info.tops.size(), -1);
@@ -89,10 +114,13 @@ uint32_t TokenConstraint::intern(State state) {
   return id;
 }
 
-int32_t TokenConstraint::next_state(uint32_t id, char32_t c) {
-  if (c < 128 && infos_[id].ascii[c] != -2) return infos_[id].ascii[c];
+int32_t TokenConstraint::next_state(uint32_t id, uint32_t node) {
+  const char32_t c = trie_->nodes()[node].c;
+  if (node_class_.empty()) return step_state(id, c);
+  const uint32_t cls = node_class_[node];
+  if (infos_[id].by_class[cls] != -2) return infos_[id].by_class[cls];
   const int32_t next = step_state(id, c);
-  if (c < 128) infos_[id].ascii[c] = next;
+  infos_[id].by_class[cls] = next;  // step_state() may have grown infos_: index it again
   return next;
 }
 
@@ -135,7 +163,7 @@ void TokenConstraint::walk(uint32_t node, uint32_t state) {
   const VocabularyTrie::Node& n = nodes[node];
   for (uint32_t c = n.first_child; c != 0; c = nodes[c].next_sibling) {
     const VocabularyTrie::Node& child = nodes[c];
-    const int32_t next = next_state(state, child.c);
+    const int32_t next = next_state(state, c);
     if (next < 0) continue;
     for (int32_t id : trie_->tokens_at(child)) allow(id);
     if (child.first_child) walk(c, uint32_t(next));

@@ -12,7 +12,6 @@
 // complete sentence.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -71,14 +70,14 @@ class TokenConstraint {
     State stacks;
     std::vector<uint32_t> tops;  // the element each non-empty stack has on top
     std::vector<int32_t> next;   // by match mask (when there are few stacks): -1 not known yet
-    // The transition by each ASCII character, once known (-2: not yet; -1: not allowed): most of a
-    // vocabulary's trie nodes are ASCII, and this skips even the range checks.
-    std::array<int32_t, 128> ascii;
+    // The transition by each character class (below), once known (-2: not yet; -1: not allowed): this
+    // skips even the range checks, for all but the first character of each class seen from this state.
+    std::vector<int32_t> by_class;
     std::vector<uint64_t> allowed;  // the walk's result from this state, once computed
   };
   uint32_t intern(State state);
-  int32_t next_state(uint32_t id, char32_t c);  // -1: c is not allowed there
-  int32_t step_state(uint32_t id, char32_t c);  // next_state() without the ASCII table
+  int32_t next_state(uint32_t id, uint32_t node);  // by the trie node's character; -1: not allowed there
+  int32_t step_state(uint32_t id, char32_t c);     // next_state() without the class table
   void walk(uint32_t node, uint32_t state);
   void allow(int32_t id) { allowed_[size_t(id) >> 6] |= uint64_t(1) << (size_t(id) & 63); }
 
@@ -88,6 +87,11 @@ class TokenConstraint {
   std::vector<StateInfo> infos_;
   std::map<State, uint32_t> ids_;
   std::unordered_map<uint64_t, int32_t> wide_next_;  // transitions of states with many stacks: (id, mask)
+  // Character classes: code points between two consecutive boundaries of the grammar's character sets match
+  // exactly the same sets, so they lead from any state to the same state. node_class_[n] is the class of trie
+  // node n's character (empty when the grammar has too many classes for per-state tables).
+  std::vector<uint32_t> node_class_;
+  size_t class_count_ = 0;
   size_t cached_masks_ = 0;
   State scratch_, subset_;
 };
