@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <list>
+#include <mutex>
 
 #include "core/error.h"
 #include "core/utf8.h"
@@ -66,6 +68,34 @@ VocabularyTrie::VocabularyTrie(const Tokenizer& tokenizer) {
 
 // Past this many character classes a per-state table would cost more memory than it saves time.
 constexpr size_t kMaxClasses = 4096;
+
+// Vocabularies kept by VocabularyTrie::of(): a process rarely has more models than this at once, and a trie of
+// 32000 tokens takes a few MiB.
+constexpr size_t kCachedVocabularies = 4;
+
+std::shared_ptr<const VocabularyTrie> VocabularyTrie::of(const Tokenizer& tokenizer) {
+  static std::mutex mutex;
+  static std::list<std::pair<uint64_t, std::shared_ptr<const VocabularyTrie>>> recent;  // most recent first
+  const uint64_t key = tokenizer.instance_id();
+  {
+    std::lock_guard lock(mutex);
+    for (auto it = recent.begin(); it != recent.end(); ++it) {
+      if (it->first == key) {
+        recent.splice(recent.begin(), recent, it);
+        return recent.front().second;
+      }
+    }
+  }
+  // Built outside the lock, so requests for other vocabularies do not wait; two first requests for the same
+  // one may both build it, and one result is kept.
+  auto trie = std::make_shared<const VocabularyTrie>(tokenizer);
+  std::lock_guard lock(mutex);
+  for (const auto& [k, t] : recent)
+    if (k == key) return t;
+  recent.emplace_front(key, trie);
+  if (recent.size() > kCachedVocabularies) recent.pop_back();
+  return trie;
+}
 
 TokenConstraint::TokenConstraint(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const VocabularyTrie> trie)
     : matcher_(std::move(grammar)), trie_(std::move(trie)), allowed_((size_t(trie_->n_vocab()) + 63) / 64, 0) {

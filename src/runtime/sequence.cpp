@@ -115,8 +115,7 @@ Sequence::Sequence(const Tokenizer& tokenizer, std::vector<int32_t> prompt, Gene
   if (!tok_.decode(tokens_).empty())
     for (int32_t id : tokens_) (void)decoder_.push(id);
   if (options_.grammar)
-    constraint_ = std::make_unique<grammar::TokenConstraint>(options_.grammar,
-                                                             std::make_shared<grammar::VocabularyTrie>(tok_));
+    constraint_ = std::make_unique<grammar::TokenConstraint>(options_.grammar, grammar::VocabularyTrie::of(tok_));
 }
 
 Sequence::~Sequence() = default;

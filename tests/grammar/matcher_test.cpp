@@ -124,6 +124,16 @@ TEST_F(TokenConstraintTest, MaskIsExactlyTheTokensTheGrammarAllows) {
   EXPECT_TRUE(c.complete());
 }
 
+TEST_F(TokenConstraintTest, TriesAreSharedPerTokenizerInstance) {
+  const auto a = VocabularyTrie::of(*tok_);
+  EXPECT_EQ(VocabularyTrie::of(*tok_), a);
+  auto other = load_tokenizer(test::shared_dir() + "/golden/tokenizer/ggml-vocab-gpt-2.gguf");
+  const auto b = VocabularyTrie::of(*other);
+  EXPECT_NE(b, a);
+  EXPECT_EQ(b->n_vocab(), other->n_vocab());
+  EXPECT_EQ(VocabularyTrie::of(*tok_), a);
+}
+
 TEST_F(TokenConstraintTest, MaskSetsMinusInfinityAndEndOfGenerationOnlyWhenComplete) {
   auto g = parse_gbnf("root ::= \"yes\" | \"no\" | \"yes!\"\n");
   TokenConstraint c(g, trie_);
