@@ -1,7 +1,9 @@
 // hearth bench gen: decoder speed the way llama-bench measures it, so the figures compare with its
 // pp512 / tg128: pp = one forward pass over a batch of P prompt tokens (logits for the last only),
 // tg = N single-token decodes from an empty cache. Random token ids; a warm-up pass of each first. With --draft,
-// speculative generation of N tokens from BOS and the share of the draft's guesses the model kept.
+// speculative generation of N tokens from BOS and the share of the draft's guesses the model kept. With
+// --json-schema or --grammar, generation of N tokens from BOS (seeded sampling at temperature 1) without and
+// with the constraint, so the difference is the cost of masking the logits (docs/structured_output.md).
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
@@ -9,6 +11,7 @@
 
 #include "cli/bench_util.h"
 #include "cli/command.h"
+#include "cli/generation_flags.h"
 #include "core/error.h"
 #include "runtime/generator.h"
 #include "runtime/session.h"
@@ -23,6 +26,7 @@ struct Options {
   std::string draft;
   int draft_max = 8;
   bool json = false;
+  std::string grammar_file, json_schema_file;
 };
 
 struct SpeculativeMeasurement {
@@ -44,6 +48,46 @@ SpeculativeMeasurement measure_speculative(const DecoderSession& s, const Option
   (void)gen.generate(prompt, g);  // warm-up
   const GenerateResult r = gen.generate(prompt, g);
   return {double(r.tokens.size()) / std::max(r.generate_seconds + r.prompt_seconds, 1e-9), gen.stats().acceptance_rate()};
+}
+
+struct ConstrainedMeasurement {
+  double plain_tokens_per_s = 0, constrained_tokens_per_s = 0;
+  double constrained_tokens = 0;  // generated per run (the grammar may end a run before n)
+};
+
+// Decoding speed through a Sequence (sampling included) without and with the grammar: the two alternate, so
+// a change in the machine's load hits both alike, and each keeps its best of the reps. Tokens per second count
+// the tokens after the first (the first one's time is the prompt's).
+ConstrainedMeasurement measure_constrained(const DecoderSession& s, const Options& o) {
+  const auto grammar = load_grammar(o.grammar_file, o.json_schema_file, false);
+  std::vector<int32_t> prompt = s.tokenizer->encode("", true, false);
+  if (prompt.empty()) prompt = {0};
+  auto cache = s.model->new_cache(int(prompt.size()) + o.n + 1);
+  Generator gen(*s.model, *s.tokenizer, *cache);
+  auto run = [&](const std::shared_ptr<const grammar::Grammar>& g) {
+    GenerateOptions opt;
+    opt.max_tokens = o.n;
+    opt.stop_at_eog = false;
+    opt.sampling = SamplerOptions{};
+    opt.sampling.temperature = 1.0f;
+    opt.sampling.seed = 7;
+    opt.grammar = g;
+    gen.reset();
+    return gen.generate(prompt, opt);
+  };
+  auto speed = [](const GenerateResult& r) {
+    return r.tokens.size() > 1 ? double(r.tokens.size() - 1) / r.generate_seconds : 0.0;
+  };
+  ConstrainedMeasurement m;
+  (void)run(nullptr);  // warm-up
+  (void)run(grammar);
+  for (int r = 0; r < o.reps; ++r) {
+    m.plain_tokens_per_s = std::max(m.plain_tokens_per_s, speed(run(nullptr)));
+    const GenerateResult c = run(grammar);
+    m.constrained_tokens = double(c.tokens.size());
+    m.constrained_tokens_per_s = std::max(m.constrained_tokens_per_s, speed(c));
+  }
+  return m;
 }
 
 int run_bench_gen(const Options& o) {
@@ -83,6 +127,13 @@ int run_bench_gen(const Options& o) {
   const double pp_tps = double(o.p) * o.reps / pp_s, tg_tps = double(o.n) * o.reps / tg_s;
   SpeculativeMeasurement spec;
   if (!o.draft.empty()) spec = measure_speculative(s, o);
+  const bool constrained = !o.grammar_file.empty() || !o.json_schema_file.empty();
+  ConstrainedMeasurement cm;
+  if (constrained) cm = measure_constrained(s, o);
+  if (constrained && cm.constrained_tokens < 2)
+    fail("the grammar ended generation after {} token(s): nothing to time (give it a schema with longer output)",
+         cm.constrained_tokens);
+  const double cost = constrained ? 100.0 * (1.0 - cm.constrained_tokens_per_s / cm.plain_tokens_per_s) : 0.0;
   const double rss = peak_rss_mb();
   if (o.json) {
     nlohmann::json j = {{"pp_tokens_per_s", pp_tps}, {"tg_tokens_per_s", tg_tps}, {"peak_rss_mb", rss},
@@ -91,6 +142,12 @@ int run_bench_gen(const Options& o) {
     if (!o.draft.empty()) {
       j["speculative_tg_tokens_per_s"] = spec.tokens_per_s;
       j["acceptance_rate"] = spec.acceptance_rate;
+    }
+    if (constrained) {
+      j["sampled_tg_tokens_per_s"] = cm.plain_tokens_per_s;
+      j["constrained_tg_tokens_per_s"] = cm.constrained_tokens_per_s;
+      j["constrained_tokens"] = cm.constrained_tokens;
+      j["constraint_cost_percent"] = cost;
     }
     fmt::print("{}\n", j.dump());
     return 0;
@@ -105,6 +162,10 @@ int run_bench_gen(const Options& o) {
   if (!o.draft.empty())
     fmt::print("tg{} with draft {} (up to {} guesses): {:.1f} tokens/s, {:.1f} % of guesses accepted\n", o.n, o.draft,
                o.draft_max, spec.tokens_per_s, 100.0 * spec.acceptance_rate);
+  if (constrained)
+    fmt::print("tg{} sampled: {:.1f} tokens/s; under {}: {:.1f} tokens/s ({:.0f} tokens a run), masking costs {:.1f} %\n",
+               o.n, cm.plain_tokens_per_s, o.grammar_file.empty() ? o.json_schema_file : o.grammar_file,
+               cm.constrained_tokens_per_s, cm.constrained_tokens, cost);
   fmt::print("memory:  peak RSS {:.1f} MiB\n", rss);
   return 0;
 }
@@ -123,6 +184,10 @@ CommandRegistration reg({"bench", "gen"}, "Benchmark prompt processing and gener
                           app.add_option("--draft-max", o->draft_max, "tokens the draft guesses per round")
                               ->capture_default_str();
                           app.add_flag("--json", o->json, "print one JSON object");
+                          app.add_option("--json-schema", o->json_schema_file,
+                                         "also measure sampled generation with and without this JSON schema's grammar");
+                          app.add_option("--grammar", o->grammar_file,
+                                         "also measure sampled generation with and without this GBNF grammar");
                           return [o] { return run_bench_gen(*o); };
                         });
 

@@ -8,10 +8,30 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
+#include "core/mapped_file.h"
+#include "grammar/gbnf.h"
+#include "grammar/json_schema.h"
 #include "models/decoder.h"
 #include "runtime/generator.h"
 
 namespace hearth::cli {
+
+// The grammar of --grammar FILE (GBNF), --json-schema FILE or --json (any JSON object); null for none.
+// Error if more than one is given.
+inline std::shared_ptr<const grammar::Grammar> load_grammar(const std::string& gbnf_file, const std::string& schema_file,
+                                                            bool any_json) {
+  if (int(!gbnf_file.empty()) + int(!schema_file.empty()) + int(any_json) > 1)
+    fail("--grammar, --json-schema and --json exclude each other");
+  try {
+    if (!gbnf_file.empty()) return grammar::parse_gbnf(read_file(gbnf_file));
+    if (!schema_file.empty()) return grammar::compile_json_schema(read_file(schema_file));
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", gbnf_file.empty() ? schema_file : gbnf_file, e.what()), e.kind());
+  }
+  if (any_json) return grammar::json_object_grammar();
+  return nullptr;
+}
 
 struct GenerationFlags {
   std::string model;
@@ -21,6 +41,8 @@ struct GenerationFlags {
   std::vector<std::string> stop;
   std::string cache_type = "f16";
   bool ignore_eos = false, stats = false;
+  std::string grammar_file, json_schema_file;
+  bool json = false;
 
   void add_to(CLI::App& app) {
     app.add_option("-m,--model", model, "model file (GGUF) or Hugging Face folder")->required();
@@ -41,6 +63,9 @@ struct GenerationFlags {
     app.add_option("--ctx", ctx, "context size (default: the model's, at most 4096)");
     app.add_option("-t,--threads", threads, "threads (0 = one per physical core)");
     app.add_option("-b,--batch", batch, "prompt tokens per forward pass")->capture_default_str();
+    app.add_option("--grammar", grammar_file, "constrain the output to this GBNF grammar (docs/structured_output.md)");
+    app.add_option("--json-schema", json_schema_file, "constrain the output to JSON valid under this JSON schema file");
+    app.add_flag("--json", json, "constrain the output to a JSON object");
     app.add_option("--cache-type", cache_type, "KV cache storage: f16, or q8_0 (half the memory, see docs/decoder.md)")
         ->capture_default_str();
   }
@@ -68,6 +93,7 @@ struct GenerationFlags {
     g.sampling.frequency_penalty = frequency;
     g.sampling.penalty_last_n = last_n;
     g.sampling.seed = seed >= 0 ? uint64_t(seed) : std::random_device{}();
+    g.grammar = load_grammar(grammar_file, json_schema_file, json);
     return g;
   }
 };

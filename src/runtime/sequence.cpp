@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "grammar/token_constraint.h"
 
 namespace hearth {
 
@@ -113,7 +114,11 @@ Sequence::Sequence(const Tokenizer& tokenizer, std::vector<int32_t> prompt, Gene
   // decoder first sees the prompt (complete UTF-8, so nothing of it is held back) and its output is dropped.
   if (!tok_.decode(tokens_).empty())
     for (int32_t id : tokens_) (void)decoder_.push(id);
+  if (options_.grammar)
+    constraint_ = std::make_unique<grammar::TokenConstraint>(options_.grammar, grammar::VocabularyTrie::of(tok_));
 }
+
+Sequence::~Sequence() = default;
 
 void Sequence::set_cached_tokens(int n) {
   cached_ = std::clamp(n, 0, int(tokens_.size()) - 1);
@@ -166,8 +171,17 @@ void Sequence::advance(size_t n, std::span<const float> logits) {
 }
 
 void Sequence::sample_from(std::span<const float> logits) {
-  const int32_t id = sampler_.sample(logits);
+  std::span<const float> distribution = logits;
+  if (constraint_) {
+    masked_.assign(logits.begin(), logits.end());
+    // No token continues the text (the vocabulary cannot spell what the grammar needs next): the output is
+    // incomplete, which "length" says.
+    if (constraint_->mask(masked_, options_.stop_at_eog) == 0) return finish(FinishReason::kLength, true);
+    distribution = masked_;
+  }
+  const int32_t id = sampler_.sample(distribution);
   sampler_.accept(id);
+  if (constraint_) constraint_->accept(id);
   if (result_.tokens.empty()) first_token_ = Clock::now();
   result_.tokens.push_back(id);
   ++result_.usage.completion_tokens;
@@ -178,6 +192,7 @@ void Sequence::sample_from(std::span<const float> logits) {
   emit(stops_.push(decoder_.push(id)));
   if (stops_.stopped()) return finish(FinishReason::kStop, false);
   if (cancel_requested()) return finish_cancelled();
+  if (constraint_ && constraint_->complete()) return finish(FinishReason::kStop, true);
   const int n_generated = int(result_.tokens.size());
   // The newest token is not run when nothing would use its logits (max_tokens is met) or it has no position
   // left in the context.

@@ -20,15 +20,21 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "grammar/grammar.h"
 #include "runtime/sampler.h"
 #include "tokenizers/tokenizer.h"
 
 namespace hearth {
+
+namespace grammar {
+class TokenConstraint;
+}
 
 // Stop-string matching on a text stream. push() returns what can be shown now: text up to the first stop
 // string once one appears (then stopped() is true and the rest is dropped), otherwise everything except a
@@ -62,6 +68,11 @@ struct GenerateOptions {
   int batch_size = 512;     // prompt tokens per forward pass (Generator; the Engine has its own step budget)
   int top_logprobs = -1;    // < 0: no log-probabilities; n >= 0: the chosen token's and the n most likely
   SamplerOptions sampling = SamplerOptions::greedy();
+  // Constrained decoding (docs/structured_output.md): the generated text is a sentence of this grammar. Before
+  // each sample the tokens that cannot continue it get -inf logits; end-of-generation tokens are allowed only
+  // where the text is complete, and once nothing may follow the sequence finishes (stop). Log-probabilities
+  // stay the model's own (the unmasked distribution). Null: unconstrained, exactly as before.
+  std::shared_ptr<const grammar::Grammar> grammar;
 };
 
 struct TokenLogprob {
@@ -104,6 +115,7 @@ class Sequence {
   // `context` is the most positions the driver's cache slot holds; Error if the prompt is empty or longer.
   Sequence(const Tokenizer& tokenizer, std::vector<int32_t> prompt, GenerateOptions options, int context,
            TextCallback on_text = {});
+  ~Sequence();
 
   // What to run next: tokens [start, start + size) of tokens(), at those positions.
   struct Step {
@@ -164,6 +176,8 @@ class Sequence {
   std::atomic<bool> cancel_requested_{false};
   GenerateResult result_;
   Clock::time_point created_ = Clock::now(), first_token_{};
+  std::unique_ptr<grammar::TokenConstraint> constraint_;  // when options_.grammar is set
+  std::vector<float> masked_;                             // the logits row with the grammar's mask applied
   bool stepped_ = false;  // advance() has run
 };
 

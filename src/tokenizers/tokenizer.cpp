@@ -1,8 +1,15 @@
 #include "tokenizers/tokenizer.h"
 
+#include <atomic>
+
 #include "core/utf8.h"
 
 namespace hearth {
+
+uint64_t Tokenizer::next_instance_id() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
 
 std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool render_special) const {
   std::string out;

@@ -40,10 +40,17 @@ class Tokenizer {
   // The longest sequence the model accepts (0 = unlimited); encode() never truncates, callers do.
   int max_tokens() const { return max_tokens_; }
   void set_max_tokens(int n) { max_tokens_ = n; }
+  // A number no other tokenizer of this process has (a copy shares it: same vocabulary). What is derived from
+  // a vocabulary and cached (grammar/token_constraint.h) is keyed by it, since an address can be reused.
+  uint64_t instance_id() const { return instance_id_; }
 
  protected:
   SpecialTokens special_;
   int max_tokens_ = 0;
+
+ private:
+  static uint64_t next_instance_id();
+  uint64_t instance_id_ = next_instance_id();
 };
 
 // Builds the tokenizer a model's metadata describes (tokenizer.ggml.model = "bert", "llama", "gpt2", ...).

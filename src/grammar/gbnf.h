@@ -1,0 +1,21 @@
+// The GBNF grammar syntax (llama.cpp's, as llama-server's `grammar` field takes it):
+//   root ::= "{" ws pair ("," ws pair)* "}"     # comments run to the end of the line
+//   pair ::= [a-z]+ ":" ws ( "true" | "false" )
+//   ws   ::= [ \t\n]{0,4}
+// Rules `name ::= alternatives`; `|` between alternatives; sequences; groups `( )`; postfix `*` `+` `?` and
+// `{m}` `{m,}` `{m,n}`; string literals with escapes (\n \r \t \\ \" \xHH \uHHHH \UHHHHHHHH); character
+// classes `[a-z]`, `[^"\\]`; `.` for any character. A rule ends at the end of its line unless inside a group
+// or after a `|`. The start symbol is `root`.
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include "grammar/grammar.h"
+
+namespace hearth::grammar {
+
+// Error (invalid argument) with the line and column of the first fault.
+std::shared_ptr<const Grammar> parse_gbnf(std::string_view text);
+
+}  // namespace hearth::grammar
