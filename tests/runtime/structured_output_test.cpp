@@ -153,8 +153,8 @@ TEST_F(StructuredOutput, EngineAndSpeculativeDecodingGiveTheGeneratorsOutput) {
   }
   // The model drafts for itself: each row of the verification batch is masked by the grammar state after the
   // draft tokens before it.
-  auto tc = session_.model->new_cache(512), dc = session_.model->new_cache(512);
-  SpeculativeGenerator spec(*session_.model, *tc, *session_.model, *dc, *session_.tokenizer, 4);
+  auto tc = session_.model->new_cache(512);
+  SpeculativeGenerator spec(*session_.model, *tc, *session_.model, *session_.tokenizer, 4);
   for (size_t i = 0; i < want.size(); ++i) {
     const GenerateResult r = spec.generate(prompt_, sampled(g, 5 + i, 200));
     EXPECT_EQ(r.tokens, want[i].tokens) << i;
