@@ -19,7 +19,7 @@ namespace {
 struct ServeOptions {
   std::vector<std::string> models;
   std::string host = "127.0.0.1";
-  int port = 8080, threads = 0, parallel = 4, ctx = 0, drain_seconds = 30, http_threads = 0;
+  int port = 8080, threads = 0, parallel = 4, ctx = 0, max_queued = 64, drain_seconds = 30, http_threads = 0;
   std::string api_key;
   size_t max_body_bytes = 8u << 20;
 };
@@ -40,6 +40,7 @@ int run_serve(const ServeOptions& o) {
   mo.threads = o.threads;
   mo.parallel = o.parallel;
   mo.context = o.ctx;
+  mo.max_queued = o.max_queued;
   const server::ModelSet models(specs, mo);
 
   server::ServerOptions so;
@@ -87,6 +88,8 @@ CommandRegistration reg({"serve"}, "Serve models over an OpenAI-compatible HTTP 
   app.add_option("--parallel", o->parallel, "sequences each text model runs at once (engine slots)")
       ->capture_default_str()->check(CLI::Range(1, 256));
   app.add_option("--ctx", o->ctx, "context per sequence (default: the model's, at most 4096)")->check(CLI::Range(0, 1 << 20));
+  app.add_option("--max-queued", o->max_queued, "requests waiting per text model; more are refused with 429")
+      ->capture_default_str()->check(CLI::Range(1, 1 << 20));
   app.add_option("--api-key", o->api_key, "require Authorization: Bearer KEY on /v1/ endpoints");
   app.add_option("--max-body-bytes", o->max_body_bytes, "largest request body (larger: 413)")->capture_default_str();
   app.add_option("--http-threads", o->http_threads, "connections served at once (default: max(16, 4 x slots))")

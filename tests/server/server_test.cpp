@@ -311,17 +311,22 @@ TEST_F(ServerTest, RequestIds) {
 // not depend on what is batched with them).
 TEST_F(ServerTest, ConcurrentStreamsMatchSoloRuns) {
   constexpr int kRequests = 8;
+  auto request = [](int i) {
+    Json b = chat_body(500 + i, true);
+    b["max_tokens"] = 200;  // long enough that the 8 overlap in the engine's batches
+    return b;
+  };
   std::vector<std::string> alone(kRequests);
   for (int i = 0; i < kRequests; ++i) {
     bool done = false;
-    alone[i] = streamed_texts(sse_events(post(s(), "/v1/chat/completions", chat_body(500 + i, true)).body, &done), true)[0];
+    alone[i] = streamed_texts(sse_events(post(s(), "/v1/chat/completions", request(i)).body, &done), true)[0];
     ASSERT_TRUE(done);
   }
   std::vector<std::future<std::string>> together;
   for (int i = 0; i < kRequests; ++i)
     together.push_back(std::async(std::launch::async, [&, i] {
       bool done = false;
-      auto t = streamed_texts(sse_events(post(s(), "/v1/chat/completions", chat_body(500 + i, true)).body, &done), true);
+      auto t = streamed_texts(sse_events(post(s(), "/v1/chat/completions", request(i)).body, &done), true);
       return done ? t[0] : std::string("<unfinished>");
     }));
   for (int i = 0; i < kRequests; ++i) EXPECT_EQ(together[i].get(), alone[i]) << "request " << i;
@@ -346,6 +351,30 @@ TEST_F(ServerTest, ClientDisconnectCancels) {
   EXPECT_GE(chunks, 2);
   Reply after = post(s(), "/v1/chat/completions", chat_body(4));
   EXPECT_EQ(after.status, 200);
+}
+
+// A full queue is 429 with Retry-After (the engine's kBusy), not a failure.
+TEST(ServerBusy, FullQueueIs429) {
+  HEARTH_REQUIRE_SHARED();
+  ServerProcess s({"-m", stories(), "--parallel", "1", "--max-queued", "1"});
+  ASSERT_TRUE(s.ready());
+  Json body = chat_body(1);
+  body.erase("max_tokens");  // until the context is full: each request holds the one slot for a while
+  std::vector<std::future<Reply>> replies;
+  for (int i = 0; i < 6; ++i) replies.push_back(std::async(std::launch::async, [&] { return post(s, "/v1/chat/completions", body); }));
+  int ok = 0, busy = 0;
+  for (auto& f : replies) {
+    const Reply r = f.get();
+    if (r.status == 200) ++ok;
+    if (r.status == 429) {
+      ++busy;
+      EXPECT_EQ(r.headers.count("Retry-After"), 1u);
+      EXPECT_EQ(r.json()["error"]["type"], "rate_limit_error");
+    }
+  }
+  EXPECT_GE(ok, 1);
+  EXPECT_GE(busy, 1);
+  EXPECT_EQ(ok + busy, 6);
 }
 
 TEST(ServerAuth, ApiKeyAndBodyLimit) {
