@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <random>
+#include <thread>
 
 #include "server/api_error.h"
 #include "server/embeddings.h"
@@ -59,6 +60,7 @@ struct HttpServer::Impl {
   const ServerOptions options;
   httplib::Server http;
   std::atomic<bool> draining{false};
+  std::atomic<bool> finished{false};  // run() has returned
   std::mutex mu;
   std::condition_variable idle;
   int in_flight = 0;
@@ -211,7 +213,10 @@ int HttpServer::bind() {
   return port;
 }
 
-void HttpServer::run() { impl_->http.listen_after_bind(); }
+void HttpServer::run() {
+  impl_->http.listen_after_bind();
+  impl_->finished = true;
+}
 
 void HttpServer::shutdown() {
   impl_->draining = true;
@@ -219,7 +224,15 @@ void HttpServer::shutdown() {
     std::unique_lock<std::mutex> lock(impl_->mu);
     impl_->idle.wait_for(lock, impl_->options.drain_timeout, [&] { return impl_->in_flight == 0; });
   }
-  impl_->http.stop();
+  // httplib's stop() does nothing before its accept loop runs; a signal that arrives between bind() and run()
+  // must still end it, so wait for the loop (or for run() to have failed and returned).
+  while (!impl_->finished) {
+    if (impl_->http.is_running()) {
+      impl_->http.stop();
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
 }  // namespace hearth::server
