@@ -192,10 +192,16 @@ void GenerationStream::append_text(size_t i, const std::string& text, std::strin
 
 void GenerationStream::finish_choice(size_t i, std::string& out) {
   results_[i] = jobs_[i]->wait();  // done: returns at once, or throws the job's error
+  const ChoicePlan& c = plan_.choices[i];
   const char* reason = to_string(results_[i].finish_reason);
-  const int index = plan_.choices[i].index;
-  if (plan_.endpoint == Endpoint::kChat) out += sse_event(chat_chunk(plan_.header, index, Json::object(), reason));
-  else out += sse_event(completion_chunk(plan_.header, index, "", reason));
+  // The text callback carries no token boundaries, so a choice's log-probabilities travel whole in its last
+  // chunk; clients that accumulate chunks (the openai packages' stream helpers) end with the full list.
+  const Json logprobs = choice_logprobs(
+      plan_.endpoint, {c.index, {}, results_[i].finish_reason, c.options.top_logprobs >= 0, results_[i].logprobs, c.echo.size()},
+      *model_.session.tokenizer);
+  if (plan_.endpoint == Endpoint::kChat)
+    out += sse_event(chat_chunk(plan_.header, c.index, Json::object(), reason, logprobs));
+  else out += sse_event(completion_chunk(plan_.header, c.index, "", reason, logprobs));
   finished_[i] = true;
 }
 

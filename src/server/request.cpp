@@ -95,6 +95,10 @@ std::vector<std::string> get_stop(const Json& j) {
   return out;
 }
 
+void unsupported_if_present(const Json& j, const char* name, const char* what) {
+  if (field(j, name)) throw ApiError(400, fmt::format("{} {} not supported yet", name, what), name, "unsupported");
+}
+
 void parse_generation(const Json& j, GenerationRequest& r) {
   r.model = get_string(j, "model", true);
   r.temperature = get_number(j, "temperature", r.temperature, 0, 2);
@@ -111,11 +115,7 @@ void parse_generation(const Json& j, GenerationRequest& r) {
     r.include_usage = get_bool(*so, "include_usage", false);
   }
   if (auto m = get_integer(j, "max_tokens", 1, std::numeric_limits<int>::max())) r.max_tokens = int(*m);
-  if (field(j, "logit_bias")) bad("logit_bias", "logit_bias is not supported yet");
-}
-
-void unsupported_if_present(const Json& j, const char* name, const char* what) {
-  if (field(j, name)) throw ApiError(400, fmt::format("{} {} not supported yet", name, what), name, "unsupported");
+  unsupported_if_present(j, "logit_bias", "is");
 }
 
 // A message's content as one string: a string, or an array of {"type": "text", "text": ...} parts, concatenated
@@ -179,8 +179,6 @@ ChatRequest parse_chat_request(std::string_view body) {
   unsupported_if_present(j, "tools", "are");
   unsupported_if_present(j, "functions", "are");
   unsupported_if_present(j, "response_format", "is");
-  if (r.stream && r.top_logprobs >= 0)
-    throw ApiError(400, "logprobs are not supported with stream yet", "logprobs", "unsupported");
   return r;
 }
 
@@ -207,8 +205,6 @@ CompletionRequest parse_completion_request(std::string_view body) {
     throw ApiError(400, "suffix (fill-in-the-middle) is not supported: no loaded model is trained for insertion",
                    "suffix", "unsupported");
   unsupported_if_present(j, "best_of", "is");
-  if (r.stream && r.top_logprobs >= 0)
-    throw ApiError(400, "logprobs are not supported with stream yet", "logprobs", "unsupported");
   return r;
 }
 

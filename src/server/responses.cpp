@@ -75,13 +75,9 @@ Json completion_response(Endpoint endpoint, const ResponseHeader& h, const std::
   for (const ChoiceResult& c : choices) {
     Json choice;
     choice["index"] = c.index;
-    if (endpoint == Endpoint::kChat) {
-      choice["message"] = {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}};
-      choice["logprobs"] = c.with_logprobs ? chat_logprobs(c.logprobs, tokenizer) : Json();
-    } else {
-      choice["text"] = c.text;
-      choice["logprobs"] = c.with_logprobs ? completion_logprobs(c, tokenizer) : Json();
-    }
+    if (endpoint == Endpoint::kChat) choice["message"] = {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}};
+    else choice["text"] = c.text;
+    choice["logprobs"] = choice_logprobs(endpoint, c, tokenizer);
     choice["finish_reason"] = to_string(c.finish_reason);
     cs.push_back(std::move(choice));
   }
@@ -90,23 +86,30 @@ Json completion_response(Endpoint endpoint, const ResponseHeader& h, const std::
   return j;
 }
 
-Json chat_chunk(const ResponseHeader& h, int index, const Json& delta, const char* finish_reason) {
+Json choice_logprobs(Endpoint endpoint, const ChoiceResult& c, const Tokenizer& tokenizer) {
+  if (!c.with_logprobs) return nullptr;
+  return endpoint == Endpoint::kChat ? chat_logprobs(c.logprobs, tokenizer) : completion_logprobs(c, tokenizer);
+}
+
+Json chat_chunk(const ResponseHeader& h, int index, const Json& delta, const char* finish_reason,
+                const Json& logprobs) {
   Json j = header_json(Endpoint::kChat, h, true);
   Json choice;
   choice["index"] = index;
   choice["delta"] = delta;
-  choice["logprobs"] = nullptr;
+  choice["logprobs"] = logprobs;
   choice["finish_reason"] = finish_reason ? Json(finish_reason) : Json();
   j["choices"] = Json::array({choice});
   return j;
 }
 
-Json completion_chunk(const ResponseHeader& h, int index, const std::string& text, const char* finish_reason) {
+Json completion_chunk(const ResponseHeader& h, int index, const std::string& text, const char* finish_reason,
+                      const Json& logprobs) {
   Json j = header_json(Endpoint::kCompletion, h, true);
   Json choice;
   choice["text"] = text;
   choice["index"] = index;
-  choice["logprobs"] = nullptr;
+  choice["logprobs"] = logprobs;
   choice["finish_reason"] = finish_reason ? Json(finish_reason) : Json();
   j["choices"] = Json::array({choice});
   return j;

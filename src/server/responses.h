@@ -47,8 +47,13 @@ Json completion_response(Endpoint endpoint, const ResponseHeader& h, const std::
 
 // Stream chunks. Chat: `delta` is {"role": "assistant", "content": ""} first, then {"content": text}, then {} with
 // the finish reason. Completions: the text itself.
-Json chat_chunk(const ResponseHeader& h, int index, const Json& delta, const char* finish_reason);
-Json completion_chunk(const ResponseHeader& h, int index, const std::string& text, const char* finish_reason);
+// `logprobs`: a choice's log-probabilities (choice_logprobs), sent whole with its finish reason; null otherwise.
+Json chat_chunk(const ResponseHeader& h, int index, const Json& delta, const char* finish_reason,
+                const Json& logprobs = nullptr);
+Json completion_chunk(const ResponseHeader& h, int index, const std::string& text, const char* finish_reason,
+                      const Json& logprobs = nullptr);
+// A choice's "logprobs" member in the endpoint's layout (null when it asked for none).
+Json choice_logprobs(Endpoint endpoint, const ChoiceResult& choice, const Tokenizer& tokenizer);
 // The final usage chunk of stream_options.include_usage: empty choices.
 Json usage_chunk(Endpoint endpoint, const ResponseHeader& h, const UsageCounts& usage);
 

@@ -85,6 +85,11 @@ await check('logprobs', async () => {
     assert.ok(t.logprob <= 0);
     assert.equal(t.top_logprobs.length, 2);
   }
+  const stream = await client.chat.completions.create(
+    chatRequest({ max_tokens: 4, logprobs: true, top_logprobs: 2, stream: true }));
+  const streamed = [];
+  for await (const chunk of stream) for (const c of chunk.choices) streamed.push(...(c.logprobs?.content ?? []));
+  assert.deepEqual(streamed, content);
 });
 
 await check('completions', async () => {

@@ -203,8 +203,24 @@ TEST_F(ServerTest, Logprobs) {
     ASSERT_EQ(t["top_logprobs"].size(), 3u);
     EXPECT_GE(t["top_logprobs"][0]["logprob"].get<double>(), t["top_logprobs"][1]["logprob"].get<double>());
   }
+  // Streamed: the same list, whole, in the choice's last chunk.
   body["stream"] = true;
-  EXPECT_EQ(post(s(), "/v1/chat/completions", body).status, 400);  // not with stream yet: said, not dropped
+  bool done = false;
+  const auto events = sse_events(post(s(), "/v1/chat/completions", body).body, &done);
+  ASSERT_TRUE(done);
+  Json streamed;
+  for (const Json& e : events)
+    if (!e["choices"].empty() && !e["choices"][0]["logprobs"].is_null()) streamed = e["choices"][0]["logprobs"];
+  EXPECT_EQ(streamed, lp);
+
+  // Legacy completions: parallel arrays.
+  const Json c = post(s(), "/v1/completions", {{"model", "stories260K"}, {"prompt", "Once"}, {"max_tokens", 3},
+                                               {"logprobs", 2}, {"echo", true}}).json();
+  const Json& clp = c["choices"][0]["logprobs"];
+  ASSERT_EQ(clp["tokens"].size(), 3u);
+  EXPECT_EQ(clp["token_logprobs"].size(), 3u);
+  EXPECT_EQ(clp["top_logprobs"][0].size(), 2u);
+  EXPECT_EQ(clp["text_offset"][0], 4);  // after the echoed "Once"
 }
 
 TEST_F(ServerTest, Completions) {
