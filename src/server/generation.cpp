@@ -128,11 +128,12 @@ GenerationPlan plan_completion(const DecoderEntry& model, const CompletionReques
   return plan;
 }
 
-Json run_generation(DecoderEntry& model, GenerationPlan plan) {
+Json run_generation(DecoderEntry& model, GenerationPlan plan, const std::atomic<bool>& abandon) {
   std::vector<std::shared_ptr<Job>> jobs;
   std::vector<GenerateResult> results;
   try {
-    for (const ChoicePlan& c : plan.choices) jobs.push_back(submit(*model.engine, c, {}));
+    for (const ChoicePlan& c : plan.choices)
+      jobs.push_back(submit(*model.engine, c, [&abandon](std::string_view) { return !abandon.load(); }));
     for (const auto& j : jobs) results.push_back(j->wait());
   } catch (...) {
     cancel_all(jobs);

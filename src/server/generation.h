@@ -8,6 +8,7 @@
 // Nothing here knows HTTP: a stream hands out ready SSE text and the HTTP layer writes it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -42,7 +43,8 @@ GenerationPlan plan_completion(const DecoderEntry& model, const CompletionReques
                                const std::string& model_id);
 
 // Runs the plan to the end; the response body. Rethrows the first job's error (after cancelling the others).
-Json run_generation(DecoderEntry& model, GenerationPlan plan);
+// Once `abandon` is set (the server's drain deadline passed) the jobs stop at their next piece of text.
+Json run_generation(DecoderEntry& model, GenerationPlan plan, const std::atomic<bool>& abandon);
 
 // A streamed generation. The engine's callbacks (its scheduler thread) only append text under a lock; the
 // HTTP thread turns it into SSE events in next(). Destroying the stream cancels what still runs (the client

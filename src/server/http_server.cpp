@@ -61,6 +61,7 @@ struct HttpServer::Impl {
   httplib::Server http;
   std::atomic<bool> draining{false};
   std::atomic<bool> finished{false};  // run() has returned
+  std::atomic<bool> abandon{false};   // the drain deadline passed: requests still running are cancelled
   std::mutex mu;
   std::condition_variable idle;
   int in_flight = 0;
@@ -116,6 +117,8 @@ struct HttpServer::Impl {
   // httplib's own error responses (no route, body over the limit, a malformed request) get OpenAI's shape too;
   // responses that already have a body are ours and stay as they are.
   void on_error(const httplib::Request& req, httplib::Response& res) {
+    // Errors httplib raises before routing (413, a malformed request) have not been through pre_route.
+    if (!res.has_header("X-Request-Id")) res.set_header("X-Request-Id", request_id(req));
     if (!res.body.empty() || res.is_chunked_content_provider_) return;
     std::string message;
     switch (res.status) {
@@ -147,7 +150,7 @@ struct HttpServer::Impl {
   void answer_generation(DecoderEntry& model, GenerationPlan plan, bool stream, httplib::Response& res,
                          const Guard& guard) {
     if (!stream) {
-      send_json(res, 200, run_generation(model, std::move(plan)));
+      send_json(res, 200, run_generation(model, std::move(plan), abandon));
       return;
     }
     // Submitting first means a refusal (busy, bad prompt) is still an ordinary error status.
@@ -222,7 +225,8 @@ void HttpServer::shutdown() {
   impl_->draining = true;
   {
     std::unique_lock<std::mutex> lock(impl_->mu);
-    impl_->idle.wait_for(lock, impl_->options.drain_timeout, [&] { return impl_->in_flight == 0; });
+    if (!impl_->idle.wait_for(lock, impl_->options.drain_timeout, [&] { return impl_->in_flight == 0; }))
+      impl_->abandon = true;  // httplib's stop() ends streams, but joins handlers still waiting for their jobs
   }
   // httplib's stop() does nothing before its accept loop runs; a signal that arrives between bind() and run()
   // must still end it, so wait for the loop (or for run() to have failed and returned).
