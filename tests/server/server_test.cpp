@@ -7,6 +7,7 @@
 #include <map>
 #include <thread>
 
+#include "cli/run_hearth.h"
 #include "server/responses.h"
 #include "server_process.h"
 
@@ -367,6 +368,18 @@ TEST_F(ServerTest, ClientDisconnectCancels) {
   EXPECT_GE(chunks, 2);
   Reply after = post(s(), "/v1/chat/completions", chat_body(4));
   EXPECT_EQ(after.status, 200);
+}
+
+// Models that cannot be served fail the program before it listens, with one error line.
+TEST(ServerCli, BadModelsFailBeforeListening) {
+  const ProcessResult missing = run_hearth("serve --port 0 -m /nonexistent/model.gguf");
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_EQ(missing.out.find("listening"), std::string::npos);
+  EXPECT_NE(missing.err.find("hearth: error:"), std::string::npos) << missing.err;
+  HEARTH_REQUIRE_SHARED();
+  const ProcessResult twice = run_hearth("serve --port 0 -m '" + stories() + "' -m '" + stories() + "'");
+  EXPECT_EQ(twice.code, 1);
+  EXPECT_NE(twice.err.find("two models have the id 'stories260K'"), std::string::npos) << twice.err;
 }
 
 // A full queue is 429 with Retry-After (the engine's kBusy), not a failure.
