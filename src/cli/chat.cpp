@@ -57,9 +57,7 @@ int run_chat(const Options& o) {
     if (!utf8_valid(line)) fail("input is not valid UTF-8");
     messages.push_back({{"role", "user"}, {"content", line}});
     const std::string prompt = tmpl.render(messages, std::nullopt, /*add_generation_prompt=*/true);
-    // Templates that write the BOS text themselves must not get a second BOS from the tokenizer.
-    const bool has_bos = !src.bos_token.empty() && prompt.rfind(src.bos_token, 0) == 0;
-    const std::vector<int32_t> ids = s.tokenizer->encode(prompt, /*add_special=*/!has_bos, /*parse_special=*/true);
+    const std::vector<int32_t> ids = tokenize_chat_prompt(*s.tokenizer, prompt, src.bos_token);
     if (int64_t(ids.size()) >= cache->n_ctx())
       fail(ErrorKind::kResourceExhausted, "the conversation ({} tokens) no longer fits the context of {} (use --ctx)",
            ids.size(), cache->n_ctx());

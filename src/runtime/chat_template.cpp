@@ -153,4 +153,10 @@ ChatTemplateSource load_chat_template(const std::string& path, bool tool_use) {
   return chat_template_from_metadata(weights->metadata(), tool_use, path);
 }
 
+std::vector<int32_t> tokenize_chat_prompt(const Tokenizer& tokenizer, const std::string& prompt,
+                                          const std::string& bos_token) {
+  const bool has_bos = !bos_token.empty() && prompt.rfind(bos_token, 0) == 0;
+  return tokenizer.encode(prompt, /*add_special=*/!has_bos, /*parse_special=*/true);
+}
+
 }  // namespace hearth

@@ -11,6 +11,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "tokenizers/tokenizer.h"
 
 namespace hearth {
 
@@ -64,6 +67,12 @@ ChatTemplateSource chat_template_from_metadata(const Metadata& metadata, bool to
 // strings or {"content": ...} objects. `origin` names the file in errors.
 ChatTemplateSource chat_template_from_tokenizer_config(const std::string& json_text, const std::string& origin,
                                                        bool tool_use = false);
+
+// The ids of a rendered chat prompt, as `hearth chat` and the server feed it: special tokens written by the
+// template are parsed, and the tokenizer adds its BOS only when the template did not already write the BOS text
+// (a second BOS would change what the model sees).
+std::vector<int32_t> tokenize_chat_prompt(const Tokenizer& tokenizer, const std::string& prompt,
+                                          const std::string& bos_token);
 
 // `path`: a GGUF file, a tokenizer_config.json, or a folder holding one (a model folder without one is opened
 // with Weights::open and read like a GGUF).

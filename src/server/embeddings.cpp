@@ -1,0 +1,37 @@
+#include "server/embeddings.h"
+
+#include <fmt/format.h>
+
+#include "server/api_error.h"
+
+namespace hearth::server {
+
+Json run_embeddings(const EncoderEntry& model, const EmbeddingRequest& r, const std::string& model_id) {
+  // One vector per input is what the API returns; a model whose pooling gives one per token has no such vector.
+  if (model.embedder->model().default_options().pooling == Pooling::kNone)
+    throw ApiError(400, fmt::format("the model '{}' gives per-token vectors (no pooling): /v1/embeddings needs one "
+                                    "vector per input", model_id),
+                   "model", "model_not_supported", ErrorKind::kUnsupported);
+  EmbedResult result;
+  if (!r.token_inputs.empty()) {
+    const int32_t vocab = model.embedder->tokenizer().n_vocab();
+    const int longest = model.embedder->model().max_tokens();
+    for (size_t i = 0; i < r.token_inputs.size(); ++i) {
+      const auto& ids = r.token_inputs[i];
+      if (int64_t(ids.size()) > longest)
+        throw ApiError(400, fmt::format("input {} has {} tokens; the model takes at most {}", i, ids.size(), longest),
+                       "input", "context_length_exceeded", ErrorKind::kResourceExhausted);
+      for (int32_t id : ids)
+        if (id >= vocab)
+          throw ApiError(400, fmt::format("input {}: token id {} is outside the vocabulary of {}", i, id, vocab),
+                         "input", "invalid_value");
+    }
+    result = model.embedder->embed_tokens(r.token_inputs);
+  } else {
+    // Texts longer than the model's longest input are truncated, as the embedder does for every caller.
+    result = model.batcher->embed(r.texts);
+  }
+  return embeddings_response(model_id, result.embeddings, r.base64, result.total_tokens);
+}
+
+}  // namespace hearth::server

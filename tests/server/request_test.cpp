@@ -1,0 +1,108 @@
+// Request parsing: field types, ranges, defaults and what is refused, without a model or a socket.
+#include <gtest/gtest.h>
+
+#include "server/api_error.h"
+#include "server/model_set.h"
+#include "server/request.h"
+
+namespace hearth::server {
+namespace {
+
+// The ApiError a body raises (status, param), or status 0.
+std::pair<int, std::string> error_of(void (*parse)(std::string_view), const std::string& body) {
+  try {
+    parse(body);
+  } catch (const ApiError& e) {
+    return {e.status(), e.param()};
+  }
+  return {0, ""};
+}
+void chat(std::string_view b) { parse_chat_request(b); }
+void completion(std::string_view b) { parse_completion_request(b); }
+void embedding(std::string_view b) { parse_embedding_request(b); }
+
+TEST(ServerRequest, ChatDefaultsAndContentParts) {
+  const ChatRequest r = parse_chat_request(R"({"model":"m","messages":[
+      {"role":"developer","content":"be brief"},
+      {"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}],
+      "seed":5,"n":2,"stop":"x","max_tokens":3,"max_completion_tokens":4,"temperature":null,"future":1})");
+  EXPECT_EQ(r.model, "m");
+  EXPECT_EQ(r.messages[0]["role"], "system");
+  EXPECT_EQ(r.messages[1]["content"], "ab");
+  EXPECT_EQ(r.seed, 5);
+  EXPECT_EQ(r.n, 2);
+  EXPECT_EQ(r.stop, std::vector<std::string>{"x"});
+  EXPECT_EQ(r.max_tokens, 4);  // max_completion_tokens wins
+  EXPECT_EQ(r.temperature, 1.0f);  // null: the default
+  EXPECT_EQ(r.top_logprobs, -1);
+}
+
+TEST(ServerRequest, ChatRejectsNamingTheField) {
+  const std::string m = R"("model":"m","messages":[{"role":"user","content":"hi"}])";
+  EXPECT_EQ(error_of(chat, "{" + m + R"(,"temperature":"hot"})"), std::make_pair(400, std::string("temperature")));
+  EXPECT_EQ(error_of(chat, "{" + m + R"(,"temperature":3})").second, "temperature");
+  EXPECT_EQ(error_of(chat, "{" + m + R"(,"n":0})").second, "n");
+  EXPECT_EQ(error_of(chat, "{" + m + R"(,"n":1.5})").second, "n");
+  EXPECT_EQ(error_of(chat, "{" + m + R"(,"stop":[1]})").second, "stop");
+  EXPECT_EQ(error_of(chat, "{" + m + R"(,"stop":["a","b","c","d","e"]})").second, "stop");
+  EXPECT_EQ(error_of(chat, "{" + m + R"(,"top_logprobs":2})").second, "top_logprobs");
+  EXPECT_EQ(error_of(chat, "{" + m + R"(,"stream_options":{"include_usage":true}})").second, "stream_options");
+  EXPECT_EQ(error_of(chat, "{" + m + R"(,"tools":[]})").second, "tools");
+  EXPECT_EQ(error_of(chat, R"({"messages":[{"role":"user","content":"hi"}]})").second, "model");
+  EXPECT_EQ(error_of(chat, R"({"model":"m","messages":[]})").second, "messages");
+  EXPECT_EQ(error_of(chat, R"({"model":"m","messages":[{"role":"robot","content":"x"}]})").second, "messages[0].role");
+  EXPECT_EQ(error_of(chat, R"({"model":"m","messages":[{"role":"user","content":[{"type":"image_url"}]}]})").second,
+            "messages[0].content");
+  EXPECT_EQ(error_of(chat, "[1]").first, 400);
+  EXPECT_EQ(error_of(chat, "{").first, 400);
+  EXPECT_EQ(error_of(chat, "{" + m + R"(,"seed":9223372036854775807})").first, 0);
+  EXPECT_EQ(error_of(chat, "{" + m + R"(,"seed":18446744073709551615})").second, "seed");
+}
+
+TEST(ServerRequest, Completions) {
+  const CompletionRequest r = parse_completion_request(R"({"model":"m","prompt":["a","b"],"echo":true,"logprobs":2})");
+  EXPECT_EQ(r.prompts.size(), 2u);
+  EXPECT_TRUE(r.echo);
+  EXPECT_EQ(r.top_logprobs, 2);
+  EXPECT_EQ(r.max_tokens, 16);  // OpenAI's default for this endpoint
+  EXPECT_EQ(error_of(completion, R"({"model":"m","prompt":"a","suffix":"b"})").second, "suffix");
+  EXPECT_EQ(error_of(completion, R"({"model":"m","prompt":[1,2]})").second, "prompt");
+  EXPECT_EQ(error_of(completion, R"({"model":"m","prompt":["a",1]})").second, "prompt");
+}
+
+TEST(ServerRequest, Embeddings) {
+  EXPECT_EQ(parse_embedding_request(R"({"model":"m","input":"a"})").texts, std::vector<std::string>{"a"});
+  const EmbeddingRequest ids = parse_embedding_request(R"({"model":"m","input":[[1,2],[3]],"encoding_format":"base64"})");
+  EXPECT_EQ(ids.token_inputs.size(), 2u);
+  EXPECT_TRUE(ids.base64);
+  EXPECT_EQ(parse_embedding_request(R"({"model":"m","input":[7,8]})").token_inputs[0], (std::vector<int32_t>{7, 8}));
+  EXPECT_EQ(error_of(embedding, R"({"model":"m","input":"a","dimensions":4})").second, "dimensions");
+  EXPECT_EQ(error_of(embedding, R"({"model":"m","input":"a","encoding_format":"int8"})").second, "encoding_format");
+  EXPECT_EQ(error_of(embedding, R"({"model":"m","input":[-1]})").second, "input");
+  EXPECT_EQ(error_of(embedding, R"({"model":"m","input":["a",[1]]})").second, "input");
+  EXPECT_EQ(error_of(embedding, R"({"model":"m","input":[]})").second, "input");
+}
+
+TEST(ServerRequest, ModelSpecs) {
+  EXPECT_EQ(parse_model_spec("/m/stories260K.gguf").id, "stories260K");
+  const ModelSpec a = parse_model_spec("chat=/m/x.gguf");
+  EXPECT_EQ(a.id, "chat");
+  EXPECT_EQ(a.path, "/m/x.gguf");
+  EXPECT_EQ(parse_model_spec("/m/a=b.gguf").id, "a=b");  // '=' after a '/' is part of the path
+  EXPECT_EQ(parse_model_spec("/m/folder/").id, "folder");
+}
+
+TEST(ServerRequest, StatusOfKinds) {
+  EXPECT_EQ(http_status(ErrorKind::kInvalidArgument), 400);
+  EXPECT_EQ(http_status(ErrorKind::kNotFound), 404);
+  EXPECT_EQ(http_status(ErrorKind::kBusy), 429);
+  EXPECT_EQ(http_status(ErrorKind::kCorruptData), 500);
+  EXPECT_EQ(http_status(ErrorKind::kResourceExhausted), 503);
+  const auto body = error_body("bad", 400, "temperature");
+  EXPECT_EQ(body["error"]["type"], "invalid_request_error");
+  EXPECT_EQ(body["error"]["param"], "temperature");
+  EXPECT_TRUE(body["error"]["code"].is_null());
+}
+
+}  // namespace
+}  // namespace hearth::server
