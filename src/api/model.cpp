@@ -17,11 +17,7 @@ std::shared_ptr<Model> Model::open(const std::string& path, const ModelOptions& 
     std::shared_ptr<const Weights> weights = Weights::open(path);
     info.architecture = weights->architecture();
     if (is_decoder_architecture(info.architecture)) {
-      // open_decoder owns how a decoder is assembled, and opens the file itself: this first open only told
-      // the kind (for a GGUF file, a second parse of its header). Released first, so that a model converted
-      // on load (a Hugging Face folder) is never held twice.
-      weights.reset();
-      impl->decoder = open_decoder(path, options.threads, options.backend);
+      impl->decoder = open_decoder(std::move(weights), options.threads, options.backend);
       const DecoderSession& d = *impl->decoder;
       info.kind = ModelKind::kDecoder;
       info.context_length = d.model->hparams().n_ctx_train;

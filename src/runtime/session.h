@@ -27,5 +27,8 @@ struct DecoderSession {
 // available; see shared_backend for `threads`: 0 = as it is, else the count it must have), and builds the decoder
 // and its tokenizer. Throws Error.
 DecoderSession open_decoder(const std::string& path, int threads = 0, const std::string& backend = "auto");
+// The same for weights already open (a caller that opened the file to learn its architecture).
+DecoderSession open_decoder(std::shared_ptr<const Weights> weights, int threads = 0,
+                            const std::string& backend = "auto");
 
 }  // namespace hearth

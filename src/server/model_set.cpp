@@ -30,9 +30,8 @@ ModelSet::ModelSet(const std::vector<ModelSpec>& specs, const ModelSetOptions& o
                          std::chrono::system_clock::now().time_since_epoch()).count();
     std::shared_ptr<const Weights> weights = Weights::open(spec.path);
     if (is_decoder_architecture(weights->architecture())) {
-      weights.reset();  // open_decoder maps the file again, with what a decoder needs
       auto d = std::make_unique<DecoderEntry>();
-      d->session = open_decoder(spec.path, o.threads);
+      d->session = open_decoder(std::move(weights), o.threads);
       d->template_source = chat_template_from_metadata(d->session.weights->metadata(), false, spec.path);
       d->chat_template = std::make_unique<ChatTemplate>(d->template_source.source, d->template_source.bos_token,
                                                         d->template_source.eos_token);

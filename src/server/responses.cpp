@@ -91,28 +91,29 @@ Json choice_logprobs(Endpoint endpoint, const ChoiceResult& c, const Tokenizer& 
   return endpoint == Endpoint::kChat ? chat_logprobs(c.logprobs, tokenizer) : completion_logprobs(c, tokenizer);
 }
 
-Json chat_chunk(const ResponseHeader& h, int index, const Json& delta, const char* finish_reason,
-                const Json& logprobs) {
-  Json j = header_json(Endpoint::kChat, h, true);
-  Json choice;
+namespace {
+
+// A streamed chunk of one choice: the endpoint's own fields in `choice`, then the ones every chunk has.
+Json stream_chunk(Endpoint endpoint, const ResponseHeader& h, Json choice, int index, const char* finish_reason,
+                  const Json& logprobs) {
+  Json j = header_json(endpoint, h, true);
   choice["index"] = index;
-  choice["delta"] = delta;
   choice["logprobs"] = logprobs;
   choice["finish_reason"] = finish_reason ? Json(finish_reason) : Json();
-  j["choices"] = Json::array({choice});
+  j["choices"] = Json::array({std::move(choice)});
   return j;
+}
+
+}  // namespace
+
+Json chat_chunk(const ResponseHeader& h, int index, const Json& delta, const char* finish_reason,
+                const Json& logprobs) {
+  return stream_chunk(Endpoint::kChat, h, Json{{"delta", delta}}, index, finish_reason, logprobs);
 }
 
 Json completion_chunk(const ResponseHeader& h, int index, const std::string& text, const char* finish_reason,
                       const Json& logprobs) {
-  Json j = header_json(Endpoint::kCompletion, h, true);
-  Json choice;
-  choice["text"] = text;
-  choice["index"] = index;
-  choice["logprobs"] = logprobs;
-  choice["finish_reason"] = finish_reason ? Json(finish_reason) : Json();
-  j["choices"] = Json::array({choice});
-  return j;
+  return stream_chunk(Endpoint::kCompletion, h, Json{{"text", text}}, index, finish_reason, logprobs);
 }
 
 Json usage_chunk(Endpoint endpoint, const ResponseHeader& h, const UsageCounts& usage) {
