@@ -18,6 +18,8 @@ using Alternatives = std::vector<Sequence>;
 // asking for gigabytes: each count, and all the copies of a grammar together.
 constexpr long kMaxRepetition = 4096;
 constexpr size_t kMaxCopiedElements = size_t(1) << 20;
+// Groups nest by recursion in the parser; a bound keeps a hostile "((((…" from overflowing the stack.
+constexpr int kMaxGroupDepth = 256;
 
 bool is_name_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
@@ -163,10 +165,12 @@ class Parser {
         seq.push_back({ElementType::kRuleRef, rule_id(name, at), 0});
       } else if (c == '(') {
         ++pos_;
+        if (++depth_ > kMaxGroupDepth) error(at, "groups nested deeper than {}", kMaxGroupDepth);
         skip_space(true);
         Alternatives inner = parse_alternatives(rule, true);
         if (peek() != ')') error(at, "unclosed '('");
         ++pos_;
+        --depth_;
         last = seq.size();
         seq.push_back({ElementType::kRuleRef, helper_rule(rule, std::move(inner)), 0});
       } else if (c == '*' || c == '+' || c == '?' || c == '{') {
@@ -309,6 +313,7 @@ class Parser {
   std::vector<bool> defined_;
   std::vector<size_t> first_use_;
   int helpers_ = 0;
+  int depth_ = 0;  // groups open around the parser's position
   size_t copied_ = 0;  // elements written by repetitions so far
 };
 

@@ -170,7 +170,23 @@ class SchemaCompiler {
     return v.get<long>();
   }
 
+  // Subschemas nest by recursion here; a bound keeps a hostile schema from overflowing the stack.
+  static constexpr int kMaxDepth = 128;
+
   std::string compile(const Json& s, const std::string& path, const std::string& hint) {
+    if (depth_ >= kMaxDepth) fail(ErrorKind::kUnsupported, "JSON schema: nested deeper than {} (at {})", kMaxDepth, path);
+    ++depth_;
+    try {
+      std::string rule = compile_unchecked(s, path, hint);
+      --depth_;
+      return rule;
+    } catch (...) {
+      --depth_;
+      throw;
+    }
+  }
+
+  std::string compile_unchecked(const Json& s, const std::string& path, const std::string& hint) {
     if (s.is_boolean()) {
       if (s.get<bool>()) return any_value();
       fail(ErrorKind::kUnsupported, "JSON schema: {} is the schema false, which no value matches", path);
@@ -235,6 +251,7 @@ class SchemaCompiler {
     if (type == "boolean" || type == "null" || type == "number" || type == "integer") return primitive(type);
     if (type == "string") return string_of(s, path);
     if (type == "array") {
+      const Guarded guarded(*this);
       const long min = count(s, "minItems", path, 0), max = count(s, "maxItems", path, opt_.max_items);
       if (max >= 0 && max < min) {
         if (!s.contains("maxItems")) return add_rule(hint, list("[", items(s, path, hint), min, min, "]"));
@@ -242,7 +259,10 @@ class SchemaCompiler {
       }
       return add_rule(hint, list("[", items(s, path, hint), min, max, "]"));
     }
-    if (type == "object") return object_of(s, path, hint);
+    if (type == "object") {
+      const Guarded guarded(*this);
+      return object_of(s, path, hint);
+    }
     fail(ErrorKind::kUnsupported, "JSON schema: unsupported type '{}' (at {})", type, path);
   }
 
@@ -328,6 +348,9 @@ class SchemaCompiler {
   std::string reference(const Json& ref, const std::string& path) {
     if (!ref.is_string()) fail("JSON schema: {}/$ref must be a string", path);
     const std::string r = ref.get<std::string>();
+    if (unguarded_.count(r))
+      fail(ErrorKind::kUnsupported,
+           "JSON schema: $ref '{}' (at {}) refers to itself before any '[' or '{{' (a cycle that matches nothing)", r, path);
     if (auto it = refs_.find(r); it != refs_.end()) return it->second;
     if (r != "#" && r.rfind("#/$defs/", 0) != 0 && r.rfind("#/definitions/", 0) != 0)
       fail(ErrorKind::kUnsupported, "JSON schema: $ref '{}' (at {}): only '#/$defs/...' and '#/definitions/...' are supported", r, path);
@@ -342,15 +365,38 @@ class SchemaCompiler {
     refs_[r] = name;
     rules_.emplace_back(name, "");
     const size_t slot = rules_.size() - 1;
-    rules_[slot].second = compile(*target, r, name);
+    unguarded_.insert(r);
+    try {
+      rules_[slot].second = compile(*target, r, name);
+    } catch (...) {
+      unguarded_.erase(r);
+      throw;
+    }
+    unguarded_.erase(r);
     return name;
   }
+
+  // While an array's or object's items compile, the references being compiled around it have consumed a
+  // bracket, so one of them recurring is fine (a tree); within the same bracket it is a left-recursive cycle.
+  class Guarded {
+   public:
+    explicit Guarded(SchemaCompiler& c) : c_(c), saved_(std::move(c.unguarded_)) { c_.unguarded_.clear(); }
+    ~Guarded() { c_.unguarded_ = std::move(saved_); }
+    Guarded(const Guarded&) = delete;
+    Guarded& operator=(const Guarded&) = delete;
+
+   private:
+    SchemaCompiler& c_;
+    std::set<std::string> saved_;
+  };
 
   const Json& doc_;
   JsonGrammarOptions opt_;
   std::vector<std::pair<std::string, std::string>> rules_;
   std::set<std::string> names_;
   std::map<std::string, std::string> strings_, refs_;
+  std::set<std::string> unguarded_;  // references being compiled with no bracket consumed since they began
+  int depth_ = 0;
 };
 
 Json parse_schema(std::string_view text) {

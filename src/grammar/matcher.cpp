@@ -27,27 +27,41 @@ Matcher::Matcher(std::shared_ptr<const Grammar> grammar) : grammar_(std::move(gr
 StackId Matcher::push(uint32_t pos, StackId rest) {
   const uint64_t key = (uint64_t(pos) << 32) | rest;
   auto [it, inserted] = interned_.emplace(key, StackId(nodes_.size()));
-  if (inserted) nodes_.push_back({pos, rest});
+  if (inserted) {
+    // An ambiguous grammar can keep exponentially many parses alive; refuse rather than exhaust memory.
+    if (nodes_.size() >= kMaxStacks) {
+      interned_.erase(it);
+      fail(ErrorKind::kResourceExhausted, "grammar: more than {} parse stack nodes (the grammar is too ambiguous)",
+           kMaxStacks);
+    }
+    nodes_.push_back({pos, rest});
+  }
   return it->second;
 }
 
+// Iterative, so a long chain of rule references cannot overflow the stack.
 void Matcher::expand(StackId s, State& out) {
-  if (s == 0) {
-    out.push_back(0);
-    return;
-  }
   const Grammar& g = *grammar_;
-  const Node node = nodes_[s];
-  const Element& e = g.element(node.pos);
-  if (e.type != ElementType::kRuleRef) {
-    out.push_back(s);
-    return;
+  std::vector<StackId> todo{s};
+  while (!todo.empty()) {
+    s = todo.back();
+    todo.pop_back();
+    if (s == 0) {
+      out.push_back(0);
+      continue;
+    }
+    const Node node = nodes_[s];
+    const Element& e = g.element(node.pos);
+    if (e.type != ElementType::kRuleRef) {
+      out.push_back(s);
+      continue;
+    }
+    // What follows the reference in its alternative; nothing when it is the last element, so a right-recursive
+    // rule (x*) does not grow the stack.
+    const uint32_t next = node.pos + 1;
+    const StackId base = g.element(next).type == ElementType::kEnd ? node.rest : push(next, node.rest);
+    for (uint32_t alt : g.alternatives(e.lo)) todo.push_back(g.element(alt).type == ElementType::kEnd ? base : push(alt, base));
   }
-  // What follows the reference in its alternative; nothing when it is the last element, so a right-recursive
-  // rule (x*) does not grow the stack.
-  const uint32_t next = node.pos + 1;
-  const StackId base = g.element(next).type == ElementType::kEnd ? node.rest : push(next, node.rest);
-  for (uint32_t alt : g.alternatives(e.lo)) expand(g.element(alt).type == ElementType::kEnd ? base : push(alt, base), out);
 }
 
 const State& Matcher::successors(StackId s) {
@@ -85,6 +99,9 @@ void Matcher::step(const State& from, char32_t c, State& out) {
     ++merged;
   }
   if (merged > 1) sort_unique(out);
+  if (out.size() > kMaxStateStacks)
+    fail(ErrorKind::kResourceExhausted, "grammar: more than {} parses alive at once (the grammar is too ambiguous)",
+         kMaxStateStacks);
 }
 
 bool Matcher::accept(char32_t c) {

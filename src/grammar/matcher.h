@@ -9,7 +9,8 @@
 //  - consuming one character from a stack does not depend on which character it was (only whether the top
 //    set matches it), so each stack's successors are computed once and memoized: after warming up, advancing
 //    a state is a few range checks and a merge of small vectors.
-// Not thread-safe (the memo grows as it goes); one Matcher per generation.
+// Not thread-safe (the memo grows as it goes); one Matcher per generation. Bounded: a grammar ambiguous enough
+// to pass kMaxStacks or kMaxStateStacks fails with kResourceExhausted instead of exhausting memory or time.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +28,11 @@ using State = std::vector<StackId>;  // sorted, no duplicates
 
 class Matcher {
  public:
+  // Past either bound, kResourceExhausted: stack nodes interned (memory), and stacks in one state (time per
+  // character). Grammars compiled from JSON schemas keep a few dozen.
+  static constexpr size_t kMaxStacks = size_t(1) << 20;
+  static constexpr size_t kMaxStateStacks = size_t(1) << 14;
+
   explicit Matcher(std::shared_ptr<const Grammar> grammar);
 
   const State& state() const { return state_; }

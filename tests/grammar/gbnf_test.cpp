@@ -105,5 +105,12 @@ TEST(Gbnf, ErrorsSayWhere) {
   EXPECT_NE(parse_error("root ::= (\"a\"?)*\n").find("left-recursive"), std::string::npos);
 }
 
+TEST(Gbnf, DeepGroupsAreRefusedNotOverflowed) {
+  const std::string ok = "root ::= " + std::string(200, '(') + "\"a\"" + std::string(200, ')') + "\n";
+  EXPECT_NO_THROW(parse_gbnf(ok));
+  const std::string deep = "root ::= " + std::string(100000, '(') + "\"a\"" + std::string(100000, ')') + "\n";
+  EXPECT_NE(parse_error(deep.c_str()).find("groups nested deeper than 256"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace hearth::grammar

@@ -127,6 +127,26 @@ TEST(JsonSchema, UnsupportedKeywordsAreNamed) {
   EXPECT_EQ(error_of(R"(false)").first, ErrorKind::kUnsupported);
 }
 
+TEST(JsonSchema, CyclesThatMatchNothingAreRefused) {
+  // A reference reaching itself before any bracket would be a left-recursive rule: refused by the compiler,
+  // never handed to the grammar parser as a broken grammar.
+  for (const char* schema : {R"({"$ref":"#"})", R"({"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"$ref":"#/$defs/a"}},"$ref":"#/$defs/a"})",
+                             R"({"$defs":{"a":{"anyOf":[{"type":"integer"},{"$ref":"#/$defs/a"}]}},"$ref":"#/$defs/a"})"}) {
+    const auto [kind, message] = error_of(schema);
+    EXPECT_EQ(kind, ErrorKind::kUnsupported) << schema << ": " << message;
+    EXPECT_NE(message.find("refers to itself before any"), std::string::npos) << message;
+  }
+}
+
+TEST(JsonSchema, DeepNestingIsRefusedNotOverflowed) {
+  std::string deep;
+  for (int i = 0; i < 20000; ++i) deep += R"({"items":)";
+  deep += "{}" + std::string(20000, '}');
+  const auto [kind, message] = error_of(deep.c_str());
+  EXPECT_EQ(kind, ErrorKind::kUnsupported);
+  EXPECT_NE(message.find("nested deeper than 128"), std::string::npos) << message.substr(0, 200);
+}
+
 TEST(JsonSchema, MalformedSchemasAreInvalidArguments) {
   for (const char* s : {R"({"type":5})", R"({"enum":[]})", R"({"minLength":-1})", R"({"type":"string","minLength":3,"maxLength":2})",
                         R"({"$ref":"#/$defs/missing"})", R"({"required":"a"})", R"({"properties":[]})", "{", "[1]"}) {

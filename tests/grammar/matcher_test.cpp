@@ -51,6 +51,27 @@ TEST(Matcher, DeepNestingOfARecursiveRule) {
   EXPECT_TRUE(m.can_end());
 }
 
+TEST(Matcher, ExponentialAmbiguityIsRefusedWithinTheBound) {
+  // After k a's every sequence over {x, y} of length k is a live stack: 2^k of them, until the bound stops it.
+  Matcher m(parse_gbnf("root ::= \"a\" root x | \"a\" root y | \"\"\nx ::= \"x\"\ny ::= \"y\"\n"));
+  try {
+    for (int i = 0; i < 64; ++i) m.accept(U'a');
+    FAIL() << "64 ambiguous steps should pass the stack bound";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kResourceExhausted);
+    EXPECT_NE(std::string(e.what()).find("too ambiguous"), std::string::npos);
+  }
+}
+
+TEST(Matcher, LongChainsOfRulesDoNotOverflow) {
+  std::string g = "root ::= r0\n";
+  for (int i = 0; i < 50000; ++i) g += "r" + std::to_string(i) + " ::= r" + std::to_string(i + 1) + "\n";
+  g += "r50000 ::= \"z\"\n";
+  Matcher m(parse_gbnf(g));
+  EXPECT_TRUE(m.accept(U'z'));
+  EXPECT_TRUE(m.can_end());
+}
+
 class TokenConstraintTest : public ::testing::Test {
  protected:
   void SetUp() override {
