@@ -321,4 +321,36 @@ class Parser {
 
 std::shared_ptr<const Grammar> parse_gbnf(std::string_view text) { return Parser(text).parse(); }
 
+std::string prefix_rule_names(std::string_view text, std::string_view prefix) {
+  std::string out;
+  out.reserve(text.size() * 2);
+  // Copies text[i..] up to and including the first unescaped `close`.
+  auto copy_until = [&](size_t& i, char close) {
+    out += text[i++];
+    while (i < text.size() && text[i] != close) {
+      if (text[i] == '\\' && i + 1 < text.size()) out += text[i++];
+      out += text[i++];
+    }
+    if (i < text.size()) out += text[i++];
+  };
+  for (size_t i = 0; i < text.size();) {
+    const char c = text[i];
+    if (c == '"') {
+      copy_until(i, '"');
+    } else if (c == '[') {
+      copy_until(i, ']');
+    } else if (c == '{') {
+      copy_until(i, '}');
+    } else if (c == '#') {
+      while (i < text.size() && text[i] != '\n') out += text[i++];
+    } else if (is_name_char(c)) {
+      out += prefix;
+      while (i < text.size() && is_name_char(text[i])) out += text[i++];
+    } else {
+      out += text[i++];
+    }
+  }
+  return out;
+}
+
 }  // namespace hearth::grammar

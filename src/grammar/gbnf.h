@@ -9,6 +9,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "grammar/grammar.h"
@@ -17,5 +18,10 @@ namespace hearth::grammar {
 
 // Error (invalid argument) with the line and column of the first fault.
 std::shared_ptr<const Grammar> parse_gbnf(std::string_view text);
+
+// The same grammar text with `prefix` in front of every rule name, defined or referenced (literals, classes,
+// repetition counts and comments untouched), so several grammars can be pasted into one without their rules
+// colliding: the old `root` becomes `<prefix>root`.
+std::string prefix_rule_names(std::string_view text, std::string_view prefix);
 
 }  // namespace hearth::grammar

@@ -114,6 +114,9 @@ Sequence::Sequence(const Tokenizer& tokenizer, std::vector<int32_t> prompt, Gene
   // decoder first sees the prompt (complete UTF-8, so nothing of it is held back) and its output is dropped.
   if (!tok_.decode(tokens_).empty())
     for (int32_t id : tokens_) (void)decoder_.push(id);
+  for (const auto& [id, bias] : options_.logit_bias)
+    if (id < 0 || id >= tok_.n_vocab() || !std::isfinite(bias))
+      fail("logit_bias: token id {} is outside the vocabulary (0..{}) or its bias is not finite", id, tok_.n_vocab() - 1);
   if (options_.grammar)
     constraint_ = std::make_unique<grammar::TokenConstraint>(options_.grammar, grammar::VocabularyTrie::of(tok_));
 }
@@ -172,12 +175,15 @@ void Sequence::advance(size_t n, std::span<const float> logits) {
 
 void Sequence::sample_from(std::span<const float> logits) {
   std::span<const float> distribution = logits;
-  if (constraint_) {
+  if (constraint_ || !options_.logit_bias.empty()) {
     masked_.assign(logits.begin(), logits.end());
+    for (const auto& [id, bias] : options_.logit_bias) masked_[size_t(id)] += bias;
+    distribution = masked_;
+  }
+  if (constraint_) {
     // No token continues the text (the vocabulary cannot spell what the grammar needs next): the output is
     // incomplete, which "length" says.
     if (constraint_->mask(masked_, options_.stop_at_eog) == 0) return finish(FinishReason::kLength, true);
-    distribution = masked_;
   }
   const int32_t id = sampler_.sample(distribution);
   sampler_.accept(id);

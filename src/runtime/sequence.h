@@ -73,6 +73,9 @@ struct GenerateOptions {
   // where the text is complete, and once nothing may follow the sequence finishes (stop). Log-probabilities
   // stay the model's own (the unmasked distribution). Null: unconstrained, exactly as before.
   std::shared_ptr<const grammar::Grammar> grammar;
+  // Added to a token's logit before sampling (OpenAI's logit_bias: -100 bans a token, +100 all but forces it).
+  // Like the grammar's mask, it shapes the choice only: log-probabilities stay the model's own.
+  std::vector<std::pair<int32_t, float>> logit_bias;
 };
 
 struct TokenLogprob {

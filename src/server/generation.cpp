@@ -6,6 +6,8 @@
 #include <atomic>
 #include <random>
 
+#include "grammar/gbnf.h"
+#include "grammar/json_schema.h"
 #include "server/api_error.h"
 #include "server/sse.h"
 
@@ -24,6 +26,40 @@ std::string response_id(const char* prefix) {
   return fmt::format("{}-{:x}{:08x}", prefix, salt ^ uint64_t(unix_now()), uint32_t(++counter));
 }
 
+// OpenAI's tool call ids are "call_" and 24 letters or digits; Mistral's templates insist on exactly 9.
+std::string tool_call_id(ToolCallSyntax syntax) {
+  static const char kAlnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const bool mistral = syntax == ToolCallSyntax::kMistral;
+  std::string id = mistral ? "" : "call_";
+  for (int i = 0; i < (mistral ? 9 : 24); ++i) id += kAlnum[rng() % (sizeof kAlnum - 1)];
+  return id;
+}
+
+std::vector<ToolCallResult> tool_call_results(ToolCallSyntax syntax, std::vector<ParsedToolCall> calls) {
+  std::vector<ToolCallResult> out;
+  for (ParsedToolCall& c : calls) out.push_back({tool_call_id(syntax), std::move(c.name), std::move(c.arguments)});
+  return out;
+}
+
+// The grammar a request asks for (grammar, response_format, or a required/named tool call), compiled; null for
+// none. Its faults are the client's: 400 naming the field.
+std::shared_ptr<const grammar::Grammar> request_grammar(const GenerationRequest& r, const std::string& tool_gbnf) {
+  const char* param = !r.grammar.empty() ? "grammar" : !tool_gbnf.empty() ? "tools" : "response_format";
+  grammar::JsonGrammarOptions bounds;
+  bounds.max_string_length = r.json_max_string_length;
+  bounds.max_items = r.json_max_items;
+  try {
+    if (!r.grammar.empty()) return grammar::parse_gbnf(r.grammar);
+    if (!r.json_schema.empty()) return grammar::compile_json_schema(r.json_schema, bounds);
+    if (r.json_object) return grammar::json_object_grammar(bounds);
+    if (!tool_gbnf.empty()) return grammar::parse_gbnf(tool_gbnf);
+  } catch (const Error& e) {
+    throw ApiError(400, e.what(), param, e.kind() == ErrorKind::kUnsupported ? "unsupported" : "invalid_value");
+  }
+  return nullptr;
+}
+
 // OpenAI's sampling is temperature + nucleus only (no top-k, min-p or repetition penalty), and its penalties
 // look at everything generated so far.
 GenerateOptions base_options(const GenerationRequest& r) {
@@ -31,6 +67,7 @@ GenerateOptions base_options(const GenerationRequest& r) {
   g.max_tokens = r.max_tokens.value_or(-1);
   g.stop = r.stop;
   g.top_logprobs = r.top_logprobs;
+  g.logit_bias = r.logit_bias;
   SamplerOptions& s = g.sampling;
   s.temperature = r.temperature;
   s.top_k = 0;
@@ -51,7 +88,8 @@ uint64_t base_seed(const GenerationRequest& r) {
 
 // n choices of one prompt, seeded seed, seed + 1, ...
 void add_choices(GenerationPlan& plan, const GenerationRequest& r, const DecoderEntry& model,
-                 std::vector<int32_t> prompt, int prompt_index, const std::string& echo) {
+                 std::vector<int32_t> prompt, int prompt_index, const std::string& echo,
+                 std::shared_ptr<const grammar::Grammar> grammar, std::optional<ToolCallSyntax> tool_syntax = {}) {
   const int context = model.engine->options().context;
   if (int64_t(prompt.size()) >= context)
     throw ApiError(400,
@@ -59,7 +97,13 @@ void add_choices(GenerationPlan& plan, const GenerationRequest& r, const Decoder
                                prompt.size(), context),
                    plan.endpoint == Endpoint::kChat ? "messages" : "prompt", "context_length_exceeded",
                    ErrorKind::kResourceExhausted);
-  const GenerateOptions g = base_options(r);
+  const int n_vocab = model.session.tokenizer->n_vocab();
+  for (const auto& [id, bias] : r.logit_bias)
+    if (id >= n_vocab)
+      throw ApiError(400, fmt::format("logit_bias: token id {} is outside this model's vocabulary of {}", id, n_vocab),
+                     "logit_bias", "invalid_value");
+  GenerateOptions g = base_options(r);
+  g.grammar = std::move(grammar);
   const uint64_t seed = base_seed(r);
   for (int j = 0; j < r.n; ++j) {
     ChoicePlan c;
@@ -69,6 +113,7 @@ void add_choices(GenerationPlan& plan, const GenerationRequest& r, const Decoder
     c.options = g;
     c.options.sampling.seed = seed + uint64_t(j);
     c.echo = echo;
+    c.tool_syntax = tool_syntax;
     plan.choices.push_back(std::move(c));
   }
 }
@@ -109,9 +154,32 @@ GenerationPlan plan_chat(const DecoderEntry& model, const ChatRequest& r, const 
   plan.endpoint = Endpoint::kChat;
   plan.header = {response_id("chatcmpl"), unix_now(), model_id};
   plan.include_usage = r.include_usage;
-  const std::string prompt = model.chat_template->render(r.messages, std::nullopt, /*add_generation_prompt=*/true);
-  add_choices(plan, r, model,
-              tokenize_chat_prompt(*model.session.tokenizer, prompt, model.template_source.bos_token), 0, "");
+  nlohmann::ordered_json messages = r.messages;
+  std::optional<nlohmann::ordered_json> tools;
+  std::optional<ToolCallSyntax> syntax;
+  std::string tool_gbnf;
+  if (r.tool_choice != ToolChoice::kNone) {
+    const ToolCallFormat format = detect_tool_call_format(model.template_source.source);
+    syntax = format.syntax;
+    if (format.template_renders_tools) tools = r.tools;
+    else messages = with_tools_system_prompt(messages, r.tools);
+    if (r.tool_choice == ToolChoice::kRequired || r.tool_choice == ToolChoice::kNamed) {
+      std::vector<ToolFunction> functions;
+      for (const auto& t : r.tools) {
+        const auto& f = t["function"];
+        if (r.tool_choice == ToolChoice::kNamed && f["name"] != r.tool_choice_name) continue;
+        functions.push_back({f["name"].get<std::string>(), f.value("parameters", nlohmann::ordered_json())});
+      }
+      try {
+        tool_gbnf = tool_call_gbnf(format.syntax, functions, r.parallel_tool_calls && r.tool_choice == ToolChoice::kRequired);
+      } catch (const Error& e) {
+        throw ApiError(400, e.what(), "tools", e.kind() == ErrorKind::kUnsupported ? "unsupported" : "invalid_value");
+      }
+    }
+  }
+  const std::string prompt = model.chat_template->render(messages, tools, /*add_generation_prompt=*/true);
+  add_choices(plan, r, model, tokenize_chat_prompt(*model.session.tokenizer, prompt, model.template_source.bos_token),
+              0, "", request_grammar(r, tool_gbnf), syntax);
   return plan;
 }
 
@@ -120,10 +188,11 @@ GenerationPlan plan_completion(const DecoderEntry& model, const CompletionReques
   plan.endpoint = Endpoint::kCompletion;
   plan.header = {response_id("cmpl"), unix_now(), model_id};
   plan.include_usage = r.include_usage;
+  const auto grammar = request_grammar(r, "");
   for (size_t p = 0; p < r.prompts.size(); ++p) {
     // As `hearth run`: the text is text; special-token strings in it are not turned into control tokens.
     std::vector<int32_t> ids = model.session.tokenizer->encode(r.prompts[p], /*add_special=*/true, /*parse_special=*/false);
-    add_choices(plan, r, model, std::move(ids), int(p), r.echo ? r.prompts[p] : std::string());
+    add_choices(plan, r, model, std::move(ids), int(p), r.echo ? r.prompts[p] : std::string(), grammar);
   }
   return plan;
 }
@@ -143,8 +212,14 @@ Json run_generation(DecoderEntry& model, GenerationPlan plan, const std::atomic<
   for (size_t i = 0; i < results.size(); ++i) {
     const ChoicePlan& c = plan.choices[i];
     GenerateResult& r = results[i];
-    choices.push_back({c.index, c.echo + r.text, r.finish_reason, c.options.top_logprobs >= 0, std::move(r.logprobs),
-                       c.echo.size()});
+    ChoiceResult choice{c.index, c.echo + r.text, r.finish_reason, c.options.top_logprobs >= 0, std::move(r.logprobs),
+                        c.echo.size(), {}};
+    if (c.tool_syntax) {
+      ParsedToolOutput parsed = parse_tool_calls(*c.tool_syntax, choice.text);
+      choice.text = std::move(parsed.content);
+      choice.tool_calls = tool_call_results(*c.tool_syntax, std::move(parsed.calls));
+    }
+    choices.push_back(std::move(choice));
   }
   return completion_response(plan.endpoint, plan.header, choices, usage_of(plan, results), *model.session.tokenizer);
 }
@@ -155,6 +230,7 @@ GenerationStream::GenerationStream(DecoderEntry& model, GenerationPlan plan)
   shared_->pending.resize(n);
   finished_.assign(n, false);
   results_.resize(n);
+  replies_.resize(n);
   try {
     for (size_t i = 0; i < n; ++i) {
       std::weak_ptr<Shared> weak = shared_;
@@ -186,19 +262,45 @@ void GenerationStream::cancel() {
 
 void GenerationStream::append_text(size_t i, const std::string& text, std::string& out) {
   if (text.empty()) return;
-  const int index = plan_.choices[i].index;
-  if (plan_.endpoint == Endpoint::kChat) out += sse_event(chat_chunk(plan_.header, index, {{"content", text}}, nullptr));
-  else out += sse_event(completion_chunk(plan_.header, index, text, nullptr));
+  const ChoicePlan& c = plan_.choices[i];
+  if (plan_.endpoint == Endpoint::kCompletion) {
+    out += sse_event(completion_chunk(plan_.header, c.index, text, nullptr));
+    return;
+  }
+  if (!c.tool_syntax) {
+    out += sse_event(chat_chunk(plan_.header, c.index, {{"content", text}}, nullptr));
+    return;
+  }
+  // With tools, only what cannot be the start of a call goes out now.
+  ChoiceText& reply = replies_[i];
+  reply.full += text;
+  const size_t safe = content_safe_prefix(*c.tool_syntax, reply.full);
+  if (safe > reply.sent) {
+    out += sse_event(chat_chunk(plan_.header, c.index, {{"content", reply.full.substr(reply.sent, safe - reply.sent)}}, nullptr));
+    reply.sent = safe;
+  }
 }
 
 void GenerationStream::finish_choice(size_t i, std::string& out) {
   results_[i] = jobs_[i]->wait();  // done: returns at once, or throws the job's error
   const ChoicePlan& c = plan_.choices[i];
   const char* reason = to_string(results_[i].finish_reason);
+  if (c.tool_syntax) {  // what was held back: the rest of the content, or the calls
+    ChoiceText& reply = replies_[i];
+    ParsedToolOutput parsed = parse_tool_calls(*c.tool_syntax, reply.full);
+    const std::string& content = parsed.calls.empty() ? reply.full : parsed.content;
+    if (content.size() > reply.sent)
+      out += sse_event(chat_chunk(plan_.header, c.index, {{"content", content.substr(reply.sent)}}, nullptr));
+    if (!parsed.calls.empty()) {
+      for (const Json& delta : tool_call_deltas(tool_call_results(*c.tool_syntax, std::move(parsed.calls))))
+        out += sse_event(chat_chunk(plan_.header, c.index, delta, nullptr));
+      reason = "tool_calls";
+    }
+  }
   // The text callback carries no token boundaries, so a choice's log-probabilities travel whole in its last
   // chunk; clients that accumulate chunks (the openai packages' stream helpers) end with the full list.
   const Json logprobs = choice_logprobs(
-      plan_.endpoint, {c.index, {}, results_[i].finish_reason, c.options.top_logprobs >= 0, results_[i].logprobs, c.echo.size()},
+      plan_.endpoint, {c.index, {}, results_[i].finish_reason, c.options.top_logprobs >= 0, results_[i].logprobs, c.echo.size(), {}},
       *model_.session.tokenizer);
   if (plan_.endpoint == Endpoint::kChat)
     out += sse_event(chat_chunk(plan_.header, c.index, Json::object(), reason, logprobs));

@@ -5,6 +5,10 @@
 // same engine, and the engine's output does not depend on what else is batched with it, so a streamed answer
 // has the text of the whole one for the same seed.
 //
+// Constrained decoding (grammar, response_format) and tools come in through the plan: a grammar in each choice's
+// GenerateOptions, and the tool-call syntax a chat reply is parsed in (runtime/tool_calls.h). A streamed reply
+// with tools sends as content only what cannot be the start of a call, and its calls as deltas when it ends.
+//
 // Nothing here knows HTTP: a stream hands out ready SSE text and the HTTP layer writes it.
 #pragma once
 
@@ -16,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/tool_calls.h"
 #include "server/model_set.h"
 #include "server/request.h"
 #include "server/responses.h"
@@ -28,6 +33,7 @@ struct ChoicePlan {
   std::vector<int32_t> prompt;
   GenerateOptions options;
   std::string echo;  // completions with echo: the prompt text, returned in front of the output
+  std::optional<ToolCallSyntax> tool_syntax;  // chat with tools: the reply is parsed for calls in this syntax
 };
 
 struct GenerationPlan {
@@ -63,6 +69,10 @@ class GenerationStream {
   void cancel();
 
  private:
+  struct ChoiceText {  // chat with tools: the reply so far, and how much of it went out as content
+    std::string full;
+    size_t sent = 0;
+  };
   struct Shared {  // what the engine callbacks write to (they hold it weakly: a finished stream ignores them)
     std::mutex mu;
     std::condition_variable cv;
@@ -78,6 +88,7 @@ class GenerationStream {
   std::vector<std::shared_ptr<Job>> jobs_;
   std::vector<bool> finished_;
   std::vector<GenerateResult> results_;
+  std::vector<ChoiceText> replies_;
   bool started_ = false, ended_ = false;
 };
 

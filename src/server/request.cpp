@@ -95,6 +95,25 @@ std::vector<std::string> get_stop(const Json& j) {
   return out;
 }
 
+// {"token id": bias}: OpenAI's map from token ids (as strings) to a bias in [-100, 100].
+std::vector<std::pair<int32_t, float>> get_logit_bias(const Json& j) {
+  const Json* v = field(j, "logit_bias");
+  if (!v) return {};
+  if (!v->is_object()) bad("logit_bias", "logit_bias must be an object mapping token ids to numbers");
+  if (v->size() > 1024) bad("logit_bias", "logit_bias takes at most 1024 tokens");
+  std::vector<std::pair<int32_t, float>> out;
+  for (const auto& [key, bias] : v->items()) {
+    const bool digits = !key.empty() && key.size() <= 10 &&
+                        std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits || std::stoll(key) > std::numeric_limits<int32_t>::max())
+      bad("logit_bias", fmt::format("logit_bias keys must be token ids, not '{}'", key));
+    if (!bias.is_number() || !(bias.get<double>() >= -100 && bias.get<double>() <= 100))
+      bad("logit_bias", fmt::format("logit_bias[{}] must be a number between -100 and 100", key));
+    out.emplace_back(int32_t(std::stoll(key)), bias.get<float>());
+  }
+  return out;
+}
+
 void unsupported_if_present(const Json& j, const char* name, const char* what) {
   if (field(j, name)) throw ApiError(400, fmt::format("{} {} not supported yet", name, what), name, "unsupported");
 }
@@ -115,7 +134,13 @@ void parse_generation(const Json& j, GenerationRequest& r) {
     r.include_usage = get_bool(*so, "include_usage", false);
   }
   if (auto m = get_integer(j, "max_tokens", 1, std::numeric_limits<int>::max())) r.max_tokens = int(*m);
-  unsupported_if_present(j, "logit_bias", "is");
+  r.logit_bias = get_logit_bias(j);
+  r.grammar = get_string(j, "grammar", false);
+  if (const Json* b = field(j, "json_bounds")) {
+    if (!b->is_object()) bad("json_bounds", "json_bounds must be an object");
+    r.json_max_string_length = int(get_integer(*b, "max_string_length", 0, 1 << 20).value_or(-1));
+    r.json_max_items = int(get_integer(*b, "max_items", 0, 4096).value_or(-1));
+  }
 }
 
 // A message's content as one string: a string, or an array of {"type": "text", "text": ...} parts, concatenated
@@ -138,6 +163,37 @@ std::string message_content(const Json& content, size_t i) {
   return text;
 }
 
+// An assistant message's tool_calls, with each call's arguments (a JSON string in OpenAI's shape) parsed into an
+// object when it is one: chat templates write them with tojson.
+Json parse_tool_call_history(const Json& calls, const std::string& at) {
+  const std::string param = at + ".tool_calls";
+  if (!calls.is_array()) bad(param, param + " must be an array");
+  Json out = Json::array();
+  for (size_t k = 0; k < calls.size(); ++k) {
+    const Json& c = calls[k];
+    const std::string p = fmt::format("{}[{}]", param, k);
+    if (!c.is_object() || !c.contains("function") || !c["function"].is_object())
+      bad(p, p + " must be an object with a \"function\" object");
+    const Json& f = c["function"];
+    if (!f.contains("name") || !f["name"].is_string()) bad(p + ".function.name", p + ".function.name must be a string");
+    Json args = Json::object();
+    if (f.contains("arguments") && !f["arguments"].is_null()) {
+      if (f["arguments"].is_string()) {
+        Json parsed = Json::parse(f["arguments"].get<std::string>(), nullptr, false);
+        args = parsed.is_object() ? parsed : f["arguments"];
+      } else if (f["arguments"].is_object()) {
+        args = f["arguments"];
+      } else {
+        bad(p + ".function.arguments", p + ".function.arguments must be a JSON string");
+      }
+    }
+    Json call = {{"type", "function"}, {"function", {{"name", f["name"]}, {"arguments", args}}}};
+    if (c.contains("id") && c["id"].is_string()) call["id"] = c["id"];
+    out.push_back(std::move(call));
+  }
+  return out;
+}
+
 Json parse_messages(const Json& j) {
   const Json* v = field(j, "messages");
   if (!v) bad("messages", "messages is required");
@@ -149,17 +205,108 @@ Json parse_messages(const Json& j) {
     if (!m.is_object()) bad(at, at + " must be an object");
     if (!m.contains("role") || !m["role"].is_string()) bad(at + ".role", at + ".role must be a string");
     std::string role = m["role"].get<std::string>();
-    if (role == "tool" || role == "function" || m.contains("tool_calls") || m.contains("function_call"))
-      throw ApiError(400, at + ": tool and function calls are not supported yet", at, "unsupported");
-    if (role != "system" && role != "developer" && role != "user" && role != "assistant")
-      bad(at + ".role", fmt::format("{}.role must be system, developer, user or assistant, not '{}'", at, role));
+    if (role == "function" || field(m, "function_call"))
+      throw ApiError(400, at + ": the legacy function role and function_call are not supported: use tools", at,
+                     "unsupported");
+    if (role != "system" && role != "developer" && role != "user" && role != "assistant" && role != "tool")
+      bad(at + ".role", fmt::format("{}.role must be system, developer, user, assistant or tool, not '{}'", at, role));
     // Chat templates know "system"; OpenAI's newer "developer" role means the same to a model without it.
     if (role == "developer") role = "system";
-    auto content = m.find("content");
-    if (content == m.end() || content->is_null()) bad(at + ".content", at + ".content is required");
-    out.push_back({{"role", role}, {"content", message_content(*content, i)}});
+    Json message = {{"role", role}};
+    const Json* calls = role == "assistant" ? field(m, "tool_calls") : nullptr;
+    const Json* content = field(m, "content");
+    if (!content && !calls) bad(at + ".content", at + ".content is required");
+    message["content"] = content ? message_content(*content, i) : "";
+    if (calls) message["tool_calls"] = parse_tool_call_history(*calls, at);
+    if (role == "tool") {
+      const std::string id = get_string(m, "tool_call_id", false);
+      if (id.empty()) bad(at + ".tool_call_id", at + ".tool_call_id is required for tool messages");
+      message["tool_call_id"] = id;
+      if (const Json* name = field(m, "name"); name && name->is_string()) message["name"] = *name;
+    }
+    out.push_back(std::move(message));
   }
   return out;
+}
+
+bool valid_function_name(const std::string& name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+void parse_tools(const Json& j, ChatRequest& r) {
+  if (const Json* tools = field(j, "tools")) {
+    if (!tools->is_array()) bad("tools", "tools must be an array");
+    if (tools->size() > 128) bad("tools", "tools takes at most 128 functions");
+    for (size_t i = 0; i < tools->size(); ++i) {
+      const Json& t = (*tools)[i];
+      const std::string at = fmt::format("tools[{}]", i);
+      if (!t.is_object() || get_string(t, "type", false) != "function")
+        bad(at, at + " must be {\"type\": \"function\", \"function\": {...}}");
+      const Json* f = field(t, "function");
+      if (!f || !f->is_object()) bad(at + ".function", at + ".function must be an object");
+      if (!f->contains("name") || !(*f)["name"].is_string() || !valid_function_name((*f)["name"].get<std::string>()))
+        bad(at + ".function.name", at + ".function.name must be 1 to 64 letters, digits, '_' or '-'");
+      for (const auto& fn : r.tools)
+        if (fn["function"]["name"] == (*f)["name"])
+          bad(at + ".function.name", fmt::format("two tools are named '{}'", (*f)["name"].get<std::string>()));
+      if (const Json* p = field(*f, "parameters"); p && !p->is_object())
+        bad(at + ".function.parameters", at + ".function.parameters must be a JSON schema object");
+      if (const Json* d = field(*f, "description"); d && !d->is_string())
+        bad(at + ".function.description", at + ".function.description must be a string");
+      Json fn = {{"name", (*f)["name"]}};
+      if (const Json* d = field(*f, "description")) fn["description"] = *d;
+      if (const Json* p = field(*f, "parameters")) fn["parameters"] = *p;
+      r.tools.push_back({{"type", "function"}, {"function", fn}});
+    }
+  }
+  r.tool_choice = r.tools.empty() ? ToolChoice::kNone : ToolChoice::kAuto;
+  if (const Json* c = field(j, "tool_choice")) {
+    if (c->is_string()) {
+      const std::string s = c->get<std::string>();
+      if (s == "none") r.tool_choice = ToolChoice::kNone;
+      else if (s == "auto") r.tool_choice = ToolChoice::kAuto;
+      else if (s == "required") r.tool_choice = ToolChoice::kRequired;
+      else bad("tool_choice", fmt::format("tool_choice must be none, auto, required or a function, not '{}'", s));
+    } else if (c->is_object() && get_string(*c, "type", false) == "function" && field(*c, "function") &&
+               (*c)["function"].is_object()) {
+      r.tool_choice = ToolChoice::kNamed;
+      r.tool_choice_name = get_string((*c)["function"], "name", true);
+      bool known = false;
+      for (const auto& t : r.tools) known = known || t["function"]["name"] == r.tool_choice_name;
+      if (!known) bad("tool_choice", fmt::format("tool_choice names '{}', which is not in tools", r.tool_choice_name));
+    } else {
+      bad("tool_choice", "tool_choice must be a string or {\"type\": \"function\", \"function\": {\"name\": ...}}");
+    }
+    if (r.tool_choice != ToolChoice::kNone && r.tools.empty()) bad("tool_choice", "tool_choice needs tools");
+  }
+  r.parallel_tool_calls = get_bool(j, "parallel_tool_calls", true);
+}
+
+// response_format: {"type": "text" | "json_object" | "json_schema", "json_schema": {"name", "schema", "strict"}}.
+void parse_response_format(const Json& j, ChatRequest& r) {
+  const Json* f = field(j, "response_format");
+  if (!f) return;
+  if (!f->is_object()) bad("response_format", "response_format must be an object");
+  const std::string type = get_string(*f, "type", true);
+  if (type == "json_object") {
+    r.json_object = true;
+  } else if (type == "json_schema") {
+    const Json* js = field(*f, "json_schema");
+    if (!js || !js->is_object()) bad("response_format.json_schema", "response_format.json_schema must be an object");
+    const Json* schema = field(*js, "schema");
+    if (!schema) {
+      r.json_object = false;
+      r.json_schema = "{}";  // OpenAI: no schema means any JSON value
+    } else if (schema->is_object() || schema->is_boolean()) {
+      r.json_schema = schema->dump();
+    } else {
+      bad("response_format.json_schema.schema", "response_format.json_schema.schema must be a JSON schema object");
+    }
+  } else if (type != "text") {
+    bad("response_format.type", fmt::format("response_format.type must be text, json_object or json_schema, not '{}'", type));
+  }
 }
 
 }  // namespace
@@ -176,9 +323,13 @@ ChatRequest parse_chat_request(std::string_view body) {
   } else if (field(j, "top_logprobs")) {
     bad("top_logprobs", "top_logprobs needs logprobs set to true");
   }
-  unsupported_if_present(j, "tools", "are");
-  unsupported_if_present(j, "functions", "are");
-  unsupported_if_present(j, "response_format", "is");
+  unsupported_if_present(j, "functions", "(legacy: use tools) are");
+  parse_tools(j, r);
+  parse_response_format(j, r);
+  const int constraints = !r.grammar.empty() + !r.json_schema.empty() + r.json_object;
+  if (constraints > 1) bad("response_format", "grammar and response_format exclude each other");
+  if (constraints && (r.tool_choice == ToolChoice::kRequired || r.tool_choice == ToolChoice::kNamed))
+    bad("tool_choice", "a required or named tool_choice cannot be combined with grammar or response_format");
   return r;
 }
 

@@ -30,12 +30,30 @@ struct GenerationRequest {
   bool stream = false;
   bool include_usage = false;     // stream_options.include_usage
   int top_logprobs = -1;          // < 0: no log-probabilities
+  std::vector<std::pair<int32_t, float>> logit_bias;  // token id → bias in [-100, 100]
+  // Constrained decoding, at most one of: GBNF text (llama-server's `grammar`), a JSON schema (response_format
+  // json_schema, as JSON text), or any JSON object (response_format json_object).
+  std::string grammar;
+  std::string json_schema;
+  bool json_object = false;
+  // hearth's extension "json_bounds": {"max_string_length": N, "max_items": N}, limits for the strings and arrays
+  // a schema leaves unbounded (-1: none, the default), so a small model's JSON ends before max_tokens cuts it.
+  int json_max_string_length = -1;
+  int json_max_items = -1;
 };
+
+enum class ToolChoice { kNone, kAuto, kRequired, kNamed };
 
 struct ChatRequest : GenerationRequest {
   // [{"role", "content"}] with content flattened to a string and "developer" renamed "system", ready for a
   // chat template.
+  // Assistant messages keep their tool_calls (arguments parsed into objects, as chat templates expect them) and
+  // tool messages their tool_call_id.
   nlohmann::ordered_json messages;
+  nlohmann::ordered_json tools = nlohmann::ordered_json::array();  // [{"type": "function", "function": {...}}]
+  ToolChoice tool_choice = ToolChoice::kNone;  // kAuto by default when tools are given, as OpenAI
+  std::string tool_choice_name;                // kNamed: the function
+  bool parallel_tool_calls = true;
 };
 
 struct CompletionRequest : GenerationRequest {

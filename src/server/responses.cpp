@@ -75,15 +75,45 @@ Json completion_response(Endpoint endpoint, const ResponseHeader& h, const std::
   for (const ChoiceResult& c : choices) {
     Json choice;
     choice["index"] = c.index;
-    if (endpoint == Endpoint::kChat) choice["message"] = {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}};
-    else choice["text"] = c.text;
+    if (endpoint == Endpoint::kChat) {
+      Json message = {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}};
+      if (!c.tool_calls.empty()) {
+        if (c.text.empty()) message["content"] = nullptr;  // as OpenAI answers a reply that is only calls
+        message["tool_calls"] = tool_calls_json(c.tool_calls);
+      }
+      choice["message"] = std::move(message);
+    } else {
+      choice["text"] = c.text;
+    }
     choice["logprobs"] = choice_logprobs(endpoint, c, tokenizer);
-    choice["finish_reason"] = to_string(c.finish_reason);
+    choice["finish_reason"] = finish_reason_name(c);
     cs.push_back(std::move(choice));
   }
   j["choices"] = std::move(cs);
   j["usage"] = usage_json(usage);
   return j;
+}
+
+const char* finish_reason_name(const ChoiceResult& c) {
+  return c.tool_calls.empty() ? to_string(c.finish_reason) : "tool_calls";
+}
+
+Json tool_calls_json(const std::vector<ToolCallResult>& calls) {
+  Json out = Json::array();
+  for (const ToolCallResult& c : calls)
+    out.push_back({{"id", c.id}, {"type", "function"}, {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
+  return out;
+}
+
+std::vector<Json> tool_call_deltas(const std::vector<ToolCallResult>& calls) {
+  std::vector<Json> deltas;
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const ToolCallResult& c = calls[i];
+    deltas.push_back({{"tool_calls", Json::array({{{"index", i}, {"id", c.id}, {"type", "function"},
+                                                   {"function", {{"name", c.name}, {"arguments", ""}}}}})}});
+    deltas.push_back({{"tool_calls", Json::array({{{"index", i}, {"function", {{"arguments", c.arguments}}}}})}});
+  }
+  return deltas;
 }
 
 Json choice_logprobs(Endpoint endpoint, const ChoiceResult& c, const Tokenizer& tokenizer) {

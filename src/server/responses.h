@@ -26,14 +26,28 @@ struct ResponseHeader {
   std::string model;
 };
 
+struct ToolCallResult {
+  std::string id;  // "call_…"
+  std::string name;
+  std::string arguments;  // JSON text
+};
+
 struct ChoiceResult {
   int index = 0;
   std::string text;  // for completions with echo, the prompt is already in front
-  FinishReason finish_reason = FinishReason::kStop;
+  FinishReason finish_reason = FinishReason::kStop;  // "tool_calls" instead when tool_calls is not empty
   bool with_logprobs = false;
   std::vector<GeneratedToken> logprobs;
   size_t text_offset = 0;  // completions: where the generated text starts in `text` (the echoed prompt's length)
+  std::vector<ToolCallResult> tool_calls;  // chat: the calls parsed from the reply (then `text` is what is not a call)
 };
+
+// The finish reason as OpenAI names it: "tool_calls" for a reply with calls, else the sequence's own.
+const char* finish_reason_name(const ChoiceResult& choice);
+// The tool_calls member of a message (whole) and the deltas that stream the same call: one with its id, type,
+// name and empty arguments, then one with the arguments (OpenAI's clients concatenate arguments by index).
+Json tool_calls_json(const std::vector<ToolCallResult>& calls);
+std::vector<Json> tool_call_deltas(const std::vector<ToolCallResult>& calls);
 
 struct UsageCounts {
   int prompt_tokens = 0, cached_tokens = 0, completion_tokens = 0;

@@ -105,6 +105,15 @@ TEST(Gbnf, ErrorsSayWhere) {
   EXPECT_NE(parse_error("root ::= (\"a\"?)*\n").find("left-recursive"), std::string::npos);
 }
 
+TEST(Gbnf, PrefixRuleNamesLeavesLiteralsAlone) {
+  const std::string g = "root ::= item (\",\" item){2,3} # a list of items\nitem ::= \"root\" | [a-z] | \"\\\"x\"\n";
+  const std::string p = prefix_rule_names(g, "p-");
+  EXPECT_EQ(p, "p-root ::= p-item (\",\" p-item){2,3} # a list of items\np-item ::= \"root\" | [a-z] | \"\\\"x\"\n");
+  // Two prefixed copies paste into one grammar.
+  const auto both = parse_gbnf("root ::= a-root \"|\" b-root\n" + prefix_rule_names(g, "a-") + prefix_rule_names(g, "b-"));
+  EXPECT_TRUE(matches(both, "root,x,y|a,b,c,root"));
+}
+
 TEST(Gbnf, DeepGroupsAreRefusedNotOverflowed) {
   const std::string ok = "root ::= " + std::string(200, '(') + "\"a\"" + std::string(200, ')') + "\n";
   EXPECT_NO_THROW(parse_gbnf(ok));

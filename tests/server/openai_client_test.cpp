@@ -16,8 +16,8 @@ TEST(OpenAIClient, JudgesTheServer) {
   ServerProcess s({"-m", shared_dir() + "/models/stories260K.gguf", "-m",
                    "bert=" + shared_dir() + "/golden/models/bert-dev.f16.gguf", "--api-key", "test-key"});
   ASSERT_TRUE(s.ready());
-  const std::string cmd = "timeout 300 node '" + source_dir() + "/tests/server/openai_client.mjs' '" + s.base_url() +
-                          "/v1' '" + node_dir() + "' stories260K bert test-key 2>&1";
+  const std::string cmd = "timeout 900 node '" + source_dir() + "/tests/server/openai_client.mjs' '" + s.base_url() +
+                          "/v1' '" + node_dir() + "' stories260K bert test-key '" + source_dir() + "/tests/grammar/schemas' 2>&1";
   std::string out;
   FILE* p = ::popen(cmd.c_str(), "r");
   ASSERT_NE(p, nullptr);

@@ -47,7 +47,7 @@ TEST(ServerRequest, ChatRejectsNamingTheField) {
   EXPECT_EQ(error_of(chat, "{" + m + R"(,"stop":["a","b","c","d","e"]})").second, "stop");
   EXPECT_EQ(error_of(chat, "{" + m + R"(,"top_logprobs":2})").second, "top_logprobs");
   EXPECT_EQ(error_of(chat, "{" + m + R"(,"stream_options":{"include_usage":true}})").second, "stream_options");
-  EXPECT_EQ(error_of(chat, "{" + m + R"(,"tools":[]})").second, "tools");
+  EXPECT_EQ(error_of(chat, "{" + m + R"(,"tools":[{"type":"x"}]})").second, "tools[0]");
   EXPECT_EQ(error_of(chat, R"({"messages":[{"role":"user","content":"hi"}]})").second, "model");
   EXPECT_EQ(error_of(chat, R"({"model":"m","messages":[]})").second, "messages");
   EXPECT_EQ(error_of(chat, R"({"model":"m","messages":[{"role":"robot","content":"x"}]})").second, "messages[0].role");
@@ -57,6 +57,63 @@ TEST(ServerRequest, ChatRejectsNamingTheField) {
   EXPECT_EQ(error_of(chat, "{").first, 400);
   EXPECT_EQ(error_of(chat, "{" + m + R"(,"seed":9223372036854775807})").first, 0);
   EXPECT_EQ(error_of(chat, "{" + m + R"(,"seed":18446744073709551615})").second, "seed");
+}
+
+TEST(ServerRequest, ToolsAndToolChoice) {
+  const std::string tools =
+      R"("tools":[{"type":"function","function":{"name":"get_weather","description":"d",
+         "parameters":{"type":"object","properties":{"city":{"type":"string"}}}}},
+        {"type":"function","function":{"name":"ping"}}])";
+  const ChatRequest r = parse_chat_request(R"({"model":"m","messages":[
+      {"role":"user","content":"weather?"},
+      {"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function",
+        "function":{"name":"get_weather","arguments":"{\"city\": \"Oslo\"}"}}]},
+      {"role":"tool","tool_call_id":"call_1","content":"sunny"}],)" + tools + "}");
+  EXPECT_EQ(r.tools.size(), 2u);
+  EXPECT_EQ(r.tool_choice, ToolChoice::kAuto);  // the default once tools are given
+  EXPECT_TRUE(r.parallel_tool_calls);
+  EXPECT_EQ(r.messages[1]["content"], "");
+  EXPECT_EQ(r.messages[1]["tool_calls"][0]["function"]["arguments"]["city"], "Oslo");  // parsed for templates
+  EXPECT_EQ(r.messages[2]["tool_call_id"], "call_1");
+
+  const std::string m = R"("model":"m","messages":[{"role":"user","content":"hi"}],)" + tools;
+  EXPECT_EQ(parse_chat_request("{" + m + R"(,"tool_choice":"required","parallel_tool_calls":false})").tool_choice,
+            ToolChoice::kRequired);
+  const ChatRequest named = parse_chat_request("{" + m + R"(,"tool_choice":{"type":"function","function":{"name":"ping"}}})");
+  EXPECT_EQ(named.tool_choice, ToolChoice::kNamed);
+  EXPECT_EQ(named.tool_choice_name, "ping");
+  EXPECT_EQ(error_of(chat, "{" + m + R"(,"tool_choice":{"type":"function","function":{"name":"nope"}}})").second, "tool_choice");
+  EXPECT_EQ(error_of(chat, "{" + m + R"(,"tool_choice":"sometimes"})").second, "tool_choice");
+  EXPECT_EQ(error_of(chat, "{" + m + R"(,"tool_choice":"required","grammar":"root ::= \"a\""})").second, "tool_choice");
+  EXPECT_EQ(error_of(chat, R"({"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":"required"})").second,
+            "tool_choice");
+  EXPECT_EQ(error_of(chat, R"({"model":"m","messages":[{"role":"user","content":"x"}],
+      "tools":[{"type":"function","function":{"name":"a b"}}]})").second, "tools[0].function.name");
+  EXPECT_EQ(error_of(chat, R"({"model":"m","messages":[{"role":"user","content":"x"}],
+      "tools":[{"type":"function","function":{"name":"a","parameters":[]}}]})").second, "tools[0].function.parameters");
+  EXPECT_EQ(error_of(chat, R"({"model":"m","messages":[{"role":"tool","content":"x"}]})").second, "messages[0].tool_call_id");
+  EXPECT_EQ(error_of(chat, R"({"model":"m","messages":[{"role":"function","name":"f","content":"x"}]})").first, 400);
+}
+
+TEST(ServerRequest, ResponseFormatGrammarAndLogitBias) {
+  const std::string m = R"("model":"m","messages":[{"role":"user","content":"hi"}])";
+  EXPECT_TRUE(parse_chat_request("{" + m + R"(,"response_format":{"type":"json_object"}})").json_object);
+  EXPECT_EQ(parse_chat_request("{" + m + R"(,"response_format":{"type":"json_schema","json_schema":{"name":"x",
+      "schema":{"type":"integer"}}}})").json_schema, R"({"type":"integer"})");
+  EXPECT_TRUE(parse_chat_request("{" + m + R"(,"response_format":{"type":"text"}})").json_schema.empty());
+  EXPECT_EQ(parse_chat_request("{" + m + R"(,"grammar":"root ::= \"a\""})").grammar, "root ::= \"a\"");
+  EXPECT_EQ(error_of(chat, "{" + m + R"(,"response_format":{"type":"yaml"}})").second, "response_format.type");
+  EXPECT_EQ(error_of(chat, "{" + m + R"(,"response_format":{"type":"json_schema"}})").second, "response_format.json_schema");
+  EXPECT_EQ(error_of(chat, "{" + m + R"(,"response_format":{"type":"json_object"},"grammar":"root ::= \"a\""})").second,
+            "response_format");
+  const ChatRequest b = parse_chat_request("{" + m + R"(,"logit_bias":{"15":-100,"7":2.5}})");
+  ASSERT_EQ(b.logit_bias.size(), 2u);
+  EXPECT_EQ(b.logit_bias[0], std::make_pair(int32_t(15), -100.0f));
+  EXPECT_EQ(b.logit_bias[1], std::make_pair(int32_t(7), 2.5f));
+  EXPECT_EQ(error_of(chat, "{" + m + R"(,"logit_bias":{"x":1}})").second, "logit_bias");
+  EXPECT_EQ(error_of(chat, "{" + m + R"(,"logit_bias":{"5":101}})").second, "logit_bias");
+  EXPECT_EQ(error_of(chat, "{" + m + R"(,"logit_bias":{"99999999999":1}})").second, "logit_bias");
+  EXPECT_EQ(error_of(chat, "{" + m + R"(,"logit_bias":[1]})").second, "logit_bias");
 }
 
 TEST(ServerRequest, Completions) {
