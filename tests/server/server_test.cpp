@@ -326,11 +326,46 @@ TEST_F(ServerTest, RequestIds) {
 
 // 8 streams at once, distinct seeds: each output is the one the same request gets alone (the engine's results do
 // not depend on what is batched with them).
+// The log-probabilities the server reports are `hearth logits`' numbers (log-softmax of the same logits), within
+// 1e-4: both print float32 logits and accumulate the softmax normaliser in double, so what is left is the
+// decimal rounding of the printed values.
+TEST_F(ServerTest, LogprobsEqualHearthLogits) {
+  const std::string prompt = "Once upon a time";
+  const Json c = post(s(), "/v1/completions", {{"model", "stories260K"}, {"prompt", prompt}, {"max_tokens", 4},
+                                               {"temperature", 0}, {"logprobs", 3}}).json();
+  const Json& lp = c["choices"][0]["logprobs"];
+  ASSERT_EQ(lp["tokens"].size(), 4u) << c.dump();
+  const std::string text = c["choices"][0]["text"];
+  std::string quoted = "'";
+  for (char ch : prompt + text) quoted += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  quoted += "'";
+  const ProcessResult r = run_hearth("logits -m '" + stories() + "' --top 3 -p " + quoted);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const Json logits = Json::parse(r.out);
+  const size_t n_ids = logits["token_ids"].size();
+  // The prompt and the generated text re-tokenize to the same ids (checked: the chosen tokens are the argmax
+  // rows below), so position n_ids - 5 + i predicted generated token i.
+  ASSERT_GE(n_ids, 5u);
+  for (size_t i = 0; i < 4; ++i) {
+    const Json& pos = logits["positions"][n_ids - 5 + i];
+    const double lse = pos["logsumexp"];
+    const Json& top = pos["top"];
+    EXPECT_NEAR(lp["token_logprobs"][i].get<double>(), top[0][1].get<double>() - lse, 1e-4) << "token " << i;
+    const Json& alts = lp["top_logprobs"][i];
+    ASSERT_EQ(alts.size(), 3u);
+    std::vector<double> got;
+    for (const auto& [piece, v] : alts.items()) got.push_back(v.get<double>());
+    std::sort(got.rbegin(), got.rend());
+    for (size_t k = 0; k < 3; ++k) EXPECT_NEAR(got[k], top[k][1].get<double>() - lse, 1e-4) << "token " << i << " alt " << k;
+  }
+}
+
+// 16 streaming clients at once, distinct seeds: each gets the text it gets alone.
 TEST_F(ServerTest, ConcurrentStreamsMatchSoloRuns) {
-  constexpr int kRequests = 8;
+  constexpr int kRequests = 16;
   auto request = [](int i) {
     Json b = chat_body(500 + i, true);
-    b["max_tokens"] = 200;  // long enough that the 8 overlap in the engine's batches
+    b["max_tokens"] = 120;  // long enough that the 16 overlap in the engine's batches
     return b;
   };
   std::vector<std::string> alone(kRequests);
