@@ -22,6 +22,7 @@ struct ServeOptions {
   int port = 8080, threads = 0, parallel = 4, ctx = 0, max_queued = 64, drain_seconds = 30, http_threads = 0;
   std::string api_key;
   size_t max_body_bytes = 8u << 20;
+  std::vector<std::string> matryoshka;
 };
 
 int run_serve(const ServeOptions& o) {
@@ -48,6 +49,7 @@ int run_serve(const ServeOptions& o) {
   so.port = o.port;
   so.api_key = o.api_key;
   so.max_body_bytes = o.max_body_bytes;
+  so.matryoshka = o.matryoshka;
   // A streaming request holds an HTTP thread until it ends: room for every engine slot of every model, and more
   // for the requests queued behind them and quick calls (health, models) beside them.
   so.http_threads = o.http_threads > 0 ? o.http_threads : std::max(16, 4 * o.parallel * int(specs.size()));
@@ -91,6 +93,9 @@ CommandRegistration reg({"serve"}, "Serve models over an OpenAI-compatible HTTP 
   app.add_option("--max-queued", o->max_queued, "requests waiting per text model; more are refused with 429")
       ->capture_default_str()->check(CLI::Range(1, 1 << 20));
   app.add_option("--api-key", o->api_key, "require Authorization: Bearer KEY on /v1/ endpoints");
+  app.add_option("--matryoshka", o->matryoshka,
+                 "embedding model id trained for truncated (Matryoshka) embeddings: /v1/embeddings accepts "
+                 "dimensions for it (repeatable)");
   app.add_option("--max-body-bytes", o->max_body_bytes, "largest request body (larger: 413)")->capture_default_str();
   app.add_option("--http-threads", o->http_threads, "connections served at once (default: max(16, 4 x slots))")
       ->check(CLI::Range(0, 4096));

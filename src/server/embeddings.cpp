@@ -2,11 +2,41 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "server/api_error.h"
 
 namespace hearth::server {
 
-Json run_embeddings(const EncoderEntry& model, const EmbeddingRequest& r, const std::string& model_id) {
+namespace {
+
+void truncate_and_normalize(std::vector<std::vector<float>>& vectors, size_t n) {
+  for (auto& v : vectors) {
+    v.resize(n);
+    double sum = 0;
+    for (float x : v) sum += double(x) * x;
+    if (sum > 0) {
+      const float scale = float(1 / std::sqrt(sum));
+      for (float& x : v) x *= scale;
+    }
+  }
+}
+
+}  // namespace
+
+Json run_embeddings(const EncoderEntry& model, const EmbeddingRequest& r, const std::string& model_id, bool matryoshka) {
+  const int width = model.embedder->model().dim();
+  if (r.dimensions) {
+    if (!matryoshka)
+      throw ApiError(400,
+                     fmt::format("dimensions: the model '{}' is not known to be trained for truncated (Matryoshka) "
+                                 "embeddings; start the server with --matryoshka {} if it is",
+                                 model_id, model_id),
+                     "dimensions", "unsupported");
+    if (*r.dimensions > width)
+      throw ApiError(400, fmt::format("dimensions {} is more than the model's {}", *r.dimensions, width), "dimensions",
+                     "invalid_value");
+  }
   // One vector per input is what the API returns; a model whose pooling gives one per token has no such vector.
   if (model.embedder->model().default_options().pooling == Pooling::kNone)
     throw ApiError(400, fmt::format("the model '{}' gives per-token vectors (no pooling): /v1/embeddings needs one "
@@ -31,6 +61,7 @@ Json run_embeddings(const EncoderEntry& model, const EmbeddingRequest& r, const 
     // Texts longer than the model's longest input are truncated, as the embedder does for every caller.
     result = model.batcher->embed(r.texts);
   }
+  if (r.dimensions) truncate_and_normalize(result.embeddings, size_t(*r.dimensions));
   return embeddings_response(model_id, result.embeddings, r.base64, result.total_tokens);
 }
 

@@ -9,6 +9,10 @@
 
 namespace hearth::server {
 
-Json run_embeddings(const EncoderEntry& model, const EmbeddingRequest& request, const std::string& model_id);
+// `dimensions` truncates each vector to its first N values and L2-normalises it again, which is only meaningful
+// for models trained for it (Matryoshka representation learning): nothing in a GGUF says so, so the server's
+// operator names them (`matryoshka`, from --matryoshka); for the others it is a 400.
+Json run_embeddings(const EncoderEntry& model, const EmbeddingRequest& request, const std::string& model_id,
+                    bool matryoshka = false);
 
 }  // namespace hearth::server

@@ -198,7 +198,9 @@ struct HttpServer::Impl {
     }));
     http.Post("/v1/embeddings", wrap([this](const httplib::Request& req, httplib::Response& res, const Guard&) {
       const EmbeddingRequest r = parse_embedding_request(req.body);
-      send_json(res, 200, run_embeddings(models.encoder(r.model), r, r.model));
+      const bool matryoshka =
+          std::find(options.matryoshka.begin(), options.matryoshka.end(), r.model) != options.matryoshka.end();
+      send_json(res, 200, run_embeddings(models.encoder(r.model), r, r.model, matryoshka));
     }));
   }
 };

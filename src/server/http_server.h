@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "server/model_set.h"
 
@@ -19,6 +20,7 @@ struct ServerOptions {
   size_t max_body_bytes = 8u << 20;      // larger bodies get 413
   int http_threads = 16;                 // connections served at once (a streaming request holds one)
   std::chrono::seconds drain_timeout{30};  // shutdown(): how long in-flight requests may still run
+  std::vector<std::string> matryoshka;   // model ids trained for truncated embeddings (/v1/embeddings dimensions)
 };
 
 class HttpServer {

@@ -402,10 +402,7 @@ EmbeddingRequest parse_embedding_request(std::string_view body) {
   if (!format.empty() && format != "float" && format != "base64")
     bad("encoding_format", "encoding_format must be float or base64");
   r.base64 = format == "base64";
-  if (field(j, "dimensions"))
-    throw ApiError(400,
-                   "dimensions is not supported: the model was not trained for truncated (Matryoshka) embeddings",
-                   "dimensions", "unsupported");
+  if (auto d = get_integer(j, "dimensions", 1, 1 << 16)) r.dimensions = int(*d);
   return r;
 }
 

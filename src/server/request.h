@@ -67,6 +67,7 @@ struct EmbeddingRequest {
   std::vector<std::string> texts;
   std::vector<std::vector<int32_t>> token_inputs;
   bool base64 = false;  // encoding_format "base64": little-endian float32, base64-encoded
+  std::optional<int> dimensions;  // keep the first N values, then L2-normalise (Matryoshka models only)
 };
 
 // Each throws ApiError (400, naming the field) for malformed JSON, a wrong type or a value out of range.

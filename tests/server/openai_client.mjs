@@ -120,6 +120,15 @@ await check('embeddings float and base64', async () => {
   }
 });
 
+await check('embeddings dimensions: truncated and renormalised (the server names the model Matryoshka)', async () => {
+  const full = (await client.embeddings.create({ model: embedModel, input: 'the quick brown fox', encoding_format: 'float' })).data[0].embedding;
+  const cut = (await client.embeddings.create({ model: embedModel, input: 'the quick brown fox', dimensions: 8, encoding_format: 'float' })).data[0].embedding;
+  assert.equal(cut.length, 8);
+  const norm = Math.hypot(...full.slice(0, 8));
+  cut.forEach((x, k) => assert.ok(Math.abs(x - full[k] / norm) < 1e-6, `${x} vs ${full[k] / norm}`));
+  assert.ok(Math.abs(Math.hypot(...cut) - 1) < 1e-5);
+});
+
 await check('errors as APIError subclasses', async () => {
   await expectError(OpenAI.NotFoundError, 404, () => client.models.retrieve('no-such-model'));
   await expectError(OpenAI.NotFoundError, 404, () => client.chat.completions.create(chatRequest({ model: 'no-such-model' })));
@@ -127,7 +136,7 @@ await check('errors as APIError subclasses', async () => {
   await expectError(OpenAI.BadRequestError, 400, () => client.chat.completions.create(chatRequest({ model: embedModel })));
   await expectError(OpenAI.BadRequestError, 400, () => client.embeddings.create({ model: chatModel, input: 'x' }));
   await expectError(OpenAI.BadRequestError, 400,
-    () => client.embeddings.create({ model: embedModel, input: 'x', dimensions: 8 }));
+    () => client.embeddings.create({ model: embedModel, input: 'x', dimensions: 100000 }));
   const wrongKey = new OpenAI({ baseURL, apiKey: apiKey + 'x', maxRetries: 0 });
   await expectError(OpenAI.AuthenticationError, 401, () => wrongKey.models.list());
 });

@@ -14,7 +14,8 @@ TEST(OpenAIClient, JudgesTheServer) {
   HEARTH_REQUIRE_NODE();
   if (!std::filesystem::exists(node_dir() + "/node_modules/openai")) GTEST_SKIP() << "the openai npm package is absent (make deps)";
   ServerProcess s({"-m", shared_dir() + "/models/stories260K.gguf", "-m",
-                   "bert=" + shared_dir() + "/golden/models/bert-dev.f16.gguf", "--api-key", "test-key"});
+                   "bert=" + shared_dir() + "/golden/models/bert-dev.f16.gguf", "--api-key", "test-key",
+                   "--matryoshka", "bert"});
   ASSERT_TRUE(s.ready());
   const std::string cmd = "timeout 900 node '" + source_dir() + "/tests/server/openai_client.mjs' '" + s.base_url() +
                           "/v1' '" + node_dir() + "' stories260K bert test-key '" + source_dir() + "/tests/grammar/schemas' 2>&1";

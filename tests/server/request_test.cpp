@@ -133,7 +133,8 @@ TEST(ServerRequest, Embeddings) {
   EXPECT_EQ(ids.token_inputs.size(), 2u);
   EXPECT_TRUE(ids.base64);
   EXPECT_EQ(parse_embedding_request(R"({"model":"m","input":[7,8]})").token_inputs[0], (std::vector<int32_t>{7, 8}));
-  EXPECT_EQ(error_of(embedding, R"({"model":"m","input":"a","dimensions":4})").second, "dimensions");
+  EXPECT_EQ(parse_embedding_request(R"({"model":"m","input":"a","dimensions":4})").dimensions, 4);
+  EXPECT_EQ(error_of(embedding, R"({"model":"m","input":"a","dimensions":0})").second, "dimensions");
   EXPECT_EQ(error_of(embedding, R"({"model":"m","input":"a","encoding_format":"int8"})").second, "encoding_format");
   EXPECT_EQ(error_of(embedding, R"({"model":"m","input":[-1]})").second, "input");
   EXPECT_EQ(error_of(embedding, R"({"model":"m","input":["a",[1]]})").second, "input");
