@@ -84,9 +84,12 @@ void EmbedBatcher::loop() {
   for (;;) {
     wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stopping, nothing left
-    // Give the first request's window for others to arrive, unless a full batch is already waiting.
+    // Wait (within the first request's window) for as many requests as the previous batch merged, unless a full
+    // batch is already waiting.
     const auto deadline = queue_.front()->arrived + options_.window;
-    wake_.wait_until(lock, deadline, [&] { return stopping_ || queued_texts_ >= options_.max_batch_texts; });
+    wake_.wait_until(lock, deadline, [&] {
+      return stopping_ || queued_texts_ >= options_.max_batch_texts || queue_.size() >= last_batch_requests_;
+    });
 
     // Interactive requests first, each class in arrival order; only requests with the first one's options.
     std::stable_sort(queue_.begin(), queue_.end(), [](const auto& a, const auto& b) { return a->priority < b->priority; });
@@ -104,6 +107,7 @@ void EmbedBatcher::loop() {
       queued_texts_ -= take;
     }
     std::erase_if(queue_, [](const auto& r) { return r->next == r->texts.size(); });
+    last_batch_requests_ = parts.size();
     ++stats_.batches;
     lock.unlock();
     run_batch(parts);

@@ -1,7 +1,11 @@
-// Dynamic batching of embedding requests: requests that arrive within a short window are merged into one
-// Embedder::embed call (one set of large matrix products instead of many small ones) and the vectors are
-// split back to their callers. A server answering many small /v1/embeddings calls, or an indexer and a user
-// querying at once, gets the throughput of bulk calls without any caller waiting more than the window.
+// Dynamic batching of embedding requests: requests that arrive while a batch runs, or within a short window, are
+// merged into one Embedder::embed call (one set of large matrix products instead of many small ones) and the
+// vectors are split back to their callers. A server answering many small /v1/embeddings calls, or an indexer and
+// a user querying at once, gets the throughput of bulk calls without any caller waiting more than the window.
+//
+// The window adapts to the load, so that a lone caller never pays it: a request that finds the worker idle runs
+// at once when the previous batch served one request; after a batch of k requests the next one waits (at most
+// the window) until k requests are queued, since that many callers were seen at once.
 //
 // Interactive requests are served first; a background request's texts are taken a batch at a time, so a bulk
 // indexing job never holds an interactive query back for more than one batch. Each text is encoded on its
@@ -28,7 +32,7 @@
 namespace hearth {
 
 struct EmbedBatcherOptions {
-  std::chrono::microseconds window{2000};  // how long the first request of a batch waits for company
+  std::chrono::microseconds window{2000};  // the longest the first request of a batch waits for company
   size_t max_batch_texts = 256;            // texts per embed call
   size_t max_queued_texts = 1 << 16;       // texts waiting; a request that would exceed it gets kBusy
 };
@@ -68,6 +72,7 @@ class EmbedBatcher {
   std::condition_variable wake_;
   std::deque<std::shared_ptr<Request>> queue_;
   size_t queued_texts_ = 0;
+  size_t last_batch_requests_ = 1;  // requests merged into the previous batch: the company to wait for
   bool stopping_ = false;
   EmbedBatcherStats stats_;
   std::thread thread_;

@@ -71,25 +71,53 @@ EmbedResult fake_embed(const std::vector<std::string>& texts, const EmbedderOpti
 }
 
 TEST(EmbedBatcher, ABadRequestFailsAloneAndTheOthersInItsBatchSucceed) {
+  // A first request holds the worker until the three others are queued, so those three share the next batch.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
   std::atomic<int> calls{0};
   EmbedBatcherOptions bo;
   bo.window = std::chrono::milliseconds(50);
   EmbedBatcher batcher([&](const auto& texts, const auto& o) {
-    ++calls;
+    if (calls++ == 0) {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return release; });
+    }
     return fake_embed(texts, o);
   }, bo);
+  std::thread first([&] { batcher.embed({"first"}); });
+  while (calls.load() == 0) std::this_thread::sleep_for(std::chrono::microseconds(100));
   EmbedResult a, c;
   std::thread ta([&] { a = batcher.embed({"one", "three"}); });
   std::thread tc([&] { c = batcher.embed({"seven!!"}); });
-  EXPECT_THROW(batcher.embed({"x", "bad"}), Error);
+  std::thread tb([&] { EXPECT_THROW(batcher.embed({"x", "bad"}), Error); });
+  while (batcher.stats().requests < 4) std::this_thread::sleep_for(std::chrono::microseconds(100));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  first.join();
   ta.join();
   tc.join();
+  tb.join();
   ASSERT_EQ(a.embeddings.size(), 2u);
   EXPECT_EQ(a.embeddings[0], std::vector<float>{3.0f});
   EXPECT_EQ(a.embeddings[1], std::vector<float>{5.0f});
   EXPECT_EQ(c.embeddings[0], std::vector<float>{7.0f});
   EXPECT_EQ(a.total_tokens, 8);
-  EXPECT_GE(calls.load(), 2) << "the merged call failed, then each request ran alone";
+  EXPECT_EQ(batcher.stats().batches, 2u) << "the three queued requests were merged";
+  EXPECT_EQ(calls.load(), 5) << "first, the merged call that failed, then each of the three alone";
+}
+
+TEST(EmbedBatcher, ALoneCallerDoesNotWaitForTheWindow) {
+  EmbedBatcherOptions bo;
+  bo.window = std::chrono::seconds(5);  // a caller that waited for it would time the test out
+  EmbedBatcher batcher(fake_embed, bo);
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(batcher.embed({"abc"}).embeddings[0], std::vector<float>{3.0f});
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
+  EXPECT_EQ(batcher.stats().batches, 3u);
 }
 
 TEST(EmbedBatcher, InteractiveRequestsOvertakeABackgroundBulkJob) {
