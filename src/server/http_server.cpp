@@ -1,6 +1,7 @@
 #include "server/http_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -81,8 +82,17 @@ struct HttpServer::Impl {
   using Guard = std::shared_ptr<InFlight>;
   using Handler = std::function<void(const httplib::Request&, httplib::Response&, const Guard&)>;
 
+  int listen_fd = -1;  // the listening socket, once bound
+
   Impl(const ModelSet& m, ServerOptions o) : models(m), options(std::move(o)) {
     http.set_tcp_nodelay(true);  // SSE chunks are small and latency-bound: no Nagle delay
+    http.set_socket_options([this](socket_t sock) {
+      httplib::default_socket_options(sock);
+      listen_fd = int(sock);
+    });
+    // httplib closes a keep-alive connection after 5 requests by default: SDK clients keep one connection per
+    // worker and would reconnect every fifth call.
+    http.set_keep_alive_max_count(1u << 20);
     http.set_payload_max_length(options.max_body_bytes);
     const size_t threads = size_t(std::max(1, options.http_threads));
     http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
@@ -215,6 +225,9 @@ int HttpServer::bind() {
   const int port = o.port == 0 ? impl_->http.bind_to_any_port(o.host)
                                : (impl_->http.bind_to_port(o.host, o.port) ? o.port : -1);
   if (port <= 0) fail("cannot listen on {}:{} (address in use, or not an address of this machine?)", o.host, o.port);
+  // Debian's httplib is compiled with a listen backlog of 5: a burst of new connections (32 clients starting at
+  // once) overflows it and the dropped SYNs come back a second later. listen() again raises it.
+  if (impl_->listen_fd >= 0) ::listen(impl_->listen_fd, SOMAXCONN);
   return port;
 }
 
