@@ -10,6 +10,7 @@
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "server/auth.h"
 #include "server/http_server.h"
 #include "server/model_set.h"
 
@@ -20,7 +21,11 @@ struct ServeOptions {
   std::vector<std::string> models;
   std::string host = "127.0.0.1";
   int port = 8080, threads = 0, parallel = 4, ctx = 0, max_queued = 64, drain_seconds = 30, http_threads = 0;
-  std::string api_key;
+  std::vector<std::string> api_keys, api_key_files, cors_origins;
+  std::string admin_key, log_format = "json";
+  bool quiet = false;
+  double rate_limit = 0, rate_burst = 0;
+  int read_timeout = 15, keep_alive = 5;
   size_t max_body_bytes = 8u << 20;
   std::vector<std::string> matryoshka;
 };
@@ -47,7 +52,16 @@ int run_serve(const ServeOptions& o) {
   server::ServerOptions so;
   so.host = o.host;
   so.port = o.port;
-  so.api_key = o.api_key;
+  so.api_keys = o.api_keys;
+  for (const std::string& f : o.api_key_files)
+    for (std::string& k : server::read_key_file(f)) so.api_keys.push_back(std::move(k));
+  so.admin_key = o.admin_key;
+  so.rate_limit = o.rate_limit;
+  so.rate_burst = o.rate_burst;
+  so.cors_origins = o.cors_origins;
+  so.log_format = o.quiet ? server::LogFormat::kOff : server::parse_log_format(o.log_format);
+  so.read_timeout = std::chrono::seconds(o.read_timeout);
+  so.keep_alive_timeout = std::chrono::seconds(o.keep_alive);
   so.max_body_bytes = o.max_body_bytes;
   so.matryoshka = o.matryoshka;
   // A streaming request holds an HTTP thread until it ends: room for every engine slot of every model, and more
@@ -92,7 +106,22 @@ CommandRegistration reg({"serve"}, "Serve models over an OpenAI-compatible HTTP 
   app.add_option("--ctx", o->ctx, "context per sequence (default: the model's, at most 4096)")->check(CLI::Range(0, 1 << 20));
   app.add_option("--max-queued", o->max_queued, "requests waiting per text model; more are refused with 429")
       ->capture_default_str()->check(CLI::Range(1, 1 << 20));
-  app.add_option("--api-key", o->api_key, "require Authorization: Bearer KEY on /v1/ endpoints");
+  app.add_option("--api-key", o->api_keys, "require Authorization: Bearer KEY on /v1/*, /metrics and /admin/* (repeatable)");
+  app.add_option("--api-key-file", o->api_key_files,
+                 "file of API keys, one per line ('#' comments, blank lines ignored; repeatable, adds to --api-key)");
+  app.add_option("--admin-key", o->admin_key, "the only key /admin/* accepts (accepted on every route)");
+  app.add_option("--rate-limit", o->rate_limit, "requests per minute per key (per client address without keys); 0: none")
+      ->check(CLI::Range(0.0, 1e9));
+  app.add_option("--rate-burst", o->rate_burst, "requests a key may make at once before --rate-limit applies (default: the rate)")
+      ->check(CLI::Range(0.0, 1e9));
+  app.add_option("--cors-origin", o->cors_origins, "allow browser requests from ORIGIN (scheme://host[:port], or '*'; repeatable)");
+  app.add_option("--log-format", o->log_format, "access log on stderr: json, text or off")->capture_default_str()
+      ->check(CLI::IsMember({"json", "text", "off"}));
+  app.add_flag("--quiet", o->quiet, "no access log");
+  app.add_option("--read-timeout", o->read_timeout, "seconds a request (headers and body) may take to arrive")
+      ->capture_default_str()->check(CLI::Range(1, 3600));
+  app.add_option("--keep-alive", o->keep_alive, "seconds an idle connection stays open between requests")
+      ->capture_default_str()->check(CLI::Range(0, 3600));
   app.add_option("--matryoshka", o->matryoshka,
                  "embedding model id trained for truncated (Matryoshka) embeddings: /v1/embeddings accepts "
                  "dimensions for it (repeatable)");

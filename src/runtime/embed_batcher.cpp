@@ -51,7 +51,9 @@ EmbedBatcher::~EmbedBatcher() {
 
 EmbedBatcherStats EmbedBatcher::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return stats_;
+  EmbedBatcherStats s = stats_;
+  s.queued_texts = queued_texts_;
+  return s;
 }
 
 EmbedResult EmbedBatcher::embed(const std::vector<std::string>& texts, const EmbedderOptions& options,

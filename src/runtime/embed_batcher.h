@@ -39,6 +39,7 @@ struct EmbedBatcherOptions {
 
 struct EmbedBatcherStats {
   uint64_t requests = 0, texts = 0, batches = 0;
+  size_t queued_texts = 0;  // now: texts waiting for a batch
 };
 
 // What a batch runs: Embedder::embed, or (in tests) anything with its contract.

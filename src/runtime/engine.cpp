@@ -19,6 +19,11 @@ GenerateResult Job::wait() {
   return result_;
 }
 
+bool Job::wait_for(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return done_; });
+}
+
 bool Job::done() const {
   std::lock_guard<std::mutex> lock(mu_);
   return done_;
@@ -83,8 +88,22 @@ std::shared_ptr<Job> Engine::submit(EngineRequest request) {
 
 EngineStats Engine::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return stats_;
+  EngineStats s = stats_;
+  s.queued = queued_.size();
+  s.running = running_.size();
+  return s;
 }
+
+namespace {
+
+// The power-of-two bucket of a step size (EngineStats::kSizeBuckets).
+size_t size_bucket(uint64_t n) {
+  size_t b = 0;
+  while (b + 1 < size_t(EngineStats::kSizeBuckets) && (uint64_t(1) << b) < n) ++b;
+  return b;
+}
+
+}  // namespace
 
 void Engine::finish(const std::shared_ptr<Job>& job, std::exception_ptr error) {
   {
@@ -228,6 +247,7 @@ bool Engine::step(std::unique_lock<std::mutex>& lock) {
   // The models run without the lock: submit() and stats() go on meanwhile. Only this thread touches the
   // running sequences and the caches.
   lock.unlock();
+  const auto started = std::chrono::steady_clock::now();
   if (draft_) {
     // The draft follows every sequence the target runs (prompt chunks too, so that it never has a whole prompt to
     // catch up on) and guesses for the decoding ones.
@@ -295,10 +315,15 @@ bool Engine::step(std::unique_lock<std::mutex>& lock) {
     row += rows;
     if (job_error || seq.finished()) ended.emplace_back(plan[i].job, job_error);
   }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (options_.on_step)
-    options_.on_step({int(decode_tokens), int(prompt_tokens), int(plan.size()), cache_->available_blocks()});
+    options_.on_step({int(decode_tokens), int(prompt_tokens), int(plan.size()), cache_->available_blocks(), seconds});
   lock.lock();
   ++stats_.steps;
+  ++stats_.step_tokens[size_bucket(decode_tokens + prompt_tokens)];
+  ++stats_.step_sequences[size_bucket(plan.size())];
+  stats_.batched_sequences += plan.size();
+  stats_.step_seconds += seconds;
   stats_.decode_tokens += decode_tokens;
   stats_.prompt_tokens += prompt_tokens;
   stats_.drafted += drafted;

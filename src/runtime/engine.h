@@ -20,6 +20,8 @@
 // scheduler thread, one at a time: they must be quick and must not call into the engine's Job::wait().
 #pragma once
 
+#include <array>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -48,6 +50,7 @@ struct StepReport {
   int prompt_tokens = 0;     // prompt (or recomputation) chunk tokens
   int sequences = 0;         // inputs of the forward
   int64_t free_blocks = 0;   // cache blocks available after it
+  double seconds = 0;        // wall time of the step's forward (and the draft's guesses)
 };
 
 struct EngineOptions {
@@ -80,6 +83,8 @@ class Job {
   void cancel();
   // Blocks until the request ends and returns its result; rethrows the Error that ended it, if any.
   GenerateResult wait();
+  // Waits at most `timeout` for the request to end; true when it has (wait() then returns at once).
+  bool wait_for(std::chrono::milliseconds timeout);
   bool done() const;
 
  private:
@@ -97,6 +102,15 @@ class Job {
 
 // Counters of the scheduler (for benchmarks and metrics).
 struct EngineStats {
+  // Step sizes, counted in buckets of powers of two: bucket i counts steps of at most 2^i (tokens or sequences),
+  // the last bucket the larger ones. Cumulative over the engine's life, like the counters below.
+  static constexpr int kSizeBuckets = 14;  // 1, 2, 4, ..., 4096, more
+  size_t queued = 0;   // now: requests waiting for a slot
+  size_t running = 0;  // now: sequences holding a slot
+  std::array<uint64_t, kSizeBuckets> step_tokens{};     // steps by tokens run (decode + prompt)
+  std::array<uint64_t, kSizeBuckets> step_sequences{};  // steps by sequences batched
+  uint64_t batched_sequences = 0;  // sequences summed over the steps (the step_sequences sum)
+  double step_seconds = 0;  // total wall time of the steps
   uint64_t steps = 0;
   uint64_t decode_tokens = 0;  // tokens run as the next token of a decoding sequence
   uint64_t prompt_tokens = 0;  // tokens run as prompt (or recomputation) chunks

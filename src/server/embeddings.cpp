@@ -59,7 +59,9 @@ Json run_embeddings(const EncoderEntry& model, const EmbeddingRequest& r, const 
     result = model.embedder->embed_tokens(r.token_inputs);
   } else {
     // Texts longer than the model's longest input are truncated, as the embedder does for every caller.
-    result = model.batcher->embed(r.texts);
+    result = model.batcher->embed(r.texts, {},
+                                  r.priority == RequestPriority::kBackground ? Priority::kBackground
+                                                                             : Priority::kInteractive);
   }
   if (r.dimensions) truncate_and_normalize(result.embeddings, size_t(*r.dimensions));
   return embeddings_response(model_id, result.embeddings, r.base64, result.total_tokens);

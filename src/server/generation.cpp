@@ -105,6 +105,7 @@ void add_choices(GenerationPlan& plan, const GenerationRequest& r, const Decoder
   GenerateOptions g = base_options(r);
   g.grammar = std::move(grammar);
   const uint64_t seed = base_seed(r);
+  plan.progress->prompt_tokens += int(prompt.size());  // known now, for requests that end before their usage
   for (int j = 0; j < r.n; ++j) {
     ChoicePlan c;
     c.index = int(plan.choices.size());
@@ -134,13 +135,30 @@ UsageCounts usage_of(const GenerationPlan& plan, const std::vector<GenerateResul
   return u;
 }
 
-std::shared_ptr<Job> submit(Engine& engine, const ChoicePlan& c, TextCallback on_text) {
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// The engine's text callback of one choice: notes the plan's first text, then `on_text`.
+std::shared_ptr<Job> submit(Engine& engine, const GenerationPlan& plan, const ChoicePlan& c, TextCallback on_text) {
   EngineRequest req;
   req.prompt = c.prompt;
   req.options = c.options;
-  req.priority = Priority::kInteractive;
-  req.on_text = std::move(on_text);
+  req.priority = plan.priority;
+  req.on_text = [progress = plan.progress, on_text = std::move(on_text)](std::string_view text) {
+    if (progress->first_text_ns.load(std::memory_order_relaxed) == 0) {
+      int64_t none = 0;
+      progress->first_text_ns.compare_exchange_strong(none, steady_ns());
+    }
+    return on_text(text);
+  };
   return engine.submit(std::move(req));
+}
+
+void note_usage(GenerationProgress& p, const UsageCounts& u) {
+  p.prompt_tokens = u.prompt_tokens;
+  p.completion_tokens = u.completion_tokens;
 }
 
 void cancel_all(const std::vector<std::shared_ptr<Job>>& jobs) {
@@ -197,17 +215,37 @@ GenerationPlan plan_completion(const DecoderEntry& model, const CompletionReques
   return plan;
 }
 
-Json run_generation(DecoderEntry& model, GenerationPlan plan, const std::atomic<bool>& abandon) {
+Json run_generation(DecoderEntry& model, GenerationPlan plan, const std::atomic<bool>& abandon,
+                    const std::function<bool()>& client_gone) {
   std::vector<std::shared_ptr<Job>> jobs;
   std::vector<GenerateResult> results;
   try {
     for (const ChoicePlan& c : plan.choices)
-      jobs.push_back(submit(*model.engine, c, [&abandon](std::string_view) { return !abandon.load(); }));
-    for (const auto& j : jobs) results.push_back(j->wait());
+      jobs.push_back(submit(*model.engine, plan, c, [&abandon](std::string_view) { return !abandon.load(); }));
+    for (const auto& j : jobs) {
+      while (!j->wait_for(std::chrono::milliseconds(20))) {
+        if (!client_gone || !client_gone()) continue;
+        cancel_all(jobs);
+        // What ran is still counted: a cancelled job ends at the engine's next step with what it generated.
+        std::vector<GenerateResult> partial;
+        for (const auto& k : jobs) {
+          if (!k->wait_for(std::chrono::milliseconds(500))) continue;
+          try {
+            partial.push_back(k->wait());
+          } catch (const Error&) {
+          }
+        }
+        if (partial.size() == jobs.size()) note_usage(*plan.progress, usage_of(plan, partial));
+        throw ApiError(499, "the client closed the connection before the response was ready", "", "client_closed",
+                       ErrorKind::kCancelled);
+      }
+      results.push_back(j->wait());
+    }
   } catch (...) {
     cancel_all(jobs);
     throw;
   }
+  note_usage(*plan.progress, usage_of(plan, results));
   std::vector<ChoiceResult> choices;
   for (size_t i = 0; i < results.size(); ++i) {
     const ChoicePlan& c = plan.choices[i];
@@ -234,7 +272,7 @@ GenerationStream::GenerationStream(DecoderEntry& model, GenerationPlan plan)
   try {
     for (size_t i = 0; i < n; ++i) {
       std::weak_ptr<Shared> weak = shared_;
-      jobs_.push_back(submit(*model_.engine, plan_.choices[i], [weak, i](std::string_view text) {
+      jobs_.push_back(submit(*model_.engine, plan_, plan_.choices[i], [weak, i](std::string_view text) {
         const auto s = weak.lock();
         if (!s) return false;
         std::lock_guard<std::mutex> lock(s->mu);
@@ -251,6 +289,17 @@ GenerationStream::GenerationStream(DecoderEntry& model, GenerationPlan plan)
 }
 
 GenerationStream::~GenerationStream() { cancel(); }
+
+UsageCounts GenerationStream::usage_of_finished() const {
+  std::vector<GenerateResult> done;
+  GenerationPlan finished;
+  for (size_t i = 0; i < results_.size(); ++i)
+    if (finished_[i]) {
+      done.push_back(results_[i]);
+      finished.choices.push_back(plan_.choices[i]);
+    }
+  return usage_of(finished, done);
+}
 
 void GenerationStream::cancel() {
   {
@@ -352,6 +401,7 @@ bool GenerationStream::next(std::string& out, std::chrono::milliseconds wait) {
     ended_ = true;
   }
   if (!ended_ && std::find(finished_.begin(), finished_.end(), false) != finished_.end()) return true;
+  note_usage(*plan_.progress, usage_of_finished());
   if (!ended_ && plan_.include_usage) out += sse_event(usage_chunk(plan_.endpoint, plan_.header, usage_of(plan_, results_)));
   out += kSseDone;
   ended_ = true;

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -36,12 +37,26 @@ struct ChoicePlan {
   std::optional<ToolCallSyntax> tool_syntax;  // chat with tools: the reply is parsed for calls in this syntax
 };
 
+// What the HTTP layer learns about a generation while it runs (metrics, the access log). The first-text time is
+// written by the engine's scheduler thread, the token counts by the request's thread once they are known.
+struct GenerationProgress {
+  std::atomic<int64_t> first_text_ns{0};  // steady_clock time of the first piece of text, in ns (0: none yet)
+  std::atomic<int> prompt_tokens{0}, completion_tokens{0};
+};
+
 struct GenerationPlan {
   Endpoint endpoint = Endpoint::kChat;
   ResponseHeader header;
   std::vector<ChoicePlan> choices;
   bool include_usage = false;
+  Priority priority = Priority::kInteractive;
+  std::shared_ptr<GenerationProgress> progress = std::make_shared<GenerationProgress>();
 };
+
+// The engine's class for a request's (RequestPriority::kUnset is interactive).
+inline Priority engine_priority(RequestPriority p) {
+  return p == RequestPriority::kBackground ? Priority::kBackground : Priority::kInteractive;
+}
 
 // ApiError 400 (context_length_exceeded) when a prompt leaves no room to generate in the engine's context.
 GenerationPlan plan_chat(const DecoderEntry& model, const ChatRequest& request, const std::string& model_id);
@@ -50,7 +65,10 @@ GenerationPlan plan_completion(const DecoderEntry& model, const CompletionReques
 
 // Runs the plan to the end; the response body. Rethrows the first job's error (after cancelling the others).
 // Once `abandon` is set (the server's drain deadline passed) the jobs stop at their next piece of text.
-Json run_generation(DecoderEntry& model, GenerationPlan plan, const std::atomic<bool>& abandon);
+// `client_gone` (optional) is asked every 20 ms while the jobs run: once it says yes, the jobs are cancelled (the
+// engine frees their slots at its next step) and ApiError 499 (code client_closed) is thrown.
+Json run_generation(DecoderEntry& model, GenerationPlan plan, const std::atomic<bool>& abandon,
+                    const std::function<bool()>& client_gone = {});
 
 // A streamed generation. The engine's callbacks (its scheduler thread) only append text under a lock; the
 // HTTP thread turns it into SSE events in next(). Destroying the stream cancels what still runs (the client
@@ -67,6 +85,8 @@ class GenerationStream {
   // event ("data: [DONE]") has been appended.
   bool next(std::string& out, std::chrono::milliseconds wait);
   void cancel();
+  // Tokens of the choices that have finished so far (all of them once next() returned false).
+  UsageCounts usage() const { return usage_of_finished(); }
 
  private:
   struct ChoiceText {  // chat with tools: the reply so far, and how much of it went out as content
@@ -80,6 +100,7 @@ class GenerationStream {
     bool cancelled = false;
   };
   void finish_choice(size_t i, std::string& out);
+  UsageCounts usage_of_finished() const;
   void append_text(size_t i, const std::string& text, std::string& out);
 
   DecoderEntry& model_;

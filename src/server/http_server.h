@@ -1,6 +1,8 @@
-// The HTTP side of `hearth serve`: routes, API-key check, request ids, body limit, and a graceful stop.
-// httplib stays inside http_server.cpp; everything it calls (request parsing, generation, embeddings, response
-// shapes) is plain C++ that the tests and the fuzzer drive without a socket.
+// The HTTP side of `hearth serve`: routes, API keys and rate limits, CORS, request ids, body limit, metrics,
+// access logs, connection handling (read deadlines against slow clients, cancellation when a client goes away),
+// and a graceful stop. httplib stays inside http_server.cpp; everything it calls (request parsing, generation,
+// embeddings, response shapes, keys, metrics, log lines) is plain C++ that the tests and the fuzzer drive
+// without a socket.
 #pragma once
 
 #include <chrono>
@@ -9,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "server/access_log.h"
 #include "server/model_set.h"
 
 namespace hearth::server {
@@ -16,15 +19,28 @@ namespace hearth::server {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                       // 0: any free port (bind() says which)
-  std::string api_key;                   // non-empty: /v1/* needs "Authorization: Bearer <key>"
+  // Non-empty: /v1/*, /metrics and /admin/* need "Authorization: Bearer <key>" with one of them (--api-key,
+  // --api-key-file).
+  std::vector<std::string> api_keys;
+  std::string admin_key;                 // non-empty: the only key /admin/* accepts (it is accepted elsewhere too)
+  double rate_limit = 0;                 // requests per minute per key (per client address without keys); 0: none
+  double rate_burst = 0;                 // requests at once before the limit applies (0: rate_limit)
+  std::vector<std::string> cors_origins;  // empty: no CORS headers at all; "*": any origin
+  LogFormat log_format = LogFormat::kJson;  // the access log on stderr (kOff: none)
   size_t max_body_bytes = 8u << 20;      // larger bodies get 413
   int http_threads = 16;                 // connections served at once (a streaming request holds one)
+  // A request (line, headers and body) must arrive within this; for a connection's first request it counts from
+  // the accept. A client slower than that (slowloris) is cut off, so it holds a thread at most this long.
+  std::chrono::seconds read_timeout{15};
+  std::chrono::seconds keep_alive_timeout{5};  // an idle connection between requests is closed after this
+  size_t keep_alive_max_requests = 100;  // requests per connection
   std::chrono::seconds drain_timeout{30};  // shutdown(): how long in-flight requests may still run
   std::vector<std::string> matryoshka;   // model ids trained for truncated embeddings (/v1/embeddings dimensions)
 };
 
 class HttpServer {
  public:
+  // Error (kInvalidArgument) for options that cannot work (an empty key, a CORS origin with a path).
   HttpServer(const ModelSet& models, ServerOptions options);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
@@ -39,12 +55,15 @@ class HttpServer {
   // must come first.)
   void shutdown();
 
+  // GET /metrics' body (Prometheus text format 0.0.4).
+  std::string metrics_text() const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
-// Equal strings in time that depends only on their lengths, not on where they differ (API keys).
+// Equal strings in time that depends only on their lengths, not on where they differ.
 bool constant_time_equal(const std::string& a, const std::string& b);
 
 }  // namespace hearth::server

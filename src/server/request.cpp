@@ -17,11 +17,114 @@ using Json = nlohmann::ordered_json;
   throw ApiError(400, message, param, "invalid_value");
 }
 
+const Json* field(const Json& j, const char* name);
+
+// The length of the UTF-8 sequence at s[i] (1 to 4), or 0 when the bytes there are not UTF-8 (overlong forms,
+// surrogates and code points past U+10FFFF included), as RFC 3629 defines it.
+size_t utf8_sequence(std::string_view s, size_t i) {
+  const auto at = [&](size_t k) { return i + k < s.size() ? uint8_t(s[i + k]) : uint8_t(0); };
+  const uint8_t c = at(0);
+  const auto cont = [&](size_t k, uint8_t lo = 0x80, uint8_t hi = 0xBF) { return at(k) >= lo && at(k) <= hi; };
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    const uint8_t lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    return cont(1, lo, hi) && cont(2) ? 3 : 0;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    const uint8_t lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    return cont(1, lo, hi) && cont(2) && cont(3) ? 4 : 0;
+  }
+  return 0;
+}
+
+// One pass over the text before it is parsed: containers nested deeper than kMaxJsonDepth, and strings that are
+// not UTF-8, are refused naming where they are ("messages[0].content"). Anything else malformed is left to the
+// parser, which says where the syntax breaks.
+void check_json_text(std::string_view body) {
+  struct Frame {
+    bool object = false;
+    bool expecting_key = true;  // objects: the next string is a key
+    std::string_view key;       // objects: the member being read
+    size_t index = 0;           // arrays: the element being read
+  };
+  std::vector<Frame> stack;
+  // Where the value being read sits, from the root ("" for the root itself).
+  const auto path = [&](bool with_last) {
+    std::string p;
+    for (size_t f = 0; f < stack.size() && p.size() < 200; ++f) {
+      if (f + 1 == stack.size() && !with_last) break;
+      const Frame& fr = stack[f];
+      if (fr.object) p += (p.empty() ? "" : ".") + std::string(fr.key.substr(0, 64));
+      else p += fmt::format("[{}]", fr.index);
+    }
+    return p;
+  };
+  for (size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (c == '"') {
+      const bool is_key = !stack.empty() && stack.back().object && stack.back().expecting_key;
+      const size_t start = ++i;
+      while (i < body.size() && body[i] != '"') {
+        if (body[i] == '\\') {
+          i += 2;
+          continue;
+        }
+        const size_t n = utf8_sequence(body, i);
+        if (n == 0) {
+          const std::string param = path(!is_key);
+          const std::string where = is_key ? "a key in " + (param.empty() ? std::string("the request body") : param)
+                                           : (param.empty() ? std::string("the request body") : param);
+          throw ApiError(400,
+                         fmt::format("{} is not valid UTF-8 (byte {} of the body is 0x{:02x})", where, i, uint8_t(body[i])),
+                         param, "invalid_encoding");
+        }
+        i += n;
+      }
+      if (i >= body.size()) return;  // unterminated: the parser says so
+      if (is_key) stack.back().key = body.substr(start, i - start);
+    } else if (c == '{' || c == '[') {
+      if (int(stack.size()) >= kMaxJsonDepth)
+        throw ApiError(400, fmt::format("the request body nests JSON deeper than {} levels", kMaxJsonDepth), "",
+                       "invalid_json");
+      stack.push_back({c == '{', true, {}, 0});
+    } else if (c == '}' || c == ']') {
+      if (stack.empty()) return;
+      stack.pop_back();
+    } else if (c == ',') {
+      if (stack.empty()) return;
+      if (stack.back().object) stack.back().expecting_key = true;
+      else ++stack.back().index;
+    } else if (c == ':') {
+      if (stack.empty() || !stack.back().object) return;
+      stack.back().expecting_key = false;
+    }
+  }
+}
+
 Json parse_object(std::string_view body) {
-  Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) throw ApiError(400, "the request body is not valid JSON", "", "invalid_json");
+  check_json_text(body);
+  Json j;
+  try {
+    j = Json::parse(body);
+  } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
+    // nlohmann's message says where the syntax breaks ("parse error at line 1, column 5: ..."), after its tag.
+    std::string what = e.what();
+    if (const size_t tag = what.find("] "); tag != std::string::npos) what = what.substr(tag + 2);
+    throw ApiError(400, "the request body is not valid JSON: " + what.substr(0, 300), "", "invalid_json");
+  }
   if (!j.is_object()) throw ApiError(400, "the request body must be a JSON object", "", "invalid_json");
   return j;
+}
+
+RequestPriority get_priority(const Json& j) {
+  const Json* v = field(j, "priority");
+  if (!v) return RequestPriority::kUnset;
+  if (v->is_string()) {
+    if (*v == "interactive") return RequestPriority::kInteractive;
+    if (*v == "background") return RequestPriority::kBackground;
+  }
+  bad("priority", "priority must be \"interactive\" or \"background\"");
 }
 
 // The field, or nullptr when it is absent or null.
@@ -141,6 +244,7 @@ void parse_generation(const Json& j, GenerationRequest& r) {
     r.json_max_string_length = int(get_integer(*b, "max_string_length", 0, 1 << 20).value_or(-1));
     r.json_max_items = int(get_integer(*b, "max_items", 0, 4096).value_or(-1));
   }
+  r.priority = get_priority(j);
 }
 
 // A message's content as one string: a string, or an array of {"type": "text", "text": ...} parts, concatenated
@@ -402,8 +506,23 @@ EmbeddingRequest parse_embedding_request(std::string_view body) {
   if (!format.empty() && format != "float" && format != "base64")
     bad("encoding_format", "encoding_format must be float or base64");
   r.base64 = format == "base64";
+  r.priority = get_priority(j);
   if (auto d = get_integer(j, "dimensions", 1, 1 << 16)) r.dimensions = int(*d);
   return r;
+}
+
+RequestPriority parse_priority_header(std::string_view value) {
+  if (value.empty()) return RequestPriority::kUnset;
+  if (value == "interactive") return RequestPriority::kInteractive;
+  if (value == "background") return RequestPriority::kBackground;
+  throw ApiError(400, "the X-Priority header must be interactive or background", "X-Priority", "invalid_value");
+}
+
+RequestPriority effective_priority(RequestPriority header, RequestPriority field) {
+  if (header != RequestPriority::kUnset && field != RequestPriority::kUnset && header != field)
+    bad("priority", "the priority field and the X-Priority header disagree");
+  const RequestPriority p = field != RequestPriority::kUnset ? field : header;
+  return p == RequestPriority::kUnset ? RequestPriority::kInteractive : p;
 }
 
 }  // namespace hearth::server

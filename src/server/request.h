@@ -16,6 +16,11 @@
 
 namespace hearth::server {
 
+// Scheduling class of a request: the `priority` field of the body or the X-Priority header ("interactive" or
+// "background"); unset means interactive. Background work (indexers, batch jobs) runs when interactive work
+// leaves room and never delays it by more than one engine step.
+enum class RequestPriority { kUnset, kInteractive, kBackground };
+
 // The sampling and output options /v1/chat/completions and /v1/completions share.
 struct GenerationRequest {
   std::string model;
@@ -40,6 +45,7 @@ struct GenerationRequest {
   // a schema leaves unbounded (-1: none, the default), so a small model's JSON ends before max_tokens cuts it.
   int json_max_string_length = -1;
   int json_max_items = -1;
+  RequestPriority priority = RequestPriority::kUnset;
 };
 
 enum class ToolChoice { kNone, kAuto, kRequired, kNamed };
@@ -68,11 +74,23 @@ struct EmbeddingRequest {
   std::vector<std::vector<int32_t>> token_inputs;
   bool base64 = false;  // encoding_format "base64": little-endian float32, base64-encoded
   std::optional<int> dimensions;  // keep the first N values, then L2-normalise (Matryoshka models only)
+  RequestPriority priority = RequestPriority::kUnset;
 };
 
-// Each throws ApiError (400, naming the field) for malformed JSON, a wrong type or a value out of range.
+// JSON nested deeper than this is refused (400) before it is parsed, so that nothing downstream recurses
+// without bound.
+inline constexpr int kMaxJsonDepth = 512;
+
+// Each throws ApiError (400, naming the field) for malformed JSON, a wrong type or a value out of range, JSON
+// nested deeper than kMaxJsonDepth, or a string that is not UTF-8 (naming the field that holds it).
 ChatRequest parse_chat_request(std::string_view body);
 CompletionRequest parse_completion_request(std::string_view body);
 EmbeddingRequest parse_embedding_request(std::string_view body);
+
+// The X-Priority header ("" when absent); ApiError 400 (param "X-Priority") for another value.
+RequestPriority parse_priority_header(std::string_view value);
+// The request's class from the header and the body's field: they must agree when both are given (400, param
+// "priority"); neither: interactive.
+RequestPriority effective_priority(RequestPriority header, RequestPriority field);
 
 }  // namespace hearth::server

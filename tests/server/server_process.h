@@ -20,13 +20,19 @@ namespace hearth::test {
 
 class ServerProcess {
  public:
-  // Runs `hearth serve --port 0 <args>` and waits (at most `timeout`) for its "listening on" line.
-  explicit ServerProcess(const std::vector<std::string>& args, std::chrono::seconds timeout = std::chrono::seconds(120)) {
+  // Runs `hearth serve --port 0 <args>` and waits (at most `timeout`) for its "listening on" line. With
+  // `stderr_path`, the program's stderr (its access log) goes to that file instead of the test's.
+  explicit ServerProcess(const std::vector<std::string>& args, std::chrono::seconds timeout = std::chrono::seconds(120),
+                         const std::string& stderr_path = "") {
     int out[2];
     if (::pipe(out) != 0) return;
     pid_ = ::fork();
     if (pid_ == 0) {
       ::dup2(out[1], 1);
+      if (!stderr_path.empty()) {
+        const int err = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (err >= 0) ::dup2(err, 2);
+      }
       ::close(out[0]);
       ::close(out[1]);
       std::vector<std::string> argv_s = {hearth_binary(), "serve", "--port", "0"};
