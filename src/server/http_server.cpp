@@ -8,6 +8,7 @@
 #include <random>
 #include <thread>
 
+#include "server/admin.h"
 #include "server/api_error.h"
 #include "server/embeddings.h"
 #include "server/generation.h"
@@ -56,8 +57,11 @@ std::string request_id(const httplib::Request& req) {
 }  // namespace
 
 struct HttpServer::Impl {
-  const ModelSet& models;
-  const ServerOptions options;
+  ModelSet& models;
+  const ServerOptions options;  // as started; what reload() may change is in `live`
+  mutable std::mutex live_mu;
+  std::shared_ptr<const ServerOptions> live;
+  AdminState admin;
   httplib::Server http;
   std::atomic<bool> draining{false};
   std::atomic<bool> finished{false};  // run() has returned
@@ -81,7 +85,8 @@ struct HttpServer::Impl {
   using Guard = std::shared_ptr<InFlight>;
   using Handler = std::function<void(const httplib::Request&, httplib::Response&, const Guard&)>;
 
-  Impl(const ModelSet& m, ServerOptions o) : models(m), options(std::move(o)) {
+  Impl(ModelSet& m, ServerOptions o)
+      : models(m), options(std::move(o)), live(std::make_shared<const ServerOptions>(options)) {
     http.set_tcp_nodelay(true);  // SSE chunks are small and latency-bound: no Nagle delay
     http.set_payload_max_length(options.max_body_bytes);
     const size_t threads = size_t(std::max(1, options.http_threads));
@@ -93,17 +98,23 @@ struct HttpServer::Impl {
     add_routes();
   }
 
+  std::shared_ptr<const ServerOptions> current() const {
+    std::lock_guard<std::mutex> lock(live_mu);
+    return live;
+  }
+
   httplib::Server::HandlerResponse pre_route(const httplib::Request& req, httplib::Response& res) {
+    const std::shared_ptr<const ServerOptions> live_options = current();
     res.set_header("X-Request-Id", request_id(req));
     if (draining.load()) {
       res.set_header("Connection", "close");
       send_error(res, 503, "the server is shutting down");
       return httplib::Server::HandlerResponse::Handled;
     }
-    if (!options.api_key.empty() && req.path.rfind("/v1/", 0) == 0) {
+    if (!live_options->api_key.empty() && req.path.rfind("/v1/", 0) == 0) {
       const std::string auth = req.get_header_value("Authorization");
       const std::string prefix = "Bearer ";
-      const bool ok = auth.rfind(prefix, 0) == 0 && constant_time_equal(auth.substr(prefix.size()), options.api_key);
+      const bool ok = auth.rfind(prefix, 0) == 0 && constant_time_equal(auth.substr(prefix.size()), live_options->api_key);
       if (!ok) {
         send_error(res, 401,
                    auth.empty() ? "missing API key: send Authorization: Bearer <key>" : "incorrect API key provided",
@@ -147,10 +158,11 @@ struct HttpServer::Impl {
   }
 
   // Both generation endpoints: whole JSON, or an SSE stream whose provider holds the in-flight guard.
-  void answer_generation(DecoderEntry& model, GenerationPlan plan, bool stream, httplib::Response& res,
+  // The lease on the model is held until the answer is written (a stream's, by the stream).
+  void answer_generation(const DecoderLease& model, GenerationPlan plan, bool stream, httplib::Response& res,
                          const Guard& guard) {
     if (!stream) {
-      send_json(res, 200, run_generation(model, std::move(plan), abandon));
+      send_json(res, 200, run_generation(*model, std::move(plan), abandon));
       return;
     }
     // Submitting first means a refusal (busy, bad prompt) is still an ordinary error status.
@@ -173,37 +185,76 @@ struct HttpServer::Impl {
   }
 
   void add_routes() {
-    http.Get("/health", [](const httplib::Request&, httplib::Response& res) {
-      send_json(res, 200, {{"status", "ok"}});
+    // 503 until the models given with -m are loaded (the socket listens while they load).
+    http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+      if (models.ready()) send_json(res, 200, {{"status", "ok"}});
+      else send_json(res, 503, {{"status", "loading"}});
     });
     http.Get("/v1/models", wrap([this](const httplib::Request&, httplib::Response& res, const Guard&) {
-      Json data = Json::array();
-      for (const auto& e : models.entries()) data.push_back(model_object(e->id, e->created));
-      send_json(res, 200, {{"object", "list"}, {"data", data}});
+      send_json(res, 200, models_list_json(models));
     }));
     http.Get(R"(/v1/models/(.+))", wrap([this](const httplib::Request& req, httplib::Response& res, const Guard&) {
-      const ModelEntry& e = models.find(req.matches[1]);
-      send_json(res, 200, model_object(e.id, e.created));
+      const ModelInfo i = models.info(req.matches[1]);
+      send_json(res, 200, model_object(i.id, i.created));
     }));
     http.Post("/v1/chat/completions",
               wrap([this](const httplib::Request& req, httplib::Response& res, const Guard& guard) {
                 const ChatRequest r = parse_chat_request(req.body);
-                DecoderEntry& model = models.decoder(r.model);
-                answer_generation(model, plan_chat(model, r, r.model), r.stream, res, guard);
+                const DecoderLease model = models.decoder(r.model);
+                answer_generation(model, plan_chat(*model, r, model->id), r.stream, res, guard);
               }));
     http.Post("/v1/completions", wrap([this](const httplib::Request& req, httplib::Response& res, const Guard& guard) {
       const CompletionRequest r = parse_completion_request(req.body);
-      DecoderEntry& model = models.decoder(r.model);
-      answer_generation(model, plan_completion(model, r, r.model), r.stream, res, guard);
+      const DecoderLease model = models.decoder(r.model);
+      answer_generation(model, plan_completion(*model, r, model->id), r.stream, res, guard);
     }));
     http.Post("/v1/embeddings", wrap([this](const httplib::Request& req, httplib::Response& res, const Guard&) {
       const EmbeddingRequest r = parse_embedding_request(req.body);
-      send_json(res, 200, run_embeddings(models.encoder(r.model), r, r.model));
+      const EncoderLease model = models.encoder(r.model);
+      send_json(res, 200, run_embeddings(*model, r, model->id));
+    }));
+    add_admin_routes();
+  }
+
+  // ---- /admin/* (docs/server.md, "Admin API"): the --admin-key if set, else the API key if set, else open ----
+
+  void check_admin(const httplib::Request& req) const {
+    const std::shared_ptr<const ServerOptions> o = current();
+    const std::string& key = o->admin_key.empty() ? o->api_key : o->admin_key;
+    if (key.empty()) return;
+    const std::string auth = req.get_header_value("Authorization");
+    const std::string prefix = "Bearer ";
+    if (auth.rfind(prefix, 0) == 0 && constant_time_equal(auth.substr(prefix.size()), key)) return;
+    throw ApiError(401, auth.empty() ? "missing admin key: send Authorization: Bearer <key>" : "incorrect admin key provided",
+                   "", "invalid_api_key");
+  }
+
+  int in_flight_now() {
+    std::lock_guard<std::mutex> lock(mu);
+    return in_flight;
+  }
+
+  void add_admin_routes() {
+    http.Get("/admin/status", wrap([this](const httplib::Request& req, httplib::Response& res, const Guard&) {
+      check_admin(req);
+      send_json(res, 200, admin_status(models, admin, in_flight_now()));
+    }));
+    http.Get("/admin/models", wrap([this](const httplib::Request& req, httplib::Response& res, const Guard&) {
+      check_admin(req);
+      send_json(res, 200, admin_models(models));
+    }));
+    http.Post("/admin/models/load", wrap([this](const httplib::Request& req, httplib::Response& res, const Guard&) {
+      check_admin(req);
+      send_json(res, 200, admin_load(models, req.body));
+    }));
+    http.Post("/admin/models/unload", wrap([this](const httplib::Request& req, httplib::Response& res, const Guard&) {
+      check_admin(req);
+      send_json(res, 200, admin_unload(models, req.body));
     }));
   }
 };
 
-HttpServer::HttpServer(const ModelSet& models, ServerOptions options)
+HttpServer::HttpServer(ModelSet& models, ServerOptions options)
     : impl_(std::make_unique<Impl>(models, std::move(options))) {}
 
 HttpServer::~HttpServer() = default;
@@ -225,7 +276,7 @@ void HttpServer::shutdown() {
   impl_->draining = true;
   {
     std::unique_lock<std::mutex> lock(impl_->mu);
-    if (!impl_->idle.wait_for(lock, impl_->options.drain_timeout, [&] { return impl_->in_flight == 0; }))
+    if (!impl_->idle.wait_for(lock, impl_->current()->drain_timeout, [&] { return impl_->in_flight == 0; }))
       impl_->abandon = true;  // httplib's stop() ends streams, but joins handlers still waiting for their jobs
   }
   // httplib's stop() does nothing before its accept loop runs; a signal that arrives between bind() and run()
@@ -238,5 +289,20 @@ void HttpServer::shutdown() {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 }
+
+}  // namespace hearth::server
+
+namespace hearth::server {
+
+void HttpServer::reload(const ServerOptions& options) {
+  auto next = std::make_shared<ServerOptions>(impl_->options);  // what only a restart changes stays
+  next->api_key = options.api_key;
+  next->admin_key = options.admin_key;
+  next->drain_timeout = options.drain_timeout;
+  std::lock_guard<std::mutex> lock(impl_->live_mu);
+  impl_->live = std::move(next);
+}
+
+AdminState& HttpServer::admin_state() { return impl_->admin; }
 
 }  // namespace hearth::server

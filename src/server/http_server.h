@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "server/admin.h"
 #include "server/model_set.h"
 
 namespace hearth::server {
@@ -16,6 +17,7 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                       // 0: any free port (bind() says which)
   std::string api_key;                   // non-empty: /v1/* needs "Authorization: Bearer <key>"
+  std::string admin_key;                 // /admin/* needs it when set; else the API key when set; else open
   size_t max_body_bytes = 8u << 20;      // larger bodies get 413
   int http_threads = 16;                 // connections served at once (a streaming request holds one)
   std::chrono::seconds drain_timeout{30};  // shutdown(): how long in-flight requests may still run
@@ -23,7 +25,7 @@ struct ServerOptions {
 
 class HttpServer {
  public:
-  HttpServer(const ModelSet& models, ServerOptions options);
+  HttpServer(ModelSet& models, ServerOptions options);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -36,6 +38,12 @@ class HttpServer {
   // timeout, then the listener stops and run() returns. (httplib ends open streams when it stops, so the drain
   // must come first.)
   void shutdown();
+
+  // Any thread (SIGHUP): the keys and the drain timeout take effect for the next request; requests in flight and
+  // open connections go on. host, port, http_threads and max_body_bytes stay as the server started.
+  void reload(const ServerOptions& options);
+  // The process's state the admin API reports (uptime, configuration reloads).
+  AdminState& admin_state();
 
  private:
   struct Impl;
