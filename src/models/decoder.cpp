@@ -31,6 +31,10 @@ uint64_t block_key(uint64_t previous, std::span<const int32_t> tokens) {
 
 }  // namespace
 
+int64_t DecoderCache::bytes() const {
+  return 2 * int64_t(k_.size()) * n_blocks() * block_size() * int64_t(row_bytes(options_.type, kv_dim_));
+}
+
 DecoderCache::DecoderCache(Backend& backend, const DecoderHParams& hp, const CacheOptions& options)
     : backend_(backend), options_(options), kv_dim_(hp.kv_dim()) {
   const CacheOptions& o = options_;

@@ -65,6 +65,8 @@ class DecoderCache {
   int block_size() const { return options_.block_size; }
   DType type() const { return options_.type; }
   int64_t n_blocks() const { return int64_t(blocks_.size()); }
+  // Bytes of key/value storage the cache holds (every block of every layer, allocated or not).
+  int64_t bytes() const;
   // Blocks a new allocation can take: free ones plus cached ones no sequence holds.
   int64_t available_blocks() const { return int64_t(free_.size() + lru_.size()); }
   // Blocks writing `count` positions at `start` of sequence `seq` would allocate (new blocks and copies).

@@ -50,6 +50,7 @@ Engine::Engine(const DecoderModel& model, const Tokenizer& tokenizer, EngineOpti
     fail("engine cache of {} positions cannot hold one sequence of {}", cache_->n_blocks() * cache_->block_size(),
          options_.context);
   slot_busy_.assign(size_t(options_.slots), false);
+  max_queued_ = options_.max_queued;
   if (options_.draft) {
     if (options_.draft_max < 1) fail("the draft length must be at least 1, not {}", options_.draft_max);
     // The draft's cache: as many positions as the target's, F16 (a draft is small), the same blocks.
@@ -77,7 +78,7 @@ std::shared_ptr<Job> Engine::submit(EngineRequest request) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) fail(ErrorKind::kCancelled, "the engine is shutting down");
-    if (int(queued_.size()) >= options_.max_queued)
+    if (int(queued_.size()) >= max_queued_)
       fail(ErrorKind::kBusy, "the engine is busy: {} requests are already waiting", queued_.size());
     job->id_ = next_id_++;
     queued_.push_back(job);
@@ -104,6 +105,22 @@ size_t size_bucket(uint64_t n) {
 }
 
 }  // namespace
+
+EngineLoad Engine::load() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {int(queued_.size()), int(running_.size()), options_.slots};
+}
+
+int64_t Engine::cache_bytes() const {
+  // The caches are sized once, at construction: reading their size needs no lock.
+  return cache_->bytes() + (draft_ ? draft_->cache_bytes() : 0);
+}
+
+void Engine::set_max_queued(int max_queued) {
+  if (max_queued < 0) fail("engine queue bound must be >= 0");
+  std::lock_guard<std::mutex> lock(mu_);
+  max_queued_ = max_queued;
+}
 
 void Engine::finish(const std::shared_ptr<Job>& job, std::exception_ptr error) {
   {

@@ -119,6 +119,13 @@ struct EngineStats {
   uint64_t drafted = 0, accepted = 0;  // draft tokens guessed, and kept by the target
 };
 
+// What an engine holds right now (for the server's status): requests waiting, sequences running, slots.
+struct EngineLoad {
+  int queued = 0;
+  int running = 0;
+  int slots = 0;
+};
+
 class Engine {
  public:
   // `model` and `tokenizer` must outlive the engine. Allocates the KV cache (cache_positions).
@@ -134,6 +141,11 @@ class Engine {
 
   const EngineOptions& options() const { return options_; }
   EngineStats stats() const;
+  EngineLoad load() const;
+  // Bytes of key/value cache the engine allocated (the target's cache and the draft's).
+  int64_t cache_bytes() const;
+  // Changes the queue bound (options().max_queued keeps the value the engine was made with). Any thread.
+  void set_max_queued(int max_queued);
 
  private:
   void loop();
@@ -155,6 +167,7 @@ class Engine {
   std::condition_variable wake_;
   bool stopping_ = false;
   uint64_t next_id_ = 1;
+  int max_queued_ = 0;  // options_.max_queued until set_max_queued
   std::vector<std::shared_ptr<Job>> queued_;   // waiting for a slot, in arrival order
   std::vector<std::shared_ptr<Job>> running_;  // holding a slot, in admission order
   EngineStats stats_;

@@ -38,6 +38,8 @@ class DraftRunner {
   // Lets the sequence's draft cache go (its whole blocks stay cached), or attaches the cached prefix of `tokens`.
   void release(int seq) { cache_->clear(seq); }
   void attach(int seq, std::span<const int32_t> tokens) { cache_->attach_prefix(seq, tokens); }
+  // Bytes of the draft's key/value storage.
+  int64_t cache_bytes() const { return cache_->bytes(); }
 
  private:
   const DecoderModel& draft_;

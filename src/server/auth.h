@@ -33,6 +33,7 @@ class KeyRing {
   // Any key configured: requests then need one.
   bool enabled() const { return !digests_.empty(); }
   bool has_admin_key() const { return has_admin_; }
+  bool has_api_keys() const { return digests_.size() > (has_admin_ ? 1u : 0u); }  // keys besides the admin key
 
   struct Match {
     bool ok = false;     // a configured key

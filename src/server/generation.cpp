@@ -262,8 +262,8 @@ Json run_generation(DecoderEntry& model, GenerationPlan plan, const std::atomic<
   return completion_response(plan.endpoint, plan.header, choices, usage_of(plan, results), *model.session.tokenizer);
 }
 
-GenerationStream::GenerationStream(DecoderEntry& model, GenerationPlan plan)
-    : model_(model), plan_(std::move(plan)), shared_(std::make_shared<Shared>()) {
+GenerationStream::GenerationStream(DecoderLease model, GenerationPlan plan)
+    : model_(std::move(model)), plan_(std::move(plan)), shared_(std::make_shared<Shared>()) {
   const size_t n = plan_.choices.size();
   shared_->pending.resize(n);
   finished_.assign(n, false);
@@ -272,7 +272,7 @@ GenerationStream::GenerationStream(DecoderEntry& model, GenerationPlan plan)
   try {
     for (size_t i = 0; i < n; ++i) {
       std::weak_ptr<Shared> weak = shared_;
-      jobs_.push_back(submit(*model_.engine, plan_, plan_.choices[i], [weak, i](std::string_view text) {
+      jobs_.push_back(submit(*model_->engine, plan_, plan_.choices[i], [weak, i](std::string_view text) {
         const auto s = weak.lock();
         if (!s) return false;
         std::lock_guard<std::mutex> lock(s->mu);
@@ -350,7 +350,7 @@ void GenerationStream::finish_choice(size_t i, std::string& out) {
   // chunk; clients that accumulate chunks (the openai packages' stream helpers) end with the full list.
   const Json logprobs = choice_logprobs(
       plan_.endpoint, {c.index, {}, results_[i].finish_reason, c.options.top_logprobs >= 0, results_[i].logprobs, c.echo.size(), {}},
-      *model_.session.tokenizer);
+      *model_->session.tokenizer);
   if (plan_.endpoint == Endpoint::kChat)
     out += sse_event(chat_chunk(plan_.header, c.index, Json::object(), reason, logprobs));
   else out += sse_event(completion_chunk(plan_.header, c.index, "", reason, logprobs));

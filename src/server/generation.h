@@ -75,8 +75,9 @@ Json run_generation(DecoderEntry& model, GenerationPlan plan, const std::atomic<
 // went away).
 class GenerationStream {
  public:
-  // Submits every job; throws (Error kBusy, ...) before any event when the engine refuses one.
-  GenerationStream(DecoderEntry& model, GenerationPlan plan);
+  // Submits every job; throws (Error kBusy, ...) before any event when the engine refuses one. The stream holds
+  // the model's lease until it is destroyed, so the model stays loaded while it runs.
+  GenerationStream(DecoderLease model, GenerationPlan plan);
   ~GenerationStream();
   GenerationStream(const GenerationStream&) = delete;
   GenerationStream& operator=(const GenerationStream&) = delete;
@@ -103,7 +104,7 @@ class GenerationStream {
   UsageCounts usage_of_finished() const;
   void append_text(size_t i, const std::string& text, std::string& out);
 
-  DecoderEntry& model_;
+  DecoderLease model_;
   GenerationPlan plan_;
   std::shared_ptr<Shared> shared_;
   std::vector<std::shared_ptr<Job>> jobs_;

@@ -14,6 +14,7 @@
 #include <random>
 #include <thread>
 
+#include "server/admin.h"
 #include "server/api_error.h"
 #include "server/auth.h"
 #include "server/cors.h"
@@ -51,8 +52,9 @@ struct ModelView {
 };
 
 void for_each_loaded_model(const ModelSet& models, const std::function<void(const ModelView&)>& fn) {
-  for (const auto& e : models.entries())
-    fn({e->id, e->decoder ? e->decoder->engine.get() : nullptr, e->encoder ? e->encoder->batcher.get() : nullptr});
+  models.for_each_loaded([&](const std::string& id, const DecoderEntry* d, const EncoderEntry* e) {
+    fn({id, d ? d->engine.get() : nullptr, e ? e->batcher.get() : nullptr});
+  });
 }
 
 // ---- The metrics of the server ----
@@ -382,13 +384,23 @@ bool needs_key(const std::string& path) {
 }  // namespace
 
 struct HttpServer::Impl {
-  const ModelSet& models;
-  const ServerOptions options;
-  const KeyRing keys;
-  RateLimiter limiter;
-  const CorsPolicy cors;
+  ModelSet& models;
+  const ServerOptions options;  // as started; what reload() may change is in the Policy
+  // What SIGHUP may change (reload()): keys, rate limit, CORS, the drain timeout, the Matryoshka models. Swapped
+  // whole; a request keeps the one it started with.
+  struct Policy {
+    explicit Policy(const ServerOptions& o)
+        : options(o), keys(o.api_keys, o.admin_key), limiter(o.rate_limit, o.rate_burst), cors(o.cors_origins) {}
+    const ServerOptions options;
+    const KeyRing keys;
+    RateLimiter limiter;  // its buckets start full again after a reload
+    const CorsPolicy cors;
+  };
+  mutable std::mutex policy_mu;
+  std::shared_ptr<Policy> policy;
   AccessLog access_log;
   ServerMetrics metrics;
+  AdminState admin;
   Server http;
   std::atomic<bool> draining{false};
   std::atomic<bool> finished{false};  // run() has returned
@@ -414,12 +426,10 @@ struct HttpServer::Impl {
 
   int listen_fd = -1;  // the listening socket, once bound
 
-  Impl(const ModelSet& m, ServerOptions o)
+  Impl(ModelSet& m, ServerOptions o)
       : models(m),
         options(std::move(o)),
-        keys(options.api_keys, options.admin_key),
-        limiter(options.rate_limit, options.rate_burst),
-        cors(options.cors_origins),
+        policy(std::make_shared<Policy>(options)),
         access_log(options.log_format) {
     http.set_tcp_nodelay(true);  // SSE chunks are small and latency-bound: no Nagle delay
     http.set_socket_options([this](socket_t sock) {
@@ -462,6 +472,11 @@ struct HttpServer::Impl {
     add_routes();
   }
 
+  std::shared_ptr<Policy> current() const {
+    std::lock_guard<std::mutex> lock(policy_mu);
+    return policy;
+  }
+
   // Answered here, before the body is read: the rest of the connection is not worth reading.
   httplib::Server::HandlerResponse refuse(const httplib::Request& req, httplib::Response& res, int status,
                                           const std::string& message, const std::string& code = "") {
@@ -479,6 +494,7 @@ struct HttpServer::Impl {
   void decorate(const httplib::Request& req, httplib::Response& res) {
     if (tl_exchange.request_id.empty()) tl_exchange.request_id = request_id(req);
     if (!res.has_header("X-Request-Id")) res.set_header("X-Request-Id", tl_exchange.request_id);
+    const CorsPolicy& cors = current()->cors;
     if (cors.enabled() && !res.has_header("Vary") && !res.has_header("Access-Control-Allow-Origin"))
       for (const auto& [k, v] : cors.response_headers(req.get_header_value("Origin"))) res.set_header(k, v);
   }
@@ -490,6 +506,9 @@ struct HttpServer::Impl {
     x.path = req.path;
     x.endpoint = endpoint_label(req.path);
     x.client = req.remote_addr;
+    const std::shared_ptr<Policy> p = current();
+    const CorsPolicy& cors = p->cors;
+    const KeyRing& keys = p->keys;
     const std::string origin = req.get_header_value("Origin");
     // A browser's preflight: answered before the key check (browsers send no credentials with it).
     if (cors.enabled() && req.method == "OPTIONS" && req.has_header("Access-Control-Request-Method")) {
@@ -507,7 +526,10 @@ struct HttpServer::Impl {
     }
     decorate(req, res);
     if (draining.load()) return refuse(req, res, 503, "the server is shutting down");
-    if (keys.enabled() && needs_key(req.path)) {
+    // /admin/* needs a key when any is set; the other routes when an API key is (an admin key alone guards only
+    // the admin routes).
+    const bool admin_route = req.path.rfind("/admin/", 0) == 0;
+    if (admin_route ? keys.enabled() : keys.has_api_keys() && needs_key(req.path)) {
       const std::string auth = req.get_header_value("Authorization");
       const std::string prefix = "Bearer ";
       const KeyRing::Match m = keys.check(auth.rfind(prefix, 0) == 0 ? std::string_view(auth).substr(prefix.size())
@@ -519,21 +541,21 @@ struct HttpServer::Impl {
                       "invalid_api_key");
       }
       x.key = m.id;
-      if (req.path.rfind("/admin/", 0) == 0 && keys.has_admin_key() && !m.admin)
+      if (admin_route && keys.has_admin_key() && !m.admin)
         return refuse(req, res, 403, "this route needs the admin key (--admin-key)", "admin_key_required");
     }
     // A body announced larger than the limit is refused before it is read (httplib would read it all first).
     if (const std::string cl = req.get_header_value("Content-Length");
         !cl.empty() && std::strtoull(cl.c_str(), nullptr, 10) > options.max_body_bytes)
       return refuse(req, res, 413, fmt::format("the request body is larger than {} bytes (--max-body-bytes)", options.max_body_bytes));
-    if (limiter.enabled() && req.path.rfind("/v1/", 0) == 0) {
+    if (p->limiter.enabled() && req.path.rfind("/v1/", 0) == 0) {
       int retry_after = 1;
-      if (!limiter.take(x.key.empty() ? "address " + req.remote_addr : x.key, Clock::now(), &retry_after)) {
+      if (!p->limiter.take(x.key.empty() ? "address " + req.remote_addr : x.key, Clock::now(), &retry_after)) {
         metrics.rate_limited.add({});
         res.set_header("Retry-After", std::to_string(retry_after));
         return refuse(req, res, 429,
                       fmt::format("rate limit reached: {} requests per minute per {} (--rate-limit); retry in {} s",
-                                  options.rate_limit, keys.enabled() ? "key" : "client address", retry_after),
+                                  p->options.rate_limit, keys.has_api_keys() ? "key" : "client address", retry_after),
                       "rate_limit_exceeded");
       }
     }
@@ -638,14 +660,15 @@ struct HttpServer::Impl {
   }
 
   // Both generation endpoints: whole JSON, or an SSE stream whose provider holds the in-flight guard.
-  void answer_generation(DecoderEntry& model, GenerationPlan plan, bool stream, httplib::Response& res,
+  // The lease on the model is held until the answer is written (a stream's, by the stream).
+  void answer_generation(const DecoderLease& model, GenerationPlan plan, bool stream, httplib::Response& res,
                          const Guard& guard) {
     tl_exchange.progress = plan.progress;
     if (!stream) {
       // The client may leave while its request runs: the connection is checked every 20 ms, and the jobs
       // cancelled (their slots freed at the engine's next step) when it has closed.
       const int sock = tl_exchange.sock;
-      send_json(res, 200, run_generation(model, std::move(plan), abandon, [sock] { return sock >= 0 && peer_closed(sock); }));
+      send_json(res, 200, run_generation(*model, std::move(plan), abandon, [sock] { return sock >= 0 && peer_closed(sock); }));
       return;
     }
     // Submitting first means a refusal (busy, bad prompt) is still an ordinary error status.
@@ -668,56 +691,80 @@ struct HttpServer::Impl {
   }
 
   void add_routes() {
-    http.Get("/health", [](const httplib::Request&, httplib::Response& res) {
-      send_json(res, 200, {{"status", "ok"}});
+    // 503 until the models given with -m are loaded (the socket listens while they load).
+    http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+      if (models.ready()) send_json(res, 200, {{"status", "ok"}});
+      else send_json(res, 503, {{"status", "loading"}});
     });
     http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       res.status = 200;
       res.set_content(metrics.registry.render(), kPrometheusContentType);
     });
     http.Get("/v1/models", wrap([this](const httplib::Request&, httplib::Response& res, const Guard&) {
-      Json data = Json::array();
-      for (const auto& e : models.entries()) data.push_back(model_object(e->id, e->created));
-      send_json(res, 200, {{"object", "list"}, {"data", data}});
+      send_json(res, 200, models_list_json(models));
     }));
     http.Get(R"(/v1/models/(.+))", wrap([this](const httplib::Request& req, httplib::Response& res, const Guard&) {
-      const ModelEntry& e = models.find(req.matches[1]);
-      send_json(res, 200, model_object(e.id, e.created));
+      const ModelInfo i = models.info(req.matches[1]);
+      send_json(res, 200, model_object(i.id, i.created));
     }));
     http.Post("/v1/chat/completions",
               wrap([this](const httplib::Request& req, httplib::Response& res, const Guard& guard) {
                 const ChatRequest r = parse_chat_request(req.body);
                 const RequestPriority priority = priority_of(req, r.priority);
-                DecoderEntry& model = models.decoder(r.model);
+                const DecoderLease model = models.decoder(r.model);
                 tl_exchange.model = r.model;
-                GenerationPlan plan = plan_chat(model, r, r.model);
+                GenerationPlan plan = plan_chat(*model, r, model->id);
                 plan.priority = engine_priority(priority);
                 answer_generation(model, std::move(plan), r.stream, res, guard);
               }));
     http.Post("/v1/completions", wrap([this](const httplib::Request& req, httplib::Response& res, const Guard& guard) {
       const CompletionRequest r = parse_completion_request(req.body);
       const RequestPriority priority = priority_of(req, r.priority);
-      DecoderEntry& model = models.decoder(r.model);
+      const DecoderLease model = models.decoder(r.model);
       tl_exchange.model = r.model;
-      GenerationPlan plan = plan_completion(model, r, r.model);
+      GenerationPlan plan = plan_completion(*model, r, model->id);
       plan.priority = engine_priority(priority);
       answer_generation(model, std::move(plan), r.stream, res, guard);
     }));
     http.Post("/v1/embeddings", wrap([this](const httplib::Request& req, httplib::Response& res, const Guard&) {
       EmbeddingRequest r = parse_embedding_request(req.body);
       r.priority = priority_of(req, r.priority);
-      const EncoderEntry& model = models.encoder(r.model);
+      const EncoderLease model = models.encoder(r.model);
       tl_exchange.model = r.model;
+      const auto p = current();
       const bool matryoshka =
-          std::find(options.matryoshka.begin(), options.matryoshka.end(), r.model) != options.matryoshka.end();
-      const Json body = run_embeddings(model, r, r.model, matryoshka);
+          std::find(p->options.matryoshka.begin(), p->options.matryoshka.end(), model->id) != p->options.matryoshka.end();
+      const Json body = run_embeddings(*model, r, model->id, matryoshka);
       tl_exchange.tokens_in = body["usage"]["prompt_tokens"].get<int>();
       send_json(res, 200, body);
+    }));
+    add_admin_routes();
+  }
+
+  // ---- /admin/* (docs/server.md, "Admin API"); pre_route has checked the key ----
+
+  int in_flight_now() {
+    std::lock_guard<std::mutex> lock(mu);
+    return in_flight;
+  }
+
+  void add_admin_routes() {
+    http.Get("/admin/status", wrap([this](const httplib::Request&, httplib::Response& res, const Guard&) {
+      send_json(res, 200, admin_status(models, admin, in_flight_now()));
+    }));
+    http.Get("/admin/models", wrap([this](const httplib::Request&, httplib::Response& res, const Guard&) {
+      send_json(res, 200, admin_models(models));
+    }));
+    http.Post("/admin/models/load", wrap([this](const httplib::Request& req, httplib::Response& res, const Guard&) {
+      send_json(res, 200, admin_load(models, req.body));
+    }));
+    http.Post("/admin/models/unload", wrap([this](const httplib::Request& req, httplib::Response& res, const Guard&) {
+      send_json(res, 200, admin_unload(models, req.body));
     }));
   }
 };
 
-HttpServer::HttpServer(const ModelSet& models, ServerOptions options)
+HttpServer::HttpServer(ModelSet& models, ServerOptions options)
     : impl_(std::make_unique<Impl>(models, std::move(options))) {}
 
 HttpServer::~HttpServer() = default;
@@ -744,7 +791,7 @@ void HttpServer::shutdown() {
   impl_->draining = true;
   {
     std::unique_lock<std::mutex> lock(impl_->mu);
-    if (!impl_->idle.wait_for(lock, impl_->options.drain_timeout, [&] { return impl_->in_flight == 0; }))
+    if (!impl_->idle.wait_for(lock, impl_->current()->options.drain_timeout, [&] { return impl_->in_flight == 0; }))
       impl_->abandon = true;  // httplib's stop() ends streams, but joins handlers still waiting for their jobs
   }
   // httplib's stop() does nothing before its accept loop runs; a signal that arrives between bind() and run()
@@ -757,5 +804,25 @@ void HttpServer::shutdown() {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 }
+
+}  // namespace hearth::server
+
+namespace hearth::server {
+
+void HttpServer::reload(const ServerOptions& options) {
+  ServerOptions next = impl_->options;  // what only a restart changes stays
+  next.api_keys = options.api_keys;
+  next.admin_key = options.admin_key;
+  next.rate_limit = options.rate_limit;
+  next.rate_burst = options.rate_burst;
+  next.cors_origins = options.cors_origins;
+  next.matryoshka = options.matryoshka;
+  next.drain_timeout = options.drain_timeout;
+  auto policy = std::make_shared<Impl::Policy>(next);  // throws, keeping the old one, for options that cannot work
+  std::lock_guard<std::mutex> lock(impl_->policy_mu);
+  impl_->policy = std::move(policy);
+}
+
+AdminState& HttpServer::admin_state() { return impl_->admin; }
 
 }  // namespace hearth::server

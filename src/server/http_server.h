@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "server/access_log.h"
+#include "server/admin.h"
 #include "server/model_set.h"
 
 namespace hearth::server {
@@ -41,7 +42,7 @@ struct ServerOptions {
 class HttpServer {
  public:
   // Error (kInvalidArgument) for options that cannot work (an empty key, a CORS origin with a path).
-  HttpServer(const ModelSet& models, ServerOptions options);
+  HttpServer(ModelSet& models, ServerOptions options);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -57,6 +58,11 @@ class HttpServer {
 
   // GET /metrics' body (Prometheus text format 0.0.4).
   std::string metrics_text() const;
+  // Any thread (SIGHUP): the keys and the drain timeout take effect for the next request; requests in flight and
+  // open connections go on. host, port, http_threads and max_body_bytes stay as the server started.
+  void reload(const ServerOptions& options);
+  // The process's state the admin API reports (uptime, configuration reloads).
+  AdminState& admin_state();
 
  private:
   struct Impl;

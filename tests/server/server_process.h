@@ -3,8 +3,11 @@
 // server fails a test instead of hanging the suite.
 #pragma once
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,10 +23,11 @@ namespace hearth::test {
 
 class ServerProcess {
  public:
-  // Runs `hearth serve --port 0 <args>` and waits (at most `timeout`) for its "listening on" line. With
+  // Runs `hearth serve --port 0 <args>` and waits (at most `timeout`) for its "listening on" line and, with
+  // `wait_until_ready`, for /health to stop answering 503 (the -m models load after the socket listens). With
   // `stderr_path`, the program's stderr (its access log) goes to that file instead of the test's.
   explicit ServerProcess(const std::vector<std::string>& args, std::chrono::seconds timeout = std::chrono::seconds(120),
-                         const std::string& stderr_path = "") {
+                         const std::string& stderr_path = "", bool wait_until_ready = true) {
     int out[2];
     if (::pipe(out) != 0) return;
     pid_ = ::fork();
@@ -60,6 +64,8 @@ class ServerProcess {
         const std::string url = buf.substr(at + 20, eol - at - 20);  // host:port
         port_ = std::stoi(url.substr(url.rfind(':') + 1));
         host_ = url.substr(0, url.rfind(':'));
+        while (wait_until_ready && health_status() == 503 && std::chrono::steady_clock::now() < deadline)
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
         return;
       }
     }
@@ -70,6 +76,27 @@ class ServerProcess {
   ServerProcess& operator=(const ServerProcess&) = delete;
 
   bool ready() const { return port_ > 0; }
+  // GET /health's status over a plain socket (0 when there is no answer).
+  int health_status() const {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return 0;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(uint16_t(port_));
+    int status = 0;
+    if (::inet_pton(AF_INET, host_.c_str(), &addr.sin_addr) == 1 &&
+        ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      const std::string req = "GET /health HTTP/1.0\r\n\r\n";
+      if (::write(fd, req.data(), req.size()) == ssize_t(req.size())) {
+        char buf[64] = {};
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 5000) > 0 && ::read(fd, buf, sizeof buf - 1) > 12) status = std::atoi(buf + 9);  // "HTTP/1.1 200"
+      }
+    }
+    ::close(fd);
+    return status;
+  }
+  pid_t pid() const { return pid_; }
   int port() const { return port_; }
   const std::string& host() const { return host_; }
   std::string base_url() const { return "http://" + host_ + ":" + std::to_string(port_); }
