@@ -182,12 +182,16 @@ TEST_F(OpsTest, MetricsParseAndCountersMove) {
   missing["model"] = "no-such-model";
   ASSERT_EQ(post(s, "/v1/chat/completions", missing).status, 404);
 
-  // A request is counted once its response is written: the last one may still be on its way into the counters
-  // when its client has read it.
+  // A request is counted once its response is written, by its connection's thread: any of them may still be on
+  // its way into the counters when its client has read it, so wait for all four.
   PromText after;
+  const std::map<std::string, std::string> chat_done = {{"endpoint", "/v1/chat/completions"}, {"status", "200"}};
+  const std::map<std::string, std::string> embed_done = {{"endpoint", "/v1/embeddings"}, {"status", "200"}};
   EXPECT_TRUE(wait_until([&] {
     after = scrape(s);
-    return after.sum("hearth_http_requests_total", {{"status", "404"}}) == 1;
+    return after.sum("hearth_http_requests_total", {{"status", "404"}}) == 1 &&
+           after.sum("hearth_http_requests_total", chat_done) - before.sum("hearth_http_requests_total", chat_done) == 2 &&
+           after.sum("hearth_http_requests_total", embed_done) - before.sum("hearth_http_requests_total", embed_done) == 1;
   }, std::chrono::seconds(5)));
   ASSERT_EQ(after.error, "");
   auto delta = [&](const std::string& name, const std::map<std::string, std::string>& labels = {}) {
