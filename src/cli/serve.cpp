@@ -63,7 +63,8 @@ int run_serve(const ServeOptions& o) {
     http.shutdown();
   });
   for (const auto& e : models.entries())
-    fmt::print(stderr, "hearth: model '{}' ({})\n", e->id, e->decoder ? "text generation" : "embeddings");
+    fmt::print(stderr, "hearth: model '{}' ({})\n", e->id,
+               e->decoder ? "text generation" : e->reranker ? "reranking: a cross-encoder" : "embeddings");
   // The one line on stdout, once the socket accepts connections: scripts and tests wait for it.
   fmt::print("hearth: listening on http://{}:{}\n", o.host, port);
   std::fflush(stdout);
@@ -90,7 +91,7 @@ CommandRegistration reg({"serve"}, "Serve models over an OpenAI-compatible HTTP 
   app.add_option("--ctx", o->ctx, "context per sequence (default: the model's, at most 4096)")->check(CLI::Range(0, 1 << 20));
   app.add_option("--max-queued", o->max_queued, "requests waiting per text model; more are refused with 429")
       ->capture_default_str()->check(CLI::Range(1, 1 << 20));
-  app.add_option("--api-key", o->api_key, "require Authorization: Bearer KEY on /v1/ endpoints");
+  app.add_option("--api-key", o->api_key, "require Authorization: Bearer KEY on /v1/ endpoints and /rerank");
   app.add_option("--max-body-bytes", o->max_body_bytes, "largest request body (larger: 413)")->capture_default_str();
   app.add_option("--http-threads", o->http_threads, "connections served at once (default: max(16, 4 x slots))")
       ->check(CLI::Range(0, 4096));

@@ -11,6 +11,7 @@
 #include "server/api_error.h"
 #include "server/embeddings.h"
 #include "server/generation.h"
+#include "server/rerank.h"
 #include "server/request.h"
 #include "server/responses.h"
 
@@ -100,7 +101,7 @@ struct HttpServer::Impl {
       send_error(res, 503, "the server is shutting down");
       return httplib::Server::HandlerResponse::Handled;
     }
-    if (!options.api_key.empty() && req.path.rfind("/v1/", 0) == 0) {
+    if (!options.api_key.empty() && (req.path.rfind("/v1/", 0) == 0 || req.path == "/rerank")) {
       const std::string auth = req.get_header_value("Authorization");
       const std::string prefix = "Bearer ";
       const bool ok = auth.rfind(prefix, 0) == 0 && constant_time_equal(auth.substr(prefix.size()), options.api_key);
@@ -200,6 +201,12 @@ struct HttpServer::Impl {
       const EmbeddingRequest r = parse_embedding_request(req.body);
       send_json(res, 200, run_embeddings(models.encoder(r.model), r, r.model));
     }));
+    // Cohere's and Jina's path, and the bare one TEI and others serve.
+    for (const char* path : {"/v1/rerank", "/rerank"})
+      http.Post(path, wrap([this](const httplib::Request& req, httplib::Response& res, const Guard&) {
+        const RerankRequest r = parse_rerank_request(req.body);
+        send_json(res, 200, run_rerank(models.reranker(r.model), r, r.model));
+      }));
   }
 };
 

@@ -42,6 +42,11 @@ ModelSet::ModelSet(const std::vector<ModelSpec>& specs, const ModelSetOptions& o
       eo.step_tokens = std::max(eo.step_tokens, eo.slots);
       d->engine = std::make_unique<Engine>(*d->session.model, *d->session.tokenizer, eo);
       entry->decoder = std::move(d);
+    } else if (is_cross_encoder(*weights)) {
+      auto r = std::make_unique<RerankerEntry>();
+      r->weights = weights;
+      r->reranker = std::make_unique<Reranker>(weights, *shared_backend("auto", o.threads));
+      entry->reranker = std::move(r);
     } else {
       auto e = std::make_unique<EncoderEntry>();
       e->weights = weights;
@@ -55,6 +60,18 @@ ModelSet::ModelSet(const std::vector<ModelSpec>& specs, const ModelSetOptions& o
 
 ModelSet::~ModelSet() = default;
 
+namespace {
+
+ApiError reranker_cannot(const std::string& id, const char* what) {
+  return ApiError(400,
+                  fmt::format("the model '{}' is a reranker (cross-encoder): it cannot {}; it scores documents "
+                              "against a query at /v1/rerank",
+                              id, what),
+                  "model", "model_not_supported", ErrorKind::kUnsupported);
+}
+
+}  // namespace
+
 ModelEntry& ModelSet::find(const std::string& id) const {
   for (const auto& e : entries_)
     if (e->id == id) return *e;
@@ -64,6 +81,7 @@ ModelEntry& ModelSet::find(const std::string& id) const {
 
 DecoderEntry& ModelSet::decoder(const std::string& id) const {
   ModelEntry& e = find(id);
+  if (e.reranker) throw reranker_cannot(id, "generate text");
   if (!e.decoder)
     throw ApiError(400, fmt::format("the model '{}' is an embedding model (encoder): it cannot generate text", id),
                    "model", "model_not_supported", ErrorKind::kUnsupported);
@@ -72,10 +90,22 @@ DecoderEntry& ModelSet::decoder(const std::string& id) const {
 
 EncoderEntry& ModelSet::encoder(const std::string& id) const {
   ModelEntry& e = find(id);
+  if (e.reranker) throw reranker_cannot(id, "embed texts");
   if (!e.encoder)
     throw ApiError(400, fmt::format("the model '{}' is a text generation model (decoder): it has no embeddings", id),
                    "model", "model_not_supported", ErrorKind::kUnsupported);
   return *e.encoder;
+}
+
+RerankerEntry& ModelSet::reranker(const std::string& id) const {
+  ModelEntry& e = find(id);
+  if (!e.reranker)
+    throw ApiError(400,
+                   fmt::format("the model '{}' is {}: it cannot rerank; /v1/rerank needs a cross-encoder (an encoder "
+                               "with a classification head, such as bge-reranker or ms-marco-MiniLM)",
+                               id, e.decoder ? "a text generation model (decoder)" : "an embedding model (encoder)"),
+                   "model", "model_not_supported", ErrorKind::kUnsupported);
+  return *e.reranker;
 }
 
 }  // namespace hearth::server

@@ -1,5 +1,5 @@
 // The models a server holds, by id. A decoder (text generation) gets a batching Engine and its chat template; an
-// encoder (embeddings) an EmbedBatcher. Everything is loaded before the server listens and lives until it has
+// encoder (embeddings) an EmbedBatcher; a cross-encoder (reranking) a Reranker. Everything is loaded before the server listens and lives until it has
 // stopped, so a handler's reference to an entry never dangles.
 #pragma once
 
@@ -12,6 +12,7 @@
 #include "runtime/embed_batcher.h"
 #include "runtime/embedder.h"
 #include "runtime/engine.h"
+#include "runtime/reranker.h"
 #include "runtime/session.h"
 
 namespace hearth::server {
@@ -44,11 +45,19 @@ struct EncoderEntry {
   std::unique_ptr<EmbedBatcher> batcher;
 };
 
+// A cross-encoder (an encoder with a classification head): scores query-document pairs, runs on the request's
+// thread.
+struct RerankerEntry {
+  std::shared_ptr<const Weights> weights;
+  std::unique_ptr<Reranker> reranker;
+};
+
 struct ModelEntry {
   std::string id;
   int64_t created = 0;  // load time (Unix seconds), /v1/models' "created"
-  std::unique_ptr<DecoderEntry> decoder;  // exactly one of the two is set
+  std::unique_ptr<DecoderEntry> decoder;  // exactly one of the three is set
   std::unique_ptr<EncoderEntry> encoder;
+  std::unique_ptr<RerankerEntry> reranker;
 };
 
 class ModelSet {
@@ -60,9 +69,11 @@ class ModelSet {
   const std::vector<std::unique_ptr<ModelEntry>>& entries() const { return entries_; }
   // ApiError 404 (model_not_found) for an unknown id.
   ModelEntry& find(const std::string& id) const;
-  // As find, and ApiError 400 when the model cannot do it (embeddings from a decoder, text from an encoder).
+  // As find, and ApiError 400 when the model cannot do it (embeddings from a decoder, text from an encoder,
+  // reranking from either, embeddings or text from a reranker).
   DecoderEntry& decoder(const std::string& id) const;
   EncoderEntry& encoder(const std::string& id) const;
+  RerankerEntry& reranker(const std::string& id) const;
 
  private:
   std::vector<std::unique_ptr<ModelEntry>> entries_;

@@ -51,9 +51,20 @@ struct EmbeddingRequest {
   bool base64 = false;  // encoding_format "base64": little-endian float32, base64-encoded
 };
 
+// /v1/rerank (and /rerank), the Cohere / Jina request: documents as strings or {"text": ...} objects.
+struct RerankRequest {
+  std::string model;
+  std::string query;
+  std::vector<std::string> documents;  // at least one
+  std::optional<int> top_n;            // absent: every document
+  bool return_documents = false;       // Cohere's default (Jina's is true)
+  bool raw_scores = false;             // relevance_score as the model's logit instead of its sigmoid
+};
+
 // Each throws ApiError (400, naming the field) for malformed JSON, a wrong type or a value out of range.
 ChatRequest parse_chat_request(std::string_view body);
 CompletionRequest parse_completion_request(std::string_view body);
 EmbeddingRequest parse_embedding_request(std::string_view body);
+RerankRequest parse_rerank_request(std::string_view body);
 
 }  // namespace hearth::server

@@ -213,6 +213,12 @@ TEST(Reranker, XlmRobertaEmbedderEmbeds) {
   for (size_t i = 0; i < direct[0].size(); ++i) EXPECT_NEAR(r.embeddings[0][i], direct[0][i], 1e-6);
 }
 
+TEST(Reranker, EmbedderRefusesACrossEncoder) {
+  auto backend = make_cpu_backend(1);
+  EXPECT_EQ(test::thrown_kind([&] { Embedder e(tiny_cross_encoder(t5_vocab(), 1, 32), *backend); }),
+            to_string(ErrorKind::kUnsupported));
+}
+
 TEST(Reranker, RefusesAnEmbedder) {
   auto backend = make_cpu_backend(1);
   try {
