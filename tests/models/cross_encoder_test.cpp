@@ -465,7 +465,8 @@ TEST(CrossEncoder, Errors) {
   const TinyCrossEncoder ref{Shape{}};
   auto backend = make_cpu_backend(1);
   {
-    auto w = from_image(ref.gguf());
+    const std::string image = ref.gguf();  // the Weights point into it
+    auto w = from_image(image);
     auto model = load_encoder(*w, *backend);
     const Pair p = bert_pair({5}, {6});
     std::vector<int32_t> bad_types = p.types;
@@ -481,7 +482,8 @@ TEST(CrossEncoder, Errors) {
   }
   {
     // Pooling type rank without a head is a broken file.
-    auto w = from_image(ref.gguf());
+    const std::string image = ref.gguf();  // the Weights point into it
+    auto w = from_image(image);
     auto stripped = std::make_unique<Weights>();
     stripped->set_source("no-head.gguf");
     for (const auto& [k, v] : w->metadata().entries()) stripped->mutable_metadata().set(k, v);
