@@ -8,6 +8,7 @@
 #include <cctype>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -28,6 +29,7 @@ namespace {
 struct MakeModelOptions {
   std::string arch, preset, type = "f16", vocab, output;
   uint64_t seed = 42;
+  bool rerank = false;  // bert: a cross-encoder (classification head, pooling type rank)
 };
 
 // splitmix64 + Box-Muller: fully specified here, unlike std::normal_distribution.
@@ -87,14 +89,18 @@ class ModelBuilder {
     const auto* tokens = vocab->metadata().find_strings("tokenizer.ggml.tokens");
     if (!tokens || tokens->empty())
       fail(ErrorKind::kCorruptData, "{}: no tokenizer.ggml.tokens in this vocabulary", vocab_path);
+    tokenizer_model_ = vocab->metadata().find_string("tokenizer.ggml.model").value_or("");
     return int64_t(tokens->size());
   }
+  // tokenizer.ggml.model of the copied vocabulary ("bert", "t5", ...).
+  const std::string& tokenizer_model() const { return tokenizer_model_; }
 
  private:
   Gaussian rng_;
   DType type_;
   GgufWriter writer_;
   std::vector<std::vector<uint8_t>> storage_;
+  std::string tokenizer_model_;
 };
 
 // llama.cpp's general.file_type numbering (LLAMA_FTYPE_*).
@@ -113,18 +119,24 @@ struct BertShape {
   int n_layer, n_embd, n_head, n_ff, n_ctx;
 };
 
+// With --rerank, a cross-encoder as llama.cpp's converter writes one: the classification head cls (dense, then
+// tanh) and cls.output (one logit), pooling type rank. A "t5" (unigram) vocabulary gives the XLM-RoBERTa shape
+// (one token type; llama.cpp stores its positions from 0), any other BERT's two token types.
 void make_bert(ModelBuilder& b, const MakeModelOptions& o) {
   static const std::map<std::string, BertShape> presets = {
-      {"minilm-l6", {6, 384, 12, 1536, 512}},     // all-MiniLM-L6-v2
+      {"minilm-l6", {6, 384, 12, 1536, 512}},     // all-MiniLM-L6-v2, ms-marco-MiniLM-L6-v2
       {"minilm-l12", {12, 384, 12, 1536, 512}},   // all-MiniLM-L12-v2
       {"bge-small", {12, 384, 12, 1536, 512}},    // bge-small-en-v1.5
-      {"bert-base", {12, 768, 12, 3072, 512}},    // bert-base / bge-base / e5-base
+      {"bert-base", {12, 768, 12, 3072, 512}},    // bert-base / bge-base / e5-base / bge-reranker-base
+      {"tiny", {2, 32, 2, 64, 128}},              // for tests: loads and runs in milliseconds
   };
   auto it = presets.find(o.preset);
-  if (it == presets.end()) fail("unknown bert preset '{}' (minilm-l6, minilm-l12, bge-small, bert-base)", o.preset);
+  if (it == presets.end())
+    fail("unknown bert preset '{}' (minilm-l6, minilm-l12, bge-small, bert-base, tiny)", o.preset);
   const BertShape s = it->second;
   const DType t = b.type();
   const int64_t n_vocab = b.copy_tokenizer(o.vocab);
+  const int64_t n_types = b.tokenizer_model() == "t5" ? 1 : 2;
 
   Metadata& m = b.writer().metadata();
   m.set_string("general.architecture", "bert");
@@ -137,31 +149,41 @@ void make_bert(ModelBuilder& b, const MakeModelOptions& o) {
   m.set_f32("bert.attention.layer_norm_epsilon", 1e-12f);
   m.set_u32("bert.context_length", uint32_t(s.n_ctx));
   m.set_bool("bert.attention.causal", false);
-  m.set_u32("bert.pooling_type", 1);  // mean
+  m.set_u32("bert.pooling_type", o.rerank ? 4 : 1);  // rank (a cross-encoder) or mean
+  m.set_u32("tokenizer.ggml.token_type_count", uint32_t(n_types));
 
-  // Standard deviations of a trained small BERT's tensors, so activations have realistic ranges.
+  // Standard deviations of a trained small BERT's tensors, so activations have realistic ranges; a narrower model
+  // (tiny) gets wider ones, so that its products have the same spread as MiniLM's (variance ~ width x std^2).
   const int64_t H = s.n_embd, F = s.n_ff;
+  const float w = std::max(1.0f, std::sqrt(384.0f / float(H)));
   b.add("token_embd.weight", t, n_vocab, H, 0.05f);
   b.add("position_embd.weight", DType::F32, s.n_ctx, H, 0.02f);
-  b.add("token_types.weight", DType::F32, 2, H, 0.02f);
+  b.add("token_types.weight", DType::F32, n_types, H, 0.02f);
   b.add_vector("token_embd_norm.weight", H, 0.05f, 1.0f);
   b.add_vector("token_embd_norm.bias", H, 0.02f);
   for (int il = 0; il < s.n_layer; ++il) {
     const std::string p = fmt::format("blk.{}.", il);
     for (const char* qkv : {"attn_q", "attn_k", "attn_v"}) {
-      b.add(p + qkv + ".weight", t, H, H, 0.04f);
+      b.add(p + qkv + ".weight", t, H, H, 0.04f * w);
       b.add_vector(p + qkv + ".bias", H, 0.02f);
     }
-    b.add(p + "attn_output.weight", t, H, H, 0.04f);
+    b.add(p + "attn_output.weight", t, H, H, 0.04f * w);
     b.add_vector(p + "attn_output.bias", H, 0.02f);
     b.add_vector(p + "attn_output_norm.weight", H, 0.05f, 1.0f);
     b.add_vector(p + "attn_output_norm.bias", H, 0.02f);
-    b.add(p + "ffn_up.weight", t, F, H, 0.04f);
+    b.add(p + "ffn_up.weight", t, F, H, 0.04f * w);
     b.add_vector(p + "ffn_up.bias", F, 0.02f);
-    b.add(p + "ffn_down.weight", t, H, F, 0.03f);
+    b.add(p + "ffn_down.weight", t, H, F, 0.03f * w);
     b.add_vector(p + "ffn_down.bias", H, 0.02f);
     b.add_vector(p + "layer_output_norm.weight", H, 0.05f, 1.0f);
     b.add_vector(p + "layer_output_norm.bias", H, 0.02f);
+  }
+  if (o.rerank) {
+    // Spreads chosen so that random pairs get logits of a few units, as a trained reranker's are.
+    b.add("cls.weight", t, H, H, 2.0f / std::sqrt(float(H)));
+    b.add_vector("cls.bias", H, 0.1f);
+    b.add("cls.output.weight", DType::F32, 1, H, 3.0f / std::sqrt(float(H)));
+    b.add_vector("cls.output.bias", 1, 0.5f);
   }
 }
 
@@ -230,6 +252,7 @@ const std::map<std::string, ModelMaker>& makers() {
 }
 
 int run_make_model(const MakeModelOptions& o) {
+  if (o.rerank && o.arch != "bert") fail("--rerank needs --arch bert (a cross-encoder)");
   auto it = makers().find(o.arch);
   if (it == makers().end()) {
     std::string names;
@@ -267,6 +290,9 @@ CommandRegistration reg({"dev", "make-model"}, "Write a random-weight model of a
                               ->required();
                           app.add_option("-o,--output", o->output, "Output GGUF file")->required();
                           app.add_option("--seed", o->seed, "Random seed");
+                          app.add_flag("--rerank", o->rerank,
+                                       "bert: a cross-encoder (classification head, pooling type rank); XLM-RoBERTa's "
+                                       "shape with a t5 vocabulary");
                           return [o] { return run_make_model(*o); };
                         });
 

@@ -24,7 +24,13 @@ enum class Family { Bert, Llama };
 struct ArchInfo {
   std::string arch;  // GGUF general.architecture
   Family family;
+  bool roberta = false;     // XLM-RoBERTa: "roberta." prefix, positions offset by padding_idx + 1
+  bool classifier = false;  // *ForSequenceClassification: a cross-encoder's head
 };
+
+bool ends_with(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
 
 ArchInfo detect_arch(const json& config, const std::string& source) {
   std::string name;
@@ -32,14 +38,19 @@ ArchInfo detect_arch(const json& config, const std::string& source) {
     name = (*a)[0].get<std::string>();
   std::string model_type;
   if (auto m = config.find("model_type"); m != config.end() && m->is_string()) model_type = m->get<std::string>();
-  if (name.rfind("Bert", 0) == 0 || model_type == "bert") return {"bert", Family::Bert};
+  const bool classifier = ends_with(name, "ForSequenceClassification");
+  if (name.rfind("Bert", 0) == 0 || model_type == "bert") return {"bert", Family::Bert, false, classifier};
+  // llama.cpp writes XLM-RoBERTa as "bert" too (positions shifted, see map_name's caller).
+  if (name.rfind("XLMRoberta", 0) == 0 || model_type == "xlm-roberta")
+    return {"bert", Family::Bert, true, classifier};
   if (name == "LlamaForCausalLM" || name == "MistralForCausalLM" || model_type == "llama" || model_type == "mistral")
     return {"llama", Family::Llama};
   if (name == "Qwen2ForCausalLM" || model_type == "qwen2") return {"qwen2", Family::Llama};
   if (name == "Qwen3ForCausalLM" || model_type == "qwen3") return {"qwen3", Family::Llama};
   fail(ErrorKind::kUnsupported,
-       "{}: unsupported architecture '{}' (model_type '{}'); supported: BERT, Llama, Mistral, Qwen2, Qwen3", source,
-       name, model_type);
+       "{}: unsupported architecture '{}' (model_type '{}'); supported: BERT, XLM-RoBERTa (models and "
+       "ForSequenceClassification cross-encoders), Llama, Mistral, Qwen2, Qwen3",
+       source, name, model_type);
 }
 
 // Typed access to config.json values with errors naming the key.
@@ -115,17 +126,50 @@ std::optional<uint32_t> pooling_type(const fs::path& dir) {
   return std::nullopt;
 }
 
-void map_bert_config(const Config& c, const fs::path& dir, Metadata& m) {
+// XLM-RoBERTa's position ids start at padding_idx + 1: the rows the table holds before them are never used.
+int64_t position_offset(const Config& c, const ArchInfo& arch) {
+  if (!arch.roberta) return 0;
+  if (!c.has("pad_token_id")) return 2;  // XLMRobertaConfig's default pad_token_id is 1
+  const json& v = c.raw().at("pad_token_id");
+  if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 1024)
+    fail(ErrorKind::kCorruptData, "{}: key 'pad_token_id' must be a small non-negative integer, got {}", c.source(),
+         v.dump());
+  return v.get<int64_t>() + 1;
+}
+
+void map_bert_config(const Config& c, const fs::path& dir, const ArchInfo& arch, Metadata& m) {
   m.set_u32("bert.block_count", uint32_t(c.positive_int("num_hidden_layers")));
   m.set_u32("bert.embedding_length", uint32_t(c.positive_int("hidden_size")));
   m.set_u32("bert.feed_forward_length", uint32_t(c.positive_int("intermediate_size")));
   m.set_u32("bert.attention.head_count", uint32_t(c.positive_int("num_attention_heads")));
   m.set_f32("bert.attention.layer_norm_epsilon", float(c.positive_number("layer_norm_eps", 1e-12)));
-  m.set_u32("bert.context_length", uint32_t(c.positive_int("max_position_embeddings")));
+  // As llama.cpp's converter does, the positions an XLM-RoBERTa offset skips are taken off the context.
+  const int64_t positions = c.positive_int("max_position_embeddings"), offset = position_offset(c, arch);
+  if (positions <= offset)
+    fail(ErrorKind::kCorruptData, "{}: max_position_embeddings {} leaves no position after the offset {}", c.source(),
+         positions, offset);
+  m.set_u32("bert.context_length", uint32_t(positions - offset));
   m.set_bool("bert.attention.causal", false);
   m.set_u32("tokenizer.ggml.token_type_count", uint32_t(c.positive_int("type_vocab_size", 2)));
   if (c.has("vocab_size")) m.set_u32("bert.vocab_size", uint32_t(c.positive_int("vocab_size")));
-  if (auto p = pooling_type(dir)) m.set_u32("bert.pooling_type", *p);
+  if (arch.classifier) {
+    m.set_u32("bert.pooling_type", 4);  // rank: the classification head scores the first token
+    if (const json* labels = c.raw().contains("id2label") ? &c.raw().at("id2label") : nullptr;
+        labels && labels->is_object()) {
+      std::vector<std::string> names(labels->size());
+      for (const auto& [key, value] : labels->items()) {
+        size_t i = names.size();
+        try {
+          i = std::stoul(key);
+        } catch (const std::exception&) {
+        }
+        if (i < names.size() && value.is_string()) names[i] = value.get<std::string>();
+      }
+      m.set_strings("bert.classifier.output_labels", names);
+    }
+  } else if (auto p = pooling_type(dir)) {
+    m.set_u32("bert.pooling_type", *p);
+  }
 }
 
 void map_llama_config(const Config& c, const std::string& arch, Metadata& m) {
@@ -215,6 +259,16 @@ constexpr NameRule kBertLayer[] = {
     {"attention.output.LayerNorm", "attn_output_norm"}, {"intermediate.dense", "ffn_up"},
     {"output.dense", "ffn_down"},                {"output.LayerNorm", "layer_output_norm"},
 };
+// A cross-encoder's head (llama.cpp's cls / cls.output). BERT's pooler is the dense layer of its head: pooled =
+// tanh(pooler(h_cls)), logits = classifier(pooled), the shape of RoBERTa's classifier.dense + tanh + out_proj.
+constexpr NameRule kBertClassifier[] = {
+    {"pooler.dense", "cls"},
+    {"classifier", "cls.output"},
+};
+constexpr NameRule kRobertaClassifier[] = {
+    {"classifier.dense", "cls"},
+    {"classifier.out_proj", "cls.output"},
+};
 constexpr NameRule kLlamaGlobal[] = {
     {"model.embed_tokens", "token_embd"},
     {"model.norm", "output_norm"},
@@ -236,7 +290,8 @@ std::string apply_rules(const NameRule (&rules)[N], std::string_view stem) {
   return "";
 }
 
-std::string map_name(Family family, std::string name, int64_t& layer) {
+std::string map_name(const ArchInfo& arch, std::string name, int64_t& layer) {
+  const Family family = arch.family;
   layer = -1;
   // Old TF-converted BERT checkpoints name LayerNorm parameters gamma/beta.
   std::string suffix;
@@ -251,6 +306,11 @@ std::string map_name(Family family, std::string name, int64_t& layer) {
   if (suffix.empty()) return "";
   const bool bert = family == Family::Bert;
   if (bert && name.rfind("bert.", 0) == 0) name = name.substr(5);
+  if (arch.roberta && name.rfind("roberta.", 0) == 0) name = name.substr(8);
+  if (arch.classifier) {
+    const std::string g = arch.roberta ? apply_rules(kRobertaClassifier, name) : apply_rules(kBertClassifier, name);
+    if (!g.empty()) return g + suffix;
+  }
   const std::string layer_prefix = bert ? "encoder.layer." : "model.layers.";
   if (name.rfind(layer_prefix, 0) == 0) {
     const std::string rest = name.substr(layer_prefix.size());
@@ -310,7 +370,7 @@ std::unique_ptr<Weights> load_hf_folder(const std::string& dir_path) {
   meta.set_string("general.architecture", arch.arch);
   meta.set_string("general.name", dir.filename().string());
   meta.set_string("general.source.hf_dir", dir.string());
-  if (arch.family == Family::Bert) map_bert_config(config, dir, meta);
+  if (arch.family == Family::Bert) map_bert_config(config, dir, arch, meta);
   else map_llama_config(config, arch.arch, meta);
   const int64_t n_layers = meta.get_int(arch.arch + ".block_count");
 
@@ -337,6 +397,7 @@ std::unique_ptr<Weights> load_hf_folder(const std::string& dir_path) {
     fail(ErrorKind::kCorruptData, "{}: no model.safetensors or model.safetensors.index.json", dir_path);
   }
 
+  const int64_t pos_offset = arch.family == Family::Bert ? position_offset(config, arch) : 0;
   std::set<std::string> seen_hf, seen_gguf;
   size_t skipped = 0;
   const bool permute = arch.arch == "llama";
@@ -355,7 +416,7 @@ std::unique_ptr<Weights> load_hf_folder(const std::string& dir_path) {
                it->second);
       }
       int64_t layer = -1;
-      std::string gguf = map_name(arch.family, e.name, layer);
+      std::string gguf = map_name(arch, e.name, layer);
       if (gguf.empty()) {
         log::debug("{}: skipping tensor '{}' (no GGUF counterpart)", path, e.name);
         ++skipped;
@@ -367,6 +428,16 @@ std::unique_ptr<Weights> load_hf_folder(const std::string& dir_path) {
       if (!seen_gguf.insert(gguf).second)
         fail(ErrorKind::kCorruptData, "{}: tensor '{}' maps to '{}' twice", path, e.name, gguf);
       WeightTensor t = to_weight_tensor(e, path, gguf);
+      if (gguf == "position_embd.weight" && pos_offset > 0) {
+        // Rows before padding_idx + 1 are never used: drop them, as llama.cpp's converter does.
+        if (t.ne.size() != 2 || t.ne[1] <= pos_offset)
+          fail(ErrorKind::kCorruptData, "{}: tensor '{}' has too few rows for the position offset {}", path, e.name,
+               pos_offset);
+        const size_t skip = row_bytes(t.type, t.ne[0]) * size_t(pos_offset);
+        t.data += skip;
+        t.nbytes -= skip;
+        t.ne[1] -= pos_offset;
+      }
       if (permute && layer >= 0 && (gguf.find(".attn_q.") != std::string::npos || gguf.find(".attn_k.") != std::string::npos)) {
         const bool is_k = gguf.find(".attn_k.") != std::string::npos;
         t = permute_rope_rows(*w, t, is_k ? meta.get_int("llama.attention.head_count_kv") : n_head);

@@ -8,7 +8,10 @@
 //
 // A Hugging Face folder (config.json + model.safetensors, or shards listed by model.safetensors.index.json) is
 // presented in GGUF vocabulary: config.json keys become GGUF metadata keys and HF tensor names become GGUF
-// names, for the BERT family (arch "bert") and Llama/Mistral (arch "llama"), Qwen2 ("qwen2"), Qwen3 ("qwen3").
+// names, for the BERT family (arch "bert": BERT and XLM-RoBERTa, their *ForSequenceClassification cross-encoders
+// with the head as cls / cls.output and pooling type rank, XLM-RoBERTa's position table without the
+// padding_idx + 1 rows its positions skip, all as llama.cpp's converter writes them, except that BERT's pooler is
+// kept as the head's dense layer) and Llama/Mistral (arch "llama"), Qwen2 ("qwen2"), Qwen3 ("qwen3").
 // Only F32, F16 and BF16 tensors are accepted (others: Error naming the dtype). HF's [out, in] row-major
 // matrices are GGUF's ne {in, out}, so no transpose is needed: data stays in the file's memory map.
 //

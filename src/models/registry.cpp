@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 
 #include "core/error.h"
 #include "models/bert.h"
@@ -50,6 +51,11 @@ std::string encoder_names() {
 }
 
 }  // namespace
+
+bool is_cross_encoder(const Weights& weights) {
+  const std::optional<std::string> arch = weights.metadata().find_string("general.architecture");
+  return arch == "bert" && has_classification_head(weights);
+}
 
 std::unique_ptr<EncoderModel> load_encoder(const Weights& weights, Backend& backend) {
   const std::string arch = weights.architecture();

@@ -45,6 +45,10 @@ const std::vector<DecoderArchitecture>& decoder_table();
 // Architectures known to be decoders (text generation models), whether or not this build runs them.
 bool is_decoder_architecture(std::string_view arch);
 
+// Whether the file is an encoder with a classification head (a cross-encoder, for reranking) rather than an
+// embedding model. Reads only tensor names and metadata; false for decoders.
+bool is_cross_encoder(const Weights& weights);
+
 // Builds the encoder for weights.architecture(). Error "<file>: '<arch>' is a decoder model; embeddings need an
 // encoder (bert, …)" for a decoder, "<file>: unknown architecture '<arch>' …" otherwise.
 std::unique_ptr<EncoderModel> load_encoder(const Weights& weights, Backend& backend);

@@ -33,6 +33,12 @@ Embedder::Embedder(std::shared_ptr<const Weights> weights, Backend& backend) : w
   HEARTH_ASSERT(weights_ != nullptr);
   // The encoder first: a decoder file then fails with "is a decoder model" rather than a tokenizer complaint.
   model_ = load_encoder(*weights_, backend);
+  // A cross-encoder's hidden states were trained to feed its classification head, not to be compared.
+  if (model_->n_classes() > 0)
+    fail(ErrorKind::kUnsupported,
+         "{}: this model is a reranker (a cross-encoder with a classification head): it scores query-document pairs "
+         "and has no sentence embeddings",
+         weights_->source());
   tokenizer_ = load_tokenizer(weights_->metadata(), weights_->source());
   threads_ = std::max(1, backend.threads());
 }

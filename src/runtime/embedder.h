@@ -46,7 +46,8 @@ class Embedder {
   // 2048, and 4096 slower still.
   static constexpr int64_t kDefaultBatchTokens = 512;
 
-  // Loads the tokenizer from the weights' metadata and builds the encoder (load_encoder). Throws Error.
+  // Loads the tokenizer from the weights' metadata and builds the encoder (load_encoder). Throws Error (kUnsupported
+  // for a cross-encoder: see runtime/reranker.h).
   Embedder(std::shared_ptr<const Weights> weights, Backend& backend);
   ~Embedder();
 

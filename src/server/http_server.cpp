@@ -21,6 +21,7 @@
 #include "server/embeddings.h"
 #include "server/generation.h"
 #include "server/metrics.h"
+#include "server/rerank.h"
 #include "server/request.h"
 #include "server/responses.h"
 
@@ -143,7 +144,8 @@ struct ServerMetrics {
 // The endpoint label of a path: the route, never the raw path (ids and junk paths would make label sets
 // without bound).
 std::string endpoint_label(const std::string& path) {
-  for (const char* p : {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/health", "/metrics"})
+  for (const char* p : {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/rerank", "/rerank", "/v1/models",
+                        "/health", "/metrics"})
     if (path == p) return p;
   if (path.rfind("/v1/models/", 0) == 0) return "/v1/models/{id}";
   if (path.rfind("/admin/", 0) == 0) return "/admin/*";
@@ -378,7 +380,7 @@ bool has_body(const httplib::Request& req) {
 }
 
 bool needs_key(const std::string& path) {
-  return path.rfind("/v1/", 0) == 0 || path.rfind("/admin/", 0) == 0 || path == "/metrics";
+  return path.rfind("/v1/", 0) == 0 || path.rfind("/admin/", 0) == 0 || path == "/metrics" || path == "/rerank";
 }
 
 }  // namespace
@@ -712,7 +714,7 @@ struct HttpServer::Impl {
                 const ChatRequest r = parse_chat_request(req.body);
                 const RequestPriority priority = priority_of(req, r.priority);
                 const DecoderLease model = models.decoder(r.model);
-                tl_exchange.model = r.model;
+                tl_exchange.model = model->id;
                 GenerationPlan plan = plan_chat(*model, r, model->id);
                 plan.priority = engine_priority(priority);
                 answer_generation(model, std::move(plan), r.stream, res, guard);
@@ -721,7 +723,7 @@ struct HttpServer::Impl {
       const CompletionRequest r = parse_completion_request(req.body);
       const RequestPriority priority = priority_of(req, r.priority);
       const DecoderLease model = models.decoder(r.model);
-      tl_exchange.model = r.model;
+      tl_exchange.model = model->id;
       GenerationPlan plan = plan_completion(*model, r, model->id);
       plan.priority = engine_priority(priority);
       answer_generation(model, std::move(plan), r.stream, res, guard);
@@ -730,7 +732,7 @@ struct HttpServer::Impl {
       EmbeddingRequest r = parse_embedding_request(req.body);
       r.priority = priority_of(req, r.priority);
       const EncoderLease model = models.encoder(r.model);
-      tl_exchange.model = r.model;
+      tl_exchange.model = model->id;
       const auto p = current();
       const bool matryoshka =
           std::find(p->options.matryoshka.begin(), p->options.matryoshka.end(), model->id) != p->options.matryoshka.end();
@@ -761,6 +763,16 @@ struct HttpServer::Impl {
     http.Post("/admin/models/unload", wrap([this](const httplib::Request& req, httplib::Response& res, const Guard&) {
       send_json(res, 200, admin_unload(models, req.body));
     }));
+    // Cohere's and Jina's path, and the bare one TEI and others serve.
+    for (const char* path : {"/v1/rerank", "/rerank"})
+      http.Post(path, wrap([this](const httplib::Request& req, httplib::Response& res, const Guard&) {
+        const RerankRequest r = parse_rerank_request(req.body);
+        const RerankerLease model = models.reranker(r.model);
+        tl_exchange.model = model->id;
+        const Json body = run_rerank(*model, r, model->id);
+        tl_exchange.tokens_in = body["usage"]["prompt_tokens"].get<int>();
+        send_json(res, 200, body);
+      }));
   }
 };
 

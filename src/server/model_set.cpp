@@ -160,7 +160,7 @@ int64_t kv_cache_bytes(const DecoderHParams& hp, int slots, int context) {
   return 2 * int64_t(hp.n_layer) * rows * int64_t(row_bytes(DType::F16, hp.kv_dim()));
 }
 
-enum class Want { kAny, kDecoder, kEncoder };
+enum class Want { kAny, kDecoder, kEncoder, kReranker };
 
 void default_log(const std::string& line) {
   fmt::print(stderr, "hearth: {}\n", line);
@@ -168,8 +168,9 @@ void default_log(const std::string& line) {
 }
 
 struct Loaded {
-  std::unique_ptr<DecoderEntry> decoder;  // exactly one of the two is set
+  std::unique_ptr<DecoderEntry> decoder;  // exactly one of the three is set
   std::unique_ptr<EncoderEntry> encoder;
+  std::unique_ptr<RerankerEntry> reranker;
   int64_t weights_bytes = 0, cache_bytes = 0;
   int64_t loaded_at = 0;
   int64_t bytes() const { return weights_bytes + cache_bytes; }
@@ -179,7 +180,7 @@ struct Slot {
   ModelSpec spec;
   std::string canonical;  // the path, for comparing specs
   int64_t created = 0;
-  std::string kind;  // "text" / "embedding" once known
+  std::string kind;  // "text" / "embedding" / "rerank" once known
   ModelState state = ModelState::kUnloaded;
   std::shared_ptr<Loaded> loaded;
   int leases = 0;
@@ -278,12 +279,25 @@ struct ModelSet::Impl : std::enable_shared_from_this<ModelSet::Impl> {
   }
 
   static void check_kind(const Slot& s, Want want) {
+    if (s.kind.empty() || want == Want::kAny) return;
+    const std::string& id = s.spec.id;
+    if (s.kind == "rerank" && want != Want::kReranker)
+      throw ApiError(400,
+                     fmt::format("the model '{}' is a reranker (cross-encoder): it cannot {}; it scores documents "
+                                 "against a query at /v1/rerank",
+                                 id, want == Want::kDecoder ? "generate text" : "embed texts"),
+                     "model", "model_not_supported", ErrorKind::kUnsupported);
     if (want == Want::kDecoder && s.kind == "embedding")
-      throw ApiError(400, fmt::format("the model '{}' is an embedding model (encoder): it cannot generate text", s.spec.id),
+      throw ApiError(400, fmt::format("the model '{}' is an embedding model (encoder): it cannot generate text", id),
                      "model", "model_not_supported", ErrorKind::kUnsupported);
     if (want == Want::kEncoder && s.kind == "text")
-      throw ApiError(400, fmt::format("the model '{}' is a text generation model (decoder): it has no embeddings",
-                                      s.spec.id),
+      throw ApiError(400, fmt::format("the model '{}' is a text generation model (decoder): it has no embeddings", id),
+                     "model", "model_not_supported", ErrorKind::kUnsupported);
+    if (want == Want::kReranker && s.kind != "rerank")
+      throw ApiError(400,
+                     fmt::format("the model '{}' is {}: it cannot rerank; /v1/rerank needs a cross-encoder (an encoder "
+                                 "with a classification head, such as bge-reranker or ms-marco-MiniLM)",
+                                 id, s.kind == "text" ? "a text generation model (decoder)" : "an embedding model (encoder)"),
                      "model", "model_not_supported", ErrorKind::kUnsupported);
   }
 
@@ -404,6 +418,13 @@ struct ModelSet::Impl : std::enable_shared_from_this<ModelSet::Impl> {
       d->engine = std::make_unique<Engine>(*d->session.model, *d->session.tokenizer, eo);
       loaded->cache_bytes = d->engine->cache_bytes();
       loaded->decoder = std::move(d);
+    } else if (is_cross_encoder(*weights)) {
+      auto r = std::make_unique<RerankerEntry>();
+      r->id = spec.id;
+      r->weights = weights;
+      r->reranker = std::make_unique<Reranker>(weights, *shared_backend("auto", o.threads));
+      loaded->weights_bytes = weights_bytes(*weights);
+      loaded->reranker = std::move(r);
     } else {
       auto e = std::make_unique<EncoderEntry>();
       e->id = spec.id;
@@ -414,7 +435,7 @@ struct ModelSet::Impl : std::enable_shared_from_this<ModelSet::Impl> {
       loaded->encoder = std::move(e);
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    log(fmt::format("model '{}' loaded ({}, {} weights{}, {:.2f} s)", spec.id, decoder ? "text generation" : "embeddings",
+    log(fmt::format("model '{}' loaded ({}, {} weights{}, {:.2f} s)", spec.id, decoder ? "text generation" : loaded->reranker ? "reranking: a cross-encoder" : "embeddings",
                     format_bytes(uint64_t(loaded->weights_bytes)),
                     decoder ? " + " + format_bytes(uint64_t(loaded->cache_bytes)) + " KV cache" : std::string(),
                     seconds));
@@ -422,7 +443,9 @@ struct ModelSet::Impl : std::enable_shared_from_this<ModelSet::Impl> {
   }
 
   std::string probe_kind(const std::string& path) {
-    return is_decoder_architecture(Weights::open(path)->architecture()) ? "text" : "embedding";
+    const auto weights = Weights::open(path);
+    if (is_decoder_architecture(weights->architecture())) return "text";
+    return is_cross_encoder(*weights) ? "rerank" : "embedding";
   }
 
   std::shared_ptr<LeaseToken> acquire(const std::string& name, Want want) {
@@ -475,7 +498,7 @@ struct ModelSet::Impl : std::enable_shared_from_this<ModelSet::Impl> {
         loaded_cv.notify_all();
         std::rethrow_exception(error);
       }
-      slot->kind = loaded->decoder ? "text" : "embedding";
+      slot->kind = loaded->decoder ? "text" : loaded->reranker ? "rerank" : "embedding";
       slot->loaded = std::move(loaded);
       slot->state = ModelState::kLoaded;
       slot->last_used = Clock::now();
@@ -713,6 +736,12 @@ EncoderLease ModelSet::encoder(const std::string& name) {
   auto token = impl_->acquire(name, Want::kEncoder);
   EncoderEntry* entry = token->loaded->encoder.get();
   return EncoderLease(std::move(token), entry);
+}
+
+RerankerLease ModelSet::reranker(const std::string& name) {
+  auto token = impl_->acquire(name, Want::kReranker);
+  RerankerEntry* entry = token->loaded->reranker.get();
+  return RerankerLease(std::move(token), entry);
 }
 
 std::vector<ModelInfo> ModelSet::list() const {

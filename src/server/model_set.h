@@ -3,7 +3,8 @@
 // A model is registered from `-m` (ALIAS=PATH), a `[[model]]` table of the config file, or a scan of the models
 // folder; registering reads nothing but the path's existence. It is loaded on first use: the request that finds
 // it unloaded loads it, requests arriving meanwhile wait for that one load. A decoder (text generation) gets a
-// batching Engine and its chat template, an encoder (embeddings) an EmbedBatcher.
+// batching Engine and its chat template, an encoder (embeddings) an EmbedBatcher, a cross-encoder (an encoder
+// with a classification head: reranking) a Reranker.
 //
 // Requests hold a lease (a shared_ptr to the entry) for as long as they use the model, streams included: a model
 // is unloaded only when no lease is held. Loaded models are unloaded
@@ -25,6 +26,7 @@
 #include "runtime/embed_batcher.h"
 #include "runtime/embedder.h"
 #include "runtime/engine.h"
+#include "runtime/reranker.h"
 #include "runtime/session.h"
 
 namespace hearth::server {
@@ -86,9 +88,18 @@ struct EncoderEntry {
   std::unique_ptr<EmbedBatcher> batcher;
 };
 
+// A cross-encoder (an encoder with a classification head): scores query-document pairs, runs on the request's
+// thread.
+struct RerankerEntry {
+  std::string id;
+  std::shared_ptr<const Weights> weights;
+  std::unique_ptr<Reranker> reranker;
+};
+
 // A lease on a loaded model: while any copy is alive the model stays loaded (and its entry valid).
 using DecoderLease = std::shared_ptr<DecoderEntry>;
 using EncoderLease = std::shared_ptr<EncoderEntry>;
+using RerankerLease = std::shared_ptr<RerankerEntry>;
 
 enum class ModelState { kUnloaded, kLoading, kLoaded };
 const char* to_string(ModelState state);
@@ -99,7 +110,7 @@ struct ModelInfo {
   std::vector<std::string> aliases;
   std::vector<std::string> roles;  // stack roles naming it
   std::string path;
-  std::string kind;  // "text", "embedding", or "" before the file was first opened
+  std::string kind;  // "text", "embedding", "rerank", or "" before the file was first opened
   ModelState state = ModelState::kUnloaded;
   bool preload = false;
   int64_t ttl_seconds = 0;  // in effect (0: never unloaded for idleness)
@@ -132,10 +143,11 @@ class ModelSet {
   std::string resolve(const std::string& name) const;
   // A lease on the model, loaded first if it is not (waiting for a load in progress). ApiError 404 for an unknown
   // name, 400 (model_not_supported) when the model cannot do it (embeddings from a decoder, text from an
-  // encoder), 507 (model_too_large) when it alone exceeds the memory budget, 503 (memory_budget_busy) when the
+  // encoder, reranking from either, embeddings or text from a reranker), 507 (model_too_large) when it alone exceeds the memory budget, 503 (memory_budget_busy) when the
   // budget is held by models in use; the load's own Error when it fails.
   DecoderLease decoder(const std::string& name);
   EncoderLease encoder(const std::string& name);
+  RerankerLease reranker(const std::string& name);
 
   std::vector<ModelInfo> list() const;  // in registration order
   // Calls `fn` with each loaded model's entry (exactly one of the two set), without taking a lease: it neither

@@ -525,4 +525,33 @@ RequestPriority effective_priority(RequestPriority header, RequestPriority field
   return p == RequestPriority::kUnset ? RequestPriority::kInteractive : p;
 }
 
+RerankRequest parse_rerank_request(std::string_view body) {
+  const Json j = parse_object(body);
+  RerankRequest r;
+  r.model = get_string(j, "model", true);
+  r.query = get_string(j, "query", true);
+  const Json* docs = field(j, "documents");
+  if (!docs) bad("documents", "documents is required");
+  if (!docs->is_array() || docs->empty()) bad("documents", "documents must be a non-empty array");
+  // Cohere's limit; each document is one forward pass of up to the model's context.
+  if (docs->size() > 1000) bad("documents", "documents takes at most 1000 items");
+  for (size_t i = 0; i < docs->size(); ++i) {
+    const Json& d = (*docs)[i];
+    if (d.is_string()) {
+      r.documents.push_back(d.get<std::string>());
+      continue;
+    }
+    const std::string at = fmt::format("documents[{}]", i);
+    if (!d.is_object()) bad(at, at + " must be a string or an object with a string \"text\"");
+    const Json* text = field(d, "text");
+    if (!text || !text->is_string()) bad(at, at + " must be a string or an object with a string \"text\"");
+    r.documents.push_back(text->get<std::string>());
+  }
+  if (auto n = get_integer(j, "top_n", 1, std::numeric_limits<int>::max())) r.top_n = int(*n);
+  r.return_documents = get_bool(j, "return_documents", false);
+  r.raw_scores = get_bool(j, "raw_scores", false);
+  unsupported_if_present(j, "rank_fields", "is");
+  return r;
+}
+
 }  // namespace hearth::server

@@ -77,6 +77,16 @@ struct EmbeddingRequest {
   RequestPriority priority = RequestPriority::kUnset;
 };
 
+// /v1/rerank (and /rerank), the Cohere / Jina request: documents as strings or {"text": ...} objects.
+struct RerankRequest {
+  std::string model;
+  std::string query;
+  std::vector<std::string> documents;  // at least one
+  std::optional<int> top_n;            // absent: every document
+  bool return_documents = false;       // Cohere's default (Jina's is true)
+  bool raw_scores = false;             // relevance_score as the model's logit instead of its sigmoid
+};
+
 // JSON nested deeper than this is refused (400) before it is parsed, so that nothing downstream recurses
 // without bound.
 inline constexpr int kMaxJsonDepth = 512;
@@ -86,6 +96,7 @@ inline constexpr int kMaxJsonDepth = 512;
 ChatRequest parse_chat_request(std::string_view body);
 CompletionRequest parse_completion_request(std::string_view body);
 EmbeddingRequest parse_embedding_request(std::string_view body);
+RerankRequest parse_rerank_request(std::string_view body);
 
 // The X-Priority header ("" when absent); ApiError 400 (param "X-Priority") for another value.
 RequestPriority parse_priority_header(std::string_view value);

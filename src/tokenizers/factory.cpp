@@ -13,6 +13,7 @@
 #include "formats/weights.h"
 #include "tokenizers/spm.h"
 #include "tokenizers/tokenizer.h"
+#include "tokenizers/ugm.h"
 #include "tokenizers/wordpiece.h"
 
 #if __has_include("tokenizers/bpe.h")
@@ -162,7 +163,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const Metadata& md, const std::string&
     fail(ErrorKind::kUnsupported, "{}: tokenizer model 'use-unigram' is not yet supported", source);
 #endif
   } else if (*model == "t5") {
-    fail(ErrorKind::kUnsupported, "{}: tokenizer model 't5' (unigram) is not yet supported", source);
+    tok = make_ugm_tokenizer(md, source);
   } else {
     fail(ErrorKind::kUnsupported, "{}: unknown tokenizer model '{}'", source, *model);
   }

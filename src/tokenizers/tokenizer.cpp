@@ -17,6 +17,25 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool render_speci
   return out;
 }
 
+PairTemplate Tokenizer::pair_template() const {
+  PairTemplate p;
+  const int32_t cls = special_.cls >= 0 ? special_.cls : special_.bos;
+  const int32_t sep = special_.sep >= 0 ? special_.sep : special_.eos;
+  if (cls < 0 || sep < 0) return p;
+  p.valid = true;
+  if (type_name() == "wordpiece") {  // BERT: [CLS] A [SEP] B [SEP], B and its [SEP] in segment 1
+    p.prefix = {{cls, 0}};
+    p.middle = {{sep, 0}};
+    p.suffix = {{sep, 1}};
+    p.type_b = 1;
+  } else {  // RoBERTa: <s> A </s> </s> B </s>, one segment
+    p.prefix = {{cls, 0}};
+    p.middle = {{sep, 0}, {sep, 0}};
+    p.suffix = {{sep, 0}};
+  }
+  return p;
+}
+
 bool Tokenizer::is_end_of_generation(int32_t id) const {
   return id >= 0 && (id == special_.eos || id == special_.eot);
 }

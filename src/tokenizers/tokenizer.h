@@ -20,6 +20,19 @@ struct SpecialTokens {
   bool add_bos = false, add_eos = false;  // added by encode(add_special = true)
 };
 
+// How a cross-encoder's input frames a pair of texts A (the query) and B (the document): prefix A middle B suffix,
+// each framing token with its token type ("segment") id, as Hugging Face's pair template does. BERT:
+// [CLS]:0 A:0 [SEP]:0 B:1 [SEP]:1; XLM-RoBERTa: <s> A </s> </s> B </s>, all type 0.
+struct PairTemplate {
+  struct Token {
+    int32_t id = -1;
+    int32_t type = 0;
+  };
+  std::vector<Token> prefix, middle, suffix;
+  int32_t type_a = 0, type_b = 0;  // the token types of A's and B's own tokens
+  bool valid = false;              // false: the vocabulary has no tokens to frame a pair with
+};
+
 class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
@@ -32,6 +45,11 @@ class Tokenizer {
   virtual std::string token_to_piece(int32_t id, bool render_special = false) const = 0;
   // Decodes a whole sequence (handles the algorithm's word-boundary rules, e.g. "##" or the leading space).
   virtual std::string decode(const std::vector<int32_t>& ids, bool render_special = false) const;
+
+  // The pair framing: the vocabulary's post-processor's pair template when it has one (tokenizer.json), else from
+  // the special tokens: BERT's for a WordPiece vocabulary with [CLS] and [SEP], RoBERTa's (<s> A </s></s> B </s>,
+  // with cls/bos, sep/eos) otherwise.
+  virtual PairTemplate pair_template() const;
 
   virtual int32_t n_vocab() const = 0;
   virtual std::string type_name() const = 0;  // "wordpiece", "spm", "bpe", "unigram"

@@ -13,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string_view body(reinterpret_cast<const char*>(data) + 1, size - 1);
   try {
-    switch (data[0] % 3) {
+    switch (data[0] % 4) {
       case 0: {
         const auto r = hearth::server::parse_chat_request(body);
         if (!r.messages.is_array() || r.messages.empty() || r.n < 1) std::abort();
@@ -22,6 +22,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 1: {
         const auto r = hearth::server::parse_completion_request(body);
         if (r.prompts.empty() || r.n < 1) std::abort();
+        break;
+      }
+      case 3: {
+        const auto r = hearth::server::parse_rerank_request(body);
+        if (r.documents.empty() || (r.top_n && *r.top_n < 1)) std::abort();
         break;
       }
       default: {

@@ -20,6 +20,7 @@ std::pair<int, std::string> error_of(void (*parse)(std::string_view), const std:
 void chat(std::string_view b) { parse_chat_request(b); }
 void completion(std::string_view b) { parse_completion_request(b); }
 void embedding(std::string_view b) { parse_embedding_request(b); }
+void rerank(std::string_view b) { parse_rerank_request(b); }
 
 TEST(ServerRequest, ChatDefaultsAndContentParts) {
   const ChatRequest r = parse_chat_request(R"({"model":"m","messages":[
@@ -139,6 +140,37 @@ TEST(ServerRequest, Embeddings) {
   EXPECT_EQ(error_of(embedding, R"({"model":"m","input":[-1]})").second, "input");
   EXPECT_EQ(error_of(embedding, R"({"model":"m","input":["a",[1]]})").second, "input");
   EXPECT_EQ(error_of(embedding, R"({"model":"m","input":[]})").second, "input");
+}
+
+TEST(ServerRequest, Rerank) {
+  const RerankRequest r =
+      parse_rerank_request(R"({"model":"m","query":"q","documents":["a",{"text":"b","id":7}],"top_n":1})");
+  EXPECT_EQ(r.query, "q");
+  EXPECT_EQ(r.documents, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(r.top_n, 1);
+  EXPECT_FALSE(r.return_documents);  // Cohere's default
+  EXPECT_FALSE(r.raw_scores);
+  const RerankRequest all = parse_rerank_request(
+      R"({"model":"m","query":"","documents":[""],"top_n":null,"return_documents":true,"raw_scores":true})");
+  EXPECT_FALSE(all.top_n);
+  EXPECT_TRUE(all.return_documents);
+  EXPECT_TRUE(all.raw_scores);
+  const std::string m = R"("model":"m","query":"q")";
+  EXPECT_EQ(error_of(rerank, "{" + m + "}").second, "documents");
+  EXPECT_EQ(error_of(rerank, "{" + m + R"(,"documents":[]})"), std::make_pair(400, std::string("documents")));
+  EXPECT_EQ(error_of(rerank, "{" + m + R"(,"documents":"a"})").second, "documents");
+  EXPECT_EQ(error_of(rerank, "{" + m + R"(,"documents":["a",3]})").second, "documents[1]");
+  EXPECT_EQ(error_of(rerank, "{" + m + R"(,"documents":[{"title":"x"}]})").second, "documents[0]");
+  EXPECT_EQ(error_of(rerank, "{" + m + R"(,"documents":["a"],"top_n":0})").second, "top_n");
+  EXPECT_EQ(error_of(rerank, "{" + m + R"(,"documents":["a"],"top_n":"2"})").second, "top_n");
+  EXPECT_EQ(error_of(rerank, "{" + m + R"(,"documents":["a"],"return_documents":1})").second, "return_documents");
+  EXPECT_EQ(error_of(rerank, "{" + m + R"(,"documents":["a"],"rank_fields":["x"]})").second, "rank_fields");
+  EXPECT_EQ(error_of(rerank, R"({"model":"m","documents":["a"]})").second, "query");
+  EXPECT_EQ(error_of(rerank, R"({"model":"m","query":5,"documents":["a"]})").second, "query");
+  EXPECT_EQ(error_of(rerank, R"({"query":"q","documents":["a"]})").second, "model");
+  std::string many = "{" + m + R"(,"documents":[)";
+  for (int i = 0; i < 1001; ++i) many += std::string(i ? "," : "") + "\"d\"";
+  EXPECT_EQ(error_of(rerank, many + "]}").second, "documents");
 }
 
 TEST(ServerRequest, ModelSpecs) {

@@ -522,7 +522,49 @@ class AddedTokenSplitter {
 struct Framing {
   bool present = false;  // a post-processor decides the framing (else tokenizer_config's add_bos / add_eos)
   std::vector<int32_t> prefix, suffix;
+  PairTemplate pair;  // valid when the post-processor has a pair template
 };
+
+// A template's type_id (0 when absent, as the library defaults it).
+int32_t type_id(const json& item, const Where& w) {
+  const int64_t t = int_or(item, "type_id", 0, w);
+  if (t < 0 || t > 1 << 16) fail(ErrorKind::kCorruptData, "{}: template type_id {} is out of range", w.source, t);
+  return int32_t(t);
+}
+
+// TemplateProcessing's "pair": SpecialToken items around the sequences A and B (in that order), each with its type.
+PairTemplate read_pair_template(const json& pair, const json* specials, const std::string& src) {
+  static const std::string kTemplate = "TemplateProcessing";
+  const Where w{src, "post_processor", kTemplate};
+  PairTemplate t;
+  int seen = 0;  // sequences passed: 0 before A, 1 between A and B, 2 after B
+  for (const json& item : pair) {
+    if (const json* seq = find(item, "Sequence")) {
+      const std::string id = string_or(*seq, "id", "A", w);
+      if (id != (seen == 0 ? "A" : "B") || seen >= 2)
+        fail(ErrorKind::kUnsupported, "{}: TemplateProcessing pair template has sequence {} out of order", src, id);
+      (seen == 0 ? t.type_a : t.type_b) = type_id(*seq, w);
+      ++seen;
+      continue;
+    }
+    const json* st = find(item, "SpecialToken");
+    if (!st) fail(ErrorKind::kCorruptData, "{}: TemplateProcessing item is neither Sequence nor SpecialToken", src);
+    const std::string name = string_or(*st, "id", "", w);
+    const json* entry = specials ? find(*specials, name.c_str()) : nullptr;
+    const json* ids = entry ? find(*entry, "ids") : nullptr;
+    if (!ids || !ids->is_array())
+      fail(ErrorKind::kCorruptData, "{}: TemplateProcessing special token '{}' has no ids", src, name);
+    auto& list = seen == 0 ? t.prefix : seen == 1 ? t.middle : t.suffix;
+    for (const json& id : *ids) {
+      if (!id.is_number_integer())
+        fail(ErrorKind::kCorruptData, "{}: TemplateProcessing special token '{}' has a non-integer id", src, name);
+      list.push_back({id.get<int32_t>(), type_id(*st, w)});
+    }
+  }
+  if (seen != 2) fail(ErrorKind::kCorruptData, "{}: TemplateProcessing pair template lacks $A or $B", src);
+  t.valid = true;
+  return t;
+}
 
 // Deeper nesting is a hostile file, not a tokenizer; the limit keeps recursion off the end of the stack.
 constexpr int kMaxPostProcessorDepth = 32;
@@ -565,13 +607,30 @@ void read_post_processor(const json& p, Framing& f, const std::string& src, int 
         (after ? f.suffix : f.prefix).push_back(id.get<int32_t>());
       }
     }
+    if (const json* pair = find(p, "pair"); pair && pair->is_array()) f.pair = read_pair_template(*pair, specials, src);
   } else if (type == "BertProcessing" || type == "RobertaProcessing") {
     f.present = true;
+    int32_t ids[2] = {-1, -1};
     for (const char* key : {"cls", "sep"}) {
       const json* pair = find(p, key);
       if (!pair || !pair->is_array() || pair->size() != 2 || !(*pair)[1].is_number_integer())
         fail(ErrorKind::kCorruptData, "{}: {} without a [token, id] '{}'", src, type, key);
-      (std::string_view(key) == "cls" ? f.prefix : f.suffix).push_back((*pair)[1].get<int32_t>());
+      ids[std::string_view(key) == "cls" ? 0 : 1] = (*pair)[1].get<int32_t>();
+    }
+    f.prefix.push_back(ids[0]);
+    f.suffix.push_back(ids[1]);
+    // The library's pairs: BERT [CLS] A [SEP] B:1 [SEP]:1; RoBERTa <s> A </s> </s> B </s> (all type 0).
+    PairTemplate& t = f.pair;
+    t = {};
+    t.valid = true;
+    t.prefix = {{ids[0], 0}};
+    if (type == "BertProcessing") {
+      t.middle = {{ids[1], 0}};
+      t.suffix = {{ids[1], 1}};
+      t.type_b = 1;
+    } else {
+      t.middle = {{ids[1], 0}, {ids[1], 0}};
+      t.suffix = {{ids[1], 0}};
     }
   } else if (type != "ByteLevel") {  // ByteLevel only trims offsets: no ids
     fail(ErrorKind::kUnsupported, "{}: post_processor '{}' is not supported", src, type);
@@ -692,6 +751,11 @@ class PipelineTokenizer final : public Tokenizer {
         if (id < 0 || id >= vocab_->size())
           fail(ErrorKind::kCorruptData, "{}: special token id {} is outside the vocabulary (0..{})", src, id,
                vocab_->size() - 1);
+    for (const auto* list : {&framing_.pair.prefix, &framing_.pair.middle, &framing_.pair.suffix})
+      for (const PairTemplate::Token& t : *list)
+        if (t.id < 0 || t.id >= vocab_->size())
+          fail(ErrorKind::kCorruptData, "{}: special token id {} is outside the vocabulary (0..{})", src, t.id,
+               vocab_->size() - 1);
     if (const json* n = find(config, "model_max_length"); n && n->is_number_integer()) {
       const int64_t v = n->get<int64_t>();
       if (v > 0 && v < (int64_t(1) << 30)) set_max_tokens(int(v));
@@ -759,6 +823,7 @@ class PipelineTokenizer final : public Tokenizer {
     return clean_up_spaces_ ? clean_up_tokenization(std::move(text)) : text;
   }
 
+  PairTemplate pair_template() const override { return framing_.pair.valid ? framing_.pair : Tokenizer::pair_template(); }
   int32_t n_vocab() const override { return vocab_->size(); }
   std::string type_name() const override { return model_->type_name(); }
   bool is_end_of_generation(int32_t id) const override {
