@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "server/model_set.h"
+#include "server/model_spec.h"
 
 namespace hearth::server {
 

@@ -28,24 +28,10 @@
 #include "runtime/engine.h"
 #include "runtime/reranker.h"
 #include "runtime/session.h"
+#include "server/model_spec.h"
 
 namespace hearth::server {
 
-struct ModelSpec {
-  std::string id;                     // ALIAS, or the file name without its extension
-  std::string path;                   // GGUF file or Hugging Face folder
-  std::vector<std::string> aliases;   // more names requests may use
-  std::optional<int64_t> ttl_seconds;  // idle seconds before it is unloaded (0: never); unset: the set's idle_ttl
-  std::string draft;                  // text models: draft model (ID or PATH) for speculative decoding; "": the set's
-  bool preload = true;                // loaded by preload() (at start); false: on first use (the models folder)
-};
-
-// "PATH" or "ALIAS=PATH" (an '=' before the first '/' marks an alias, so a path holding '=' still works).
-ModelSpec parse_model_spec(const std::string& arg);
-
-// The models in `dir`, sorted by id: *.gguf files (id: the name without ".gguf") and Hugging Face folders (a
-// config.json inside; id: the folder's name), loaded on demand. Error when `dir` is not a folder.
-std::vector<ModelSpec> scan_models_dir(const std::string& dir);
 
 // A byte count: "4G", "512M", "1.5GiB", "64k", "1048576" (K, M, G, T are powers of 1024; "B" / "iB" may follow).
 // Error for anything else.
