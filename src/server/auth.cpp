@@ -65,7 +65,7 @@ std::array<uint8_t, 32> sha256(std::string_view data) {
   // The tail, a 1 bit, zeros, and the length in bits (big-endian): one or two more blocks.
   uint8_t tail[128] = {};
   const size_t rest = data.size() - i;
-  std::memcpy(tail, data.data() + i, rest);
+  if (rest > 0) std::memcpy(tail, data.data() + i, rest);  // an empty view's data() may be null
   tail[rest] = 0x80;
   const size_t blocks = rest + 1 + 8 <= 64 ? 1 : 2;
   const uint64_t bits = uint64_t(data.size()) * 8;
