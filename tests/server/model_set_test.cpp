@@ -55,35 +55,6 @@ int status_of(F&& f) {
   return 0;
 }
 
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::milliseconds(10000)) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return pred();
-}
-
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() / fs::path("hearth_model_set_" + std::to_string(::getpid()) + "_" +
-                                                 std::to_string(counter_++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string path() const { return path_.string(); }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-  static inline int counter_ = 0;
-};
-
 TEST(ModelSetParse, SpecsAndSizes) {
   EXPECT_EQ(server::parse_model_spec("a/b/model.q8.gguf").id, "model.q8");
   EXPECT_EQ(server::parse_model_spec("chat=/x/y.gguf").id, "chat");
