@@ -692,6 +692,18 @@ struct HttpServer::Impl {
         });
   }
 
+  // Both generation endpoints once their body is parsed: the model's lease, the plan, the priority, the answer.
+  template <class Request, class Plan>
+  void serve_generation(const httplib::Request& req, httplib::Response& res, const Guard& guard, const Request& r,
+                        Plan plan_of) {
+    const RequestPriority priority = priority_of(req, r.priority);
+    const DecoderLease model = models.decoder(r.model);
+    tl_exchange.model = model->id;
+    GenerationPlan plan = plan_of(*model, r, model->id);
+    plan.priority = engine_priority(priority);
+    answer_generation(model, std::move(plan), r.stream, res, guard);
+  }
+
   void add_routes() {
     // 503 until the models given with -m are loaded (the socket listens while they load).
     http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
@@ -711,22 +723,10 @@ struct HttpServer::Impl {
     }));
     http.Post("/v1/chat/completions",
               wrap([this](const httplib::Request& req, httplib::Response& res, const Guard& guard) {
-                const ChatRequest r = parse_chat_request(req.body);
-                const RequestPriority priority = priority_of(req, r.priority);
-                const DecoderLease model = models.decoder(r.model);
-                tl_exchange.model = model->id;
-                GenerationPlan plan = plan_chat(*model, r, model->id);
-                plan.priority = engine_priority(priority);
-                answer_generation(model, std::move(plan), r.stream, res, guard);
+                serve_generation(req, res, guard, parse_chat_request(req.body), plan_chat);
               }));
     http.Post("/v1/completions", wrap([this](const httplib::Request& req, httplib::Response& res, const Guard& guard) {
-      const CompletionRequest r = parse_completion_request(req.body);
-      const RequestPriority priority = priority_of(req, r.priority);
-      const DecoderLease model = models.decoder(r.model);
-      tl_exchange.model = model->id;
-      GenerationPlan plan = plan_completion(*model, r, model->id);
-      plan.priority = engine_priority(priority);
-      answer_generation(model, std::move(plan), r.stream, res, guard);
+      serve_generation(req, res, guard, parse_completion_request(req.body), plan_completion);
     }));
     http.Post("/v1/embeddings", wrap([this](const httplib::Request& req, httplib::Response& res, const Guard&) {
       EmbeddingRequest r = parse_embedding_request(req.body);
