@@ -532,6 +532,22 @@ int32_t type_id(const json& item, const Where& w) {
   return int32_t(t);
 }
 
+// The ids of a TemplateProcessing SpecialToken item, looked up in the processor's special_tokens.
+std::vector<int32_t> special_token_ids(const json& item, const json* specials, const std::string& src, const Where& w) {
+  const std::string name = string_or(item, "id", "", w);
+  const json* entry = specials ? find(*specials, name.c_str()) : nullptr;
+  const json* ids = entry ? find(*entry, "ids") : nullptr;
+  if (!ids || !ids->is_array())
+    fail(ErrorKind::kCorruptData, "{}: TemplateProcessing special token '{}' has no ids", src, name);
+  std::vector<int32_t> out;
+  for (const json& id : *ids) {
+    if (!id.is_number_integer())
+      fail(ErrorKind::kCorruptData, "{}: TemplateProcessing special token '{}' has a non-integer id", src, name);
+    out.push_back(id.get<int32_t>());
+  }
+  return out;
+}
+
 // TemplateProcessing's "pair": SpecialToken items around the sequences A and B (in that order), each with its type.
 PairTemplate read_pair_template(const json& pair, const json* specials, const std::string& src) {
   static const std::string kTemplate = "TemplateProcessing";
@@ -549,17 +565,8 @@ PairTemplate read_pair_template(const json& pair, const json* specials, const st
     }
     const json* st = find(item, "SpecialToken");
     if (!st) fail(ErrorKind::kCorruptData, "{}: TemplateProcessing item is neither Sequence nor SpecialToken", src);
-    const std::string name = string_or(*st, "id", "", w);
-    const json* entry = specials ? find(*specials, name.c_str()) : nullptr;
-    const json* ids = entry ? find(*entry, "ids") : nullptr;
-    if (!ids || !ids->is_array())
-      fail(ErrorKind::kCorruptData, "{}: TemplateProcessing special token '{}' has no ids", src, name);
     auto& list = seen == 0 ? t.prefix : seen == 1 ? t.middle : t.suffix;
-    for (const json& id : *ids) {
-      if (!id.is_number_integer())
-        fail(ErrorKind::kCorruptData, "{}: TemplateProcessing special token '{}' has a non-integer id", src, name);
-      list.push_back({id.get<int32_t>(), type_id(*st, w)});
-    }
+    for (int32_t id : special_token_ids(*st, specials, src, w)) list.push_back({id, type_id(*st, w)});
   }
   if (seen != 2) fail(ErrorKind::kCorruptData, "{}: TemplateProcessing pair template lacks $A or $B", src);
   t.valid = true;
@@ -596,16 +603,7 @@ void read_post_processor(const json& p, Framing& f, const std::string& src, int 
       }
       const json* st = find(item, "SpecialToken");
       if (!st) fail(ErrorKind::kCorruptData, "{}: TemplateProcessing item is neither Sequence nor SpecialToken", src);
-      const std::string name = string_or(*st, "id", "", w);
-      const json* entry = specials ? find(*specials, name.c_str()) : nullptr;
-      const json* ids = entry ? find(*entry, "ids") : nullptr;
-      if (!ids || !ids->is_array())
-        fail(ErrorKind::kCorruptData, "{}: TemplateProcessing special token '{}' has no ids", src, name);
-      for (const json& id : *ids) {
-        if (!id.is_number_integer())
-          fail(ErrorKind::kCorruptData, "{}: TemplateProcessing special token '{}' has a non-integer id", src, name);
-        (after ? f.suffix : f.prefix).push_back(id.get<int32_t>());
-      }
+      for (int32_t id : special_token_ids(*st, specials, src, w)) (after ? f.suffix : f.prefix).push_back(id);
     }
     if (const json* pair = find(p, "pair"); pair && pair->is_array()) f.pair = read_pair_template(*pair, specials, src);
   } else if (type == "BertProcessing" || type == "RobertaProcessing") {
