@@ -75,9 +75,12 @@ const std::unordered_set<std::string>& stop_words() {
   return words;
 }
 
+// A word matches a term it starts with ("index" marks "indexing"), except a term of one or two letters, which must
+// be the whole word (a "b" left from "<b>" would mark every word starting with b).
 bool matches_term(const std::string& word, const std::vector<std::string>& terms, size_t* which) {
   for (size_t t = 0; t < terms.size(); ++t) {
-    if (word.size() >= terms[t].size() && word.compare(0, terms[t].size(), terms[t]) == 0) {
+    const bool prefix_ok = terms[t].size() >= 3 || word.size() == terms[t].size();
+    if (prefix_ok && word.size() >= terms[t].size() && word.compare(0, terms[t].size(), terms[t]) == 0) {
       *which = t;
       return true;
     }

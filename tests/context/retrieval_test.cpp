@@ -78,6 +78,8 @@ TEST(Retrieval, SnippetOfShortTextIsTheTextWithMarksInCodePoints) {
   EXPECT_EQ(marked(s), "[Brücke]");
   EXPECT_TRUE(make_snippet("", {"x"}).text.empty());
   EXPECT_TRUE(make_snippet("no match here", {"zzz"}).marks.empty());
+  // Short terms mark whole words only.
+  EXPECT_EQ(marked(make_snippet("Bananas by the b road", {"b", "by"})), "[by][b]");
 }
 
 TEST(Retrieval, EditDistance) {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "server/web_ui.h"
+#include "../context/context_test_util.h"
 #include "server_process.h"
 
 namespace hearth::test {
@@ -140,6 +141,21 @@ TEST(WebUi, AsksForTheApiKeyInChromium) {
   HEARTH_REQUIRE_SHARED();
   HEARTH_REQUIRE_NODE();
   run_browser_script({"--api-key", kKey}, std::string("--api-key ") + kKey);
+}
+
+// The page with an index: the status panel shows it, the request carries it, and the answer lists the excerpt it
+// was given as a numbered source with its path and lines.
+TEST(WebUi, ShowsTheCitedSourcesInChromium) {
+  HEARTH_REQUIRE_SHARED();
+  HEARTH_REQUIRE_NODE();
+  HEARTH_REQUIRE_USE_LITE();
+  TempDir corpus, data;
+  write_file(corpus / "walrus.md", "# Walrus\n\nThe walrus named Wendell sleeps on the ice floe near Svalbard.\n");
+  write_file(corpus / "fruit.txt", "Bananas ripen faster next to apples.\n");
+  const std::string add = "'" + hearth_binary() + "' index add '" + corpus.path() + "' --index notes --data-dir '" +
+                          data.path() + "' 2>/dev/null";
+  ASSERT_EQ(std::system(add.c_str()), 0);
+  run_browser_script({"--context", "notes", "--data-dir", data.path()}, "--expect-source walrus.md");
 }
 
 }  // namespace
