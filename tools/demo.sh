@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Semantic search with the default embedding model (Universal Sentence Encoder lite, converted from its npm
-# package on first use): embeds a small corpus, then ranks it against a few questions by cosine similarity.
+# package on first use): embeds a small corpus, then ranks it against a few questions by cosine similarity; then
+# the context engine: indexes hearth's own docs/ and searches them (hybrid: vectors + BM25).
 #   tools/demo.sh BUILD_DIR        (run by `make demo`)
 set -euo pipefail
 BUILD=${1:-build}
@@ -72,3 +73,12 @@ awk -v TOP=3 '
     print ""
   }
 ' "$tmp/corpus.txt" "$tmp/corpus.jsonl" "$tmp/queries.txt" "$tmp/queries.jsonl"
+
+echo "Indexing hearth's own documentation (docs/) into a temporary index, then searching it:"
+"$HEARTH" index add "$(dirname "$0")/../docs" --data-dir "$tmp/data"
+for q in "how does the server cancel a request when the client goes away" "kill -9 while indexing" \
+         "which tokenizer does the default model use"; do
+  echo
+  echo "Q: $q"
+  "$HEARTH" search "$q" -k 3 --data-dir "$tmp/data"
+done

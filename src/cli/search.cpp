@@ -62,10 +62,11 @@ int64_t parse_since(const std::string& s) {
   return int64_t(when) * 1000000000;
 }
 
-// The snippet with its marked words in bold on a terminal, in **…** elsewhere.
+// The snippet with its marked words in bold on a terminal, in «…» elsewhere (not **…**: Markdown sources have
+// their own).
 std::string render_snippet(const context::SearchHit& h, bool tty) {
   const std::vector<char32_t> cps = utf8_decode(h.snippet);
-  const std::string open = tty ? "\x1b[1m" : "**", close = tty ? "\x1b[0m" : "**";
+  const std::string open = tty ? "\x1b[1m" : "\u00ab", close = tty ? "\x1b[0m" : "\u00bb";
   std::string out;
   size_t mark = 0;
   for (size_t i = 0; i <= cps.size(); ++i) {

@@ -71,7 +71,8 @@ const std::unordered_set<std::string>& stop_words() {
       "a", "about", "an", "and", "are", "as", "at", "be", "but", "by", "can", "do", "does", "for", "from", "how",
       "i", "if", "in", "into", "is", "it", "its", "me", "my", "of", "on", "or", "our", "so", "that", "the",
       "their", "them", "then", "there", "these", "they", "this", "to", "was", "we", "were", "what", "when",
-      "where", "which", "who", "why", "will", "with", "you", "your"};
+      "where", "which", "while", "who", "why", "will", "with", "would", "you", "your", "all", "any", "been", "could",
+      "had", "has", "have", "just", "more", "most", "only", "other", "should", "some", "such", "than", "very"};
   return words;
 }
 

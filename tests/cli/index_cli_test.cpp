@@ -78,7 +78,7 @@ TEST_F(IndexCli, AddStatusSearchRemove) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("b.txt:1-1"), std::string::npos) << r.out;
   r = run_hearth("search walrus --mode bm25 -k 1" + common_);
-  EXPECT_NE(r.out.find("**walrus**"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\u00abwalrus\u00bb"), std::string::npos) << r.out;
 
   r = run_hearth("index rm " + q(corpus_ / "b.txt") + common_);
   ASSERT_EQ(r.code, 0) << r.err;
