@@ -8,8 +8,11 @@
 #include <sys/stat.h>
 #include <utime.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
 #include "backends/registry.h"
 #include "context/index_watcher.h"
@@ -280,6 +283,56 @@ TEST_F(ContextIndexTest, WatcherPicksUpCreateModifyDeleteRenameWithinTwoSeconds)
   fs::remove(root_ + "/docs/renamed.md");
   EXPECT_TRUE(test::eventually([&] { return found("quokkas").empty(); }, limit)) << "delete";
   EXPECT_EQ(watcher.last_error(), "");
+}
+
+// A watcher that reports only what the test tells it to: here, that events were lost.
+class ScriptedWatcher : public Watcher {
+ public:
+  void add_root(const std::string&) override {}
+  void remove_root(const std::string&) override {}
+  std::vector<WatchEvent> wait(std::chrono::milliseconds timeout) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, timeout, [&] { return !events_.empty() || interrupted_; });
+    interrupted_ = false;
+    return std::exchange(events_, {});
+  }
+  void interrupt() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    interrupted_ = true;
+    cv_.notify_all();
+  }
+  void push(WatchEvent e) {
+    std::lock_guard<std::mutex> lock(mu_);
+    events_.push_back(std::move(e));
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<WatchEvent> events_;
+  bool interrupted_ = false;
+};
+
+TEST_F(ContextIndexTest, AnOverflowOfTheEventQueueMakesTheWatcherRescan) {
+  auto opened = open();
+  ContextIndex& index = opened->index();
+  index.add_root(root_, {});
+  auto scripted = std::make_unique<ScriptedWatcher>();
+  ScriptedWatcher* events = scripted.get();
+  IndexWatcher watcher(index, std::move(scripted));
+  ASSERT_TRUE(test::eventually([&] { return watcher.caught_up(); }, std::chrono::seconds(60)));
+  // Changes the watcher was never told about...
+  write_file(root_ + "/silent.md", "okapis are shy forest giraffes\n");
+  fs::remove(root_ + "/notes.txt");
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  EXPECT_TRUE(search(index, "okapis", SearchMode::kBm25).hits.empty()) << "indexed without an event";
+  // ...are found once it learns that events were lost.
+  events->push({WatchEvent::Kind::kOverflow, ""});
+  EXPECT_TRUE(test::eventually([&] {
+    return !search(index, "okapis", SearchMode::kBm25).hits.empty() &&
+           search(index, "quarterly budget", SearchMode::kBm25).hits.empty();
+  }, std::chrono::seconds(5)));
 }
 
 }  // namespace
