@@ -256,7 +256,7 @@ SyncStats ContextIndex::sync(const ProgressCallback& progress, const std::atomic
   SyncStats stats;
   stats.files_seen = int64_t(found.size());
   std::vector<std::pair<std::string, FoundFile>> changed;
-  std::vector<std::string> gone;  // removed after indexing, so a renamed file's vectors move to its new path
+  std::vector<std::string> gone;
   for (const FileRecord& record : write_store_->files()) {
     auto it = found.find(record.path);
     if (it == found.end()) {
@@ -270,18 +270,7 @@ SyncStats ContextIndex::sync(const ProgressCallback& progress, const std::atomic
     found.erase(it);
   }
   for (auto& [path, entry] : found) changed.push_back(std::move(entry));
-  // Pending first, so the index remembers what is left to do if this pass is interrupted.
-  for (auto& [root, f] : changed) write_store_->mark_pending(root, f.path, f.mtime_ns, int64_t(f.size));
-  SyncStats indexed = index_files(changed, progress, cancel);
-  if (!(cancel && cancel->load()))
-    for (const std::string& path : gone) stats.files_removed += write_store_->remove_path(path);
-  stats.files_indexed = indexed.files_indexed;
-  stats.files_touched = indexed.files_touched;
-  stats.files_skipped = indexed.files_skipped;
-  stats.files_failed = indexed.files_failed;
-  stats.chunks_embedded = indexed.chunks_embedded;
-  stats.chunks_reused = indexed.chunks_reused;
-  stats.embed_seconds = indexed.embed_seconds;
+  apply_changes(changed, gone, progress, cancel, stats);
   lock.unlock();
   catch_up_vectors();
   save_vectors();
@@ -294,8 +283,6 @@ SyncStats ContextIndex::update_paths(const std::vector<std::string>& paths, cons
   SyncStats stats;
   std::map<std::string, std::pair<std::string, FoundFile>> to_index;
   std::set<std::string> seen;
-  // Removals wait until the new files are indexed: a renamed file's chunks are then still there to give their
-  // vectors to the new path.
   std::vector<std::string> to_remove;
   auto consider_file = [&](const std::string& root, const WalkOptions& options, const std::string& path) {
     if (!seen.insert(path).second) return;
@@ -334,19 +321,29 @@ SyncStats ContextIndex::update_paths(const std::vector<std::string>& paths, cons
   }
   std::vector<std::pair<std::string, FoundFile>> changed;
   for (auto& [path, entry] : to_index) changed.push_back(std::move(entry));
-  for (auto& [root, f] : changed) write_store_->mark_pending(root, f.path, f.mtime_ns, int64_t(f.size));
-  SyncStats indexed = index_files(changed, {}, cancel);
-  for (const std::string& path : to_remove) stats.files_removed += write_store_->remove_path(path);
   stats.files_seen = int64_t(seen.size());
-  stats.files_indexed = indexed.files_indexed;
-  stats.files_touched = indexed.files_touched;
-  stats.files_skipped = indexed.files_skipped;
-  stats.files_failed = indexed.files_failed;
-  stats.chunks_embedded = indexed.chunks_embedded;
-  stats.chunks_reused = indexed.chunks_reused;
+  apply_changes(changed, to_remove, {}, cancel, stats);
   lock.unlock();
   catch_up_vectors();
   return stats;
+}
+
+void ContextIndex::apply_changes(const std::vector<std::pair<std::string, FoundFile>>& changed,
+                                 const std::vector<std::string>& gone, const ProgressCallback& progress,
+                                 const std::atomic<bool>* cancel, SyncStats& stats) {
+  // Pending first, so the index remembers what is left to do if this pass is interrupted.
+  for (auto& [root, f] : changed) write_store_->mark_pending(root, f.path, f.mtime_ns, int64_t(f.size));
+  const SyncStats indexed = index_files(changed, progress, cancel);
+  // Removals after indexing: a renamed file's chunks are then still there to give their vectors to its new path.
+  if (!(cancel && cancel->load()))
+    for (const std::string& path : gone) stats.files_removed += write_store_->remove_path(path);
+  stats.files_indexed += indexed.files_indexed;
+  stats.files_touched += indexed.files_touched;
+  stats.files_skipped += indexed.files_skipped;
+  stats.files_failed += indexed.files_failed;
+  stats.chunks_embedded += indexed.chunks_embedded;
+  stats.chunks_reused += indexed.chunks_reused;
+  stats.embed_seconds += indexed.embed_seconds;
 }
 
 SyncStats ContextIndex::index_files(const std::vector<std::pair<std::string, FoundFile>>& files,

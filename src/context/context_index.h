@@ -149,6 +149,8 @@ class ContextIndex {
   void open_vectors();
   void catch_up_vectors();  // applies the store's changes since the vector index's sync point
   void rebuild_vectors();
+  void apply_changes(const std::vector<std::pair<std::string, FoundFile>>& changed, const std::vector<std::string>& gone,
+                     const ProgressCallback& progress, const std::atomic<bool>* cancel, SyncStats& stats);
   SyncStats index_files(const std::vector<std::pair<std::string, FoundFile>>& files, const ProgressCallback& progress,
                         const std::atomic<bool>* cancel);
   std::string root_of(const std::string& path);

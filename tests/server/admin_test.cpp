@@ -9,6 +9,7 @@
 #include <future>
 #include <thread>
 
+#include "http_call.h"
 #include "server_process.h"
 
 namespace hearth::test {
@@ -20,23 +21,6 @@ using Json = nlohmann::json;
 std::string stories() { return shared_dir() + "/models/stories260K.gguf"; }
 std::string bert() { return shared_dir() + "/golden/models/bert-dev.f16.gguf"; }
 
-struct Reply {
-  int status = 0;
-  std::string body;
-  Json json() const { return Json::parse(body, nullptr, false); }
-};
-
-Reply call(const ServerProcess& s, const std::string& method, const std::string& path, const std::string& body = "",
-           const std::string& key = "") {
-  httplib::Client cli(s.host(), s.port());
-  cli.set_read_timeout(std::chrono::seconds(120));
-  cli.set_connection_timeout(std::chrono::seconds(10));
-  httplib::Headers headers;
-  if (!key.empty()) headers.emplace("Authorization", "Bearer " + key);
-  auto r = method == "GET" ? cli.Get(path, headers) : cli.Post(path, headers, body, "application/json");
-  if (!r) return {};
-  return {r->status, r->body};
-}
 
 Reply post(const ServerProcess& s, const std::string& path, const Json& body, const std::string& key = "") {
   return call(s, "POST", path, body.dump(), key);

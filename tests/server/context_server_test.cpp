@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "../context/context_test_util.h"
+#include "http_call.h"
 #include "server_process.h"
 
 namespace hearth::test {
@@ -16,19 +17,6 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
-struct Reply {
-  int status = 0;
-  std::string body;
-  Json json() const { return Json::parse(body, nullptr, false); }
-};
-
-Reply call(const ServerProcess& s, const std::string& method, const std::string& path, const std::string& body = "") {
-  httplib::Client cli(s.host(), s.port());
-  cli.set_read_timeout(std::chrono::seconds(120));
-  auto r = method == "GET" ? cli.Get(path) : cli.Post(path, body, "application/json");
-  if (!r) return {};
-  return {r->status, r->body};
-}
 
 class ContextServer : public ::testing::Test {
  protected:
