@@ -122,6 +122,29 @@ TEST_F(IndexCli, InstallServiceWritesASystemdUserUnit) {
   EXPECT_NE(text.find("WantedBy=default.target"), std::string::npos);
 }
 
+TEST_F(IndexCli, ReembedSwitchesTheModelAndKeepsTheRoots) {
+  HEARTH_REQUIRE_SHARED();
+  write_file(corpus_ / "a.md", "# Alpha\n\nThe walrus sleeps on the ice floe.\n");
+  write_file(corpus_ / "b.txt", "Bananas ripen faster next to apples.\n");
+  ASSERT_EQ(run_hearth("index add " + q(corpus_.path()) + common_ + model_).code, 0);
+  const std::string bert = shared_dir() + "/golden/models/bert-dev.f16.gguf";
+  // Searching with another model is refused, saying how to re-embed.
+  ProcessResult r = run_hearth("search walrus -m " + q(bert) + common_);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("hearth index reembed --index default -m"), std::string::npos) << r.err;
+  r = run_hearth("index reembed -m " + q(bert) + common_);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const Json s = status();
+  EXPECT_EQ(s["model"]["name"], bert);
+  EXPECT_NE(s["model"]["dim"], 512);
+  EXPECT_EQ(s["indexed"], 2);
+  EXPECT_EQ(s["roots"][0], fs::canonical(corpus_.path()).string());
+  r = run_hearth("search walrus --json -k 1" + common_);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(fs::path(Json::parse(r.out)["hits"][0]["path"].get<std::string>()).filename(), "a.md");
+  EXPECT_EQ(run_hearth("index list" + common_).out, "default\n");  // no staging folder left behind
+}
+
 // Starts `hearth index add` and kills it with SIGKILL after `delay`; true when it was killed (not finished).
 bool kill_midway(const std::string& corpus, const std::string& data, const std::string& model,
                  std::chrono::milliseconds delay) {
