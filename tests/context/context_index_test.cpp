@@ -68,7 +68,8 @@ class ContextIndexTest : public ::testing::Test {
                "<html><head><title>Animals</title><style>p{color:red}</style></head>\n<body>\n<h1>Zebra "
                "migration</h1>\n<p>Every year herds of zebras travel hundreds of kilometres across the Serengeti "
                "plains in search of fresh grass and water.</p>\n</body></html>\n");
-    write_file(root_ + "/blob.bin", std::string("\x00\x01\x02\x03binary\x00data", 16));
+    const char blob[] = {'\0', '\1', '\2', '\3', 'b', 'i', 'n', '\0', 'd', 'a', 't', 'a'};
+    write_file(root_ + "/blob.bin", std::string(blob, sizeof blob));
     has_pdf_ = test::make_pdf(root_ + "/report.pdf", "Photosynthesis converts light energy into chemical energy");
     write_file(root_ + "/.hidden/secret.md", "hidden file never indexed\n");
     write_file(root_ + "/build/out.txt", "ignored by gitignore\n");
