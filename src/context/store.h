@@ -24,6 +24,7 @@
 #include <vector>
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace hearth::context {
 
@@ -105,6 +106,8 @@ class Store {
 
   // The embedding model the index was built with; nullopt for a new index.
   std::optional<EmbeddingModelInfo> embedding_model();
+  // Error kInvalidArgument when dim <= 0, or when it differs from the recorded model's while chunks exist (their
+  // vectors would no longer fit: remove the files first).
   void set_embedding_model(const EmbeddingModelInfo& model);
 
   // Roots the user added, with their walk options as JSON (kept verbatim).
@@ -117,15 +120,21 @@ class Store {
   std::vector<FileRecord> files(const std::string& root = "");  // all, or those of one root; sorted by path
   IndexCounts counts();
 
-  // Marks a file pending (inserting it if new) with what the walk saw, keeping its chunks until replaced.
+  // Marks a file pending (inserting it if new) with what the walk saw, keeping its chunks until replaced. An
+  // indexed file keeps its hash too (that of the content its chunks hold), so a touch can be told from an edit;
+  // a skipped or failed one has no chunks and its hash is cleared.
   void mark_pending(const std::string& root, const std::string& path, int64_t mtime_ns, int64_t size);
-  // Records a file as skipped or failed (its chunks, if any, are deleted): `error` says why.
+  // Records a file as skipped or failed (its chunks, if any, are deleted): `error` says why. `state` must be
+  // kSkipped or kFailed.
   void set_file_state(const std::string& root, const std::string& path, int64_t mtime_ns, int64_t size,
                       const std::string& hash, FileState state, const std::string& error);
-  // Updates only mtime/size of an indexed file whose content hash is unchanged (a touch).
+  // Updates only mtime/size of an indexed file whose content hash is unchanged (a touch). A file made pending
+  // by mark_pending() that holds chunks of that content is indexed again. Error kNotFound for an unknown path.
   void touch_file(const std::string& path, int64_t mtime_ns, int64_t size);
   // Replaces a file's chunks with `chunks` (kept or new) and marks it indexed with `hash`/`format`: one
-  // transaction. Chunks of the file not kept are deleted (and logged).
+  // transaction. Chunks of the file not kept are deleted (and logged). Error kInvalidArgument (nothing changed)
+  // when no embedding model is set, a keep_id is not a chunk of this file (or is kept twice), or a new chunk's
+  // vector is not dim floats.
   void replace_file(const std::string& root, const std::string& path, int64_t mtime_ns, int64_t size,
                     const std::string& hash, const std::string& format, const std::vector<ChunkWrite>& chunks);
   // Deletes a file (or, when `path` is a folder, every file under it) with its chunks. Returns files removed.
@@ -137,17 +146,21 @@ class Store {
   std::vector<std::pair<std::string, std::vector<float>>> vectors_by_hash(const std::vector<std::string>& hashes);
   // Chunks by id, with path and mtime; with vectors when `with_vectors`. Missing ids are left out.
   std::vector<ChunkRecord> chunks(const std::vector<int64_t>& ids, bool with_vectors = false);
-  // Calls `fn(id, vector)` for every chunk passing `filter` (all when empty): exact search and rebuilds.
+  // Calls `fn(id, vector)` for every chunk passing `filter` (all when empty): exact search and rebuilds. Rows are
+  // streamed (the vector pointer is valid during the call only); `fn` must not call this Store. An exception
+  // from `fn` stops the walk and propagates.
   void for_each_vector(const SearchFilter& filter, const std::function<void(int64_t, const float*)>& fn);
 
   // BM25 over chunk text and title (FTS5): `terms` are plain words, matched as an OR of their prefixes-free
   // tokens; k best, filtered. Words are quoted, so no user text is FTS5 syntax.
   std::vector<ScoredChunk> bm25(const std::vector<std::string>& terms, int k, const SearchFilter& filter = {});
   // Index vocabulary terms starting with `prefix` / close to it, with their document frequency (query
-  // expansion). Uses an fts5vocab table.
+  // expansion), most frequent first. Uses an fts5vocab table. The index stems English words (porter), so terms
+  // are stems ("index" for "indexing"). `prefix` is normalized as the index's tokenizer does (case, diacritics);
+  // "close" is the stem of the whole word, so "indexing" finds "index". Several words: the last one counts.
   std::vector<std::pair<std::string, int64_t>> vocabulary(const std::string& prefix, int limit);
 
-  // Everything a vector index saved at (since_chunk_id, since_deletion_seq) lacks.
+  // Everything a vector index saved at (since_chunk_id, since_deletion_seq) lacks, read in one snapshot.
   ChangeSet changes_since(int64_t since_chunk_id, int64_t since_deletion_seq);
   // Drops deletion log entries up to `deletion_seq` (after the vector index was saved past them).
   void prune_deletion_log(int64_t deletion_seq);
@@ -160,8 +173,14 @@ class Store {
   std::string check();
 
  private:
+  struct Statements;  // prepared statements, kept for the connection's life (SQLITE_PREPARE_PERSISTENT)
+  sqlite3_stmt* statement(const char* sql);  // the cached statement for `sql`, prepared on first use
+  int dim_or_fail();  // the embedding model's dim; Error kInvalidArgument when none is set
+  void close() noexcept;
+
   std::string path_;
   sqlite3* db_ = nullptr;
+  std::unique_ptr<Statements> statements_;
 };
 
 // sha256 of bytes as 64 lowercase hex digits (content and chunk hashes).

@@ -10,7 +10,8 @@
 //
 // The sync point (max chunk id, deletion seq) says which store state the index reflects (store.h).
 //
-// Thread-safety: search() from any number of threads concurrently; add/remove/save take an exclusive lock.
+// Thread-safety: search() from any number of threads concurrently; add/remove/set_sync_point take an exclusive
+// lock; save() a shared one (searches go on while it writes, changes wait) and one save runs at a time.
 #pragma once
 
 #include <cstdint>

@@ -13,10 +13,6 @@
 
 namespace hearth::server {
 
-// SHA-256 (FIPS 180-4) of `data`.
-std::array<uint8_t, 32> sha256(std::string_view data);
-std::string sha256_hex(std::string_view data);
-
 // The name a key goes by in logs: "key_" and the first 8 hex digits of its SHA-256. Never the key itself.
 std::string key_id(std::string_view key);
 

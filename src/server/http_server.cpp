@@ -24,6 +24,7 @@
 #include "server/rerank.h"
 #include "server/request.h"
 #include "server/responses.h"
+#include "server/web_ui.h"
 
 namespace hearth::server {
 
@@ -741,6 +742,7 @@ struct HttpServer::Impl {
       send_json(res, 200, body);
     }));
     add_admin_routes();
+    add_web_ui_routes(http);
   }
 
   // ---- /admin/* (docs/server.md, "Admin API"); pre_route has checked the key ----
