@@ -12,6 +12,8 @@
 #include "cli/generation_flags.h"
 #include "core/error.h"
 #include "core/utf8.h"
+#include "context/injection.h"
+#include "context/open_index.h"
 #include "runtime/chat_template.h"
 #include "runtime/session.h"
 
@@ -21,8 +23,30 @@ namespace {
 struct Options : GenerationFlags {
   std::string system;
   std::string session;
+  std::string context, data_dir;
+  int context_k = 6, context_budget = 0;
   Options() { n = 512; }
 };
+
+// Retrieves for the conversation in `turn` and puts the excerpts into its system message; the sources cited.
+std::vector<context::ContextSource> inject_context(context::ContextIndex& index, const Tokenizer& tokenizer,
+                                                  const Options& o, int64_t n_ctx, nlohmann::ordered_json& turn) {
+  std::vector<context::ChatTurn> conversation;
+  for (const auto& m : turn) conversation.push_back({m.value("role", ""), m.value("content", "")});
+  const std::string query = context::retrieval_query(conversation);
+  if (query.empty()) return {};
+  context::SearchOptions so;
+  so.k = o.context_k;
+  const context::SearchResult r = index.search(query, so);
+  const int budget = o.context_budget > 0 ? o.context_budget : std::clamp(int(n_ctx / 4), 64, 2048);
+  const context::Injection inj = context::build_injection(
+      query, r.hits, [&](std::string_view t) { return int(tokenizer.encode(t, false).size()); }, budget);
+  if (inj.block.empty()) return {};
+  if (!turn.empty() && turn[0].value("role", "") == "system")
+    turn[0]["content"] = context::system_with_context(turn[0].value("content", ""), inj);
+  else turn.insert(turn.begin(), nlohmann::ordered_json{{"role", "system"}, {"content", inj.block}});
+  return inj.sources;
+}
 
 int run_chat(const Options& o) {
   const GenerateOptions g = o.options();
@@ -33,6 +57,16 @@ int run_chat(const Options& o) {
   Generator gen(*s.model, *s.tokenizer, *cache);
   const bool interactive = isatty(0);
 
+  // With --context, each turn's prompt carries the index's best excerpts for it in its system message; the
+  // conversation kept (and saved) is the user's own.
+  std::unique_ptr<context::OpenIndex> index;
+  if (!o.context.empty()) {
+    context::OpenIndexOptions io;
+    io.name = o.context;
+    io.data_dir = o.data_dir;
+    io.threads = o.threads;
+    index = std::make_unique<context::OpenIndex>(io);
+  }
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   const uint64_t fingerprint = s.weights->fingerprint();
   // A saved session resumes the conversation: its messages, and its KV cache, so nothing already said runs again.
@@ -56,7 +90,10 @@ int run_chat(const Options& o) {
     if (line.empty()) continue;
     if (!utf8_valid(line)) fail("input is not valid UTF-8");
     messages.push_back({{"role", "user"}, {"content", line}});
-    const std::string prompt = tmpl.render(messages, std::nullopt, /*add_generation_prompt=*/true);
+    nlohmann::ordered_json turn = messages;
+    std::vector<context::ContextSource> sources;
+    if (index) sources = inject_context(index->index(), *s.tokenizer, o, cache->n_ctx(), turn);
+    const std::string prompt = tmpl.render(turn, std::nullopt, /*add_generation_prompt=*/true);
     const std::vector<int32_t> ids = tokenize_chat_prompt(*s.tokenizer, prompt, src.bos_token);
     if (int64_t(ids.size()) >= cache->n_ctx())
       fail(ErrorKind::kResourceExhausted, "the conversation ({} tokens) no longer fits the context of {} (use --ctx)",
@@ -67,6 +104,8 @@ int run_chat(const Options& o) {
       return true;
     });
     fmt::print("\n");
+    for (const context::ContextSource& src : sources)
+      fmt::print("  [{}] {}:{}-{}\n", src.id, src.path, src.line_begin, src.line_end);
     std::fflush(stdout);
     if (o.stats)
       fmt::print(stderr, "[{} prompt tokens ({} new) in {:.2f} s, {} generated in {:.2f} s, {}]\n", r.usage.prompt_tokens,
@@ -81,6 +120,10 @@ CommandRegistration reg({"chat"}, "Chat with a decoder model (one user message p
   auto o = std::make_shared<Options>();
   o->add_to(app);
   app.add_option("-s,--system", o->system, "system message");
+  app.add_option("--context", o->context, "answer with this index's best excerpts for each message (hearth index add)");
+  app.add_option("--context-k", o->context_k, "excerpts per message")->capture_default_str()->check(CLI::Range(1, 50));
+  app.add_option("--context-budget", o->context_budget, "tokens the excerpts may take (default: a quarter of the context)");
+  app.add_option("--data-dir", o->data_dir, "folder of the indexes (default: $HEARTH_DATA_DIR, $XDG_DATA_HOME/hearth)");
   app.add_option("--session", o->session,
                  "file that keeps the conversation and its KV cache: resumed if it exists, saved after every turn");
   return [o] { return run_chat(*o); };

@@ -21,6 +21,7 @@
 #include "core/error.h"
 #include "server/auth.h"
 #include "server/config_file.h"
+#include "server/context_service.h"
 #include "server/http_server.h"
 #include "server/model_set.h"
 
@@ -41,6 +42,9 @@ struct ServeOptions {
   int64_t idle_ttl = 0;
   size_t max_body_bytes = 8u << 20;
   std::vector<server::ModelSpec> model_tables;  // [[model]] tables of the configuration file
+  std::vector<std::string> indexes;  // --index: served and kept current
+  std::string context, data_dir;     // --context: injected into chat by default
+  int context_k = 6;
 };
 
 void add_serve_options(CLI::App& app, ServeOptions& o) {
@@ -91,6 +95,14 @@ void add_serve_options(CLI::App& app, ServeOptions& o) {
   app.add_option("--max-body-bytes", o.max_body_bytes, "largest request body (larger: 413)")->capture_default_str();
   app.add_option("--http-threads", o.http_threads, "connections served at once (default: max(16, 4 x slots))")
       ->check(CLI::Range(0, 4096));
+  app.add_option("--index", o.indexes,
+                 "serve this index (hearth index add): /v1/context/search, and a watcher keeps it current (repeatable)");
+  app.add_option("--context", o.context,
+                 "inject this index's best excerpts into every chat request (implies --index; a request's "
+                 "\"context\": false turns it off)");
+  app.add_option("--context-k", o.context_k, "excerpts injected per chat request")->capture_default_str()
+      ->check(CLI::Range(1, 50));
+  app.add_option("--data-dir", o.data_dir, "folder of the indexes (default: $HEARTH_DATA_DIR, $XDG_DATA_HOME/hearth)");
   app.add_option("--drain-seconds", o.drain_seconds, "on SIGTERM/SIGINT, how long requests in flight may finish")
       ->capture_default_str()->check(CLI::Range(0, 3600));
 }
@@ -240,7 +252,20 @@ int run_serve(const std::vector<std::string>& cli_args) {
   const ServeOptions o = resolve_options(cli_args);
   // Registering checks ids, names, paths and the stack: a bad model list fails here, before listening.
   server::ModelSet models(model_specs(o), model_set_options(o));
-  server::HttpServer http(models, server_options(o, models.list().size()));
+  std::unique_ptr<server::ContextService> context;
+  if (!o.indexes.empty() || !o.context.empty()) {
+    server::ContextServiceOptions co;
+    co.indexes = o.indexes;
+    if (!o.context.empty()) co.indexes.push_back(o.context);
+    co.inject = o.context;
+    co.data_dir = o.data_dir;
+    co.k = o.context_k;
+    co.threads = o.threads;
+    context = std::make_unique<server::ContextService>(co);
+    for (const std::string& name : context->names()) fmt::print(stderr, "hearth: index '{}'{}\n", name,
+                                                               name == o.context ? " (injected into chat)" : "");
+  }
+  server::HttpServer http(models, server_options(o, models.list().size()), context.get());
   http.admin_state().set_config_path(o.config);
   const int port = http.bind();
 

@@ -152,7 +152,9 @@ class Store {
   void for_each_vector(const SearchFilter& filter, const std::function<void(int64_t, const float*)>& fn);
 
   // BM25 over chunk text and title (FTS5): `terms` are plain words, matched as an OR of their prefixes-free
-  // tokens; k best, filtered. Words are quoted, so no user text is FTS5 syntax.
+  // tokens; k best, filtered. Words are quoted, so no user text is FTS5 syntax. A title match weighs twice a
+  // body match. In an index of 1000 chunks or more, a word found in over half of them (which BM25 scores as
+  // nothing) is dropped when another word is not: chunks holding only such words are then not returned.
   std::vector<ScoredChunk> bm25(const std::vector<std::string>& terms, int k, const SearchFilter& filter = {});
   // Index vocabulary terms starting with `prefix` / close to it, with their document frequency (query
   // expansion), most frequent first. Uses an fts5vocab table. The index stems English words (porter), so terms

@@ -170,7 +170,7 @@ void cancel_all(const std::vector<std::shared_ptr<Job>>& jobs) {
 GenerationPlan plan_chat(const DecoderEntry& model, const ChatRequest& r, const std::string& model_id) {
   GenerationPlan plan;
   plan.endpoint = Endpoint::kChat;
-  plan.header = {response_id("chatcmpl"), unix_now(), model_id};
+  plan.header = {response_id("chatcmpl"), unix_now(), model_id, nullptr};
   plan.include_usage = r.include_usage;
   nlohmann::ordered_json messages = r.messages;
   std::optional<nlohmann::ordered_json> tools;
@@ -204,7 +204,7 @@ GenerationPlan plan_chat(const DecoderEntry& model, const ChatRequest& r, const 
 GenerationPlan plan_completion(const DecoderEntry& model, const CompletionRequest& r, const std::string& model_id) {
   GenerationPlan plan;
   plan.endpoint = Endpoint::kCompletion;
-  plan.header = {response_id("cmpl"), unix_now(), model_id};
+  plan.header = {response_id("cmpl"), unix_now(), model_id, nullptr};
   plan.include_usage = r.include_usage;
   const auto grammar = request_grammar(r, "");
   for (size_t p = 0; p < r.prompts.size(); ++p) {
@@ -362,8 +362,11 @@ bool GenerationStream::next(std::string& out, std::chrono::milliseconds wait) {
   if (!started_) {  // the opening events: the assistant role (chat) or the echoed prompt (completions)
     started_ = true;
     for (const ChoicePlan& c : plan_.choices) {
-      if (plan_.endpoint == Endpoint::kChat)
-        out += sse_event(chat_chunk(plan_.header, c.index, {{"role", "assistant"}, {"content", ""}}, nullptr));
+      if (plan_.endpoint == Endpoint::kChat) {
+        Json chunk = chat_chunk(plan_.header, c.index, {{"role", "assistant"}, {"content", ""}}, nullptr);
+        if (!plan_.header.context_sources.is_null()) chunk["context_sources"] = plan_.header.context_sources;
+        out += sse_event(chunk);
+      }
       else if (!c.echo.empty())
         out += sse_event(completion_chunk(plan_.header, c.index, c.echo, nullptr));
     }

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "server/admin.h"
+#include "server/context_service.h"
 #include "server/api_error.h"
 #include "server/auth.h"
 #include "server/cors.h"
@@ -388,6 +389,7 @@ bool needs_key(const std::string& path) {
 
 struct HttpServer::Impl {
   ModelSet& models;
+  ContextService* context;  // null: no indexes served
   const ServerOptions options;  // as started; what reload() may change is in the Policy
   // What SIGHUP may change (reload()): keys, rate limit, CORS, the drain timeout, the Matryoshka models. Swapped
   // whole; a request keeps the one it started with.
@@ -429,8 +431,9 @@ struct HttpServer::Impl {
 
   int listen_fd = -1;  // the listening socket, once bound
 
-  Impl(ModelSet& m, ServerOptions o)
+  Impl(ModelSet& m, ServerOptions o, ContextService* c)
       : models(m),
+        context(c),
         options(std::move(o)),
         policy(std::make_shared<Policy>(options)),
         access_log(options.log_format) {
@@ -694,13 +697,17 @@ struct HttpServer::Impl {
   }
 
   // Both generation endpoints once their body is parsed: the model's lease, the plan, the priority, the answer.
-  template <class Request, class Plan>
-  void serve_generation(const httplib::Request& req, httplib::Response& res, const Guard& guard, const Request& r,
-                        Plan plan_of) {
+  // `prepare(model, request)` may rewrite the request once the model is known and returns the response's
+  // context_sources (null for none).
+  template <class Request, class Plan, class Prepare>
+  void serve_generation(const httplib::Request& req, httplib::Response& res, const Guard& guard, Request r,
+                        Plan plan_of, Prepare prepare) {
     const RequestPriority priority = priority_of(req, r.priority);
     const DecoderLease model = models.decoder(r.model);
     tl_exchange.model = model->id;
+    Json sources = prepare(*model, r);
     GenerationPlan plan = plan_of(*model, r, model->id);
+    plan.header.context_sources = std::move(sources);
     plan.priority = engine_priority(priority);
     answer_generation(model, std::move(plan), r.stream, res, guard);
   }
@@ -724,10 +731,19 @@ struct HttpServer::Impl {
     }));
     http.Post("/v1/chat/completions",
               wrap([this](const httplib::Request& req, httplib::Response& res, const Guard& guard) {
-                serve_generation(req, res, guard, parse_chat_request(req.body), plan_chat);
+                serve_generation(req, res, guard, parse_chat_request(req.body), plan_chat,
+                                 [this](const DecoderEntry& model, ChatRequest& r) -> Json {
+                                   if (!context) {
+                                     if (r.context.given && r.context.enabled) no_context();
+                                     return nullptr;
+                                   }
+                                   return context->inject(r, *model.session.tokenizer,
+                                                          model.engine->options().context);
+                                 });
               }));
     http.Post("/v1/completions", wrap([this](const httplib::Request& req, httplib::Response& res, const Guard& guard) {
-      serve_generation(req, res, guard, parse_completion_request(req.body), plan_completion);
+      serve_generation(req, res, guard, parse_completion_request(req.body), plan_completion,
+                       [](const DecoderEntry&, CompletionRequest&) -> Json { return nullptr; });
     }));
     http.Post("/v1/embeddings", wrap([this](const httplib::Request& req, httplib::Response& res, const Guard&) {
       EmbeddingRequest r = parse_embedding_request(req.body);
@@ -741,8 +757,17 @@ struct HttpServer::Impl {
       tl_exchange.tokens_in = body["usage"]["prompt_tokens"].get<int>();
       send_json(res, 200, body);
     }));
+    http.Post("/v1/context/search", wrap([this](const httplib::Request& req, httplib::Response& res, const Guard&) {
+      if (!context) no_context();
+      send_json(res, 200, context->search(parse_json_body(req.body), models));
+    }));
     add_admin_routes();
     add_web_ui_routes(http);
+  }
+
+  [[noreturn]] static void no_context() {
+    throw ApiError(404, "this server serves no index: start it with --index NAME (see `hearth index add`)", "context",
+                   "no_index", ErrorKind::kNotFound);
   }
 
   // ---- /admin/* (docs/server.md, "Admin API"); pre_route has checked the key ----
@@ -755,6 +780,18 @@ struct HttpServer::Impl {
   void add_admin_routes() {
     http.Get("/admin/status", wrap([this](const httplib::Request&, httplib::Response& res, const Guard&) {
       send_json(res, 200, admin_status(models, admin, in_flight_now()));
+    }));
+    http.Get("/admin/index/status", wrap([this](const httplib::Request&, httplib::Response& res, const Guard&) {
+      if (!context) no_context();
+      send_json(res, 200, context->status());
+    }));
+    http.Post("/admin/index/add", wrap([this](const httplib::Request& req, httplib::Response& res, const Guard&) {
+      if (!context) no_context();
+      send_json(res, 202, context->add(parse_json_body(req.body)));
+    }));
+    http.Post("/admin/index/rm", wrap([this](const httplib::Request& req, httplib::Response& res, const Guard&) {
+      if (!context) no_context();
+      send_json(res, 200, context->remove(parse_json_body(req.body)));
     }));
     http.Get("/admin/models", wrap([this](const httplib::Request&, httplib::Response& res, const Guard&) {
       send_json(res, 200, admin_models(models));
@@ -778,8 +815,8 @@ struct HttpServer::Impl {
   }
 };
 
-HttpServer::HttpServer(ModelSet& models, ServerOptions options)
-    : impl_(std::make_unique<Impl>(models, std::move(options))) {}
+HttpServer::HttpServer(ModelSet& models, ServerOptions options, ContextService* context)
+    : impl_(std::make_unique<Impl>(models, std::move(options), context)) {}
 
 HttpServer::~HttpServer() = default;
 

@@ -17,6 +17,8 @@
 
 namespace hearth::server {
 
+class ContextService;
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                       // 0: any free port (bind() says which)
@@ -41,8 +43,9 @@ struct ServerOptions {
 
 class HttpServer {
  public:
-  // Error (kInvalidArgument) for options that cannot work (an empty key, a CORS origin with a path).
-  HttpServer(ModelSet& models, ServerOptions options);
+  // Error (kInvalidArgument) for options that cannot work (an empty key, a CORS origin with a path). `context`
+  // (the indexes of --index, optional) must outlive the server; without it the context routes answer 404.
+  HttpServer(ModelSet& models, ServerOptions options, ContextService* context = nullptr);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

@@ -415,6 +415,8 @@ void parse_response_format(const Json& j, ChatRequest& r) {
 
 }  // namespace
 
+nlohmann::ordered_json parse_json_body(std::string_view body) { return parse_object(body); }
+
 ChatRequest parse_chat_request(std::string_view body) {
   const Json j = parse_object(body);
   ChatRequest r;
@@ -429,6 +431,19 @@ ChatRequest parse_chat_request(std::string_view body) {
   }
   unsupported_if_present(j, "functions", "(legacy: use tools) are");
   parse_tools(j, r);
+  if (const Json* c = field(j, "context")) {
+    r.context.given = true;
+    if (c->is_boolean()) {
+      r.context.enabled = c->get<bool>();
+    } else if (c->is_object()) {
+      r.context.enabled = true;
+      r.context.index = get_string(*c, "index", false);
+      if (auto k = get_integer(*c, "k", 1, 50)) r.context.k = int(*k);
+      if (auto b = get_integer(*c, "budget_tokens", 16, 1 << 20)) r.context.budget_tokens = int(*b);
+    } else {
+      bad("context", "context must be true, false or an object {\"index\", \"k\", \"budget_tokens\"}");
+    }
+  }
   parse_response_format(j, r);
   const int constraints = !r.grammar.empty() + !r.json_schema.empty() + r.json_object;
   if (constraints > 1) bad("response_format", "grammar and response_format exclude each other");

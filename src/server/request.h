@@ -50,6 +50,16 @@ struct GenerationRequest {
 
 enum class ToolChoice { kNone, kAuto, kRequired, kNamed };
 
+// The "context" extension of a chat request (docs/context.md): false turns the server's default injection off;
+// true or an object asks for it.
+struct ContextRequest {
+  bool given = false;    // the field was in the request
+  bool enabled = false;  // inject
+  std::string index;     // "" = the server's default index
+  std::optional<int> k;
+  std::optional<int> budget_tokens;
+};
+
 struct ChatRequest : GenerationRequest {
   // [{"role", "content"}] with content flattened to a string and "developer" renamed "system", ready for a
   // chat template.
@@ -60,6 +70,7 @@ struct ChatRequest : GenerationRequest {
   ToolChoice tool_choice = ToolChoice::kNone;  // kAuto by default when tools are given, as OpenAI
   std::string tool_choice_name;                // kNamed: the function
   bool parallel_tool_calls = true;
+  ContextRequest context;
 };
 
 struct CompletionRequest : GenerationRequest {
@@ -94,6 +105,8 @@ inline constexpr int kMaxJsonDepth = 512;
 // Each throws ApiError (400, naming the field) for malformed JSON, a wrong type or a value out of range, JSON
 // nested deeper than kMaxJsonDepth, or a string that is not UTF-8 (naming the field that holds it).
 ChatRequest parse_chat_request(std::string_view body);
+// A body that must be one JSON object (bounded nesting, as every parser here): ApiError 400 otherwise.
+nlohmann::ordered_json parse_json_body(std::string_view body);
 CompletionRequest parse_completion_request(std::string_view body);
 EmbeddingRequest parse_embedding_request(std::string_view body);
 RerankRequest parse_rerank_request(std::string_view body);

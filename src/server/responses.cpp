@@ -71,6 +71,7 @@ Json usage_json(const UsageCounts& u) {
 Json completion_response(Endpoint endpoint, const ResponseHeader& h, const std::vector<ChoiceResult>& choices,
                          const UsageCounts& usage, const Tokenizer& tokenizer) {
   Json j = header_json(endpoint, h, false);
+  if (!h.context_sources.is_null()) j["context_sources"] = h.context_sources;
   Json cs = Json::array();
   for (const ChoiceResult& c : choices) {
     Json choice;

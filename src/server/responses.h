@@ -24,6 +24,9 @@ struct ResponseHeader {
   std::string id;  // "chatcmpl-…" / "cmpl-…"
   int64_t created = 0;
   std::string model;
+  // The context injection's sources (docs/context.md): in the response and in a stream's opening chunks; null
+  // when the request had no context injected.
+  Json context_sources;
 };
 
 struct ToolCallResult {
