@@ -3,7 +3,11 @@
 // Vectors: generated chunk-sized passages (bench_corpus.h) embedded by the model (USE lite by default), in bulk.
 // With --real R < --chunks, only R are embedded and the rest are made from them (each a random blend of two
 // real vectors plus a little noise, renormalized), for sizes whose embedding would take too long; the output
-// says how many were real. Queries: generated search queries, embedded the same way.
+// says how many were real. Queries, embedded the same way, in two halves measured apart: held-out passages (new
+// passages from the same generator, not in the index: the usual ANN methodology, queries from the data's own
+// distribution) and short keyword queries (2-6 words: what a user types, farther from every passage, where the
+// best matches are least distinct and an approximate search finds them hardest). For each half the mean exact
+// similarity at ranks 1, 10 and 100 shows how distinct the true top 10 is.
 //
 // Reports the build time (adding every vector one by one, as the indexer does), the memory the index takes
 // (resident set growth while building, and its saved file), then for each search breadth (ef) recall@10 —
@@ -91,8 +95,9 @@ int run_bench_ann(const BenchAnnOptions& o) {
   TextGenerator gen(o.seed);
   std::vector<std::string> passages(real);
   for (std::string& p : passages) p = gen.passage();
+  // Even positions: held-out passages; odd: keyword queries.
   std::vector<std::string> query_texts(size_t(o.queries));
-  for (std::string& q : query_texts) q = gen.query();
+  for (size_t q = 0; q < query_texts.size(); ++q) query_texts[q] = q % 2 == 0 ? gen.passage() : gen.query();
 
   embedder.embed({"warm up"});
   std::vector<float> vectors;
@@ -134,6 +139,8 @@ int run_bench_ann(const BenchAnnOptions& o) {
 
   // Exact top 10 of each query by brute force.
   std::vector<std::vector<int64_t>> exact(size_t(o.queries));
+  constexpr size_t kContrastRanks[] = {1, 10, 100};
+  double contrast[2][3] = {};  // [group][rank]: summed exact similarity
   std::vector<std::pair<float, int64_t>> scored(o.chunks);
   for (size_t q = 0; q < size_t(o.queries); ++q) {
     const float* qv = &queries[q * dim];
@@ -143,29 +150,35 @@ int run_bench_ann(const BenchAnnOptions& o) {
       for (size_t d = 0; d < dim; ++d) dot += qv[d] * v[d];
       scored[i] = {dot, int64_t(i) + 1};
     }
-    std::partial_sort(scored.begin(), scored.begin() + kRecallDepth, scored.end(),
+    const size_t depth = std::min(scored.size(), kContrastRanks[2]);
+    std::partial_sort(scored.begin(), scored.begin() + long(depth), scored.end(),
                       [](const auto& x, const auto& y) { return x.first > y.first; });
     for (int r = 0; r < kRecallDepth; ++r) exact[q].push_back(scored[size_t(r)].second);
+    for (size_t c = 0; c < 3; ++c) contrast[q % 2][c] += scored[std::min(depth, kContrastRanks[c]) - 1].first;
   }
 
   struct EfResult {
     int ef;
-    double recall, p50_ms, p95_ms;
+    double recall, recall_passages, recall_keywords, p50_ms, p95_ms;
   };
   std::vector<EfResult> results;
   for (int ef : efs) {
     std::vector<double> ms;
-    double hits = 0;
+    double hits[2] = {0, 0};
     for (size_t q = 0; q < size_t(o.queries); ++q) {
       Stopwatch one;
       const auto found = index.search(&queries[q * dim], kRecallDepth, ef);
       ms.push_back(one.ms());
       const std::unordered_set<int64_t> truth(exact[q].begin(), exact[q].end());
-      for (const auto& [id, score] : found) hits += truth.count(id);
+      for (const auto& [id, score] : found) hits[q % 2] += double(truth.count(id));
     }
-    results.push_back({ef, hits / (double(o.queries) * kRecallDepth), percentile(ms, 50), percentile(ms, 95)});
+    const double passages = double((o.queries + 1) / 2), keywords = double(o.queries / 2);
+    results.push_back({ef, (hits[0] + hits[1]) / (double(o.queries) * kRecallDepth),
+                       hits[0] / (passages * kRecallDepth), keywords > 0 ? hits[1] / (keywords * kRecallDepth) : 0,
+                       percentile(ms, 50), percentile(ms, 95)});
   }
 
+  const double group_size[2] = {double((o.queries + 1) / 2), double(std::max(1, o.queries / 2))};
   if (o.json) {
     nlohmann::json j = {{"chunks", o.chunks},
                         {"real_vectors", real},
@@ -181,7 +194,12 @@ int run_bench_ann(const BenchAnnOptions& o) {
                         {"file_bytes", file_bytes},
                         {"peak_rss_mb", proc_status_mb("VmHWM")}};
     for (const EfResult& r : results)
-      j["by_ef"].push_back({{"ef", r.ef}, {"recall", r.recall}, {"p50_ms", r.p50_ms}, {"p95_ms", r.p95_ms}});
+      j["by_ef"].push_back({{"ef", r.ef}, {"recall", r.recall}, {"recall_passages", r.recall_passages},
+                            {"recall_keywords", r.recall_keywords}, {"p50_ms", r.p50_ms}, {"p95_ms", r.p95_ms}});
+    for (size_t group = 0; group < 2; ++group)
+      j["exact_similarity"][group == 0 ? "passages" : "keywords"] = {
+          {"rank1", contrast[group][0] / group_size[group]}, {"rank10", contrast[group][1] / group_size[group]},
+          {"rank100", contrast[group][2] / group_size[group]}};
     fmt::print("{}\n", j.dump());
     return 0;
   }
@@ -192,10 +210,16 @@ int run_bench_ann(const BenchAnnOptions& o) {
              "{:.1f} MB saved\n",
              index_options.m, index_options.ef_construction, build_seconds, double(o.chunks) / build_seconds,
              index_rss_mb, double(file_bytes) / 1e6);
-  fmt::print("queries:  {} generated, recall@{} against exact search\n", o.queries, kRecallDepth);
+  fmt::print("queries:  {} generated, half held-out passages, half keyword queries; recall@{} against exact search\n",
+             o.queries, kRecallDepth);
+  for (size_t group = 0; group < 2; ++group)
+    fmt::print("          {}: mean exact similarity at rank 1 / 10 / 100: {:.3f} / {:.3f} / {:.3f}\n",
+               group == 0 ? "passages" : "keywords", contrast[group][0] / group_size[group],
+               contrast[group][1] / group_size[group], contrast[group][2] / group_size[group]);
   for (const EfResult& r : results)
-    fmt::print("  ef {:>4}{} recall@{} {:.4f}, p50 {:.3f} ms, p95 {:.3f} ms\n", r.ef,
-               r.ef == index_options.ef_search ? " (default)" : "          ", kRecallDepth, r.recall, r.p50_ms, r.p95_ms);
+    fmt::print("  ef {:>4}{} recall@{} {:.4f} (passages {:.4f}, keywords {:.4f}), p50 {:.3f} ms, p95 {:.3f} ms\n", r.ef,
+               r.ef == index_options.ef_search ? " (default)" : "          ", kRecallDepth, r.recall,
+               r.recall_passages, r.recall_keywords, r.p50_ms, r.p95_ms);
   fmt::print("memory:   peak RSS {:.1f} MiB (the flat vectors alone: {:.1f} MiB)\n", proc_status_mb("VmHWM"),
              double(o.chunks * dim * sizeof(float)) / (1024.0 * 1024.0));
   return 0;

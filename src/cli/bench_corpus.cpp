@@ -62,6 +62,47 @@ const std::vector<std::string> kPrepositions = {"in", "on", "for", "with", "from
 const std::vector<std::string> kDeterminers = {"the", "a", "every", "each", "this", "that", "some", "no",
                                                "another", "one"};
 
+// A part of speech: its real words (most common first), then a long tail of words formed from them — compound
+// nouns ("cachetoken"), prefixed verbs ("reindex"), suffixed adjectives ("threadsafe"-like "lockless") — ranked by
+// a Zipf-Mandelbrot law, P(rank r) ~ 1 / (r + offset). The tail gives BM25 the term statistics of real text (a
+// content word occurs in a small share of chunks, most in very few), which a few hundred words alone cannot: the
+// commonest would be in every chunk and each query would match most of the index. Tail words are made of known
+// words, so the embedding model reads them as it reads identifiers and compounds in real files.
+struct Lexicon {
+  const std::vector<std::string>* head;
+  const std::vector<std::string>* bases;  // the tail's words: bases[i] + parts[j] or parts[j] + bases[i]
+  const std::vector<std::string>* parts;
+  bool parts_first;                       // prefix (parts + base) rather than suffix (base + parts)
+  size_t tail;                            // tail words ranked after the head (at most bases × parts)
+  double offset;                          // flattens the head, as real text's commonest content words are
+                                          // ranks ~100 among all its words
+  size_t size() const { return head->size() + std::min(tail, bases->size() * parts->size()); }
+};
+
+const std::vector<std::string> kVerbPrefixes = {"re", "pre", "un", "over", "auto", "co", "de", "mis", "out", "sub"};
+const std::vector<std::string> kAdjectiveSuffixes = {"less", "like", "ful", "proof", "wide", "bound"};
+
+const Lexicon kNounLexicon{&kNouns, &kNouns, &kNouns, false, 20000, 20.0};
+const Lexicon kVerbLexicon{&kVerbs, &kVerbs, &kVerbPrefixes, true, 900, 5.0};
+const Lexicon kAdjectiveLexicon{&kAdjectives, &kNouns, &kAdjectiveSuffixes, false, 1200, 5.0};
+
+std::string tail_word(const Lexicon& lex, size_t index) {
+  // A fixed permutation of the bases × parts grid (multiplying by 1000003, a prime larger than the grid, so
+  // coprime with its size), so that neighbouring ranks do not share their first word.
+  const size_t grid = lex.bases->size() * lex.parts->size();
+  const size_t cell = size_t((uint64_t(index) * 1000003ull) % grid);
+  const std::string& base = (*lex.bases)[cell % lex.bases->size()];
+  const std::string& part = (*lex.parts)[cell / lex.bases->size()];
+  return lex.parts_first ? part + base : base + part;
+}
+
+std::string draw(TextGenerator& g, const Lexicon& lex) {
+  // Inverse of the continuous Zipf-Mandelbrot CDF over [0, n): F(x) = ln((x + q) / q) / ln((n + q) / q).
+  const double n = double(lex.size()), q = lex.offset;
+  const size_t rank = std::min(size_t(n) - 1, size_t(q * std::pow((n + q) / q, g.uniform()) - q));
+  return rank < lex.head->size() ? (*lex.head)[rank] : tail_word(lex, rank - lex.head->size());
+}
+
 std::string third_person(const std::string& verb) {
   const auto ends = [&](const char* s) {
     const std::string suffix(s);
@@ -119,9 +160,9 @@ const std::string& TextGenerator::pick(const std::vector<std::string>& words) {
 
 std::string TextGenerator::word() {
   switch (below(4)) {
-    case 0: return pick(kVerbs);
-    case 1: return pick(kAdjectives);
-    default: return pick(kNouns);
+    case 0: return draw(*this, kVerbLexicon);
+    case 1: return draw(*this, kAdjectiveLexicon);
+    default: return draw(*this, kNounLexicon);
   }
 }
 
@@ -129,29 +170,29 @@ std::string TextGenerator::sentence() {
   std::string s;
   switch (below(6)) {
     case 0:
-      s = fmt::format("the {} {} {} {} {} {} the {} {}", pick(kAdjectives), pick(kNouns), third_person(pick(kVerbs)),
-                      pick(kDeterminers), pick(kNouns), pick(kPrepositions), pick(kAdjectives), pick(kNouns));
+      s = fmt::format("the {} {} {} {} {} {} the {} {}", draw(*this, kAdjectiveLexicon), draw(*this, kNounLexicon), third_person(draw(*this, kVerbLexicon)),
+                      pick(kDeterminers), draw(*this, kNounLexicon), pick(kPrepositions), draw(*this, kAdjectiveLexicon), draw(*this, kNounLexicon));
       break;
     case 1:
-      s = fmt::format("when {} {} {}, the {} {} {}", pick(kDeterminers), pick(kNouns), third_person(pick(kVerbs)),
-                      pick(kNouns), third_person(pick(kVerbs)), pick(kAdverbs));
+      s = fmt::format("when {} {} {}, the {} {} {}", pick(kDeterminers), draw(*this, kNounLexicon), third_person(draw(*this, kVerbLexicon)),
+                      draw(*this, kNounLexicon), third_person(draw(*this, kVerbLexicon)), pick(kAdverbs));
       break;
     case 2:
-      s = fmt::format("{} {} the {} {} before you {} the {} {}", pick(kAdverbs), pick(kVerbs), pick(kNouns),
-                      pick(kPrepositions), pick(kVerbs), pick(kAdjectives), pick(kNouns));
+      s = fmt::format("{} {} the {} {} before you {} the {} {}", pick(kAdverbs), draw(*this, kVerbLexicon), draw(*this, kNounLexicon),
+                      pick(kPrepositions), draw(*this, kVerbLexicon), draw(*this, kAdjectiveLexicon), draw(*this, kNounLexicon));
       break;
     case 3:
-      s = fmt::format("this {} {} how {} {} {} {} the {} {}", pick(kNouns), third_person(pick(kVerbs)),
-                      pick(kDeterminers), pick(kNouns), third_person(pick(kVerbs)), pick(kPrepositions),
-                      pick(kNouns), pick(kNouns));
+      s = fmt::format("this {} {} how {} {} {} {} the {} {}", draw(*this, kNounLexicon), third_person(draw(*this, kVerbLexicon)),
+                      pick(kDeterminers), draw(*this, kNounLexicon), third_person(draw(*this, kVerbLexicon)), pick(kPrepositions),
+                      draw(*this, kNounLexicon), draw(*this, kNounLexicon));
       break;
     case 4:
-      s = fmt::format("use the {} {} to {} {} {} {} and {} it {}", pick(kNouns), pick(kNouns), pick(kVerbs),
-                      pick(kDeterminers), pick(kAdjectives), pick(kNouns), pick(kVerbs), pick(kAdverbs));
+      s = fmt::format("use the {} {} to {} {} {} {} and {} it {}", draw(*this, kNounLexicon), draw(*this, kNounLexicon), draw(*this, kVerbLexicon),
+                      pick(kDeterminers), draw(*this, kAdjectiveLexicon), draw(*this, kNounLexicon), draw(*this, kVerbLexicon), pick(kAdverbs));
       break;
     default:
-      s = fmt::format("if the {} is {}, {} the {} {} the {} {} {}", pick(kNouns), pick(kAdjectives), pick(kVerbs),
-                      pick(kNouns), pick(kPrepositions), pick(kNouns), pick(kPrepositions), pick(kNouns));
+      s = fmt::format("if the {} is {}, {} the {} {} the {} {} {}", draw(*this, kNounLexicon), draw(*this, kAdjectiveLexicon), draw(*this, kVerbLexicon),
+                      draw(*this, kNounLexicon), pick(kPrepositions), draw(*this, kNounLexicon), pick(kPrepositions), draw(*this, kNounLexicon));
       break;
   }
   return capitalized(s) + ".";
@@ -164,16 +205,16 @@ std::string TextGenerator::paragraph(int sentences) {
 }
 
 std::string TextGenerator::identifier(bool camel) {
-  const std::string a = pick(kVerbs), b = pick(kNouns);
+  const std::string a = draw(*this, kVerbLexicon), b = draw(*this, kNounLexicon);
   return camel ? a + capitalized(b) : a + "_" + b;
 }
 
-std::string TextGenerator::type_name() { return capitalized(pick(kAdjectives)) + capitalized(pick(kNouns)); }
+std::string TextGenerator::type_name() { return capitalized(draw(*this, kAdjectiveLexicon)) + capitalized(draw(*this, kNounLexicon)); }
 
 std::string TextGenerator::query() {
   const size_t words = 2 + below(5);
   std::string q;
-  for (size_t i = 0; i < words; ++i) q += (i ? " " : "") + (i % 2 ? pick(kNouns) : word());
+  for (size_t i = 0; i < words; ++i) q += (i ? " " : "") + (i % 2 ? draw(*this, kNounLexicon) : word());
   return q;
 }
 

@@ -1,8 +1,9 @@
 // Synthetic, deterministic text for the context-engine benchmarks (`hearth bench index`, `hearth bench ann`):
 // English-like sentences, Markdown pages, source files in seven languages and plain notes built from a fixed
-// vocabulary, so an index of any size can be made without shipping data. Words are drawn with a Zipf-like skew
-// (a few words are common, most are rare), which gives BM25 realistic term statistics and the embedding model
-// sentences of natural length; files get a log-normal size spread (most a few KB, a few tens of KB).
+// vocabulary, so an index of any size can be made without shipping data. Words are drawn with a Zipf-Mandelbrot
+// skew over a few hundred real words followed by a long tail of made-up ones (a few words are common, most are
+// rare), which gives BM25 realistic term statistics and the embedding model sentences of natural length; files
+// get a log-normal size spread (most a few KB, a few tens of KB).
 //
 // Deterministic across platforms for a given seed: the generator is splitmix64 with its own range mapping (the
 // standard distributions are implementation-defined).
