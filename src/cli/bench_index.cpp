@@ -224,7 +224,7 @@ int run_bench_index(const BenchIndexOptions& o) {
   {
     TextGenerator gen(o.seed ^ 0x1A7E4AC7ull);
     std::vector<std::string> shorts;
-    for (int i = 0; i < 100; ++i) shorts.push_back(gen.query());
+    for (int i = 0; i < 200; ++i) shorts.push_back(gen.query());
     const auto embed_one = [&](const std::string& text) {
       Stopwatch one;
       chunk_embedder.embed({text}, Priority::kInteractive);
