@@ -6,6 +6,11 @@
 //  2. Pipeline overhead: a uniform sample of the chunk texts the pass embedded, embedded again directly through
 //     the Embedder in bulk calls (what `hearth bench embed` measures); overhead = pass time / (chunks × direct
 //     seconds per chunk) − 1, i.e. everything the pass does beyond embedding (walk, read, chunk, SQLite, HNSW).
+//     Given in wall time and in CPU time (user + system, all threads): on a shared machine the two phases may
+//     get different shares of the cores. Within the pass itself: the time outside embedding calls relative to
+//     the time inside them ((seconds − embed_seconds) / embed_seconds), which no difference between two phases
+//     can move; and apart, the time from the last file written to the end of the pass (the vector index
+//     catching up with the store, then saved).
 //  3. Query latency: generated queries, hybrid, no rerank, one at a time, at the size just indexed.
 //  4. Edit to searchable: an IndexWatcher follows the corpus; one file is rewritten with a word found nowhere else
 //     and BM25 search is polled until that file is a hit; from the write's close to the hit.
@@ -66,6 +71,8 @@ struct IndexFigures {
   double peak_rss_mb = 0;
   size_t direct_sample = 0, distinct_texts = 0;
   double direct_seconds = 0, direct_chunks_per_s = 0, overhead = 0;
+  double pass_cpu_seconds = 0, direct_cpu_per_chunk = 0, direct_cores = 0, overhead_cpu = 0;
+  double files_written_at = 0;  // seconds into the pass when the last file was written
   std::vector<double> hybrid_ms, vector_ms, bm25_ms;
   std::vector<double> edit_ms;
   int edits_missed = 0;
@@ -88,18 +95,23 @@ std::vector<std::string> distinct_chunk_texts(const std::string& db_path) {
   return texts;
 }
 
-// Seconds per chunk of embedding `sample` directly through the embedder, in bulk calls of 256 texts (the
-// batcher's largest batch) — the same grouping the pass could get at best.
-double direct_seconds_per_chunk(const Embedder& embedder, const std::vector<std::string>& sample) {
+struct PerChunk {
+  double wall_seconds = 0, cpu_seconds = 0;
+};
+
+// Wall and CPU seconds per chunk of embedding `sample` directly through the embedder, in bulk calls of 256 texts
+// (the batcher's largest batch) — the same grouping the pass could get at best.
+PerChunk direct_cost_per_chunk(const Embedder& embedder, const std::vector<std::string>& sample) {
   EmbedderOptions options;
   options.normalize = true;
+  const double cpu_start = process_cpu_seconds();
   Stopwatch clock;
   for (size_t begin = 0; begin < sample.size(); begin += 256) {
     const std::vector<std::string> slice(sample.begin() + long(begin),
                                          sample.begin() + long(std::min(sample.size(), begin + 256)));
     embedder.embed(slice, options);
   }
-  return clock.seconds() / double(sample.size());
+  return {clock.seconds() / double(sample.size()), (process_cpu_seconds() - cpu_start) / double(sample.size())};
 }
 
 void write_text(const fs::path& path, const std::string& content) {
@@ -140,12 +152,15 @@ int run_bench_index(const BenchIndexOptions& o) {
   auto index = std::make_unique<context::ContextIndex>("bench", index_dir, &chunk_embedder, /*create=*/true);
   index->add_root(context::normalize_path(corpus), context::WalkOptions{});
   Stopwatch last_report;
+  const double cpu_start = process_cpu_seconds();
   fig.sync = index->sync([&](const context::IndexProgress& p) {
+    if (p.state == context::IndexProgress::State::kIndexing && p.files_done == p.files_total) fig.files_written_at = p.seconds;
     if (last_report.seconds() < 10) return;
     last_report.restart();
     log_line(o.json, fmt::format("  indexing: {}/{} files, {} chunks embedded, {:.0f} s", p.files_done, p.files_total,
                                  p.chunks_embedded, p.seconds));
   });
+  fig.pass_cpu_seconds = process_cpu_seconds() - cpu_start;
   index->save_vectors();
   fig.peak_rss_mb = proc_status_mb("VmHWM");
   fig.chunks = index->status().counts.chunks;
@@ -164,10 +179,13 @@ int run_bench_index(const BenchIndexOptions& o) {
     const size_t stride = std::max<size_t>(1, texts.size() / std::max<size_t>(1, o.direct_sample));
     for (size_t i = 0; i < texts.size() && sample.size() < o.direct_sample; i += stride) sample.push_back(texts[i]);
     fig.direct_sample = sample.size();
-    const double per_chunk = direct_seconds_per_chunk(embedder, sample);
-    fig.direct_chunks_per_s = 1.0 / per_chunk;
-    fig.direct_seconds = per_chunk * double(fig.sync.chunks_embedded);
+    const PerChunk per_chunk = direct_cost_per_chunk(embedder, sample);
+    fig.direct_chunks_per_s = 1.0 / per_chunk.wall_seconds;
+    fig.direct_seconds = per_chunk.wall_seconds * double(fig.sync.chunks_embedded);
     fig.overhead = fig.sync.seconds / fig.direct_seconds - 1.0;
+    fig.direct_cpu_per_chunk = per_chunk.cpu_seconds;
+    fig.direct_cores = per_chunk.cpu_seconds / per_chunk.wall_seconds;
+    fig.overhead_cpu = fig.pass_cpu_seconds / (per_chunk.cpu_seconds * double(fig.sync.chunks_embedded)) - 1.0;
     log_line(o.json, fmt::format("direct embedding: {:.1f} chunks/s over a sample of {}", fig.direct_chunks_per_s,
                                  sample.size()));
   }
@@ -273,6 +291,12 @@ int run_bench_index(const BenchIndexOptions& o) {
         {"direct_sample", fig.direct_sample},
         {"direct_chunks_per_s", fig.direct_chunks_per_s},
         {"pipeline_overhead", fig.overhead},
+        {"outside_embedding_share", (fig.sync.seconds - fig.sync.embed_seconds) / fig.sync.embed_seconds},
+        {"pipeline_overhead_cpu", fig.overhead_cpu},
+        {"pass_cpu_seconds", fig.pass_cpu_seconds},
+        {"pass_cores_busy", fig.pass_cpu_seconds / fig.sync.seconds},
+        {"direct_cores_busy", fig.direct_cores},
+        {"after_last_file_seconds", fig.sync.seconds - fig.files_written_at},
         {"disk_bytes", fig.disk_bytes},
         {"peak_rss_mb", fig.peak_rss_mb},
         {"query_ms", {{"hybrid", {{"p50", percentile(fig.hybrid_ms, 50)}, {"p95", percentile(fig.hybrid_ms, 95)}}},
@@ -294,11 +318,19 @@ int run_bench_index(const BenchIndexOptions& o) {
   fmt::print("indexing:    {:.1f} s, {:.1f} files/s, {:.1f} chunks/s ({} chunks, {} embedded), {} threads\n",
              fig.sync.seconds, fig.files_per_s, fig.chunks_per_s, fig.chunks, fig.sync.chunks_embedded,
              backend->threads());
-  fmt::print("             embedding {:.1f} s = {:.1f} % of the pass\n", fig.sync.embed_seconds, 100 * fig.embed_share);
-  fmt::print("direct:      {:.1f} chunks/s through the embedder alone (sample of {} of {} distinct texts)\n",
-             fig.direct_chunks_per_s, fig.direct_sample, fig.distinct_texts);
-  fmt::print("             pipeline overhead {:+.1f} % ({:.1f} s against {:.1f} s of direct embedding)\n",
-             100 * fig.overhead, fig.sync.seconds, fig.direct_seconds);
+  fmt::print("             embedding {:.1f} s = {:.1f} % of the pass; outside embedding {:.1f} s = {:.1f} % of the "
+             "embedding time, of which {:.1f} s after the last file was written (vector index catch-up and save); "
+             "{:.2f} cores busy\n",
+             fig.sync.embed_seconds, 100 * fig.embed_share, fig.sync.seconds - fig.sync.embed_seconds,
+             100 * (fig.sync.seconds - fig.sync.embed_seconds) / fig.sync.embed_seconds,
+             fig.sync.seconds - fig.files_written_at, fig.pass_cpu_seconds / fig.sync.seconds);
+  fmt::print("direct:      {:.1f} chunks/s through the embedder alone (sample of {} of {} distinct texts), {:.2f} cores "
+             "busy\n",
+             fig.direct_chunks_per_s, fig.direct_sample, fig.distinct_texts, fig.direct_cores);
+  fmt::print("             pipeline overhead: wall time {:+.1f} % ({:.1f} s against {:.1f} s of direct embedding), CPU time "
+             "{:+.1f} % ({:.1f} s against {:.1f} s)\n",
+             100 * fig.overhead, fig.sync.seconds, fig.direct_seconds, 100 * fig.overhead_cpu, fig.pass_cpu_seconds,
+             fig.direct_cpu_per_chunk * double(fig.sync.chunks_embedded));
   fmt::print("on disk:     {:.1f} MB; peak RSS after indexing {:.1f} MiB\n", double(fig.disk_bytes) / 1e6, fig.peak_rss_mb);
   fmt::print("queries:     hybrid p50 {:.2f} ms, p95 {:.2f} ms; vector {:.2f} / {:.2f}; bm25 {:.2f} / {:.2f} ({} queries, k 10)\n",
              percentile(fig.hybrid_ms, 50), percentile(fig.hybrid_ms, 95), percentile(fig.vector_ms, 50),
