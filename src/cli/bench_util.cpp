@@ -1,9 +1,12 @@
 #include "cli/bench_util.h"
 
+#include <stdlib.h>
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "core/error.h"
@@ -31,6 +34,37 @@ double peak_rss_mb() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return double(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+double proc_status_mb(const std::string& field) {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.compare(0, field.size() + 1, field + ":") != 0) continue;
+    std::istringstream values(line.substr(field.size() + 1));
+    double kib = 0;
+    values >> kib;
+    return kib / 1024.0;
+  }
+  return 0.0;
+}
+
+uint64_t folder_bytes(const std::string& path) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(path, ec))
+    if (entry.is_regular_file(ec)) total += entry.file_size(ec);
+  return total;
+}
+
+ScratchDir::ScratchDir(const std::string& prefix) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / (prefix + "XXXXXX")).string();
+  if (!::mkdtemp(tmpl.data())) fail("cannot create a temporary folder from {}", tmpl);
+  path_ = tmpl;
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
 }
 
 std::vector<std::string> read_lines(const std::string& path) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,26 @@ double process_cpu_seconds();
 
 // Peak resident set size of this process so far, in MiB (getrusage ru_maxrss).
 double peak_rss_mb();
+
+// A memory figure of this process from /proc/self/status, in MiB: "VmHWM" (peak resident set), "VmRSS" (now).
+// 0 where /proc is not there.
+double proc_status_mb(const std::string& field);
+
+// Total size of the regular files under `path` (recursively), in bytes.
+uint64_t folder_bytes(const std::string& path);
+
+// A fresh folder under the system's temporary directory, removed with its contents when the object goes.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& prefix);
+  ~ScratchDir();
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 // The non-empty lines of a text file (a trailing '\r' is dropped). Error naming the file if it cannot be read,
 // holds no line, or a line is not valid UTF-8.
