@@ -20,6 +20,7 @@
 #include <sstream>
 #include <string>
 #include <unordered_set>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -44,6 +45,7 @@ struct BenchAnnOptions {
   std::string model;
   int threads = 0;
   std::string ef_list = "16,32,64,96,128,256";
+  context::VectorIndexOptions graph;  // M and ef_construction (the index's defaults unless given)
   bool json = false;
 };
 
@@ -127,10 +129,13 @@ int run_bench_ann(const BenchAnnOptions& o) {
   }
 
   const double rss_before = proc_status_mb("VmRSS");
-  const context::VectorIndexOptions index_options;
+  const context::VectorIndexOptions index_options = o.graph;
   context::VectorIndex index(int(dim), index_options);
   Stopwatch building;
-  for (size_t i = 0; i < o.chunks; ++i) index.add(int64_t(i) + 1, &vectors[i * dim]);
+  // As the index inserts a pass's vectors: all at once, by every thread (ContextIndex::catch_up_vectors).
+  std::vector<std::pair<int64_t, const float*>> batch;
+  for (size_t i = 0; i < o.chunks; ++i) batch.emplace_back(int64_t(i) + 1, &vectors[i * dim]);
+  index.add_many(batch, o.threads > 0 ? o.threads : int(std::thread::hardware_concurrency()));
   const double build_seconds = building.seconds();
   const double index_rss_mb = proc_status_mb("VmRSS") - rss_before;
   ScratchDir scratch("hearth-bench-ann-");
@@ -235,6 +240,9 @@ CommandRegistration reg({"bench", "ann"}, "Benchmark the vector index's recall a
   app.add_option("-m,--model", o->model, "Embedding model (default: USE lite)");
   app.add_option("--threads", o->threads, "CPU threads (default: one per physical core)")->check(CLI::Range(0, 1024));
   app.add_option("--ef", o->ef_list, "Search breadths to measure, comma-separated");
+  app.add_option("--m", o->graph.m, "Graph degree (hnswlib's M)")->capture_default_str()->check(CLI::Range(2, 256));
+  app.add_option("--ef-construction", o->graph.ef_construction, "Search breadth while inserting")
+      ->capture_default_str()->check(CLI::Range(1, 4096));
   app.add_flag("--json", o->json, "Print one JSON object");
   return [o] { return run_bench_ann(*o); };
 });

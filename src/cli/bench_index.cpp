@@ -145,7 +145,7 @@ int run_bench_index(const BenchIndexOptions& o) {
   const std::string model_name = context::embedding_model_name(o.model);
   std::shared_ptr<Backend> backend = shared_backend("auto", o.threads);
   Embedder embedder(Weights::open(context::embedding_model_path(model_name)), *backend);
-  EmbedBatcher batcher(embedder);
+  EmbedBatcher batcher(embedder, context::index_batcher_options());  // as the server has it
   context::ChunkEmbedder chunk_embedder(embedder, model_name, &batcher);
   chunk_embedder.embed({"warm up the model"}, Priority::kInteractive);
 

@@ -12,6 +12,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -86,6 +87,9 @@ SearchFilter normalize_filter(SearchFilter f) {
   if (!f.path_glob.empty() && f.path_glob[0] != '/') f.path_glob = "**/" + f.path_glob;
   return f;
 }
+
+// Threads that insert into the graph after a pass: the pass's own work is done by then, so every core helps.
+int insert_threads() { return int(std::max(1u, std::min(8u, std::thread::hardware_concurrency()))); }
 
 bool passes(const SearchFilter& f, const ChunkRecord& c) {
   if (f.modified_since_ns && c.mtime_ns < f.modified_since_ns) return false;
@@ -520,7 +524,24 @@ void ContextIndex::open_vectors() {
     auto fresh = std::make_unique<VectorIndex>(model->dim);
     std::lock_guard<std::mutex> lock(read_mu_);
     const int64_t max_id = read_store_->max_chunk_id(), seq = read_store_->deletion_seq();
-    read_store_->for_each_vector({}, [&](int64_t id, const float* v) { fresh->add(id, v); });
+    // In slices, so a large index is inserted by several threads without holding every vector twice.
+    std::vector<std::vector<float>> slice;
+    std::vector<std::pair<int64_t, const float*>> ids;
+    auto insert = [&] {
+      fresh->add_many(ids, insert_threads());
+      slice.clear();
+      ids.clear();
+    };
+    read_store_->for_each_vector({}, [&](int64_t id, const float* v) {
+      slice.emplace_back(v, v + model->dim);
+      ids.emplace_back(id, nullptr);
+      if (slice.size() == 8192) {
+        for (size_t i = 0; i < ids.size(); ++i) ids[i].second = slice[i].data();
+        insert();
+      }
+    });
+    for (size_t i = 0; i < ids.size(); ++i) ids[i].second = slice[i].data();
+    insert();
     fresh->set_sync_point({max_id, seq});
     vectors_ = std::move(fresh);
     vectors_dirty_ = true;
@@ -549,7 +570,9 @@ void ContextIndex::catch_up_vectors() {
     changes = read_store_->changes_since(at.max_chunk_id, at.deletion_seq);
   }
   for (int64_t id : changes.removed) vectors_->remove(id);
-  for (auto& [id, v] : changes.added) vectors_->add(id, v.data());
+  std::vector<std::pair<int64_t, const float*>> added;
+  for (auto& [id, v] : changes.added) added.emplace_back(id, v.data());
+  vectors_->add_many(added, insert_threads());
   vectors_->set_sync_point({changes.max_chunk_id, changes.deletion_seq});
   vectors_dirty_ = true;
   if (vectors_->deleted_count() > 1000 &&

@@ -24,6 +24,14 @@ std::string embedding_model_path(const std::string& name) {
   return name;
 }
 
+EmbedBatcherOptions index_batcher_options() {
+  // 16 chunks of up to 128 tokens: tens of milliseconds with USE lite. The encoder packs a batch's texts by tokens
+  // anyway, so throughput barely changes.
+  EmbedBatcherOptions o;
+  o.max_batch_texts = 16;
+  return o;
+}
+
 OpenIndex::OpenIndex(const OpenIndexOptions& options) {
   const std::string dir = index_dir(options.name, options.data_dir);
   std::string model_name;
@@ -43,14 +51,7 @@ OpenIndex::OpenIndex(const OpenIndexOptions& options) {
     backend_ = shared_backend("auto", options.threads);
     weights_ = Weights::open(model_path_);
     embedder_ = std::make_unique<Embedder>(weights_, *backend_);
-    if (options.batch) {
-      // Small batches: an interactive query waits for at most the background batch running when it arrives
-      // (16 chunks of up to 128 tokens: tens of milliseconds with USE lite), and the encoder packs a batch's
-      // texts by tokens anyway, so throughput barely changes.
-      EmbedBatcherOptions bo;
-      bo.max_batch_texts = 16;
-      batcher_ = std::make_unique<EmbedBatcher>(*embedder_, bo);
-    }
+    if (options.batch) batcher_ = std::make_unique<EmbedBatcher>(*embedder_, index_batcher_options());
     chunk_embedder_ = std::make_unique<ChunkEmbedder>(*embedder_, model_name, batcher_.get());
   }
   index_ = std::make_unique<ContextIndex>(options.name, dir, chunk_embedder_.get(), options.create);

@@ -51,6 +51,10 @@ class OpenIndex {
   std::unique_ptr<ContextIndex> index_;
 };
 
+// The batcher in front of an index's model when queries and background indexing share it (the server, the
+// benchmarks): small batches, so a query waits for at most one small background batch.
+EmbedBatcherOptions index_batcher_options();
+
 // A model name as the index records it -> the file to load: the default's name -> its converted GGUF; a path ->
 // itself made absolute.
 std::string embedding_model_path(const std::string& name);

@@ -21,8 +21,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <mutex>
+#include <thread>
+#include <vector>
 
 #include "context/inner_product.h"
 #include "core/error.h"
@@ -308,6 +311,33 @@ void VectorIndex::add(int64_t id, const float* vector) {
       g.resizeIndex(std::max<size_t>(2 * g.max_elements_, kInitialCapacity));
     g.addPoint(vector, hnswlib::labeltype(id));
   });
+}
+
+void VectorIndex::add_many(const std::vector<std::pair<int64_t, const float*>>& vectors, int threads) {
+  for (const auto& [id, v] : vectors)
+    if (id < 0) fail("vector index: id {} is negative", id);
+  auto lock = impl_->write_lock();
+  Graph& g = *impl_->graph;
+  hnswlib_call("making room for vectors", [&] {
+    size_t needed = g.cur_element_count + vectors.size();
+    if (needed > g.max_elements_) g.resizeIndex(std::max<size_t>(std::max(needed, 2 * g.max_elements_), kInitialCapacity));
+  });
+  const size_t workers = std::clamp<size_t>(size_t(std::max(threads, 1)), 1, std::max<size_t>(1, vectors.size() / 256));
+  std::vector<std::exception_ptr> errors(workers);
+  auto work = [&](size_t w) {
+    try {
+      for (size_t i = w; i < vectors.size(); i += workers)
+        hnswlib_call("adding a vector", [&] { g.addPoint(vectors[i].second, hnswlib::labeltype(vectors[i].first)); });
+    } catch (...) {
+      errors[w] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (size_t w = 1; w < workers; ++w) pool.emplace_back(work, w);
+  work(0);
+  for (auto& t : pool) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
 }
 
 void VectorIndex::remove(int64_t id) {

@@ -47,6 +47,9 @@ class VectorIndex {
   int dim() const { return dim_; }
   // Adds or replaces the vector of `id` (dim floats; normalized by the caller). Grows capacity as needed.
   void add(int64_t id, const float* vector);
+  // The same for many vectors at once, inserted by `threads` threads (hnswlib's insertion is thread-safe for
+  // distinct ids): catching up with a large indexing pass, or a rebuild. Pointers must stay valid for the call.
+  void add_many(const std::vector<std::pair<int64_t, const float*>>& vectors, int threads);
   // Removes `id`; no-op when absent.
   void remove(int64_t id);
   bool contains(int64_t id) const;

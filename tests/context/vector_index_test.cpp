@@ -199,6 +199,29 @@ TEST(VectorIndex, RemoveReAddAndReplace) {
 }
 
 // recall@10 against brute force on 20k clustered 512-dimensional unit vectors, with the default parameters.
+// Many vectors inserted by several threads: every one is there, each is its own nearest neighbour, and ids
+// already present are replaced, not duplicated.
+TEST(VectorIndex, AddManyFromSeveralThreads) {
+  std::mt19937 rng(11);
+  const int dim = 64;
+  std::vector<std::vector<float>> data;
+  for (int i = 0; i < 3000; ++i) data.push_back(random_unit(rng, dim));
+  VectorIndex index(dim);
+  index.add(5, data[0].data());
+  std::vector<std::pair<int64_t, const float*>> batch;
+  for (int i = 0; i < 3000; ++i) batch.emplace_back(i + 1, data[size_t(i)].data());
+  index.add_many(batch, 4);
+  EXPECT_EQ(index.size(), 3000u);
+  for (int i = 0; i < 3000; i += 97) {
+    ASSERT_TRUE(index.contains(i + 1));
+    const auto hits = index.search(data[size_t(i)].data(), 1);
+    ASSERT_EQ(hits.size(), 1u);
+    EXPECT_EQ(hits[0].first, i + 1);
+  }
+  std::vector<std::pair<int64_t, const float*>> bad = {{-1, data[0].data()}};
+  EXPECT_THROW(index.add_many(bad, 2), Error);
+}
+
 TEST(VectorIndex, RecallOnClusteredVectors) {
   constexpr int kDim = 512, kCount = 20000, kQueries = 200, kK = 10;
   std::mt19937 rng(3);
