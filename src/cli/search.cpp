@@ -31,6 +31,7 @@ struct SearchCliOptions {
   std::string since;
   int k = 10;
   int threads = 0;
+  double vector_weight = 1.0, bm25_weight = 1.0;
   bool json = false;
   bool expand = false;
   bool text = false;
@@ -102,6 +103,8 @@ int run_search(const SearchCliOptions& o) {
   if (!o.since.empty()) so.filter.modified_since_ns = parse_since(o.since);
   so.reranker = reranker.get();
   so.expand_query = o.expand;
+  so.vector_weight = o.vector_weight;
+  so.bm25_weight = o.bm25_weight;
   const context::SearchResult r = opened.index().search(query, so);
   if (o.json) {
     std::printf("%s\n", context::search_json(o.index, query, mode, r, o.text).dump(2).c_str());
@@ -135,6 +138,10 @@ CommandRegistration reg({"search"}, "Search an index: hybrid (vectors + BM25), v
   app.add_option("--rerank", o->rerank, "Cross-encoder model to rerank the fused results with");
   app.add_option("--path", o->path_glob, "Only files matching this glob (\"*.md\", \"docs/**\", an absolute path)");
   app.add_option("--since", o->since, "Only files modified since a date (2026-12-01) or within an age (7d, 12h)");
+  app.add_option("--vector-weight", o->vector_weight, "Weight of the vector list in the fusion (hybrid)")
+      ->capture_default_str()->check(CLI::Range(0.0, 100.0));
+  app.add_option("--bm25-weight", o->bm25_weight, "Weight of the BM25 list in the fusion (hybrid)")
+      ->capture_default_str()->check(CLI::Range(0.0, 100.0));
   app.add_flag("--expand", o->expand, "Add the index's words nearest the query's to the keyword search");
   app.add_flag("--json", o->json, "Print JSON");
   app.add_flag("--text", o->text, "Print each hit's whole chunk");

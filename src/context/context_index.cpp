@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <set>
 #include <sstream>
@@ -664,6 +665,15 @@ SearchResult ContextIndex::search(const std::string& query, const SearchOptions&
 
   std::vector<std::pair<int64_t, float>> vector_hits;
   std::vector<ScoredChunk> bm25_hits;
+  auto run_bm25 = [&] {
+    std::lock_guard<std::mutex> lock(read_mu_);
+    return read_store_->bm25(result.terms, candidates, filter);
+  };
+  // Hybrid: BM25 runs on its own thread while the query is embedded and the graph searched, so a query costs the
+  // slower of the two, not their sum.
+  std::future<std::vector<ScoredChunk>> bm25_running;
+  const bool with_bm25 = options.mode != SearchMode::kVector && !result.terms.empty();
+  if (with_bm25 && options.mode == SearchMode::kHybrid) bm25_running = std::async(std::launch::async, run_bm25);
   if (options.mode != SearchMode::kBm25) {
     if (!embedder_) fail("vector search needs the index's embedding model");
     const std::vector<float> q = embedder_->embed({query}, options.priority).at(0);
@@ -700,17 +710,18 @@ SearchResult ContextIndex::search(const std::string& query, const SearchOptions&
       }
     }
   }
-  if (options.mode != SearchMode::kVector && !result.terms.empty()) {
-    std::lock_guard<std::mutex> lock(read_mu_);
-    bm25_hits = read_store_->bm25(result.terms, candidates, filter);
-  }
+  if (bm25_running.valid()) bm25_hits = bm25_running.get();
+  else if (with_bm25) bm25_hits = run_bm25();
 
   // Fuse (or take the one list), then fetch the chunks of the best.
   std::vector<RankedList> lists(2);
   lists[0].weight = options.vector_weight;
   lists[1].weight = options.bm25_weight;
-  for (auto& [id, score] : vector_hits) lists[0].ids.push_back(id);
-  for (auto& h : bm25_hits) lists[1].ids.push_back(h.chunk_id);
+  // A list weighted 0 is left out, not merely ranked last.
+  if (options.vector_weight > 0 || options.mode == SearchMode::kVector)
+    for (auto& [id, score] : vector_hits) lists[0].ids.push_back(id);
+  if (options.bm25_weight > 0 || options.mode == SearchMode::kBm25)
+    for (auto& h : bm25_hits) lists[1].ids.push_back(h.chunk_id);
   std::vector<FusedId> fused = reciprocal_rank_fusion(lists, options.rrf_k);
   const size_t wanted = size_t(options.reranker ? std::max(options.rerank_top, options.k) : options.k);
   std::vector<int64_t> ids;

@@ -118,6 +118,13 @@ Json ContextService::search(const Json& body, ModelSet& models) {
     o.filter.modified_since_ns = int64_t(since->get<double>() * 1e9);
   }
   o.expand_query = bool_field(body, "expand");
+  for (auto [name, weight] : {std::pair{"vector_weight", &o.vector_weight}, std::pair{"bm25_weight", &o.bm25_weight}}) {
+    if (const Json* w = member(body, name)) {
+      if (!w->is_number() || !std::isfinite(w->get<double>()) || *w < 0 || *w > 100)
+        throw ApiError(400, fmt::format("{} must be a number from 0 to 100", name), name);
+      *weight = w->get<double>();
+    }
+  }
   RerankerLease reranker;
   if (const std::string id = string_field(body, "rerank", false); !id.empty()) {
     reranker = models.reranker(id);

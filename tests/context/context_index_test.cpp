@@ -140,6 +140,12 @@ TEST_F(ContextIndexTest, KnownAnswersInEveryMode) {
     EXPECT_EQ(paths(search(index, "striped horses wander over the savanna", mode)).at(0), "wildlife.html");
     EXPECT_EQ(paths(search(index, "when is the finance gathering", mode)).at(0), "notes.txt");
   }
+  // Weights: with the vector list weighted 0, hybrid ranks as BM25 does.
+  SearchOptions only_bm25;
+  only_bm25.k = 5;
+  only_bm25.vector_weight = 0;
+  const SearchResult weighted = index.search("service installer proxy", only_bm25);
+  EXPECT_EQ(paths(weighted), paths(search(index, "service installer proxy", SearchMode::kBm25, int(weighted.hits.size()))));
   // A hit cites the lines that hold it and marks the query's words in its snippet.
   const SearchResult r = search(index, "proxy_port", SearchMode::kHybrid, 1);
   ASSERT_EQ(r.hits.size(), 1u);

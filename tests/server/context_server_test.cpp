@@ -67,7 +67,8 @@ TEST_F(ContextServer, SearchStatusAndErrors) {
   EXPECT_TRUE(r.json()["hits"].empty()) << r.body;
 
   for (const Json& bad : {Json{{"k", 1}}, Json{{"query", ""}}, Json{{"query", "x"}, {"k", 0}},
-                          Json{{"query", "x"}, {"mode", "magic"}}, Json{{"query", 5}}}) {
+                          Json{{"query", "x"}, {"mode", "magic"}}, Json{{"query", 5}},
+                          Json{{"query", "x"}, {"bm25_weight", -1}}, Json{{"query", "x"}, {"vector_weight", "2"}}}) {
     r = call(s, "POST", "/v1/context/search", bad.dump());
     EXPECT_EQ(r.status, 400) << bad.dump() << " -> " << r.body;
     EXPECT_TRUE(r.json()["error"]["message"].is_string()) << r.body;
