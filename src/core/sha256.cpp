@@ -55,7 +55,7 @@ void Sha256::update(std::string_view data) {
   total_bytes_ += left;
   if (block_used_ > 0) {
     const size_t take = std::min(left, sizeof(block_) - block_used_);
-    std::memcpy(block_ + block_used_, bytes, take);  // take > 0 only when data() is not null
+    if (take > 0) std::memcpy(block_ + block_used_, bytes, take);  // an empty view's data() may be null
     block_used_ += take, bytes += take, left -= take;
     if (block_used_ < sizeof(block_)) return;
     compress(state_, block_);
