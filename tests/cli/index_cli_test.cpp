@@ -122,6 +122,18 @@ TEST_F(IndexCli, InstallServiceWritesASystemdUserUnit) {
   EXPECT_NE(text.find("WantedBy=default.target"), std::string::npos);
 }
 
+TEST_F(IndexCli, ChatWithContextCitesTheExcerpts) {
+  HEARTH_REQUIRE_SHARED();
+  write_file(corpus_ / "walrus.md", "# Walrus\n\nThe walrus named Wendell sleeps on the ice floe near Svalbard.\n");
+  write_file(corpus_ / "fruit.txt", "Bananas ripen faster next to apples.\n");
+  ASSERT_EQ(run_hearth("index add " + q(corpus_.path()) + common_ + model_).code, 0);
+  const ProcessResult r = run_hearth("chat -m " + q(shared_dir() + "/models/stories260K.gguf") +
+                                         " --context default -n 4 --seed 1" + common_,
+                                     "Where does the walrus Wendell sleep?\n");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("[1] " + fs::canonical(corpus_.path()).string() + "/walrus.md:1-3"), std::string::npos) << r.out;
+}
+
 TEST_F(IndexCli, ReembedSwitchesTheModelAndKeepsTheRoots) {
   HEARTH_REQUIRE_SHARED();
   write_file(corpus_ / "a.md", "# Alpha\n\nThe walrus sleeps on the ice floe.\n");
