@@ -1,6 +1,5 @@
 // The official openai npm client against `hearth serve` (tests/server/openai_client.mjs). Skipped without
 // ../shared or the npm packages (make deps).
-#include <array>
 #include <cstdio>
 #include <filesystem>
 
@@ -19,13 +18,9 @@ TEST(OpenAIClient, JudgesTheServer) {
   ASSERT_TRUE(s.ready());
   const std::string cmd = "timeout 900 node '" + source_dir() + "/tests/server/openai_client.mjs' '" + s.base_url() +
                           "/v1' '" + node_dir() + "' stories260K bert test-key '" + source_dir() + "/tests/grammar/schemas' 2>&1";
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::array<char, 4096> buf;
-  for (size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;) out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  const ShellResult run = run_shell(cmd);
+  const std::string& out = run.out;
+  EXPECT_EQ(run.code, 0) << out;
   EXPECT_NE(out.find("checks passed"), std::string::npos) << out;
   EXPECT_EQ(s.stop(), 0);
 }

@@ -4,7 +4,6 @@
 // are skipped without ../shared, the npm packages (make deps) or /usr/bin/chromium.
 #include <httplib.h>
 
-#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -120,13 +119,9 @@ void run_browser_script(const std::vector<std::string>& server_args, const std::
   if (const char* shot = std::getenv("HEARTH_WEB_UI_SCREENSHOT")) extra += std::string(" --screenshot '") + shot + "'";
   const std::string cmd = "timeout 300 node '" + source_dir() + "/tests/server/web_ui.mjs' '" + s.base_url() + "/' '" +
                           node_dir() + "' '" + kChromium + "' stories260K " + extra + " 2>&1";
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::array<char, 4096> buf;
-  for (size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;) out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  const ShellResult run = run_shell(cmd);
+  const std::string& out = run.out;
+  EXPECT_EQ(run.code, 0) << out;
   EXPECT_NE(out.find("web page checks passed"), std::string::npos) << out;
   EXPECT_EQ(s.stop(), 0);
 }
