@@ -22,15 +22,41 @@ inline std::string shared_dir() {
   return std::filesystem::exists(p / "golden") ? std::filesystem::canonical(p).string() : std::string();
 }
 
+// The build folder holding this test program (build/bin/<suite>): found at run time rather than compiled in, so a
+// copied or moved build folder (a git worktree's) runs its own `hearth`, not the one it was copied from.
+inline std::string binary_dir() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec && std::filesystem::exists(exe.parent_path().parent_path() / "CMakeCache.txt", ec))
+    return exe.parent_path().parent_path().string();
+  return HEARTH_BINARY_DIR;
+}
+// The source tree that build folder was configured from (its CMakeCache.txt says), else the compiled-in one.
+inline std::string source_dir() {
+  std::FILE* f = std::fopen((binary_dir() + "/CMakeCache.txt").c_str(), "r");
+  std::string dir = HEARTH_SOURCE_DIR;
+  if (f == nullptr) return dir;
+  const std::string key = "CMAKE_HOME_DIRECTORY:INTERNAL=";
+  char line[4096];
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    std::string s(line);
+    if (s.rfind(key, 0) == 0) {
+      dir = s.substr(key.size());
+      while (!dir.empty() && (dir.back() == '\n' || dir.back() == '\r')) dir.pop_back();
+      break;
+    }
+  }
+  std::fclose(f);
+  return dir;
+}
+inline std::string hearth_binary() { return binary_dir() + "/bin/hearth"; }
+
 // The npm packages installed by `make deps` (a folder holding node_modules), or "" when absent.
 inline std::string node_dir() {
   std::filesystem::path p = std::getenv("HEARTH_NODE_DIR") ? std::getenv("HEARTH_NODE_DIR")
-                                                            : std::string(HEARTH_BINARY_DIR) + "/node";
+                                                            : binary_dir() + "/node";
   return std::filesystem::exists(p / "node_modules") ? p.string() : std::string();
 }
-
-inline std::string source_dir() { return HEARTH_SOURCE_DIR; }
-inline std::string hearth_binary() { return std::string(HEARTH_BINARY_DIR) + "/bin/hearth"; }
 
 // A fresh folder under the system's temporary directory (unique per process and instance), removed with
 // everything in it when the object goes.

@@ -52,6 +52,16 @@ for bin in "${targets[@]}"; do
 done
 
 if [ ${#failed[@]} -ne 0 ]; then
+  # Repeated last, so that a log cut to its tail (a CI summary) still shows why each target failed.
+  for name in "${failed[@]}"; do
+    echo "== why $name failed:"
+    grep -E "ERROR:|SUMMARY:|Test unit written|deadly signal|out-of-memory|timeout|leak" "$build/$name.log" | head -n 8
+    grep -A12 -E "^==[0-9]+==ERROR" "$build/$name.log" | grep -E "^ +#[0-9]+ " | head -n 8
+    # A small crash input in base64, so it can be replayed from the log alone.
+    for a in "$artifacts/$name-"*; do
+      if [ "$(stat -c %s "$a")" -le 3000 ]; then echo "input $(basename "$a") (base64): $(base64 -w0 "$a")"; fi
+    done
+  done
   echo "run_fuzzers: failing targets: ${failed[*]}" >&2
   exit 1
 fi
