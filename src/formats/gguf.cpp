@@ -22,8 +22,6 @@ constexpr uint32_t kMaxMetaType = static_cast<uint32_t>(MetaType::F64);
 // Nested arrays recurse; a file could otherwise nest deep enough to overflow the stack.
 constexpr int kMaxArrayDepth = 8;
 constexpr size_t kMaxDims = 4;
-// What tensor data must be aligned to for hearth to use it in place: the widest scalar in any block layout.
-constexpr uintptr_t kTensorDataAlignment = 8;
 constexpr size_t kMaxNameBytes = 63;  // llama.cpp's GGML_MAX_NAME (64) includes the terminating NUL
 
 // Fewest bytes a value of this type takes in a file: bounds element counts before anything is allocated.
@@ -290,17 +288,7 @@ GgufInfo read_gguf(const uint8_t* data, size_t size, const std::string& source, 
     }
   }
 
-  for (auto& p : pending) {
-    // A file may declare an alignment below its types' own (general.alignment 1, 2 or 4 is a valid power of
-    // two), leaving F16 values or block scales at odd addresses, which the kernels may not read: such a tensor is
-    // copied once into aligned memory instead of being used in place. A type needs the alignment an array of its
-    // blocks gives each block: the largest power of two dividing its size (at most 8).
-    const size_t type_size = dtype_traits(uint32_t(p.t.type))->type_size;
-    const uintptr_t needed = std::min<uintptr_t>(kTensorDataAlignment, type_size & (~type_size + 1));
-    if (p.t.nbytes != 0 && reinterpret_cast<uintptr_t>(p.t.data) % needed != 0)
-      p.t.data = out.own_bytes(p.t.data, p.t.nbytes);
-    out.add_tensor(std::move(p.t));
-  }
+  for (auto& p : pending) out.add_tensor(std::move(p.t));
   return info;
 }
 

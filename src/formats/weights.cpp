@@ -85,7 +85,18 @@ const uint8_t* Weights::own_bytes(const void* bytes, size_t n) {
   return static_cast<const uint8_t*>(p);
 }
 
-void Weights::add_tensor(WeightTensor t) { tensors_.push_back(std::move(t)); }
+void Weights::add_tensor(WeightTensor t) {
+  // A file may leave data at an address its type may not be read from (GGUF's general.alignment 1, 2 or 4 is a
+  // valid power of two; safetensors' offsets are any byte): such a tensor is copied once into aligned memory
+  // instead of being used in place. A type needs the alignment an array of its blocks gives each block: the
+  // largest power of two dividing its size, at most 8 (the widest scalar in any layout).
+  const auto traits = dtype_traits(uint32_t(t.type));
+  const size_t type_size = traits ? traits->type_size : 1;
+  const uintptr_t needed = std::min<uintptr_t>(8, type_size & (~type_size + 1));
+  if (t.nbytes != 0 && t.data != nullptr && reinterpret_cast<uintptr_t>(t.data) % needed != 0)
+    t.data = own_bytes(t.data, t.nbytes);
+  tensors_.push_back(std::move(t));
+}
 
 namespace {
 
