@@ -18,11 +18,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr ? std::string(v) : std::string();
-}
-
 bool ends_with_ci(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size() && lower(s.substr(s.size() - suffix.size())) == suffix;
 }
@@ -118,6 +113,11 @@ std::string repo_of_folder(const std::string& folder) {
 }
 
 }  // namespace
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? std::string(v) : std::string();
+}
 
 std::string lower(std::string s) {
   for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
@@ -223,7 +223,7 @@ std::string resolve_cached(const HubRef& ref, const std::string& revision, const
   const std::string hint = fmt::format("run `hearth pull {}`", ref.text());
   std::error_code ec;
   if (!fs::is_directory(repo_dir / "snapshots", ec))
-    fail(ErrorKind::kNotFound, "{}: not a file, and no Hugging Face model '{}' in the hub cache {} ({})", ref.text(),
+    fail(ErrorKind::kNotFound, "{}: no such file or folder, and no Hugging Face model '{}' in the hub cache {} ({})", ref.text(),
          ref.repo, cache_dir, hint);
   std::string commit;
   if (fs::is_regular_file(repo_dir / "refs" / revision, ec)) commit = read_small_file(repo_dir / "refs" / revision);

@@ -34,11 +34,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr ? std::string(v) : std::string();
-}
-
 void curl_init_once() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -601,7 +596,11 @@ PullResult pull(const HubRef& ref, const std::string& revision, const HubOptions
   if (o.offline) {
     PullResult r;
     r.repo = ref.repo;
-    r.path = resolve_cached(ref, revision, o.cache_dir);
+    try {
+      r.path = resolve_cached(ref, revision, o.cache_dir);
+    } catch (const Error& e) {
+      throw Error(fmt::format("{} (offline: HF_HUB_OFFLINE is set)", e.what()), e.kind());
+    }
     r.gguf = !fs::is_directory(r.path);
     return r;
   }
