@@ -69,6 +69,7 @@ class FakeHub {
     server_.Get(R"(/api/models/([^/]+)/([^/]+)/revision/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
       ++api_requests;
       std::lock_guard<std::mutex> lock(mu_);
+      if (!authorized(req, res)) return;
       const Repo* repo = find_repo(req.matches[1].str() + "/" + req.matches[2].str(), res);
       if (repo == nullptr) return;
       if (!known_revision(*repo, req.matches[3], res)) return;
@@ -86,6 +87,7 @@ class FakeHub {
     auto resolve = [this](const httplib::Request& req, httplib::Response& res) {
       ++resolve_requests;
       std::lock_guard<std::mutex> lock(mu_);
+      if (!authorized(req, res)) return;
       const Repo* repo = find_repo(req.matches[1].str() + "/" + req.matches[2].str(), res);
       if (repo == nullptr || !known_revision(*repo, req.matches[3], res)) return;
       auto it = repo->files.find(req.matches[4]);
@@ -174,6 +176,12 @@ class FakeHub {
     std::lock_guard<std::mutex> lock(mu_);
     corrupt_[sha256_hex(content)] = true;
   }
+  // From now on the API and resolve URLs want "Authorization: Bearer <token>" (the blobs, like the Hub's CDN, do
+  // not), and answer 401 RepoNotFound without it, as the Hub does for a private repo.
+  void require_token(const std::string& token) {
+    std::lock_guard<std::mutex> lock(mu_);
+    token_ = token;
+  }
   std::vector<std::string> range_headers() {
     std::lock_guard<std::mutex> lock(mu_);
     return ranges;
@@ -199,6 +207,12 @@ class FakeHub {
     res.set_header("X-Error-Message", "Repository not found");
     return nullptr;
   }
+  bool authorized(const httplib::Request& req, httplib::Response& res) {
+    if (token_.empty() || req.get_header_value("Authorization") == "Bearer " + token_) return true;
+    res.status = 401;
+    res.set_header("X-Error-Code", "RepoNotFound");
+    return false;
+  }
   static bool known_revision(const Repo& repo, const std::string& rev, httplib::Response& res) {
     if (rev == "main" || rev == repo.commit) return true;
     res.status = 404;
@@ -215,6 +229,7 @@ class FakeHub {
   std::map<std::string, size_t> drop_;
   std::map<std::string, bool> corrupt_;
   std::vector<std::string> ranges;
+  std::string token_;
 };
 
 }  // namespace hearth::test

@@ -26,13 +26,14 @@ struct PullCli : ::testing::Test {
     ::setenv("HF_ENDPOINT", hub.url().c_str(), 1);
     ::setenv("HF_HUB_CACHE", cache.path().c_str(), 1);
     ::setenv("HEARTH_CACHE_DIR", home.path().c_str(), 1);  // hearth's own model cache: empty
-    ::unsetenv("HF_TOKEN");
-    ::unsetenv("HF_HUB_OFFLINE");
+    ::setenv("HF_HOME", home.path().c_str(), 1);  // no token file from ~/.cache/huggingface
+    for (const char* v : {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HUB_OFFLINE"}) ::unsetenv(v);
   }
   ~PullCli() override {
     ::unsetenv("HF_ENDPOINT");
     ::unsetenv("HF_HUB_CACHE");
     ::unsetenv("HEARTH_CACHE_DIR");
+    ::unsetenv("HF_HOME");
   }
 };
 

@@ -2,6 +2,7 @@
 // a second pull that downloads nothing, interruption and resume, corruption, missing repos, concurrent pulls.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -35,6 +36,9 @@ struct PullFixture : ::testing::Test {
   const std::string q8 = tiny_gguf("llama", 7, 200000);
 
   PullFixture() {
+    // No token from the environment or ~/.cache/huggingface/token reaches the tests' Hub.
+    ::setenv("HF_HOME", cache.path().c_str(), 1);
+    for (const char* v : {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HUB_OFFLINE"}) ::unsetenv(v);
     options.endpoint = hub.url();
     options.cache_dir = cache.path();
     options.token = "";
@@ -243,6 +247,19 @@ TEST_F(PullFixture, MissingRepoRevisionAndQuantSayWhat) {
   const std::string quant = message("test/tiny-GGUF:Q2_K");
   EXPECT_NE(quant.find("Q4_K_M (tiny-Q4_K_M.gguf), Q8_0 (tiny-Q8_0.gguf)"), std::string::npos) << quant;
   EXPECT_FALSE(fs::exists(repo_dir("test/no-such-repo")));
+}
+
+TEST_F(PullFixture, TokenIsSentAsBearer) {
+  hub.require_token("hf_secret");
+  try {
+    pull("test/tiny-GGUF:Q8_0");
+    FAIL() << "pulled without the token";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kNotFound);
+    EXPECT_NE(std::string(e.what()).find("set HF_TOKEN"), std::string::npos) << e.what();
+  }
+  options.token = "hf_secret";
+  EXPECT_TRUE(read_file(pull("test/tiny-GGUF:Q8_0").path) == q8);
 }
 
 TEST_F(PullFixture, ConcurrentPullsOfOneFileMakeOneCorrectFile) {

@@ -43,12 +43,11 @@ struct PullAdmin : ::testing::Test {
     hub.add_repo("test/stories-GGUF", kCommit, {{"stories260K-F32.gguf", {stories_bytes}}});
     ::setenv("HF_ENDPOINT", hub.url().c_str(), 1);
     ::setenv("HF_HUB_CACHE", cache.path().c_str(), 1);
-    ::unsetenv("HF_TOKEN");
-    ::unsetenv("HF_HUB_OFFLINE");
+    ::setenv("HF_HOME", cache.path().c_str(), 1);  // no token file from ~/.cache/huggingface
+    for (const char* v : {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HUB_OFFLINE"}) ::unsetenv(v);
   }
   void TearDown() override {
-    ::unsetenv("HF_ENDPOINT");
-    ::unsetenv("HF_HUB_CACHE");
+    for (const char* v : {"HF_ENDPOINT", "HF_HUB_CACHE", "HF_HOME"}) ::unsetenv(v);
   }
 };
 
