@@ -314,6 +314,14 @@ TEST_F(PullFixture, ListAndRemove) {
   EXPECT_EQ(models[0].file, "tiny-Q4_K_M.gguf");
   EXPECT_EQ(models[0].size_bytes, int64_t(q4.size()));
   EXPECT_TRUE(models[0].gguf);
+  EXPECT_TRUE(models[1].complete);
+  // A blob deleted behind the cache's back: listed as incomplete, and not opened by name.
+  const std::string q8_blob = repo_dir("test/tiny-GGUF") + "/blobs/" + sha256_hex(q8);
+  const std::string q8_saved = cache / "q8.saved";
+  fs::rename(q8_blob, q8_saved);
+  EXPECT_FALSE(hub::list_cached_models(cache.path())[1].complete);
+  EXPECT_THROW(hub::resolve_cached(*hub::parse_hub_ref("test/tiny-GGUF:Q8_0"), "main", cache.path()), Error);
+  fs::rename(q8_saved, q8_blob);
   const hub::RemoveResult one = hub::remove_cached(*hub::parse_hub_ref("test/tiny-GGUF:Q4_K_M"), cache.path());
   EXPECT_EQ(one.links, 1);
   EXPECT_EQ(one.blobs, 1);
