@@ -13,12 +13,19 @@
 #include "core/error.h"
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
+#include "hub/hub_cache.h"
 
 namespace hearth {
 
 std::unique_ptr<Weights> Weights::open(const std::string& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) fail(errno_kind(errno), "{}: cannot open: {}", path, std::strerror(errno));
+  if (::stat(path.c_str(), &st) != 0) {
+    const int err = errno;
+    // Not a path, but a model pulled from the Hugging Face Hub ("OWNER/REPO:Q4_K_M"): its file in the hub cache.
+    if (err == ENOENT)
+      if (const auto ref = hub::parse_hub_ref(path)) return open(hub::resolve_cached(*ref));
+    fail(errno_kind(err), "{}: cannot open: {}", path, std::strerror(err));
+  }
   if (S_ISDIR(st.st_mode)) return load_hf_folder(path);
   // FIFOs and devices could block or never end; only regular files can be models.
   if (!S_ISREG(st.st_mode)) fail("{}: not a GGUF file or model folder", path);

@@ -18,6 +18,7 @@
 #include "backends/registry.h"
 #include "models/llama.h"
 #include "models/registry.h"
+#include "hub/hub_cache.h"
 #include "server/api_error.h"
 
 namespace hearth::server {
@@ -552,10 +553,13 @@ struct ModelSet::Impl : std::enable_shared_from_this<ModelSet::Impl> {
   std::vector<ModelSpec> plan(const std::vector<ModelSpec>& specs, const ModelSetOptions& o) const {
     std::vector<ModelSpec> merged;
     std::set<std::string> paths;
-    for (const ModelSpec& spec : specs) {
+    for (ModelSpec spec : specs) {
       if (spec.id.empty() || spec.path.empty())
         fail("model '{}={}': the id and the path must not be empty", spec.id, spec.path);
       std::error_code ec;
+      // A model pulled from the Hugging Face Hub, named as `hearth pull` took it: its file in the hub cache.
+      if (!fs::exists(spec.path, ec))
+        if (const auto ref = hub::parse_hub_ref(spec.path)) spec.path = hub::resolve_cached(*ref);
       if (!fs::exists(spec.path, ec)) fail(ErrorKind::kNotFound, "model '{}': {}: no such file or folder", spec.id, spec.path);
       if (spec.ttl_seconds && *spec.ttl_seconds < 0) fail("model '{}': the ttl must be >= 0", spec.id);
       merged.push_back(spec);
