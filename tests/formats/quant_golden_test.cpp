@@ -21,6 +21,7 @@
 
 #include "core/dtype.h"
 #include "core/quantize.h"
+#include "formats/quant_recipe.h"
 #include "formats/weights.h"
 #include "test_util.h"
 
@@ -70,6 +71,34 @@ TEST(QuantGolden, SameSourceRmseNoWorseThanLlamaCpp) {
       ++compared;
     }
     EXPECT_GT(compared, 0);
+  }
+}
+
+// The recipe picks, tensor by tensor, the type llama-quantize picked for the same file type (with the
+// --token-embedding-type / --output-tensor-type the kq-dev files were made with as embd= / output= overrides).
+TEST(QuantGolden, RecipeChoosesLlamaQuantizesTypes) {
+  HEARTH_REQUIRE_SHARED();
+  const struct {
+    const char* file;
+    const char* type;
+    const char* recipe;
+  } cases[] = {
+      {"models/llama-dev.q8_0.gguf", "Q8_0", ""},
+      {"models/llama-dev.q4_0.gguf", "Q4_0", ""},  // tied output: token_embd planned as the head (Q6_K -> Q8_0)
+      {"models/llama-ho.q4_0.gguf", "Q4_0", ""},
+      {"models/llama-ho.q4_k_m.gguf", "Q4_K_M", ""},  // rows of 128: Q5_0 and Q8_0 fallbacks
+      {"kquant/kq-dev.q4_k_m.gguf", "Q4_K_M", "embd=Q4_K,output=Q5_K"},
+      {"kquant/kq-dev.q5_k_m.gguf", "Q5_K_M", "embd=Q4_K,output=Q5_K"},
+      {"kquant/kq-dev.q6_k.gguf", "Q6_K", "embd=Q4_K,output=Q5_K"},
+  };
+  for (const auto& c : cases) {
+    auto w = Weights::open(golden(c.file));
+    QuantRecipe recipe = recipe_for_type(c.type);
+    if (*c.recipe) add_recipe_overrides(recipe, c.recipe);
+    EXPECT_EQ(int64_t(recipe.file_type), w->metadata().get_int("general.file_type")) << c.file;
+    const QuantPlanner planner(recipe, w->tensors());
+    for (const WeightTensor& t : w->tensors())
+      EXPECT_EQ(dtype_name(planner.plan(t, t.type).type), dtype_name(t.type)) << c.file << " " << t.name;
   }
 }
 
