@@ -71,6 +71,7 @@ int run_convert_hf(const std::string& dir, const ConvertOptions& o) {
 }
 
 int run_convert(const ConvertOptions& o) {
+  make_recipe(o.type, o.flags);  // a bad --type or --recipe is reported first, whatever the source
   if (o.args.size() == 2) {
     if (o.args[0] == "tfjs-use") return run_convert_use(o.args[1], o.out);
     if (o.args[0] == "hf") return run_convert_hf(o.args[1], o);

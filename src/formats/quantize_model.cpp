@@ -71,10 +71,27 @@ QuantizeModelResult quantize_model(const Weights& weights, Metadata metadata, co
   double total_se = 0;
   int64_t quantized_elements = 0;
   const auto& tensors = weights.tensors();
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const WeightTensor& t = tensors[i];
+  // Every tensor's plan is checked before any work, so a refusal comes at once and names the first offender.
+  std::vector<TensorPlan> plans;
+  plans.reserve(tensors.size());
+  for (const WeightTensor& t : tensors) {
     TensorPlan plan = planner.plan(t, options.unquantized);
     if (!plan.quantized && options.keep_unquantized) plan.type = t.type;
+    if (plan.type != t.type) {
+      if (!can_dequantize(t.type))
+        fail(ErrorKind::kUnsupported, "{}: tensor '{}' is {}, which hearth cannot read", weights.source(), t.name,
+             dtype_name(t.type));
+      if (traits(t.type).quantized && !options.allow_requantize)
+        fail(ErrorKind::kUnsupported,
+             "{}: tensor '{}' is already {}; converting it to {} would quantize twice and compound the error "
+             "(start from the F32/F16/BF16 model, or pass --allow-requantize)",
+             weights.source(), t.name, dtype_name(t.type), dtype_name(plan.type));
+    }
+    plans.push_back(std::move(plan));
+  }
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const WeightTensor& t = tensors[i];
+    const TensorPlan& plan = plans[i];
     TensorQuantStats st;
     st.name = t.name;
     st.ne = t.ne;
@@ -87,14 +104,6 @@ QuantizeModelResult quantize_model(const Weights& weights, Metadata metadata, co
       writer.add_tensor(t.name, t.type, t.ne, t.data, t.nbytes);
       st.bytes = t.nbytes;
     } else {
-      if (!can_dequantize(t.type))
-        fail(ErrorKind::kUnsupported, "{}: tensor '{}' is {}, which hearth cannot read", weights.source(), t.name,
-             dtype_name(t.type));
-      if (traits(t.type).quantized && !options.allow_requantize)
-        fail(ErrorKind::kUnsupported,
-             "{}: tensor '{}' is already {}; converting it to {} would quantize twice and compound the error "
-             "(start from the F32/F16/BF16 model, or pass --allow-requantize)",
-             weights.source(), t.name, dtype_name(t.type), dtype_name(plan.type));
       storage.emplace_back();
       const ErrorSums e = convert_tensor(pool, t, plan.type, storage.back());
       writer.add_tensor(t.name, plan.type, t.ne, storage.back().data(), storage.back().size());
