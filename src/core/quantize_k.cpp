@@ -22,7 +22,16 @@
 namespace hearth {
 namespace {
 
-inline int nearest_int(float v) { return int(std::lround(v)); }
+// Round to nearest (ties to even) by the float-add trick, branch-free so that the search's loops vectorize (a
+// std::lround library call per value and candidate would dominate). Magnitudes beyond 2^22 (a degenerate scale
+// ratio) saturate there; callers clamp the result to their range anyway.
+inline int nearest_int(float v) {
+  v = std::min(std::max(v, -4194303.0f), 4194303.0f);
+  float shifted = v + 12582912.0f;  // 1.5 * 2^23: the integer lands in the low mantissa bits
+  int32_t bits;
+  std::memcpy(&bits, &shifted, 4);
+  return (bits & 0x007FFFFF) - 0x00400000;
+}
 inline float round_to_f16(float v) { return fp16_to_fp32(fp32_to_fp16(v)); }
 
 // ---- Asymmetric sub-blocks (Q4_K, Q5_K): x ≈ scale * q - min, q in [0, nmax], scale >= 0, min >= 0 ----
@@ -31,52 +40,58 @@ struct AffineFit {
   float scale = 0.0f, min = 0.0f;
 };
 
-// Squared error of n values against scale*q - min with the best q for each value.
+// Squared error of n (<= 32) values against scale*q - min with the best q for each value. The squares go through
+// an array so that the loop vectorizes (a float reduction would not, without -ffast-math).
 float affine_error(const float* x, int n, int nmax, float scale, float min) {
-  float err = 0.0f;
+  float e[32];
   const float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
   for (int i = 0; i < n; ++i) {
     const int q = std::clamp(nearest_int((x[i] + min) * inv), 0, nmax);
-    const float e = scale * float(q) - min - x[i];
-    err += e * e;
+    const float d = scale * float(q) - min - x[i];
+    e[i] = d * d;
   }
+  float err = 0.0f;
+  for (int i = 0; i < n; ++i) err += e[i];
   return err;
 }
 
 AffineFit fit_affine(const float* x, int n, int nmax) {
-  float lo = x[0], hi = x[0];
-  for (int i = 1; i < n; ++i) {
+  float lo = x[0], hi = x[0], sx = 0, sxx = 0;
+  for (int i = 0; i < n; ++i) {
     lo = std::min(lo, x[i]);
     hi = std::max(hi, x[i]);
+    sx += x[i];
+    sxx += x[i] * x[i];
   }
   lo = std::min(lo, 0.0f);  // the min is stored unsigned: the grid's floor is at or below zero
   if (hi <= lo) return {0.0f, -lo};
   AffineFit best{(hi - lo) / float(nmax), -lo};
   float best_err = affine_error(x, n, nmax, best.scale, best.min);
-  int q[kQK_K];
   // Grid spacings from (hi-lo)/(nmax-1) to (hi-lo)/(nmax+1): wider grids clip the extremes but place the bulk
-  // of the values better.
+  // of the values better. Each candidate's integers get the least-squares scale and min, and its error follows
+  // from the sums alone (the integers are not re-derived per candidate, so it is an upper bound).
   for (int k = -10; k <= 10; ++k) {
     const float iscale = (float(nmax) + 0.1f * float(k)) / (hi - lo);
-    float sq = 0, sqq = 0, sx = 0, sqx = 0;
+    int sq = 0, sqq = 0;
+    float sqx = 0;
     for (int i = 0; i < n; ++i) {
-      q[i] = std::clamp(nearest_int((x[i] - lo) * iscale), 0, nmax);
-      sq += float(q[i]);
-      sqq += float(q[i]) * float(q[i]);
-      sx += x[i];
-      sqx += float(q[i]) * x[i];
+      const int q = std::clamp(nearest_int((x[i] - lo) * iscale), 0, nmax);
+      sq += q;
+      sqq += q * q;
+      sqx += float(q) * x[i];
     }
     // Least squares of x ≈ a*q + b, with b <= 0 (the min) and a >= 0.
-    const float det = float(n) * sqq - sq * sq;
+    const float det = float(n) * float(sqq) - float(sq) * float(sq);
     if (det <= 0.0f) continue;
-    float a = (float(n) * sqx - sq * sx) / det;
-    float b = (sqq * sx - sq * sqx) / det;
+    float a = (float(n) * sqx - float(sq) * sx) / det;
+    float b = (float(sqq) * sx - float(sq) * sqx) / det;
     if (b > 0.0f) {
       b = 0.0f;
-      a = sqx / sqq;
+      a = sqx / float(sqq);
     }
     if (!(a > 0.0f)) continue;
-    const float err = affine_error(x, n, nmax, a, -b);
+    // sum (a q + b - x)^2 expanded over the sums.
+    const float err = a * a * float(sqq) + 2 * a * b * float(sq) + float(n) * b * b - 2 * a * sqx - 2 * b * sx + sxx;
     if (err < best_err) {
       best_err = err;
       best = {a, -b};
@@ -202,37 +217,43 @@ void affine_levels(const float* x, int nmax, const AffineSuperBlock& sb, uint8_t
 // ---- Symmetric sub-blocks (Q6_K): x ≈ scale * q, q in [-32, 31] ----
 
 float symmetric_error(const float* x, int n, float scale) {
-  float err = 0.0f;
+  float e[32];
   const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
   for (int i = 0; i < n; ++i) {
     const int q = std::clamp(nearest_int(x[i] * inv), -32, 31);
-    const float e = scale * float(q) - x[i];
-    err += e * e;
+    const float d = scale * float(q) - x[i];
+    e[i] = d * d;
   }
+  float err = 0.0f;
+  for (int i = 0; i < n; ++i) err += e[i];
   return err;
 }
 
 float fit_symmetric(const float* x, int n) {
-  float amax = 0.0f;
-  for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+  float amax = 0.0f, sxx = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    amax = std::max(amax, std::fabs(x[i]));
+    sxx += x[i] * x[i];
+  }
   if (amax == 0.0f) return 0.0f;
   float best = amax / 31.0f, best_err = symmetric_error(x, n, best);
-  // Both signs: mapping the extreme value to -32 rather than +31 gives that side one more level.
+  // Both signs: mapping the extreme value to -32 rather than +31 gives that side one more level. The error of
+  // the least-squares scale s = sqx/sqq for a candidate's integers is sxx - sqx^2/sqq.
   for (int sign = -1; sign <= 1; sign += 2)
-    for (int k = -12; k <= 12; ++k) {
+    for (int k = -8; k <= 8; ++k) {
       const float iscale = float(sign) * (31.5f + 0.25f * float(k)) / amax;
-      float sqq = 0, sqx = 0;
+      int sqq = 0;
+      float sqx = 0;
       for (int i = 0; i < n; ++i) {
-        const float q = float(std::clamp(nearest_int(x[i] * iscale), -32, 31));
+        const int q = std::clamp(nearest_int(x[i] * iscale), -32, 31);
         sqq += q * q;
-        sqx += q * x[i];
+        sqx += float(q) * x[i];
       }
-      if (sqq <= 0.0f) continue;
-      const float scale = sqx / sqq;
-      const float err = symmetric_error(x, n, scale);
+      if (sqq <= 0) continue;
+      const float err = sxx - sqx * sqx / float(sqq);
       if (err < best_err) {
         best_err = err;
-        best = scale;
+        best = sqx / float(sqq);
       }
     }
   return best;
@@ -300,18 +321,23 @@ SymmetricSuperBlock fit_symmetric_super_block(const float* x) {
   return best;
 }
 
+// Q4_K and Q5_K share their header (d, dmin, 12 bytes of scales) and differ only in how q is packed.
+template <typename Block>
+void quantize_affine_header(const float* x, int nmax, Block& dst, uint8_t q[kQK_K]) {
+  const AffineSuperBlock sb = fit_affine_super_block(x, nmax);
+  dst.d = fp32_to_fp16(sb.d);
+  dst.dmin = fp32_to_fp16(sb.dmin);
+  pack_scale_min_k4(sb.ls, sb.lm, dst.scales);
+  affine_levels(x, nmax, sb, q);
+}
+
 }  // namespace
 
 void quantize_row_q4_k(const float* src, BlockQ4_K* dst, int64_t n) {
   HEARTH_ASSERT(n % kQK_K == 0);
   for (int64_t b = 0; b < n / kQK_K; ++b) {
-    const float* x = src + b * kQK_K;
-    const AffineSuperBlock sb = fit_affine_super_block(x, 15);
-    dst[b].d = fp32_to_fp16(sb.d);
-    dst[b].dmin = fp32_to_fp16(sb.dmin);
-    pack_scale_min_k4(sb.ls, sb.lm, dst[b].scales);
     uint8_t q[kQK_K];
-    affine_levels(x, 15, sb, q);
+    quantize_affine_header(src + b * kQK_K, 15, dst[b], q);
     // Each 32 bytes of qs hold two sub-blocks: sub-block 2p in the low nibbles, 2p+1 in the high.
     for (int p = 0; p < 4; ++p)
       for (int l = 0; l < 32; ++l) dst[b].qs[32 * p + l] = uint8_t(q[64 * p + l] | (q[64 * p + 32 + l] << 4));
@@ -321,13 +347,8 @@ void quantize_row_q4_k(const float* src, BlockQ4_K* dst, int64_t n) {
 void quantize_row_q5_k(const float* src, BlockQ5_K* dst, int64_t n) {
   HEARTH_ASSERT(n % kQK_K == 0);
   for (int64_t b = 0; b < n / kQK_K; ++b) {
-    const float* x = src + b * kQK_K;
-    const AffineSuperBlock sb = fit_affine_super_block(x, 31);
-    dst[b].d = fp32_to_fp16(sb.d);
-    dst[b].dmin = fp32_to_fp16(sb.dmin);
-    pack_scale_min_k4(sb.ls, sb.lm, dst[b].scales);
     uint8_t q[kQK_K];
-    affine_levels(x, 31, sb, q);
+    quantize_affine_header(src + b * kQK_K, 31, dst[b], q);
     // As Q4_K for the low 4 bits; the fifth bit of value l of sub-block s is bit s of qh[l].
     std::memset(dst[b].qh, 0, sizeof dst[b].qh);
     for (int p = 0; p < 4; ++p)

@@ -2,15 +2,14 @@
 
 #include <fmt/format.h>
 
-#include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <unordered_map>
 
 #include "core/error.h"
+#include "core/mapped_file.h"
 #include "tokenizers/pretokenizer.h"
 #include "tokenizers/wordpiece.h"
 
@@ -23,14 +22,7 @@ using nlohmann::json;
 // gguf-py's TokenType (the same numbers as SentencePiece's piece types).
 enum TokenType : int32_t { kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6 };
 
-std::string read_all(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) fail(errno_kind(errno), "{}: cannot open file", p.string());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) fail("{}: read error", p.string());
-  return ss.str();
-}
+std::string read_all(const fs::path& p) { return read_file(p.string()); }
 
 json read_json_object(const fs::path& p) {
   json j;
