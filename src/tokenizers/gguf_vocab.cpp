@@ -246,7 +246,32 @@ class ProtoReader {
   const std::string& source_;
 };
 
-Vocab read_sentencepiece_model(const fs::path& path) {
+// NormalizerSpec fields llama.cpp's "t5" vocabularies carry (protobuf defaults: both flags true).
+struct SentencePieceNormalizer {
+  std::string precompiled_charsmap;
+  bool add_dummy_prefix = true;
+  bool remove_extra_whitespaces = true;
+};
+
+SentencePieceNormalizer read_normalizer_spec(const uint8_t* p, size_t n, const std::string& source) {
+  SentencePieceNormalizer out;
+  ProtoReader spec(p, n, source);
+  while (!spec.done()) {
+    int wire = 0;
+    const uint32_t field = spec.tag(wire);
+    if (field == 2 && wire == 2) {
+      const auto [s, len] = spec.bytes();
+      out.precompiled_charsmap.assign(reinterpret_cast<const char*>(s), len);
+    } else if ((field == 3 || field == 4) && wire == 0) {
+      (field == 3 ? out.add_dummy_prefix : out.remove_extra_whitespaces) = spec.varint() != 0;
+    } else {
+      spec.skip(wire);
+    }
+  }
+  return out;
+}
+
+Vocab read_sentencepiece_model(const fs::path& path, SentencePieceNormalizer* normalizer = nullptr) {
   const std::string data = read_all(path);
   const std::string source = path.string();
   ProtoReader model(reinterpret_cast<const uint8_t*>(data.data()), data.size(), source);
@@ -254,6 +279,11 @@ Vocab read_sentencepiece_model(const fs::path& path) {
   while (!model.done()) {
     int wire = 0;
     const uint32_t field = model.tag(wire);
+    if (field == 3 && wire == 2 && normalizer) {  // 3: normalizer_spec
+      const auto [p, n] = model.bytes();
+      *normalizer = read_normalizer_spec(p, n, source);
+      continue;
+    }
     if (field != 1 || wire != 2) {  // 1: repeated SentencePiece pieces
       model.skip(wire);
       continue;
@@ -325,6 +355,45 @@ Metadata sentencepiece_vocab(const fs::path& dir, const json& tokenizer_config, 
   return md;
 }
 
+// XLM-RoBERTa: a unigram sentencepiece.bpe.model whose ids Hugging Face shifts by fairseq's offset. llama.cpp's
+// converter lays the pieces into a table of vocab_size "[PADn]" entries (unused, score -10000), then puts <s>,
+// <pad>, </s>, <unk> in front of pieces 3.. (dropping the table's last entry), and writes the normalizer's
+// charsmap and flags for its "t5" tokenizer.
+Metadata xlm_roberta_vocab(const fs::path& dir, const json& tokenizer_config, const json& config, int64_t n_vocab) {
+  SentencePieceNormalizer normalizer;
+  const Vocab sp = read_sentencepiece_model(dir / "sentencepiece.bpe.model", &normalizer);
+  const size_t n = std::max(size_t(std::max<int64_t>(n_vocab, 0)), sp.tokens.size());
+  Vocab table;
+  for (size_t i = 0; i < n; ++i) table.tokens.push_back(fmt::format("[PAD{}]", i));
+  table.scores.assign(n, -10000.0f);
+  table.types.assign(n, kUnused);
+  std::copy(sp.tokens.begin(), sp.tokens.end(), table.tokens.begin());
+  std::copy(sp.scores.begin(), sp.scores.end(), table.scores.begin());
+  std::copy(sp.types.begin(), sp.types.end(), table.types.begin());
+  if (n < 4) fail(ErrorKind::kCorruptData, "{}: too few pieces for XLM-RoBERTa", dir.string());
+  Vocab v;
+  v.tokens = {"<s>", "<pad>", "</s>", "<unk>"};
+  v.scores = {0.0f, 0.0f, 0.0f, 0.0f};
+  v.types = {kControl, kControl, kControl, kUnknown};
+  v.tokens.insert(v.tokens.end(), table.tokens.begin() + 3, table.tokens.end() - 1);
+  v.scores.insert(v.scores.end(), table.scores.begin() + 3, table.scores.end() - 1);
+  v.types.insert(v.types.end(), table.types.begin() + 3, table.types.end() - 1);
+  Metadata md;
+  md.set_string("tokenizer.ggml.model", "t5");
+  md.set_string("tokenizer.ggml.pre", "default");
+  set_vocab(md, v);
+  md.set_bool("tokenizer.ggml.add_space_prefix", normalizer.add_dummy_prefix);
+  md.set_bool("tokenizer.ggml.remove_extra_whitespaces", normalizer.remove_extra_whitespaces);
+  if (!normalizer.precompiled_charsmap.empty()) {
+    MetaArray bytes;
+    bytes.elem = MetaType::U8;
+    for (unsigned char c : normalizer.precompiled_charsmap) bytes.ints.push_back(c);
+    md.set("tokenizer.ggml.precompiled_charsmap", MetaValue{MetaType::Array, std::move(bytes)});
+  }
+  add_special_vocab(md, v, tokenizer_config, config, {});
+  return md;
+}
+
 // Byte-level BPE: llama.cpp picks its pre-tokenizer regexes by name; recognise the common layouts.
 std::string bpe_pre_name(const json& tj, const std::string& arch, const std::string& source) {
   const json* pre = tj.contains("pre_tokenizer") ? &tj["pre_tokenizer"] : nullptr;
@@ -368,10 +437,7 @@ Metadata hf_tokenizer_gguf_metadata(const std::string& dir_path, const VocabExpo
   const json tokenizer_config = optional_json(dir / "tokenizer_config.json");
   const json config = optional_json(dir / "config.json");
   const bool bert = o.arch == "bert";
-  if (fs::exists(dir / "sentencepiece.bpe.model"))
-    fail(ErrorKind::kUnsupported,
-         "{}: converting an XLM-RoBERTa SentencePiece vocabulary (sentencepiece.bpe.model) is not supported yet",
-         dir_path);
+  if (fs::exists(dir / "sentencepiece.bpe.model")) return xlm_roberta_vocab(dir, tokenizer_config, config, o.n_vocab);
   if (!bert && fs::exists(dir / "tokenizer.model")) return sentencepiece_vocab(dir, tokenizer_config, config, o.n_vocab);
   if (fs::exists(dir / "tokenizer.json")) {
     const json tj = read_json_object(dir / "tokenizer.json");

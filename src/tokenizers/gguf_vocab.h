@@ -5,9 +5,11 @@
 //   a byte-level BPE tokenizer.json              -> "gpt2" (tokens, merges), pre named by --tokenizer-pre or
 //                                                   recognised (plain ByteLevel: gpt-2; qwen2/qwen3: qwen2;
 //                                                   llama: llama-bpe)
+//   sentencepiece.bpe.model (XLM-RoBERTa)        -> "t5" (fairseq-aligned pieces, scores, the normalizer's
+//                                                   charsmap and flags)
 // plus the special-token ids (bos, eos, unk, sep, pad, cls, mask) from tokenizer_config.json / config.json,
-// add_bos_token / add_eos_token and the chat template. Anything else (Unigram, XLM-RoBERTa's
-// sentencepiece.bpe.model) is an Error saying it is not supported yet.
+// add_bos_token / add_eos_token and the chat template. Anything else (a Unigram tokenizer.json) is an Error saying
+// it is not supported yet.
 #pragma once
 
 #include <string>

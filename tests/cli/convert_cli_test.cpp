@@ -26,6 +26,7 @@
 #include "formats/safetensors.h"
 #include "formats/weights.h"
 #include "test_util.h"
+#include "tokenizers/charsmap_builder.h"
 
 namespace hearth {
 namespace {
@@ -107,26 +108,41 @@ void put_varint(std::string& s, uint64_t v) {
   for (; v >= 0x80; v >>= 7) s += char(uint8_t(v | 0x80));
   s += char(uint8_t(v));
 }
-std::string sentencepiece_model(const Metadata& md) {
-  const auto& tokens = *md.find_strings("tokenizer.ggml.tokens");
-  const auto scores = *md.find_floats("tokenizer.ggml.scores");
-  const auto types = *md.find_ints("tokenizer.ggml.token_type");
+struct SentencePiece {
+  std::string text;
+  float score;
+  int type;  // NORMAL 1, UNKNOWN 2, CONTROL 3, USER_DEFINED 4, UNUSED 5, BYTE 6
+};
+// `normalizer`: the NormalizerSpec message (field 3), already encoded, or "".
+std::string sentencepiece_model(const std::vector<SentencePiece>& pieces, const std::string& normalizer = "") {
   std::string model;
-  for (size_t i = 0; i < tokens.size(); ++i) {
+  for (const SentencePiece& p : pieces) {
     std::string piece;
     put_varint(piece, (1 << 3) | 2);
-    put_varint(piece, tokens[i].size());
-    piece += tokens[i];
+    put_varint(piece, p.text.size());
+    piece += p.text;
     put_varint(piece, (2 << 3) | 5);
-    const float f = float(scores[i]);
-    piece.append(reinterpret_cast<const char*>(&f), 4);
+    piece.append(reinterpret_cast<const char*>(&p.score), 4);
     put_varint(piece, (3 << 3) | 0);
-    put_varint(piece, uint64_t(types[i]));
+    put_varint(piece, uint64_t(p.type));
     put_varint(model, (1 << 3) | 2);
     put_varint(model, piece.size());
     model += piece;
   }
+  if (!normalizer.empty()) {
+    put_varint(model, (3 << 3) | 2);
+    put_varint(model, normalizer.size());
+    model += normalizer;
+  }
   return model;
+}
+std::string sentencepiece_model(const Metadata& md) {
+  const auto& tokens = *md.find_strings("tokenizer.ggml.tokens");
+  const auto scores = *md.find_floats("tokenizer.ggml.scores");
+  const auto types = *md.find_ints("tokenizer.ggml.token_type");
+  std::vector<SentencePiece> pieces;
+  for (size_t i = 0; i < tokens.size(); ++i) pieces.push_back({tokens[i], float(scores[i]), int(types[i])});
+  return sentencepiece_model(pieces);
 }
 
 std::string token_at(const Metadata& md, const char* key) {
@@ -356,6 +372,103 @@ TEST(ConvertCli, CrossEncoderFolderKeepsItsHead) {
   EXPECT_EQ(ours->get("cls.output.weight", {128, 1}).type, DType::F32);
   EXPECT_EQ(ours->get("cls.output.bias", {1}).type, DType::F32);
   EXPECT_EQ(ours->get("position_embd.weight").type, DType::F32);  // never quantized, as llama-quantize leaves it
+}
+
+// XLM-RoBERTa: sentencepiece.bpe.model holds <unk>, <s>, </s> then the pieces; Hugging Face (and llama.cpp's
+// "t5" vocabulary) shift them behind <s>, <pad>, </s>, <unk> (fairseq's order). Written here from that rule.
+TEST(ConvertCli, XlmRobertaCrossEncoderGetsTheFairseqAlignedT5Vocabulary) {
+  test::TempDir tmp;
+  const fs::path dir = fs::path(tmp.path()) / "xlmr-rerank";
+  const std::vector<std::string> words = {"\u2581", "\u2581hello", "\u2581world", "\u2581he", "llo", "h", "e", "l", "o", "."};
+  std::vector<SentencePiece> pieces = {{"<unk>", 0, 2}, {"<s>", 0, 3}, {"</s>", 0, 3}};
+  for (size_t i = 0; i < words.size(); ++i) pieces.push_back({words[i], -2.0f - float(i), 1});
+  std::string normalizer;
+  put_varint(normalizer, (4 << 3) | 0);  // remove_extra_whitespaces = false; add_dummy_prefix keeps its default
+  put_varint(normalizer, 0);
+  // precompiled_charsmap (nmt_nfkc's kind of entry): the ligature "ﬁ" spelled "fi".
+  const std::string charsmap = test::CharsmapBuilder().build({{"\uFB01", "fi"}});
+  put_varint(normalizer, (2 << 3) | 2);
+  put_varint(normalizer, charsmap.size());
+  normalizer += charsmap;
+  write_text(dir / "sentencepiece.bpe.model", sentencepiece_model(pieces, normalizer));
+  const int64_t n_vocab = int64_t(pieces.size()) + 2;  // + <pad> and the <mask> Hugging Face appends
+  write_text(dir / "tokenizer_config.json",
+             json({{"bos_token", "<s>"}, {"eos_token", "</s>"}, {"unk_token", "<unk>"}, {"pad_token", "<pad>"},
+                   {"sep_token", "</s>"}, {"cls_token", "<s>"}, {"mask_token", "<mask>"}})
+                 .dump());
+  const int64_t h = 8;
+  write_text(dir / "config.json", json({{"architectures", {"XLMRobertaForSequenceClassification"}},
+                                        {"model_type", "xlm-roberta"},
+                                        {"hidden_size", h},
+                                        {"num_hidden_layers", 1},
+                                        {"num_attention_heads", 2},
+                                        {"intermediate_size", 16},
+                                        {"max_position_embeddings", 20},
+                                        {"type_vocab_size", 1},
+                                        {"pad_token_id", 1},
+                                        {"vocab_size", n_vocab}})
+                                      .dump());
+  std::vector<SafetensorsWriterTensor> tensors;
+  auto add = [&](const std::string& name, std::vector<int64_t> shape) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    std::vector<float> v(static_cast<size_t>(n));
+    for (size_t i = 0; i < v.size(); ++i) v[i] = float(int(i * 37 % 23) - 11) / 40.0f;
+    tensors.push_back({name, "F32", shape, std::string(reinterpret_cast<const char*>(v.data()), v.size() * 4)});
+  };
+  add("roberta.embeddings.word_embeddings.weight", {n_vocab, h});
+  add("roberta.embeddings.position_embeddings.weight", {20, h});
+  add("roberta.embeddings.token_type_embeddings.weight", {1, h});
+  add("roberta.embeddings.LayerNorm.weight", {h});
+  add("roberta.embeddings.LayerNorm.bias", {h});
+  for (const char* m : {"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"}) {
+    add(std::string("roberta.encoder.layer.0.") + m + ".weight", {h, h});
+    add(std::string("roberta.encoder.layer.0.") + m + ".bias", {h});
+  }
+  for (const char* m : {"attention.output.LayerNorm", "output.LayerNorm"}) {
+    add(std::string("roberta.encoder.layer.0.") + m + ".weight", {h});
+    add(std::string("roberta.encoder.layer.0.") + m + ".bias", {h});
+  }
+  add("roberta.encoder.layer.0.intermediate.dense.weight", {16, h});
+  add("roberta.encoder.layer.0.intermediate.dense.bias", {16});
+  add("roberta.encoder.layer.0.output.dense.weight", {h, 16});
+  add("roberta.encoder.layer.0.output.dense.bias", {h});
+  add("classifier.dense.weight", {h, h});
+  add("classifier.dense.bias", {h});
+  add("classifier.out_proj.weight", {1, h});
+  add("classifier.out_proj.bias", {1});
+  write_text(dir / "model.safetensors", write_safetensors(tensors));
+
+  const std::string out = (fs::path(tmp.path()) / "xlmr.gguf").string();
+  const auto r = test::run_hearth("convert " + q(dir.string()) + " -o " + q(out));
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto w = load_gguf(out);
+  const Metadata& md = w->metadata();
+  EXPECT_EQ(md.get_string("tokenizer.ggml.model"), "t5");
+  std::vector<std::string> expected = {"<s>", "<pad>", "</s>", "<unk>"};
+  expected.insert(expected.end(), words.begin(), words.end());
+  expected.push_back("[PAD" + std::to_string(n_vocab - 2) + "]");  // the table's own filler, as llama.cpp's
+  EXPECT_EQ(*md.find_strings("tokenizer.ggml.tokens"), expected);
+  const auto types = *md.find_ints("tokenizer.ggml.token_type");
+  EXPECT_EQ(types, (std::vector<int64_t>{3, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 5}));
+  EXPECT_EQ((*md.find_floats("tokenizer.ggml.scores"))[5], -3.0);  // "▁hello", piece 4 -> id 5
+  EXPECT_EQ(md.get_bool("tokenizer.ggml.add_space_prefix"), true);
+  EXPECT_EQ(md.get_bool("tokenizer.ggml.remove_extra_whitespaces"), false);
+  std::vector<int64_t> charsmap_bytes;
+  for (unsigned char c : charsmap) charsmap_bytes.push_back(c);
+  EXPECT_EQ(*md.find_ints("tokenizer.ggml.precompiled_charsmap"), charsmap_bytes);
+  EXPECT_EQ(md.get_int("tokenizer.ggml.bos_token_id"), 0);
+  EXPECT_EQ(md.get_int("tokenizer.ggml.padding_token_id"), 1);
+  EXPECT_EQ(md.get_int("tokenizer.ggml.unknown_token_id"), 3);
+  EXPECT_FALSE(md.has("tokenizer.ggml.mask_token_id"));  // "<mask>" is in no table the converter reads
+  EXPECT_EQ(md.get_int("tokenizer.ggml.token_type_count"), 1);
+  EXPECT_EQ(md.get_int("bert.context_length"), 18);  // 20 positions less padding_idx + 1
+  EXPECT_EQ(w->get("position_embd.weight").ne, (std::vector<int64_t>{h, 18}));
+  EXPECT_EQ(md.get_int("bert.pooling_type"), 4);
+  // hearth's "t5" tokenizer reads it: the unigram segmentation of the two words is their whole pieces.
+  const auto t = test::run_hearth("tokenize -m " + q(out) + " 'hello world.'");
+  EXPECT_EQ(t.code, 0) << t.err;
+  EXPECT_EQ(t.out, "[5,6,13]\n");
 }
 
 TEST(QuantizeCli, Q8_0AndQ4_0MatchLlamaQuantizeByteForByte) {
