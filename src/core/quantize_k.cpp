@@ -32,6 +32,14 @@ inline int nearest_int(float v) {
   std::memcpy(&bits, &shifted, 4);
   return (bits & 0x007FFFFF) - 0x00400000;
 }
+// The grid level nearest v within [lo, hi] (integers held as floats, ties to even), written so that the search's
+// loops vectorize: no int conversion, and comparisons that map to min/max instructions.
+inline float level(float v, float lo, float hi) {
+  v = v < lo ? lo : v;
+  v = v > hi ? hi : v;
+  return (v + 12582912.0f) - 12582912.0f;
+}
+
 inline float round_to_f16(float v) { return fp16_to_fp32(fp32_to_fp16(v)); }
 
 // ---- Asymmetric sub-blocks (Q4_K, Q5_K): x ≈ scale * q - min, q in [0, nmax], scale >= 0, min >= 0 ----
@@ -40,22 +48,24 @@ struct AffineFit {
   float scale = 0.0f, min = 0.0f;
 };
 
-// Squared error of n (<= 32) values against scale*q - min with the best q for each value. The squares go through
-// an array so that the loop vectorizes (a float reduction would not, without -ffast-math).
-float affine_error(const float* x, int n, int nmax, float scale, float min) {
-  float e[32];
+constexpr int kAffineSub = 32, kSymmetricSub = 16;  // values per sub-block
+
+// Squared error of a sub-block against scale*q - min with the best q for each value. The squares go through an
+// array so that the loop vectorizes (a float reduction would not, without -ffast-math).
+float affine_error(const float* x, int nmax, float scale, float min) {
+  float e[kAffineSub];
   const float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
-  for (int i = 0; i < n; ++i) {
-    const int q = std::clamp(nearest_int((x[i] + min) * inv), 0, nmax);
-    const float d = scale * float(q) - min - x[i];
+  for (int i = 0; i < kAffineSub; ++i) {
+    const float d = scale * level((x[i] + min) * inv, 0.0f, float(nmax)) - min - x[i];
     e[i] = d * d;
   }
   float err = 0.0f;
-  for (int i = 0; i < n; ++i) err += e[i];
+  for (float v : e) err += v;
   return err;
 }
 
-AffineFit fit_affine(const float* x, int n, int nmax) {
+AffineFit fit_affine(const float* x, int nmax) {
+  const int n = kAffineSub;
   float lo = x[0], hi = x[0], sx = 0, sxx = 0;
   for (int i = 0; i < n; ++i) {
     lo = std::min(lo, x[i]);
@@ -66,32 +76,31 @@ AffineFit fit_affine(const float* x, int n, int nmax) {
   lo = std::min(lo, 0.0f);  // the min is stored unsigned: the grid's floor is at or below zero
   if (hi <= lo) return {0.0f, -lo};
   AffineFit best{(hi - lo) / float(nmax), -lo};
-  float best_err = affine_error(x, n, nmax, best.scale, best.min);
+  float best_err = affine_error(x, nmax, best.scale, best.min);
   // Grid spacings from (hi-lo)/(nmax-1) to (hi-lo)/(nmax+1): wider grids clip the extremes but place the bulk
   // of the values better. Each candidate's integers get the least-squares scale and min, and its error follows
   // from the sums alone (the integers are not re-derived per candidate, so it is an upper bound).
   for (int k = -10; k <= 10; ++k) {
     const float iscale = (float(nmax) + 0.1f * float(k)) / (hi - lo);
-    int sq = 0, sqq = 0;
-    float sqx = 0;
+    float q[kAffineSub], sq = 0, sqq = 0, sqx = 0;  // sums of small integers: exact in float
+    for (int i = 0; i < n; ++i) q[i] = level((x[i] - lo) * iscale, 0.0f, float(nmax));
     for (int i = 0; i < n; ++i) {
-      const int q = std::clamp(nearest_int((x[i] - lo) * iscale), 0, nmax);
-      sq += q;
-      sqq += q * q;
-      sqx += float(q) * x[i];
+      sq += q[i];
+      sqq += q[i] * q[i];
+      sqx += q[i] * x[i];
     }
     // Least squares of x ≈ a*q + b, with b <= 0 (the min) and a >= 0.
-    const float det = float(n) * float(sqq) - float(sq) * float(sq);
+    const float det = float(n) * sqq - sq * sq;
     if (det <= 0.0f) continue;
-    float a = (float(n) * sqx - float(sq) * sx) / det;
-    float b = (float(sqq) * sx - float(sq) * sqx) / det;
+    float a = (float(n) * sqx - sq * sx) / det;
+    float b = (sqq * sx - sq * sqx) / det;
     if (b > 0.0f) {
       b = 0.0f;
-      a = sqx / float(sqq);
+      a = sqx / sqq;
     }
     if (!(a > 0.0f)) continue;
     // sum (a q + b - x)^2 expanded over the sums.
-    const float err = a * a * float(sqq) + 2 * a * b * float(sq) + float(n) * b * b - 2 * a * sqx - 2 * b * sx + sxx;
+    const float err = a * a * sqq + 2 * a * b * sq + float(n) * b * b - 2 * a * sqx - 2 * b * sx + sxx;
     if (err < best_err) {
       best_err = err;
       best = {a, -b};
@@ -107,7 +116,7 @@ struct AffineSuperBlock {
 };
 
 float sub_error(const float* x, int nmax, const AffineSuperBlock& sb, int s) {
-  return affine_error(x + 32 * s, 32, nmax, sb.d * float(sb.ls[s]), sb.dmin * float(sb.lm[s]));
+  return affine_error(x + 32 * s, nmax, sb.d * float(sb.ls[s]), sb.dmin * float(sb.lm[s]));
 }
 
 float block_error(const float* x, int nmax, const AffineSuperBlock& sb) {
@@ -127,7 +136,7 @@ void choose_sub_scales(const float* x, int nmax, const AffineFit fits[8], Affine
       for (int dm = -1; dm <= 1; ++dm) {
         const int ls = ls0 + dl, lm = lm0 + dm;
         if (ls < 0 || ls > 63 || lm < 0 || lm > 63) continue;
-        const float err = affine_error(x + 32 * s, 32, nmax, sb.d * float(ls), sb.dmin * float(lm));
+        const float err = affine_error(x + 32 * s, nmax, sb.d * float(ls), sb.dmin * float(lm));
         if (best < 0.0f || err < best) {
           best = err;
           sb.ls[s] = ls;
@@ -169,7 +178,7 @@ AffineSuperBlock fit_affine_super_block(const float* x, int nmax) {
   AffineFit fits[8];
   float max_scale = 0.0f, max_min = 0.0f;
   for (int s = 0; s < 8; ++s) {
-    fits[s] = fit_affine(x + 32 * s, 32, nmax);
+    fits[s] = fit_affine(x + 32 * s, nmax);
     max_scale = std::max(max_scale, fits[s].scale);
     max_min = std::max(max_min, fits[s].min);
   }
@@ -216,44 +225,43 @@ void affine_levels(const float* x, int nmax, const AffineSuperBlock& sb, uint8_t
 
 // ---- Symmetric sub-blocks (Q6_K): x ≈ scale * q, q in [-32, 31] ----
 
-float symmetric_error(const float* x, int n, float scale) {
-  float e[32];
+float symmetric_error(const float* x, float scale) {
+  float e[kSymmetricSub];
   const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
-  for (int i = 0; i < n; ++i) {
-    const int q = std::clamp(nearest_int(x[i] * inv), -32, 31);
-    const float d = scale * float(q) - x[i];
+  for (int i = 0; i < kSymmetricSub; ++i) {
+    const float d = scale * level(x[i] * inv, -32.0f, 31.0f) - x[i];
     e[i] = d * d;
   }
   float err = 0.0f;
-  for (int i = 0; i < n; ++i) err += e[i];
+  for (float v : e) err += v;
   return err;
 }
 
-float fit_symmetric(const float* x, int n) {
+float fit_symmetric(const float* x) {
+  const int n = kSymmetricSub;
   float amax = 0.0f, sxx = 0.0f;
   for (int i = 0; i < n; ++i) {
     amax = std::max(amax, std::fabs(x[i]));
     sxx += x[i] * x[i];
   }
   if (amax == 0.0f) return 0.0f;
-  float best = amax / 31.0f, best_err = symmetric_error(x, n, best);
+  float best = amax / 31.0f, best_err = symmetric_error(x, best);
   // Both signs: mapping the extreme value to -32 rather than +31 gives that side one more level. The error of
   // the least-squares scale s = sqx/sqq for a candidate's integers is sxx - sqx^2/sqq.
   for (int sign = -1; sign <= 1; sign += 2)
     for (int k = -8; k <= 8; ++k) {
       const float iscale = float(sign) * (31.5f + 0.25f * float(k)) / amax;
-      int sqq = 0;
-      float sqx = 0;
+      float q[kSymmetricSub], sqq = 0, sqx = 0;
+      for (int i = 0; i < n; ++i) q[i] = level(x[i] * iscale, -32.0f, 31.0f);
       for (int i = 0; i < n; ++i) {
-        const int q = std::clamp(nearest_int(x[i] * iscale), -32, 31);
-        sqq += q * q;
-        sqx += float(q) * x[i];
+        sqq += q[i] * q[i];
+        sqx += q[i] * x[i];
       }
       if (sqq <= 0) continue;
-      const float err = sxx - sqx * sqx / float(sqq);
+      const float err = sxx - sqx * sqx / sqq;
       if (err < best_err) {
         best_err = err;
-        best = sqx / float(sqq);
+        best = sqx / sqq;
       }
     }
   return best;
@@ -266,7 +274,7 @@ struct SymmetricSuperBlock {
 
 float block_error(const float* x, const SymmetricSuperBlock& sb) {
   float err = 0.0f;
-  for (int s = 0; s < 16; ++s) err += symmetric_error(x + 16 * s, 16, sb.d * float(sb.sc[s]));
+  for (int s = 0; s < 16; ++s) err += symmetric_error(x + 16 * s, sb.d * float(sb.sc[s]));
   return err;
 }
 
@@ -277,7 +285,7 @@ void choose_sub_scales(const float* x, const float scales[16], SymmetricSuperBlo
     for (int dl = -1; dl <= 1; ++dl) {
       const int sc = sc0 + dl;
       if (sc < -128 || sc > 127) continue;
-      const float err = symmetric_error(x + 16 * s, 16, sb.d * float(sc));
+      const float err = symmetric_error(x + 16 * s, sb.d * float(sc));
       if (best < 0.0f || err < best) {
         best = err;
         sb.sc[s] = sc;
@@ -289,7 +297,7 @@ void choose_sub_scales(const float* x, const float scales[16], SymmetricSuperBlo
 SymmetricSuperBlock fit_symmetric_super_block(const float* x) {
   float scales[16], extreme = 0.0f;
   for (int s = 0; s < 16; ++s) {
-    scales[s] = fit_symmetric(x + 16 * s, 16);
+    scales[s] = fit_symmetric(x + 16 * s);
     if (std::fabs(scales[s]) > std::fabs(extreme)) extreme = scales[s];
   }
   SymmetricSuperBlock best;
