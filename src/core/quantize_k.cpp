@@ -32,13 +32,16 @@ inline int nearest_int(float v) {
   std::memcpy(&bits, &shifted, 4);
   return (bits & 0x007FFFFF) - 0x00400000;
 }
-// The grid level nearest v within [lo, hi] (integers held as floats, ties to even), written so that the search's
-// loops vectorize: no int conversion, and comparisons that map to min/max instructions.
-inline float level(float v, float lo, float hi) {
-  v = v < lo ? lo : v;
-  v = v > hi ? hi : v;
+// The grid level nearest v within [0, hi] (integers held as floats, ties to even), written so that the search's
+// loops vectorize: no int conversion, and comparisons against zero and hi that map to max/min instructions.
+inline float level(float v, float hi) {
+  v = v > 0.0f ? v : 0.0f;
+  v = v < hi ? v : hi;
   return (v + 12582912.0f) - 12582912.0f;
 }
+
+// Q6_K's levels [-32, 31], through level() shifted by 32 (exact: both are small integers in float).
+inline float signed_level(float v) { return level(v + 32.0f, 63.0f) - 32.0f; }
 
 inline float round_to_f16(float v) { return fp16_to_fp32(fp32_to_fp16(v)); }
 
@@ -56,7 +59,7 @@ float affine_error(const float* x, int nmax, float scale, float min) {
   float e[kAffineSub];
   const float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
   for (int i = 0; i < kAffineSub; ++i) {
-    const float d = scale * level((x[i] + min) * inv, 0.0f, float(nmax)) - min - x[i];
+    const float d = scale * level((x[i] + min) * inv, float(nmax)) - min - x[i];
     e[i] = d * d;
   }
   float err = 0.0f;
@@ -83,7 +86,7 @@ AffineFit fit_affine(const float* x, int nmax) {
   for (int k = -10; k <= 10; ++k) {
     const float iscale = (float(nmax) + 0.1f * float(k)) / (hi - lo);
     float q[kAffineSub], sq = 0, sqq = 0, sqx = 0;  // sums of small integers: exact in float
-    for (int i = 0; i < n; ++i) q[i] = level((x[i] - lo) * iscale, 0.0f, float(nmax));
+    for (int i = 0; i < n; ++i) q[i] = level((x[i] - lo) * iscale, float(nmax));
     for (int i = 0; i < n; ++i) {
       sq += q[i];
       sqq += q[i] * q[i];
@@ -229,7 +232,7 @@ float symmetric_error(const float* x, float scale) {
   float e[kSymmetricSub];
   const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
   for (int i = 0; i < kSymmetricSub; ++i) {
-    const float d = scale * level(x[i] * inv, -32.0f, 31.0f) - x[i];
+    const float d = scale * signed_level(x[i] * inv) - x[i];
     e[i] = d * d;
   }
   float err = 0.0f;
@@ -252,7 +255,7 @@ float fit_symmetric(const float* x) {
     for (int k = -8; k <= 8; ++k) {
       const float iscale = float(sign) * (31.5f + 0.25f * float(k)) / amax;
       float q[kSymmetricSub], sqq = 0, sqx = 0;
-      for (int i = 0; i < n; ++i) q[i] = level(x[i] * iscale, -32.0f, 31.0f);
+      for (int i = 0; i < n; ++i) q[i] = signed_level(x[i] * iscale);
       for (int i = 0; i < n; ++i) {
         sqq += q[i] * q[i];
         sqx += q[i] * x[i];

@@ -149,7 +149,8 @@ QuantPlanner::QuantPlanner(QuantRecipe recipe, const std::vector<WeightTensor>& 
   }
 }
 
-DType QuantPlanner::recipe_type(const std::string& name, int64_t layer, int64_t row_length) const {
+DType QuantPlanner::recipe_type(const std::string& name, int64_t row_length) const {
+  int64_t layer = -1;
   const std::string stem = split_name(name, layer);
   const bool is_output = stem == "output" || (!has_output_ && stem == "token_embd");
   auto override_for = [&](std::string_view key) -> std::optional<DType> {
@@ -191,8 +192,7 @@ DType QuantPlanner::recipe_type(const std::string& name, int64_t layer, int64_t 
 
 TensorPlan QuantPlanner::plan(const WeightTensor& t, DType unquantized) const {
   if (never_quantized(t)) return {unquantized, false, ""};
-  int64_t layer = -1;
-  const DType wanted = recipe_type(t.name, layer, t.row_length());
+  const DType wanted = recipe_type(t.name, t.row_length());
   DType type = wanted;
   while (t.row_length() % traits(type).block_size != 0) type = fallback_for(type);
   if (type == wanted) return {type, true, ""};

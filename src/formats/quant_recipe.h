@@ -58,7 +58,7 @@ class QuantPlanner {
   const QuantRecipe& recipe() const { return recipe_; }
 
  private:
-  DType recipe_type(const std::string& name, int64_t layer, int64_t row_length) const;
+  DType recipe_type(const std::string& name, int64_t row_length) const;
   QuantRecipe recipe_;
   bool has_output_ = false;
   int64_t n_layers_ = 0;
