@@ -19,6 +19,7 @@ int64_t rows_per_chunk(int64_t row_length) { return std::max<int64_t>(1, (int64_
 
 struct ErrorSums {
   double se = 0, sx = 0, max_abs = 0;
+  int64_t non_finite = 0;  // NaN or infinite source values (the chunk is then not quantized)
 };
 
 // Converts `t` to `type` into `out`, accumulating the error of the written values against the source's.
@@ -35,10 +36,12 @@ ErrorSums convert_tensor(ThreadPool& pool, const WeightTensor& t, DType type, st
       x.resize(size_t(nr * n));
       back.resize(x.size());
       dequantize_row(t.type, t.data + size_t(r0) * src_row, x.data(), nr * n);
+      ErrorSums& s = sums[size_t(c)];
+      for (float v : x) s.non_finite += !std::isfinite(v);
+      if (s.non_finite) continue;  // quantizers assume finite values; reported below
       const std::vector<uint8_t> q = quantize(type, x.data(), nr, n);
       std::memcpy(out.data() + size_t(r0) * dst_row, q.data(), q.size());
       dequantize_row(type, q.data(), back.data(), nr * n);
-      ErrorSums& s = sums[size_t(c)];
       for (size_t i = 0; i < x.size(); ++i) {
         const double e = double(back[i]) - double(x[i]);
         s.se += e * e;
@@ -49,6 +52,7 @@ ErrorSums convert_tensor(ThreadPool& pool, const WeightTensor& t, DType type, st
   });
   ErrorSums total;
   for (const auto& s : sums) {
+    total.non_finite += s.non_finite;
     total.se += s.se;
     total.sx += s.sx;
     total.max_abs = std::max(total.max_abs, s.max_abs);
@@ -106,6 +110,9 @@ QuantizeModelResult quantize_model(const Weights& weights, Metadata metadata, co
     } else {
       storage.emplace_back();
       const ErrorSums e = convert_tensor(pool, t, plan.type, storage.back());
+      if (e.non_finite)
+        fail(ErrorKind::kCorruptData, "{}: tensor '{}' holds {} NaN or infinite values; it cannot be converted to {}",
+             weights.source(), t.name, e.non_finite, dtype_name(plan.type));
       writer.add_tensor(t.name, plan.type, t.ne, storage.back().data(), storage.back().size());
       st.bytes = storage.back().size();
       const double n = double(t.n_elements());

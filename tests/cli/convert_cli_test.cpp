@@ -530,15 +530,26 @@ TEST(QuantizeCli, StatsReportEveryTensorsErrorAsTableAndJson) {
 
 TEST(QuantizeCli, BadInputGivesOneLineAndNoOutputFile) {
   HEARTH_REQUIRE_SHARED();
-  test::TempDir tmp;
+  test::TempDir tmp, inputs;
   const std::string out = (fs::path(tmp.path()) / "bad.gguf").string();
   const std::string in = q(golden_model("llama-dev.f16.gguf"));
+  // A matrix holding a NaN: the quantizers assume finite values.
+  const std::string nan_model = (fs::path(inputs.path()) / "nan.gguf").string();
+  {
+    std::vector<float> m(64 * 4, 0.5f);
+    m[77] = std::nanf("");
+    GgufWriter w;
+    w.metadata().set_string("general.architecture", "llama");
+    w.add_tensor("blk.0.ffn_up.weight", DType::F32, {64, 4}, m.data(), m.size() * 4);
+    w.write(nan_model);
+  }
   for (const auto& [args, expected] : std::vector<std::pair<std::string, std::string>>{
            {in + " " + q(out) + " q4_k_m --recipe attn=Q6_K,mlp=Q4_K", "unknown class 'mlp'"},
            {in + " " + q(out) + " q3_k", "unknown type 'q3_k'"},
            // Already quantized: Q8_0 -> Q4_0 would quantize twice.
            {q(golden_model("llama-dev.q8_0.gguf")) + " " + q(out) + " q4_0", "already q8_0"},
            {q(fs::path(tmp.path()) / "missing.gguf") + " " + q(out) + " q8_0", "missing.gguf"},
+           {q(nan_model) + " " + q(out) + " q8_0", "tensor 'blk.0.ffn_up.weight' holds 1 NaN or infinite values"},
        }) {
     const auto r = test::run_hearth("quantize " + args);
     EXPECT_EQ(r.code, 1) << args;
