@@ -24,19 +24,28 @@ void quantize_row_q8_0(const float* src, BlockQ8_0* dst, int64_t n) {
   }
 }
 
+namespace {
+
+// The value of largest magnitude, sign kept (the first of equals, as ggml's reference quantizers pick it).
+float signed_extreme(const float* x, int n) {
+  float amax = 0.0f, extreme = 0.0f;
+  for (int j = 0; j < n; ++j) {
+    if (std::fabs(x[j]) > amax) {
+      amax = std::fabs(x[j]);
+      extreme = x[j];
+    }
+  }
+  return extreme;
+}
+
+}  // namespace
+
 void quantize_row_q4_0(const float* src, BlockQ4_0* dst, int64_t n) {
   HEARTH_ASSERT(n % kQK4_0 == 0);
   for (int64_t b = 0; b < n / kQK4_0; ++b) {
     const float* x = src + b * kQK4_0;
     // The signed value of largest magnitude maps to -8, so the full range [-8, 7] is used on its side.
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < kQK4_0; ++j) {
-      if (std::fabs(x[j]) > amax) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
-    }
-    const float d = max / -8.0f;
+    const float d = signed_extreme(x, kQK4_0) / -8.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     dst[b].d = fp32_to_fp16(d);
     for (int j = 0; j < kQK4_0 / 2; ++j) {
@@ -53,14 +62,7 @@ void quantize_row_q5_0(const float* src, BlockQ5_0* dst, int64_t n) {
   for (int64_t b = 0; b < n / kQK5_0; ++b) {
     const float* x = src + b * kQK5_0;
     // As Q4_0 with 32 levels: the value of largest magnitude maps to -16.
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < kQK5_0; ++j) {
-      if (std::fabs(x[j]) > amax) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
-    }
-    const float d = max / -16.0f;
+    const float d = signed_extreme(x, kQK5_0) / -16.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     dst[b].d = fp32_to_fp16(d);
     uint32_t qh = 0;
