@@ -22,6 +22,7 @@
 
 #include "cli/run_hearth.h"
 #include "core/dtype.h"
+#include "core/mapped_file.h"
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
 #include "formats/weights.h"
@@ -559,6 +560,31 @@ TEST(QuantizeCli, BadInputGivesOneLineAndNoOutputFile) {
   }
   // Nothing is left beside the output either (no temporary file).
   for (const auto& e : fs::directory_iterator(tmp.path())) ADD_FAILURE() << "left behind: " << e.path();
+}
+
+TEST(ConvertCli, CorruptTokenizerFilesAreOneLineErrors) {
+  HEARTH_REQUIRE_SHARED();
+  test::TempDir tmp;
+  auto golden = load_gguf(golden_model("llama-dev.f16.gguf"));
+  const fs::path dir = export_hf_folder(*golden, tmp.path());
+  const std::string model = read_file((dir / "tokenizer.model").string());
+  const std::string out = (fs::path(tmp.path()) / "o.gguf").string();
+  // Cut inside a piece, and a length prefix claiming more bytes than the file has.
+  for (const std::string& bad : {model.substr(0, model.size() / 2 + 3), std::string("\x0a\xff\x7f", 3)}) {
+    write_text(dir / "tokenizer.model", bad);
+    const auto r = test::run_hearth("convert " + q(dir.string()) + " -o " + q(out));
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("tokenizer.model: "), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_FALSE(fs::exists(out));
+  }
+  // A byte-level BPE with a pre-tokenizer name llama.cpp does not know.
+  fs::remove(dir / "tokenizer.model");
+  write_text(dir / "tokenizer.json", R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]}})");
+  const auto r = test::run_hearth("convert " + q(dir.string()) + " --tokenizer-pre no-such-pre -o " + q(out));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("unknown pre-tokenizer type tokenizer.ggml.pre = 'no-such-pre'"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(out));
 }
 
 TEST(ConvertCli, UnknownFoldersAndTokenizersAreClearErrors) {
