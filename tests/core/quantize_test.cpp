@@ -179,7 +179,9 @@ TEST(Quantize, KQuantErrorIsBelowTheMinMaxQuantizers) {
       for (float v : x) sd += double(v) * v;
       sd = std::sqrt(sd / double(x.size()));
       const double bound = t == DType::Q4_K ? 0.10 : t == DType::Q5_K ? 0.05 : 0.025;
-      if (kind != 3) EXPECT_LE(ours / sd, bound);
+      if (kind != 3) {
+        EXPECT_LE(ours / sd, bound);
+      }
     }
   }
 }
