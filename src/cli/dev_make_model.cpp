@@ -21,6 +21,7 @@
 #include "core/error.h"
 #include "core/quantize.h"
 #include "formats/gguf.h"
+#include "formats/quant_recipe.h"
 #include "formats/weights.h"
 
 namespace hearth::cli {
@@ -191,9 +192,9 @@ struct LlamaShape {
   int n_layer, n_embd, n_head, n_head_kv, n_ff, n_ctx;
 };
 
-// Decoder (llama architecture, untied output). For --type q4_k_m the layer matrices are Q4_K except, as in
-// llama-quantize's Q4_K_M recipe, attn_v and ffn_down of the first and last eighth of the layers and of every
-// third layer in between (its use_more_bits rule) and the output head, which are Q6_K.
+// Decoder (llama architecture, untied output). --type q4_k_m follows llama-quantize's Q4_K_M recipe
+// (formats/quant_recipe.h: Q4_K layers, Q6_K for some attn_v / ffn_down layers and the output head); the other
+// types apply to every matrix alike.
 void make_llama(ModelBuilder& b, const MakeModelOptions& o) {
   static const std::map<std::string, LlamaShape> presets = {
       {"llama-336m", {24, 1024, 16, 4, 2816, 2048}},  // the shape of peers.md's llama.cpp figures
@@ -203,13 +204,22 @@ void make_llama(ModelBuilder& b, const MakeModelOptions& o) {
   if (it == presets.end()) fail("unknown llama preset '{}' (llama-336m, tinyllama)", o.preset);
   const LlamaShape s = it->second;
   const bool k_mix = b.type() == DType::Q4_K;
-  const DType t = b.type(), more_bits = k_mix ? DType::Q6_K : t;
+  const DType t = b.type();
+  const QuantPlanner planner(recipe_for_type("Q4_K_M"), s.n_layer, /*has_output=*/true);
+  // The type of a matrix: --type, or the Q4_K_M recipe's choice for it.
+  auto type_of = [&](const std::string& name, int64_t cols) {
+    if (!k_mix) return t;
+    WeightTensor shell;
+    shell.name = name;
+    shell.ne = {cols, 2};
+    return planner.plan(shell, DType::F32).type;
+  };
   const int64_t n_vocab = b.copy_tokenizer(o.vocab);
 
   Metadata& m = b.writer().metadata();
   m.set_string("general.architecture", "llama");
   m.set_string("general.name", fmt::format("hearth random {} ({})", o.preset, o.type));
-  m.set_u32("general.file_type", k_mix ? 15u : file_type(t));  // 15 = LLAMA_FTYPE_MOSTLY_Q4_K_M
+  m.set_u32("general.file_type", k_mix ? planner.recipe().file_type : file_type(t));
   m.set_u32("llama.block_count", uint32_t(s.n_layer));
   m.set_u32("llama.embedding_length", uint32_t(s.n_embd));
   m.set_u32("llama.feed_forward_length", uint32_t(s.n_ff));
@@ -223,22 +233,24 @@ void make_llama(ModelBuilder& b, const MakeModelOptions& o) {
 
   // Small stds keep the random network's activations in a trained model's range (no overflow in F16).
   const int64_t H = s.n_embd, F = s.n_ff, KV = int64_t(s.n_embd / s.n_head) * s.n_head_kv;
-  b.add("token_embd.weight", t, n_vocab, H, 0.02f);
+  auto add_matrix = [&](const std::string& name, int64_t rows, int64_t cols) {
+    b.add(name, type_of(name, cols), rows, cols, 0.02f);
+  };
+  add_matrix("token_embd.weight", n_vocab, H);
   for (int il = 0; il < s.n_layer; ++il) {
     const std::string p = fmt::format("blk.{}.", il);
-    const bool more = il < s.n_layer / 8 || il >= 7 * s.n_layer / 8 || (il - s.n_layer / 8) % 3 == 2;
     b.add_vector(p + "attn_norm.weight", H, 0.05f, 1.0f);
-    b.add(p + "attn_q.weight", t, H, H, 0.02f);
-    b.add(p + "attn_k.weight", t, KV, H, 0.02f);
-    b.add(p + "attn_v.weight", more ? more_bits : t, KV, H, 0.02f);
-    b.add(p + "attn_output.weight", t, H, H, 0.02f);
+    add_matrix(p + "attn_q.weight", H, H);
+    add_matrix(p + "attn_k.weight", KV, H);
+    add_matrix(p + "attn_v.weight", KV, H);
+    add_matrix(p + "attn_output.weight", H, H);
     b.add_vector(p + "ffn_norm.weight", H, 0.05f, 1.0f);
-    b.add(p + "ffn_gate.weight", t, F, H, 0.02f);
-    b.add(p + "ffn_up.weight", t, F, H, 0.02f);
-    b.add(p + "ffn_down.weight", more ? more_bits : t, H, F, 0.02f);
+    add_matrix(p + "ffn_gate.weight", F, H);
+    add_matrix(p + "ffn_up.weight", F, H);
+    add_matrix(p + "ffn_down.weight", H, F);
   }
   b.add_vector("output_norm.weight", H, 0.05f, 1.0f);
-  b.add("output.weight", more_bits, n_vocab, H, 0.02f);
+  add_matrix("output.weight", n_vocab, H);
 }
 
 using ModelMaker = std::function<void(ModelBuilder&, const MakeModelOptions&)>;

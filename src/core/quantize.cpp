@@ -24,19 +24,28 @@ void quantize_row_q8_0(const float* src, BlockQ8_0* dst, int64_t n) {
   }
 }
 
+namespace {
+
+// The value of largest magnitude, sign kept (the first of equals, as ggml's reference quantizers pick it).
+float signed_extreme(const float* x, int n) {
+  float amax = 0.0f, extreme = 0.0f;
+  for (int j = 0; j < n; ++j) {
+    if (std::fabs(x[j]) > amax) {
+      amax = std::fabs(x[j]);
+      extreme = x[j];
+    }
+  }
+  return extreme;
+}
+
+}  // namespace
+
 void quantize_row_q4_0(const float* src, BlockQ4_0* dst, int64_t n) {
   HEARTH_ASSERT(n % kQK4_0 == 0);
   for (int64_t b = 0; b < n / kQK4_0; ++b) {
     const float* x = src + b * kQK4_0;
     // The signed value of largest magnitude maps to -8, so the full range [-8, 7] is used on its side.
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < kQK4_0; ++j) {
-      if (std::fabs(x[j]) > amax) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
-    }
-    const float d = max / -8.0f;
+    const float d = signed_extreme(x, kQK4_0) / -8.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     dst[b].d = fp32_to_fp16(d);
     for (int j = 0; j < kQK4_0 / 2; ++j) {
@@ -48,118 +57,47 @@ void quantize_row_q4_0(const float* src, BlockQ4_0* dst, int64_t n) {
   }
 }
 
-namespace {
-
-inline int nearest_int(float v) { return int(std::lround(v)); }
-
-// Inverse of dequant.cpp's scale_min_k4 (ggml's get_scale_min_k4): sub-blocks 0-3 keep their 6-bit scale and
-// min in the low 6 bits of bytes 0-3 and 4-7; sub-blocks 4-7 keep the low 4 bits in the nibbles of bytes 8-11
-// and the high 2 bits in the top bits of bytes 0-3 (scale) and 4-7 (min).
-void pack_scale_min_k4(const uint8_t sc[8], const uint8_t m[8], uint8_t out[kKScaleSize]) {
-  std::memset(out, 0, kKScaleSize);
-  for (int j = 0; j < 4; ++j) {
-    out[j] = uint8_t(sc[j] & 63);
-    out[j + 4] = uint8_t(m[j] & 63);
-  }
-  for (int j = 4; j < 8; ++j) {
-    out[j + 4] = uint8_t((sc[j] & 0x0F) | ((m[j] & 0x0F) << 4));
-    out[j - 4] |= uint8_t((sc[j] >> 4) << 6);
-    out[j] |= uint8_t((m[j] >> 4) << 6);
-  }
-}
-
-}  // namespace
-
-void quantize_row_q4_k(const float* src, BlockQ4_K* dst, int64_t n) {
-  HEARTH_ASSERT(n % kQK_K == 0);
-  for (int64_t b = 0; b < n / kQK_K; ++b) {
-    const float* x = src + b * kQK_K;
-    // value = d*sc*q - dmin*m with q in [0, 15] and sc, m in [0, 63]: per sub-block, the range from
-    // min(x, 0) to max(x) in 15 steps, the min stored negated (it is never positive).
-    float scale[8], mins[8], max_scale = 0.0f, max_min = 0.0f;
-    for (int s = 0; s < 8; ++s) {
-      const float* xs = x + 32 * s;
-      float lo = xs[0], hi = xs[0];
-      for (int j = 1; j < 32; ++j) {
-        lo = std::min(lo, xs[j]);
-        hi = std::max(hi, xs[j]);
-      }
-      lo = std::min(lo, 0.0f);
-      scale[s] = (hi - lo) / 15.0f;
-      mins[s] = -lo;
-      max_scale = std::max(max_scale, scale[s]);
-      max_min = std::max(max_min, mins[s]);
+void quantize_row_q5_0(const float* src, BlockQ5_0* dst, int64_t n) {
+  HEARTH_ASSERT(n % kQK5_0 == 0);
+  for (int64_t b = 0; b < n / kQK5_0; ++b) {
+    const float* x = src + b * kQK5_0;
+    // As Q4_0 with 32 levels: the value of largest magnitude maps to -16.
+    const float d = signed_extreme(x, kQK5_0) / -16.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    dst[b].d = fp32_to_fp16(d);
+    uint32_t qh = 0;
+    for (int j = 0; j < kQK5_0 / 2; ++j) {
+      const uint32_t lo = uint32_t(std::min(31, int(int8_t(x[j] * id + 16.5f))));
+      const uint32_t hi = uint32_t(std::min(31, int(int8_t(x[j + kQK5_0 / 2] * id + 16.5f))));
+      dst[b].qs[j] = uint8_t((lo & 0x0F) | ((hi & 0x0F) << 4));
+      qh |= ((lo >> 4) << j) | ((hi >> 4) << (j + kQK5_0 / 2));
     }
-    // Super-block scales in F16; the 6-bit sub-block scales are computed against the rounded F16 values.
-    dst[b].d = fp32_to_fp16(max_scale / 63.0f);
-    dst[b].dmin = fp32_to_fp16(max_min / 63.0f);
-    const float d = fp16_to_fp32(dst[b].d), dmin = fp16_to_fp32(dst[b].dmin);
-    uint8_t ls[8], lm[8];
-    for (int s = 0; s < 8; ++s) {
-      ls[s] = uint8_t(d > 0.0f ? std::clamp(nearest_int(scale[s] / d), 0, 63) : 0);
-      lm[s] = uint8_t(dmin > 0.0f ? std::clamp(nearest_int(mins[s] / dmin), 0, 63) : 0);
-    }
-    pack_scale_min_k4(ls, lm, dst[b].scales);
-    // q against the quantized scales, so the rounding of d, dmin, sc and m is accounted for.
-    uint8_t q[kQK_K];
-    for (int s = 0; s < 8; ++s) {
-      const float dd = d * float(ls[s]), dm = dmin * float(lm[s]);
-      for (int j = 0; j < 32; ++j)
-        q[32 * s + j] = uint8_t(dd > 0.0f ? std::clamp(nearest_int((x[32 * s + j] + dm) / dd), 0, 15) : 0);
-    }
-    // Each 32 bytes of qs hold two sub-blocks: sub-block 2p in the low nibbles, 2p+1 in the high.
-    for (int p = 0; p < 4; ++p)
-      for (int l = 0; l < 32; ++l) dst[b].qs[32 * p + l] = uint8_t(q[64 * p + l] | (q[64 * p + 32 + l] << 4));
+    for (int k = 0; k < 4; ++k) dst[b].qh[k] = uint8_t(qh >> (8 * k));
   }
 }
 
-void quantize_row_q6_k(const float* src, BlockQ6_K* dst, int64_t n) {
-  HEARTH_ASSERT(n % kQK_K == 0);
-  for (int64_t b = 0; b < n / kQK_K; ++b) {
-    const float* x = src + b * kQK_K;
-    // Per sub-block of 16 a signed scale that maps the value of largest magnitude to -32 (as Q4_0 does with
-    // -8), so that side gets the full range; the 16 scales go to int8 against d the same way (-128).
-    float scale[16], max_scale = 0.0f, amax_scale = 0.0f;
-    for (int s = 0; s < 16; ++s) {
-      float amax = 0.0f, max = 0.0f;
-      for (int j = 0; j < 16; ++j) {
-        const float v = x[16 * s + j];
-        if (std::fabs(v) > amax) {
-          amax = std::fabs(v);
-          max = v;
-        }
-      }
-      scale[s] = max / -32.0f;
-      if (std::fabs(scale[s]) > amax_scale) {
-        amax_scale = std::fabs(scale[s]);
-        max_scale = scale[s];
-      }
+void quantize_row_q5_1(const float* src, BlockQ5_1* dst, int64_t n) {
+  HEARTH_ASSERT(n % kQK5_1 == 0);
+  for (int64_t b = 0; b < n / kQK5_1; ++b) {
+    const float* x = src + b * kQK5_1;
+    float lo = x[0], hi = x[0];
+    for (int j = 1; j < kQK5_1; ++j) {
+      lo = std::min(lo, x[j]);
+      hi = std::max(hi, x[j]);
     }
-    dst[b].d = fp32_to_fp16(max_scale / -128.0f);
-    const float d = fp16_to_fp32(dst[b].d);
-    uint8_t L[kQK_K];
-    for (int s = 0; s < 16; ++s) {
-      const int ls = d != 0.0f ? std::clamp(nearest_int(scale[s] / d), -128, 127) : 0;
-      dst[b].scales[s] = int8_t(ls);
-      const float dd = d * float(ls);
-      for (int j = 0; j < 16; ++j) {
-        const int q = dd != 0.0f ? std::clamp(nearest_int(x[16 * s + j] / dd), -32, 31) : 0;
-        L[16 * s + j] = uint8_t(q + 32);
-      }
+    const float d = (hi - lo) / 31.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    dst[b].d = fp32_to_fp16(d);
+    dst[b].m = fp32_to_fp16(lo);
+    uint32_t qh = 0;
+    for (int j = 0; j < kQK5_1 / 2; ++j) {
+      // +0.5 then truncation: round half up (the values are never below the min).
+      const uint32_t q0 = uint8_t((x[j] - lo) * id + 0.5f);
+      const uint32_t q1 = uint8_t((x[j + kQK5_1 / 2] - lo) * id + 0.5f);
+      dst[b].qs[j] = uint8_t((q0 & 0x0F) | ((q1 & 0x0F) << 4));
+      qh |= ((q0 >> 4) << j) | ((q1 >> 4) << (j + kQK5_1 / 2));
     }
-    // Per half of 128 values: ql[l] holds values l (low nibble) and l+64 (high), ql[l+32] holds l+32 and
-    // l+96; qh[l] holds the top 2 bits of l, l+32, l+64, l+96 at bits 0, 2, 4, 6.
-    for (int h = 0; h < 2; ++h) {
-      uint8_t* ql = dst[b].ql + 64 * h;
-      uint8_t* qh = dst[b].qh + 32 * h;
-      const uint8_t* Lh = L + 128 * h;
-      for (int l = 0; l < 32; ++l) {
-        const uint8_t q1 = Lh[l], q2 = Lh[l + 32], q3 = Lh[l + 64], q4 = Lh[l + 96];
-        ql[l] = uint8_t((q1 & 0x0F) | ((q3 & 0x0F) << 4));
-        ql[l + 32] = uint8_t((q2 & 0x0F) | ((q4 & 0x0F) << 4));
-        qh[l] = uint8_t((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
-      }
-    }
+    for (int k = 0; k < 4; ++k) dst[b].qh[k] = uint8_t(qh >> (8 * k));
   }
 }
 
@@ -170,7 +108,10 @@ bool can_quantize(DType t) {
     case DType::BF16:
     case DType::Q8_0:
     case DType::Q4_0:
+    case DType::Q5_0:
+    case DType::Q5_1:
     case DType::Q4_K:
+    case DType::Q5_K:
     case DType::Q6_K:
       return true;
     default:
@@ -204,6 +145,15 @@ std::vector<uint8_t> quantize(DType t, const float* src, int64_t n_rows, int64_t
         break;
       case DType::Q4_0:
         quantize_row_q4_0(x, reinterpret_cast<BlockQ4_0*>(y), row_length);
+        break;
+      case DType::Q5_0:
+        quantize_row_q5_0(x, reinterpret_cast<BlockQ5_0*>(y), row_length);
+        break;
+      case DType::Q5_1:
+        quantize_row_q5_1(x, reinterpret_cast<BlockQ5_1*>(y), row_length);
+        break;
+      case DType::Q5_K:
+        quantize_row_q5_k(x, reinterpret_cast<BlockQ5_K*>(y), row_length);
         break;
       case DType::Q4_K:
         quantize_row_q4_k(x, reinterpret_cast<BlockQ4_K*>(y), row_length);
