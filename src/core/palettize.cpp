@@ -22,18 +22,30 @@ struct SortedGroup {
   std::vector<float> u;
   std::vector<double> w, wu, wuu;  // prefix sums, size u.size() + 1
 
-  explicit SortedGroup(std::vector<std::pair<float, float>>&& values) {
-    std::sort(values.begin(), values.end());
-    u.resize(values.size());
-    w.assign(values.size() + 1, 0.0);
+  // keys: sort_key(value, row); row_weight: each row's weight.
+  SortedGroup(std::vector<uint64_t>&& keys, const std::array<double, kPalGroupRows>& row_weight) {
+    std::sort(keys.begin(), keys.end());  // integers sort faster than (value, weight) pairs
+    u.resize(keys.size());
+    w.assign(keys.size() + 1, 0.0);
     wu = wuu = w;
-    for (size_t i = 0; i < values.size(); ++i) {
-      const double x = values[i].first, wt = values[i].second;
-      u[i] = values[i].first;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      u[i] = key_value(keys[i]);
+      const double x = u[i], wt = row_weight[keys[i] & 0xFF];
       w[i + 1] = w[i] + wt;
       wu[i + 1] = wu[i] + wt * x;
       wuu[i + 1] = wuu[i] + wt * x * x;
     }
+  }
+
+  // A float's bits turned so that unsigned order is numeric order, above the row.
+  static uint64_t sort_key(float v, int row) {
+    uint32_t b = fp32_to_bits(v);
+    b = (b & 0x80000000u) ? ~b : b | 0x80000000u;
+    return uint64_t(b) << 32 | uint32_t(row);
+  }
+  static float key_value(uint64_t key) {
+    const uint32_t b = uint32_t(key >> 32);
+    return fp32_from_bits((b & 0x80000000u) ? b & 0x7FFFFFFFu : ~b);
   }
 
   // Values [cell[k], cell[k + 1]) are nearest to entry k of a sorted table (a tie goes to the lower entry).
@@ -102,11 +114,75 @@ Table fit_table(const SortedGroup& g) {
   return *best;
 }
 
-uint8_t nearest(const Table& t, float u) {
-  // The table is sorted: the first entry whose midpoint with the next one is not below u (ties go low, as cells()).
-  int k = 0;
-  while (k + 1 < kPalEntries && u > 0.5f * (t[size_t(k)] + t[size_t(k + 1)])) ++k;
-  return uint8_t(k);
+// The entry of a sorted table nearest to a value (a tie goes to the lower entry, as SortedGroup::cells()), by
+// binary search over the midpoints.
+class Nearest {
+ public:
+  explicit Nearest(const Table& t) {
+    for (int k = 0; k + 1 < kPalEntries; ++k) mid_[size_t(k)] = 0.5f * (t[size_t(k)] + t[size_t(k + 1)]);
+    mid_[kPalEntries - 1] = INFINITY;
+  }
+  uint8_t operator()(float u) const {
+    int k = 0;
+    for (int step = kPalEntries / 2; step > 0; step /= 2) k += u > mid_[size_t(k + step - 1)] ? step : 0;
+    return uint8_t(k);
+  }
+
+ private:
+  std::array<float, kPalEntries> mid_;
+};
+
+using Scales = std::array<uint16_t, kPalGroupRows>;
+constexpr int kScaleRounds = 3;
+
+struct GroupFit {
+  Table table;
+  Scales scales;
+  double error;  // squared error of the group's weights
+};
+
+// The table for a group's 16 rows of n values (x) under the given row scales, and its error.
+GroupFit fit_group(const float* x, int64_t n, const Scales& scales) {
+  std::vector<uint64_t> keys(size_t(kPalGroupRows * n));
+  std::array<double, kPalGroupRows> row_weight;
+  for (int r = 0; r < kPalGroupRows; ++r) {
+    const float s = fp16_to_fp32(scales[size_t(r)]), inv = s > 0.0f ? 1.0f / s : 0.0f;
+    row_weight[size_t(r)] = double(s) * s;
+    for (int64_t j = 0; j < n; ++j) keys[size_t(r * n + j)] = SortedGroup::sort_key(x[r * n + j] * inv, r);
+  }
+  GroupFit fit{fit_table(SortedGroup(std::move(keys), row_weight)), scales, 0.0};
+  const Nearest nearest(fit.table);
+  for (int r = 0; r < kPalGroupRows; ++r) {
+    const float s = fp16_to_fp32(scales[size_t(r)]), inv = s > 0.0f ? 1.0f / s : 0.0f;
+    for (int64_t j = 0; j < n; ++j) {
+      const double d = double(x[r * n + j]) - double(s * fit.table[nearest(x[r * n + j] * inv)]);
+      fit.error += d * d;
+    }
+  }
+  return fit;
+}
+
+// Each row's scale that minimizes its error for fit.table: alternately the nearest entries for the scale and the
+// least-squares scale for those entries (sum x t / sum t t), a few times.
+Scales refined_scales(const float* x, int64_t n, const GroupFit& fit) {
+  Scales out = fit.scales;
+  const Nearest nearest(fit.table);
+  for (int r = 0; r < kPalGroupRows; ++r) {
+    const float* xr = x + r * n;
+    for (int it = 0; it < 3; ++it) {
+      const float s = fp16_to_fp32(out[size_t(r)]);
+      if (s <= 0.0f) break;
+      double xt = 0.0, tt = 0.0;
+      for (int64_t j = 0; j < n; ++j) {
+        const double t = fit.table[nearest(xr[j] / s)];
+        xt += xr[j] * t;
+        tt += t * t;
+      }
+      if (tt <= 0.0 || xt <= 0.0) break;
+      out[size_t(r)] = fp32_to_fp16(float(std::min(xt / tt, 65504.0)));
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -124,38 +200,38 @@ std::vector<uint8_t> palettize(const float* src, int64_t n_rows, int64_t n) {
   if (!can_palettize(n, n_rows))
     fail("cannot palettize {} rows of {} values: PAL4G16 needs rows of a multiple of {} values in groups of {}",
          n_rows, n, kPalBlock, kPalGroupRows);
+  for (int64_t i = 0; i < n_rows * n; ++i)
+    if (!std::isfinite(src[i])) fail("cannot palettize row {}: value {} is {}", i / n, i % n, src[i]);
   const size_t rb = row_bytes(DType::PAL4G16, n);
   std::vector<uint8_t> out(rb * size_t(n_rows));
-  std::vector<std::pair<float, float>> values(size_t(kPalGroupRows * n));
-  std::vector<float> scaled(values.size());
   for (int64_t g0 = 0; g0 < n_rows; g0 += kPalGroupRows) {
-    uint16_t scales[kPalGroupRows];
+    const float* x = src + g0 * n;
+    Scales absmax;
     for (int r = 0; r < kPalGroupRows; ++r) {
-      const float* x = src + (g0 + r) * n;
       float amax = 0.0f;
-      for (int64_t j = 0; j < n; ++j) {
-        if (!std::isfinite(x[j])) fail("cannot palettize row {}: value {} is {}", g0 + r, j, x[j]);
-        amax = std::max(amax, std::fabs(x[j]));
-      }
-      scales[r] = fp32_to_fp16(std::min(amax, 65504.0f));  // the largest half: a larger row is clipped, not inf
-      const float s = fp16_to_fp32(scales[r]), inv = s > 0.0f ? 1.0f / s : 0.0f;
-      for (int64_t j = 0; j < n; ++j) {
-        const size_t at = size_t(r * n + j);
-        scaled[at] = x[j] * inv;
-        values[at] = {scaled[at], s * s};
-      }
+      for (int64_t j = 0; j < n; ++j) amax = std::max(amax, std::fabs(x[r * n + j]));
+      absmax[size_t(r)] = fp32_to_fp16(std::min(amax, 65504.0f));  // the largest half: a larger row is clipped
     }
-    const Table table = fit_table(SortedGroup(std::vector<std::pair<float, float>>(values)));
+    // Absmax scales first; then, while the error falls, each row's least-squares scale for the table and the table
+    // refitted to those scales.
+    GroupFit best = fit_group(x, n, absmax);
+    for (int round = 0; round < kScaleRounds; ++round) {
+      GroupFit next = fit_group(x, n, refined_scales(x, n, best));
+      if (!(next.error < best.error)) break;
+      best = std::move(next);
+    }
+    const Nearest nearest(best.table);
     for (int r = 0; r < kPalGroupRows; ++r) {
       uint8_t* row = out.data() + size_t(g0 + r) * rb;
-      const uint16_t entry = fp32_to_fp16(table[size_t(r)]);
+      const uint16_t entry = fp32_to_fp16(best.table[size_t(r)]);
       std::memcpy(row, &entry, 2);
-      std::memcpy(row + 2, &scales[r], 2);
+      std::memcpy(row + 2, &best.scales[size_t(r)], 2);
       uint8_t* idx = row + kPalRowHeader;
-      const float* u = scaled.data() + size_t(r) * size_t(n);
-      for (int64_t b = 0; b < n / kPalBlock; ++b, u += kPalBlock, idx += kPalBlock / 2)
+      const float s = fp16_to_fp32(best.scales[size_t(r)]), inv = s > 0.0f ? 1.0f / s : 0.0f;
+      const float* xr = x + r * n;
+      for (int64_t b = 0; b < n / kPalBlock; ++b, xr += kPalBlock, idx += kPalBlock / 2)
         for (int i = 0; i < kPalBlock / 2; ++i)
-          idx[i] = uint8_t(nearest(table, u[i]) | (nearest(table, u[i + kPalBlock / 2]) << 4));
+          idx[i] = uint8_t(nearest(xr[i] * inv) | (nearest(xr[i + kPalBlock / 2] * inv) << 4));
     }
   }
   return out;

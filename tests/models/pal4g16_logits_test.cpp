@@ -101,9 +101,10 @@ TEST_P(Pal4g16Logits, LogitsErrorStaysNearQ4_0s) {
               GetParam().c_str(), n_pal, tokens.size(), q4.rmse, pal.rmse, pal.rmse / q4.rmse, 100 * q4.top1,
               100 * pal.top1);
   ASSERT_TRUE(std::isfinite(pal.rmse));
-  // PAL4G16 stores 4.0 bits a weight (plus 32 bits a row) to Q4_0's 4.5: on these models its weight error is 1.1 to
-  // 1.4 times Q4_0's (docs/toolchain.md), and so is its logits error. A regression would show as a larger ratio.
-  EXPECT_LT(pal.rmse, 1.6 * q4.rmse);
+  // The target (PAL4G16 closer to the unquantized model than Q4_0) is not met: PAL4G16 spends 4 bits a weight
+  // (plus 32 a row) to Q4_0's 4.5, and on these models its logits error is 1.01 to 1.28 times Q4_0's
+  // (docs/toolchain.md). This bound catches a regression of the quantizer or the kernels.
+  EXPECT_LT(pal.rmse, 1.4 * q4.rmse);
   EXPECT_GE(pal.top1, q4.top1 - 0.25);
 }
 
