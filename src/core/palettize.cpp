@@ -22,9 +22,12 @@ struct SortedGroup {
   std::vector<float> u;
   std::vector<double> w, wu, wuu;  // prefix sums, size u.size() + 1
 
-  // keys: sort_key(value, row); row_weight: each row's weight.
-  SortedGroup(std::vector<uint64_t>&& keys, const std::array<double, kPalGroupRows>& row_weight) {
-    std::sort(keys.begin(), keys.end());  // integers sort faster than (value, weight) pairs
+  // keys: sort_key(value, row), in 16 sorted runs of `run` keys (one per row); row_weight: each row's weight.
+  SortedGroup(std::vector<uint64_t>&& keys, size_t run, const std::array<double, kPalGroupRows>& row_weight) {
+    for (; run < keys.size(); run *= 2)  // merged pairwise: 4 linear passes instead of a sort
+      for (size_t at = 0; at + run < keys.size(); at += 2 * run)
+        std::inplace_merge(keys.begin() + ptrdiff_t(at), keys.begin() + ptrdiff_t(at + run),
+                           keys.begin() + ptrdiff_t(std::min(at + 2 * run, keys.size())));
     u.resize(keys.size());
     w.assign(keys.size() + 1, 0.0);
     wu = wuu = w;
@@ -141,7 +144,8 @@ struct GroupFit {
   double error;  // squared error of the group's weights
 };
 
-// The table for a group's 16 rows of n values (x) under the given row scales, and its error.
+// The table for a group's 16 rows of n values under the given row scales, and its error. Each row of x is sorted
+// (a row's order does not change with its scale, so the rows are sorted once and merged for each fit).
 GroupFit fit_group(const float* x, int64_t n, const Scales& scales) {
   std::vector<uint64_t> keys(size_t(kPalGroupRows * n));
   std::array<double, kPalGroupRows> row_weight;
@@ -150,7 +154,7 @@ GroupFit fit_group(const float* x, int64_t n, const Scales& scales) {
     row_weight[size_t(r)] = double(s) * s;
     for (int64_t j = 0; j < n; ++j) keys[size_t(r * n + j)] = SortedGroup::sort_key(x[r * n + j] * inv, r);
   }
-  GroupFit fit{fit_table(SortedGroup(std::move(keys), row_weight)), scales, 0.0};
+  GroupFit fit{fit_table(SortedGroup(std::move(keys), size_t(n), row_weight)), scales, 0.0};
   const Nearest nearest(fit.table);
   for (int r = 0; r < kPalGroupRows; ++r) {
     const float s = fp16_to_fp32(scales[size_t(r)]), inv = s > 0.0f ? 1.0f / s : 0.0f;
@@ -204,8 +208,11 @@ std::vector<uint8_t> palettize(const float* src, int64_t n_rows, int64_t n) {
     if (!std::isfinite(src[i])) fail("cannot palettize row {}: value {} is {}", i / n, i % n, src[i]);
   const size_t rb = row_bytes(DType::PAL4G16, n);
   std::vector<uint8_t> out(rb * size_t(n_rows));
+  std::vector<float> sorted;
   for (int64_t g0 = 0; g0 < n_rows; g0 += kPalGroupRows) {
     const float* x = src + g0 * n;
+    sorted.assign(x, x + kPalGroupRows * n);
+    for (int r = 0; r < kPalGroupRows; ++r) std::sort(sorted.begin() + r * n, sorted.begin() + (r + 1) * n);
     Scales absmax;
     for (int r = 0; r < kPalGroupRows; ++r) {
       float amax = 0.0f;
@@ -214,9 +221,9 @@ std::vector<uint8_t> palettize(const float* src, int64_t n_rows, int64_t n) {
     }
     // Absmax scales first; then, while the error falls, each row's least-squares scale for the table and the table
     // refitted to those scales.
-    GroupFit best = fit_group(x, n, absmax);
+    GroupFit best = fit_group(sorted.data(), n, absmax);
     for (int round = 0; round < kScaleRounds; ++round) {
-      GroupFit next = fit_group(x, n, refined_scales(x, n, best));
+      GroupFit next = fit_group(sorted.data(), n, refined_scales(sorted.data(), n, best));
       if (!(next.error < best.error)) break;
       best = std::move(next);
     }
