@@ -268,7 +268,8 @@ int run_make_model(const MakeModelOptions& o) {
     fail(ErrorKind::kUnsupported, "--type q4_k_m needs the Q4_K and Q6_K quantizers");
   if (!type || !can_quantize(*type)) {
     std::string names;
-    for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::PAL4G16})
+    for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K,
+                    DType::PAL4G16})
       if (can_quantize(t)) {
         std::string name(dtype_name(t));
         for (auto& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));

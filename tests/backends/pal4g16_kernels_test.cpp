@@ -30,6 +30,12 @@ struct PalMatrix {
   std::vector<float> dense;  // dequantized
 };
 
+std::vector<float> dequantized(const std::vector<uint8_t>& bytes, int64_t rows, int64_t cols) {
+  std::vector<float> out(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) dequantize_tensor_row(DType::PAL4G16, bytes.data(), cols, r, &out[size_t(r * cols)]);
+  return out;
+}
+
 PalMatrix make_pal(int64_t rows, int64_t cols, std::mt19937& rng) {
   PalMatrix m{rows, cols, {}, {}};
   auto x = random_floats(rng, size_t(rows * cols), 0.05f);
@@ -39,8 +45,7 @@ PalMatrix make_pal(int64_t rows, int64_t cols, std::mt19937& rng) {
     for (int64_t c = 0; c < cols; ++c) x[size_t(r * cols + c)] *= s;
   }
   m.bytes = quantize(DType::PAL4G16, x.data(), rows, cols);
-  m.dense.resize(x.size());
-  for (int64_t r = 0; r < rows; ++r) dequantize_tensor_row(DType::PAL4G16, m.bytes.data(), cols, r, &m.dense[size_t(r * cols)]);
+  m.dense = dequantized(m.bytes, rows, cols);
   return m;
 }
 
@@ -125,8 +130,7 @@ TEST_P(Pal4g16Kernels, ExtremeTablesAndActivationsDoNotSaturate) {
   std::vector<float> w(size_t(rows * k));
   for (size_t i = 0; i < w.size(); ++i) w[i] = (i / 7) % 2 ? 1.0f : -1.0f;
   PalMatrix m{rows, k, quantize(DType::PAL4G16, w.data(), rows, k), {}};
-  m.dense.resize(w.size());
-  for (int64_t r = 0; r < rows; ++r) dequantize_tensor_row(DType::PAL4G16, m.bytes.data(), k, r, &m.dense[size_t(r * k)]);
+  m.dense = dequantized(m.bytes, rows, k);
   std::vector<float> x(size_t(n * k));
   for (int64_t c = 0; c < k; ++c) {
     x[size_t(c)] = w[size_t(c)];        // every product +1

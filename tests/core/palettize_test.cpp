@@ -57,7 +57,10 @@ double uniform_grid_error(const std::vector<float>& x, int64_t n, int64_t g) {
     float amax = 0.0f;
     for (int64_t j = 0; j < n; ++j) amax = std::max(amax, std::fabs(xr[j]));
     scale[size_t(r)] = fp16_to_fp32(fp32_to_fp16(amax));
-    for (int64_t j = 0; j < n; ++j) lo = std::min(lo, xr[j] / scale[size_t(r)]), hi = std::max(hi, xr[j] / scale[size_t(r)]);
+    for (int64_t j = 0; j < n; ++j) {
+      lo = std::min(lo, xr[j] / scale[size_t(r)]);
+      hi = std::max(hi, xr[j] / scale[size_t(r)]);
+    }
   }
   float level[kPalEntries];
   for (int k = 0; k < kPalEntries; ++k) level[k] = fp16_to_fp32(fp32_to_fp16(lo + (hi - lo) * float(k) / 15.0f));

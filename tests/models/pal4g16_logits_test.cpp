@@ -40,7 +40,8 @@ std::unique_ptr<Weights> quantized(const Weights& src, DType type, int* changed)
   for (WeightTensor t : src.tensors()) {
     if (both_types_fit(t)) {
       std::vector<float> x(size_t(t.n_elements()));
-      for (int64_t r = 0; r < t.n_rows(); ++r) dequantize_tensor_row(t.type, t.data, t.ne[0], r, &x[size_t(r * t.ne[0])]);
+      for (int64_t r = 0; r < t.n_rows(); ++r)
+        dequantize_tensor_row(t.type, t.data, t.ne[0], r, &x[size_t(r * t.ne[0])]);
       const std::vector<uint8_t> bytes = quantize(type, x.data(), t.n_rows(), t.ne[0]);
       t.type = type;
       t.data = w->own_bytes(bytes.data(), bytes.size());
