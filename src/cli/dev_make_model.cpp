@@ -19,6 +19,7 @@
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "core/palettize.h"
 #include "core/quantize.h"
 #include "formats/gguf.h"
 #include "formats/quant_recipe.h"
@@ -71,6 +72,7 @@ class ModelBuilder {
 
   // rows x cols (GGUF ne = {cols, rows}), entries mean + N(0, stddev), stored as `t`.
   void add(const std::string& name, DType t, int64_t rows, int64_t cols, float stddev, float mean = 0.0f) {
+    if (t == DType::PAL4G16) t = pal4g16_or_fallback(cols, rows);  // e.g. a vocabulary of 30522 rows
     std::vector<float> v(size_t(rows * cols));
     for (float& x : v) x = mean + rng_.next(stddev);
     storage_.push_back(quantize(t, v.data(), rows, cols));
@@ -112,6 +114,7 @@ uint32_t file_type(DType t) {
     case DType::Q4_0: return 2;
     case DType::Q8_0: return 7;
     case DType::BF16: return 32;
+    case DType::PAL4G16: return 1000;  // hearth's own, like the tensor type: llama.cpp cannot read the file anyway
     default: fail(ErrorKind::kUnsupported, "no llama.cpp file type for {}", dtype_name(t));
   }
 }
@@ -277,7 +280,8 @@ int run_make_model(const MakeModelOptions& o) {
     fail(ErrorKind::kUnsupported, "--type q4_k_m needs the Q4_K and Q6_K quantizers");
   if (!type || !can_quantize(*type)) {
     std::string names;
-    for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K})
+    for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K,
+                    DType::PAL4G16})
       if (can_quantize(t)) {
         std::string name(dtype_name(t));
         for (auto& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
@@ -297,7 +301,7 @@ CommandRegistration reg({"dev", "make-model"}, "Write a random-weight model of a
                           auto o = std::make_shared<MakeModelOptions>();
                           app.add_option("--arch", o->arch, "Architecture (bert, llama)")->required();
                           app.add_option("--preset", o->preset, "Shape, e.g. minilm-l6")->required();
-                          app.add_option("--type", o->type, "Weight type: f32, f16, bf16, q8_0, q4_0 (q4_k_m for llama)");
+                          app.add_option("--type", o->type, "Weight type: f32, f16, bf16, q8_0, q4_0, pal4g16 (q4_k_m for llama)");
                           app.add_option("--vocab", o->vocab, "Vocabulary GGUF to copy the tokenizer from")
                               ->required();
                           app.add_option("-o,--output", o->output, "Output GGUF file")->required();

@@ -9,6 +9,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/fp16.h"
+#include "core/palettize.h"
 
 namespace hearth {
 namespace {
@@ -250,6 +251,14 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
     default: break;
   }
   HEARTH_ASSERT(false && "can_dequantize and dequantize_row disagree");
+}
+
+void dequantize_tensor_row(DType t, const void* tensor, int64_t n, int64_t row, float* dst) {
+  if (t == DType::PAL4G16) {
+    if (n % kPalBlock != 0) fail(ErrorKind::kCorruptData, "cannot dequantize pal4g16 rows of {} values", n);
+    return dequantize_pal4g16_row(tensor, n, row, dst);
+  }
+  dequantize_row(t, static_cast<const uint8_t*>(tensor) + size_t(row) * row_bytes(t, n), dst, n);
 }
 
 }  // namespace hearth

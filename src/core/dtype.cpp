@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/palettize.h"
 
 namespace hearth {
 namespace {
@@ -14,7 +15,7 @@ struct Entry {
   DTypeTraits traits;
 };
 
-constexpr std::array<Entry, 20> kTable = {{
+constexpr std::array<Entry, 21> kTable = {{
     {DType::F32, {"f32", 1, 4, false}},
     {DType::F16, {"f16", 1, 2, false}},
     {DType::Q4_0, {"q4_0", kQK4_0, sizeof(BlockQ4_0), true}},
@@ -35,6 +36,7 @@ constexpr std::array<Entry, 20> kTable = {{
     {DType::I64, {"i64", 1, 8, false}},
     {DType::F64, {"f64", 1, 8, false}},
     {DType::BF16, {"bf16", 1, 2, false}},
+    {DType::PAL4G16, {"pal4g16", kPalBlock, kPalBlock / 2, true, kPalGroupRows, kPalRowHeader}},
 }};
 
 }  // namespace
@@ -50,6 +52,14 @@ const DTypeTraits& traits(DType t) {
     if (e.type == t) return e.traits;
   HEARTH_ASSERT(false && "unknown dtype");
   __builtin_unreachable();
+}
+
+std::optional<uint64_t> tensor_bytes(const DTypeTraits& tr, int64_t n, int64_t n_rows) {
+  if (n < 0 || n_rows < 0 || n_rows % tr.row_group != 0) return std::nullopt;
+  uint64_t bytes = 0;
+  const uint64_t row = uint64_t(n / tr.block_size) * tr.type_size + tr.row_extra;
+  if (__builtin_mul_overflow(row, uint64_t(n_rows), &bytes)) return std::nullopt;
+  return bytes;
 }
 
 std::optional<DType> dtype_from_name(std::string_view name) {

@@ -30,6 +30,8 @@ enum class DType : uint32_t {
   I64 = 27,
   F64 = 28,
   BF16 = 30,
+  // hearth's own types, numbered far above ggml's ids: llama.cpp cannot read them and rejects the file.
+  PAL4G16 = 1000,  // 4-bit palettized: a 16-entry table per 16 rows (src/core/palettize.h)
 };
 
 struct DTypeTraits {
@@ -37,6 +39,10 @@ struct DTypeTraits {
   int64_t block_size;     // values per block (1 for plain types)
   size_t type_size;       // bytes per block
   bool quantized;
+  // Rows that share data (PAL4G16's table): a tensor's row count must be a multiple, and a row is decoded with
+  // its group (dequantize_tensor_row). 1 for every GGUF type.
+  int64_t row_group = 1;
+  size_t row_extra = 0;  // bytes each row holds besides its blocks
 };
 
 // Traits of a type hearth knows, or nullopt for an id it does not (files may carry such ids).
@@ -48,8 +54,11 @@ std::optional<DType> dtype_from_name(std::string_view name);  // case-insensitiv
 // Bytes taken by a row of n values; n must be a multiple of the block size.
 inline size_t row_bytes(DType t, int64_t n) {
   const auto& tr = traits(t);
-  return size_t(n / tr.block_size) * tr.type_size;
+  return size_t(n / tr.block_size) * tr.type_size + tr.row_extra;
 }
+// Bytes of a tensor of n_rows rows of n values (n a multiple of the block size), or nullopt when n_rows is not a
+// multiple of the type's row group or the size overflows 64 bits.
+std::optional<uint64_t> tensor_bytes(const DTypeTraits& tr, int64_t n, int64_t n_rows);
 
 // ---- Block layouts (little-endian, packed, as in GGUF). d/m/dmin are IEEE half floats. ----
 constexpr int kQK4_0 = 32, kQK4_1 = 32, kQK5_0 = 32, kQK5_1 = 32, kQK8_0 = 32, kQK8_1 = 32;
@@ -80,5 +89,8 @@ static_assert(sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210 && sizeof(Blo
 // defines each type (bit-identical to llama.cpp's reference dequantizers). Unsupported types throw Error.
 void dequantize_row(DType t, const void* src, float* dst, int64_t n);
 bool can_dequantize(DType t);
+// Row `row` of a tensor of rows of n values that starts at `tensor`: every type can_dequantize accepts, and the
+// grouped ones (PAL4G16), whose rows cannot be decoded alone.
+void dequantize_tensor_row(DType t, const void* tensor, int64_t n, int64_t row, float* dst);
 
 }  // namespace hearth

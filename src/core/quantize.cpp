@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/fp16.h"
+#include "core/palettize.h"
 
 namespace hearth {
 
@@ -113,6 +114,7 @@ bool can_quantize(DType t) {
     case DType::Q4_K:
     case DType::Q5_K:
     case DType::Q6_K:
+    case DType::PAL4G16:
       return true;
     default:
       return false;
@@ -121,6 +123,7 @@ bool can_quantize(DType t) {
 
 std::vector<uint8_t> quantize(DType t, const float* src, int64_t n_rows, int64_t row_length) {
   if (!can_quantize(t)) fail(ErrorKind::kUnsupported, "quantization to {} is not supported", dtype_name(t));
+  if (t == DType::PAL4G16) return palettize(src, n_rows, row_length);  // tables span rows: not row by row
   if (n_rows < 0 || row_length <= 0 || row_length % traits(t).block_size != 0)
     fail("cannot quantize rows of {} values to {} (block size {})", row_length, dtype_name(t),
          traits(t).block_size);

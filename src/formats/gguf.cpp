@@ -247,11 +247,13 @@ GgufInfo read_gguf(const uint8_t* data, size_t size, const std::string& source, 
     if (row % tr->block_size != 0)
       r.fault(fmt::format("row length {} is not a multiple of the {} block size {}", row, tr->name, tr->block_size),
               dims_at);
-    uint64_t nbytes = 0;
-    if (__builtin_mul_overflow(uint64_t(n_elements / tr->block_size), uint64_t(tr->type_size), &nbytes) ||
-        nbytes > size)
+    const int64_t n_rows = row == 0 ? 0 : n_elements / row;
+    if (n_rows % tr->row_group != 0)
+      r.fault(fmt::format("{} rows, not a multiple of the {} row group {}", n_rows, tr->name, tr->row_group), dims_at);
+    const std::optional<uint64_t> nbytes = tensor_bytes(*tr, row, n_rows);
+    if (!nbytes || *nbytes > size)
       r.fault(fmt::format("data size of {} elements of {} exceeds the file", n_elements, tr->name), dims_at);
-    p.t.nbytes = size_t(nbytes);
+    p.t.nbytes = size_t(*nbytes);
     const size_t off_at = r.pos();
     p.offset = r.read<uint64_t>("tensor data offset");
     if (p.offset % info.alignment != 0)
@@ -417,9 +419,12 @@ void GgufWriter::add_tensor(std::string name, DType type, std::vector<int64_t> n
   if (row % tr.block_size != 0)
     fail("GGUF writer: tensor '{}' row length {} is not a multiple of the {} block size {}", name, row, tr.name,
          tr.block_size);
-  const size_t expected = size_t(n / tr.block_size) * tr.type_size;
-  if (nbytes != expected)
-    fail("GGUF writer: tensor '{}' has {} bytes, its shape and type need {}", name, nbytes, expected);
+  const std::optional<uint64_t> expected = tensor_bytes(tr, row, row == 0 ? 0 : n / row);
+  if (!expected)
+    fail("GGUF writer: tensor '{}' has {} rows, not a multiple of the {} row group {}", name, row == 0 ? 0 : n / row,
+         tr.name, tr.row_group);
+  if (nbytes != *expected)
+    fail("GGUF writer: tensor '{}' has {} bytes, its shape and type need {}", name, nbytes, *expected);
   if (nbytes != 0 && data == nullptr) fail("GGUF writer: tensor '{}' has no data", name);
   tensors_.push_back({std::move(name), type, std::move(ne), data, nbytes});
 }

@@ -230,6 +230,9 @@ class CpuBackend final : public Backend {
     if (m->cols % tr->block_size != 0)
       fail(ErrorKind::kCorruptData, "tensor '{}': row length {} is not a multiple of the {} block size {}", w.name,
            m->cols, tr->name, tr->block_size);
+    if (m->rows % tr->row_group != 0)
+      fail(ErrorKind::kCorruptData, "tensor '{}': {} rows, not a multiple of the {} row group {}", w.name, m->rows,
+           tr->name, tr->row_group);
     const size_t need = row_bytes(w.type, m->cols) * size_t(m->rows);
     if (!w.data || w.nbytes < need)
       fail(ErrorKind::kCorruptData, "tensor '{}': {} bytes of data for a {}x{} {} matrix that needs {}", w.name,
@@ -323,8 +326,13 @@ class CpuBackend final : public Backend {
       if (id < 0 || id >= t.rows) fail("get_rows: id {} out of range [0, {})", id, t.rows);
     std::lock_guard<std::mutex> lock(mu_);
     pool_.parallel_for(int64_t(ids.size()), [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i)
-        to_float(t.kernel_type, t.data + size_t(ids[size_t(i)]) * t.row_stride, f32(out) + i * out.cols, out.cols);
+      for (int64_t i = b; i < e; ++i) {
+        float* dst = f32(out) + i * out.cols;
+        if (traits(t.kernel_type).row_group > 1)  // a row is decoded with its group (PAL4G16's table)
+          dequantize_tensor_row(t.kernel_type, t.data, t.cols, ids[size_t(i)], dst);
+        else
+          to_float(t.kernel_type, t.data + size_t(ids[size_t(i)]) * t.row_stride, dst, out.cols);
+      }
     });
   }
 

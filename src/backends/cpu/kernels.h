@@ -94,13 +94,15 @@ using SoftmaxFn = void (*)(int64_t n, float* x, float scale);
 
 struct KernelSet {
   std::string name;                       // e.g. "avx512 (vnni, bf16)"
-  std::array<MatmulKernel, 32> matmul{};  // indexed by DType id (all ids hearth knows are < 32)
+  // Indexed by DType id (all GGUF ids hearth knows are < 32); hearth's own PAL4G16 takes the last slot.
+  std::array<MatmulKernel, 33> matmul{};
   WeightedSumFn weighted_sum_f32 = nullptr, weighted_sum_f16 = nullptr;
   RowFn gelu_erf = nullptr;
   SoftmaxFn softmax = nullptr;
 
-  const MatmulKernel& for_type(DType t) const { return matmul[static_cast<uint32_t>(t) & 31]; }
-  MatmulKernel& for_type(DType t) { return matmul[static_cast<uint32_t>(t) & 31]; }
+  static size_t slot(DType t) { return t == DType::PAL4G16 ? 32 : static_cast<uint32_t>(t) & 31; }
+  const MatmulKernel& for_type(DType t) const { return matmul[slot(t)]; }
+  MatmulKernel& for_type(DType t) { return matmul[slot(t)]; }
 };
 
 // Growable 64-byte-aligned scratch memory; kernels keep one per thread (thread_local) for repacked panels.
@@ -150,6 +152,10 @@ void init_avx512_bf16(KernelSet& ks, bool dot_instructions);
 void gelu_erf_scalar(int64_t n, float* x);
 void softmax_scalar(int64_t n, float* x, float scale);
 void init_neon_kernels(KernelSet& ks);
+// PAL4G16 against Q8_0 activations: the portable entry (matmul_pal.cpp, every level starts from it) and the AVX2 one
+// (matmul_pal_avx2.cpp; the AVX-512 level keeps it).
+void init_scalar_pal(KernelSet& ks);
+void init_avx2_pal(KernelSet& ks);
 
 // The kernel set for this machine (honours HEARTH_CPU_LEVEL), built once.
 const KernelSet& kernels();

@@ -196,11 +196,6 @@ void round_row_bf16(const float* x, void* y, int64_t n) {
 }
 
 // ---- 32-value blocks ----
-inline __m256i nibbles(const uint8_t* qs) {
-  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m128i m = _mm_set1_epi8(0x0F);
-  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
-}
 // Byte j = 0x10 where bit j of the 32-bit qh is set.
 inline __m256i fifth_bits(const uint8_t* qh) {
   uint32_t bits;
@@ -422,6 +417,7 @@ void init_avx2_kernels(KernelSet& ks) {
   ks.weighted_sum_f32 = weighted_sum<LoadF32>;
   ks.weighted_sum_f16 = weighted_sum<LoadF16>;
   init_avx2_kquant(ks);
+  init_avx2_pal(ks);
   init_avx2_sparse(ks);
 }
 

@@ -256,6 +256,7 @@ void init_scalar_kernels(KernelSet& ks) {
   ks.for_type(DType::Q4_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<DType::Q4_K>, 1};
   ks.for_type(DType::Q5_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<DType::Q5_K>, 1};
   ks.for_type(DType::Q6_K) = {DType::Q8_K, quantize_row_q8_K, tile_k<DType::Q6_K>, 1};
+  init_scalar_pal(ks);
   ks.weighted_sum_f32 = weighted_sum<float, id_f32>;
   ks.weighted_sum_f16 = weighted_sum<uint16_t, fp16_to_fp32>;
   ks.gelu_erf = gelu_erf_scalar;
