@@ -36,6 +36,7 @@ struct ServeOptions {
   double rate_limit = 0, rate_burst = 0;
   int read_timeout = 15, keep_alive = 5;
   std::vector<std::string> stack;  // ROLE=NAME
+  std::vector<std::string> lora;   // [NAME=]FILE[:SCALE]
   std::string host = "127.0.0.1";
   int port = 8080, threads = 0, parallel = 4, ctx = 0, max_queued = 64, drain_seconds = 30, http_threads = 0;
   int draft_max = 4;
@@ -71,6 +72,9 @@ void add_serve_options(CLI::App& app, ServeOptions& o) {
   app.add_option("--memory-budget", o.memory_budget,
                  "bytes of weights + KV cache the loaded models may hold (e.g. 8G, 512M; 0: no limit); least recently "
                  "used idle models are unloaded to make room")->capture_default_str();
+  app.add_option("--lora", o.lora,
+                 "run-time LoRA adapter of the text models, [NAME=]FILE[:SCALE] (repeatable): without NAME= applied to "
+                 "every request that names none, with NAME= only to requests that ask (\"lora\" field)");
   app.add_option("--stack", o.stack, "ROLE=MODEL: the model a role names (chat, embed, rerank, draft; repeatable)");
   app.add_option("--api-key", o.api_keys, "require Authorization: Bearer KEY on /v1/*, /metrics and /admin/* (repeatable)");
   app.add_option("--api-key-file", o.api_key_files,
@@ -171,6 +175,7 @@ server::ModelSetOptions model_set_options(const ServeOptions& o) {
   mo.memory_budget = server::parse_byte_size(o.memory_budget);
   mo.draft = o.draft;
   mo.draft_max = o.draft_max;
+  mo.lora = o.lora;
   mo.models_dir = o.models_dir;
   for (const std::string& s : o.stack) {
     const size_t eq = s.find('=');

@@ -40,6 +40,27 @@ std::vector<float> to_f32(const WeightTensor& t, const std::string& source) {
   return out;
 }
 
+// A and B as stored (GGUF order: a.ne {in, rank}, b.ne {rank, out}) as a pair updating `target`; `what` names the
+// module in errors.
+LoraPair make_pair(const std::string& source, const std::string& what, const std::string& target,
+                   const WeightTensor* a, const WeightTensor* b) {
+  if (!a || !b)
+    fail(ErrorKind::kCorruptData, "{}: '{}' has a lora_{} matrix but no lora_{}", source, what, a ? "A" : "B", a ? "B" : "A");
+  if (a->ne.size() != 2 || b->ne.size() != 2)
+    fail(ErrorKind::kCorruptData, "{}: the LoRA matrices of '{}' must be 2-D", source, what);
+  LoraPair p;
+  p.target = target;
+  p.in = a->ne[0];
+  p.rank = a->ne[1];
+  p.out = b->ne[1];
+  if (b->ne[0] != p.rank)
+    fail(ErrorKind::kCorruptData, "{}: '{}': lora_A has rank {} but lora_B has {} (A is rank x in, B out x rank)",
+         source, what, p.rank, b->ne[0]);
+  p.a = to_f32(*a, source);
+  p.b = to_f32(*b, source);
+  return p;
+}
+
 // The base matrix a pair updates, and the shape checks every format shares.
 void check_against_base(const LoraPair& p, const Weights& base, const std::string& source) {
   const WeightTensor* w = base.find(p.target);
@@ -175,28 +196,17 @@ LoraAdapter load_peft(const fs::path& dir, const Weights& base) {
   }
   std::set<std::string> adapted_modules;  // last name component: "q_proj", ...
   for (const auto& [module, ab] : found) {
-    const auto [a, b] = ab;
-    if (!a || !b)
-      fail(ErrorKind::kCorruptData, "{}: module '{}' has a lora_{} matrix but no lora_{}", source, module, a ? "A" : "B",
-           a ? "B" : "A");
     const std::string target = llama_family_gguf_name(module + ".weight");
     if (target.empty())
       fail("{}: module '{}' has no counterpart in a {} model (an adapter for another architecture?)", source, module, arch);
-    if (a->shape.size() != 2 || b->shape.size() != 2)
-      fail(ErrorKind::kCorruptData, "{}: the LoRA matrices of '{}' must be 2-D", source, module);
-    LoraPair p;
-    p.target = target;
-    p.rank = a->shape[0];
-    p.in = a->shape[1];
-    p.out = b->shape[0];
+    std::optional<WeightTensor> a, b;
+    if (ab.first) a = to_weight_tensor(*ab.first, source, target + ".lora_a");
+    if (ab.second) b = to_weight_tensor(*ab.second, source, target + ".lora_b");
+    LoraPair p = make_pair(source, module, target, a ? &*a : nullptr, b ? &*b : nullptr);
     p.scale = scale;
-    if (b->shape[1] != p.rank)
-      fail(ErrorKind::kCorruptData, "{}: '{}': lora_A has rank {} but lora_B has {}", source, module, p.rank, b->shape[1]);
     if (p.rank != config.r)
       fail(ErrorKind::kCorruptData, "{}: '{}' has rank {} but adapter_config.json says r = {}", source, module, p.rank,
            config.r);
-    p.a = to_f32(to_weight_tensor(*a, source, target + ".lora_a"), source);
-    p.b = to_f32(to_weight_tensor(*b, source, target + ".lora_b"), source);
     const bool is_q = target.find(".attn_q.") != std::string::npos, is_k = target.find(".attn_k.") != std::string::npos;
     if (permute && (is_q || is_k)) {
       const int64_t heads = is_k ? base.metadata().find_int("llama.attention.head_count_kv")
@@ -248,21 +258,8 @@ LoraAdapter load_gguf_adapter(const std::string& path, const Weights& base) {
     (is_a ? slot.first : slot.second) = &t;
   }
   for (const auto& [target, ab] : found) {
-    const auto [a, b] = ab;
-    if (!a || !b) fail(ErrorKind::kCorruptData, "{}: '{}' has a lora_{} but no lora_{}", path, target, a ? "a" : "b", a ? "b" : "a");
-    if (a->ne.size() != 2 || b->ne.size() != 2)
-      fail(ErrorKind::kCorruptData, "{}: the LoRA matrices of '{}' must be 2-D", path, target);
-    LoraPair p;
-    p.target = target;
-    p.in = a->ne[0];
-    p.rank = a->ne[1];
-    p.out = b->ne[1];
-    if (b->ne[0] != p.rank)
-      fail(ErrorKind::kCorruptData, "{}: '{}': lora_a has rank {} but lora_b has {} (lora_a must be stored transposed, "
-           "ne {{in, rank}})", path, target, p.rank, b->ne[0]);
+    LoraPair p = make_pair(path, target, target, ab.first, ab.second);
     p.scale = alpha != 0 ? float(alpha / double(p.rank)) : 1.0f;
-    p.a = to_f32(*a, path);
-    p.b = to_f32(*b, path);
     out.pairs.push_back(std::move(p));
   }
   finish(out, base);

@@ -149,6 +149,9 @@ std::vector<float> LlamaModel::forward(std::span<const DecoderInput> inputs, Dec
            int64_t(in.start) + int64_t(in.tokens.size()), cache.n_ctx());
     for (const int32_t id : in.tokens)
       if (id < 0 || id >= hp_.n_vocab) fail("token id {} out of range (vocabulary of {})", id, hp_.n_vocab);
+    if (in.lora)
+      for (const LoraUse& u : in.lora->adapters)
+        if (!u.adapter->fits(hp_)) fail("forward: LoRA adapter {} was prepared for another model", u.adapter->source());
     if (in.start > 0 && cache.adapter_key(in.seq) != lora_key(in.lora))
       fail("forward: sequence {} was computed with other LoRA adapters; start it over (position 0) to change them",
            in.seq);

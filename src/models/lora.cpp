@@ -53,6 +53,10 @@ class LoraDecoder final : public DecoderModel {
 PreparedLora::PreparedLora(const LoraAdapter& adapter, const DecoderModel& model)
     : source_(adapter.source), fingerprint_(adapter.fingerprint) {
   const DecoderHParams& hp = model.hparams();
+  n_embd_ = hp.n_embd;
+  n_ff_ = hp.n_ff;
+  q_dim_ = hp.q_dim();
+  kv_dim_ = hp.kv_dim();
   layers_.resize(size_t(hp.n_layer));
   storage_.reserve(adapter.pairs.size() * 2);
   Backend& be = model.backend();
@@ -92,6 +96,17 @@ uint64_t LoraStack::key() const {
     }
   }
   return h == 0 ? 1 : h;
+}
+
+std::shared_ptr<const LoraStack> load_lora_stack(const std::vector<std::string>& specs, const Weights& weights,
+                                                 const DecoderModel& model) {
+  if (specs.empty()) return nullptr;
+  auto stack = std::make_shared<LoraStack>();
+  for (const std::string& text : specs) {
+    const LoraSpec spec = parse_lora_spec(text);
+    stack->adapters.push_back({std::make_shared<PreparedLora>(load_lora_adapter(spec.path, weights), model), spec.scale});
+  }
+  return stack;
 }
 
 std::unique_ptr<DecoderModel> with_lora(const DecoderModel& base, std::shared_ptr<const LoraStack> stack) {

@@ -40,9 +40,15 @@ class PreparedLora {
   }
   const std::string& source() const { return source_; }
   uint64_t fingerprint() const { return fingerprint_; }
+  // Whether it was prepared for a model of these dimensions (forward refuses an adapter of another model).
+  bool fits(const DecoderHParams& hp) const {
+    return hp.n_layer == int(layers_.size()) && hp.n_embd == n_embd_ && hp.n_ff == n_ff_ && hp.q_dim() == q_dim_ &&
+           hp.kv_dim() == kv_dim_;
+  }
 
  private:
   std::string source_;
+  int n_embd_ = 0, n_ff_ = 0, q_dim_ = 0, kv_dim_ = 0;
   uint64_t fingerprint_ = 0;
   std::vector<std::vector<float>> storage_;  // what the matrices point to
   std::vector<std::array<Factors, kLoraProjections>> layers_;
@@ -63,6 +69,11 @@ struct LoraStack {
 
 // The key of an optional stack (null: the base model, 0).
 inline uint64_t lora_key(const LoraStack* stack) { return stack ? stack->key() : 0; }
+
+// Loads adapters given as "FILE[:SCALE]" (parse_lora_spec) against the model's weights and prepares them, in order;
+// null when `specs` is empty. Errors name the adapter (see load_lora_adapter).
+std::shared_ptr<const LoraStack> load_lora_stack(const std::vector<std::string>& specs, const Weights& weights,
+                                                 const DecoderModel& model);
 
 // A decoder that runs every input without its own adapters through `stack` (for the single-sequence generators,
 // which take a DecoderModel). `base` and `stack` must outlive it.

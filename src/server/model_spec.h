@@ -17,6 +17,8 @@ struct ModelSpec {
   std::optional<int64_t> ttl_seconds;  // idle seconds before it is unloaded (0: never); unset: the set's idle_ttl
   std::string draft;                  // text models: draft model (ID or PATH) for speculative decoding; "": the set's
   bool preload = true;                // loaded by preload() (at start); false: on first use (the models folder)
+  // Text models: run-time LoRA adapters, each "[NAME=]FILE[:SCALE]" (docs/server.md); empty: the set's.
+  std::vector<std::string> lora;
 };
 
 // "PATH" or "ALIAS=PATH" (an '=' before the first '/' marks an alias, so a path holding '=' still works).

@@ -208,7 +208,7 @@ TEST_F(LoraTest, HalfPairsAndStrayTensorsAreCorrupt) {
   const std::vector<float> a(4 * 64, 0.1f);
   w.add_tensor("blk.0.attn_q.weight.lora_a", DType::F32, {64, 4}, a.data(), a.size() * 4);
   w.write(dir / "half.gguf");
-  EXPECT_NE(load_error(dir / "half.gguf", *base).find("has a lora_a but no lora_b"), std::string::npos);
+  EXPECT_NE(load_error(dir / "half.gguf", *base).find("has a lora_A matrix but no lora_B"), std::string::npos);
   GgufWriter s;
   s.metadata() = w.metadata();
   s.add_tensor("blk.0.attn_q.weight", DType::F32, {64, 4}, a.data(), a.size() * 4);
