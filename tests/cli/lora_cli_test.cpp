@@ -56,6 +56,21 @@ TEST_F(LoraCliTest, RunTimeAdaptersGiveTheMergedModelsOutput) {
   EXPECT_EQ(first["text"].get<std::string>() + "\n", with_lora);
 }
 
+// chat applies the adapters, and a session saved with them resumes only under the same ones.
+TEST_F(LoraCliTest, ChatSessionsRememberTheirAdapters) {
+  const std::string session = q(dir_ / "chat.session");
+  const std::string lora = " --lora " + q(dir_ / "a.gguf");
+  const std::string chat = "chat -m " + model_ + " -n 12 --temp 0";
+  const ProcessResult plain = run_hearth(chat, "Hello\n");
+  const ProcessResult adapted = run_hearth(chat + lora + " --session " + session, "Hello\n");
+  ASSERT_EQ(adapted.code, 0) << adapted.err;
+  EXPECT_NE(adapted.out, plain.out);
+  EXPECT_EQ(run_hearth(chat + lora + " --session " + session, "Again\n").code, 0);
+  const ProcessResult other = run_hearth(chat + " --session " + session, "Again\n");
+  EXPECT_EQ(other.code, 1);
+  EXPECT_NE(other.err.find("another model"), std::string::npos) << other.err;
+}
+
 TEST_F(LoraCliTest, AnAdapterForAnotherModelIsOneClearError) {
   std::mt19937 rng(1);
   write_gguf_lora(dir_ / "wide.gguf", {random_pair("blk.0.attn_q.weight", 4, 128, 128, rng)}, 8.0f);

@@ -43,6 +43,7 @@ path = "/models/qwen2.5-0.5b-instruct-q8_0.gguf"
 aliases = ["qwen", "small"]
 ttl = 600
 draft = "tiny"
+lora = ["formal=/adapters/formal.gguf:0.5", "/adapters/pirate"]
 
 [[model]]
 id = "bge"
@@ -55,6 +56,8 @@ preload = false
   EXPECT_EQ(c.models[0].aliases, (std::vector<std::string>{"qwen", "small"}));
   EXPECT_EQ(c.models[0].ttl_seconds, 600);
   EXPECT_EQ(c.models[0].draft, "tiny");
+  EXPECT_EQ(c.models[0].lora, (std::vector<std::string>{"formal=/adapters/formal.gguf:0.5", "/adapters/pirate"}));
+  EXPECT_TRUE(c.models[1].lora.empty());
   EXPECT_TRUE(c.models[0].preload);
   EXPECT_EQ(c.models[1].id, "bge");
   EXPECT_EQ(c.models[1].aliases, std::vector<std::string>{"embedder"});
