@@ -112,6 +112,24 @@ inline TestPair random_pair(std::string module, int64_t rank, int64_t in, int64_
           random_floats(size_t(out * rank), 0.1f, rng)};
 }
 
+// Random pairs for layers 0 .. layers-1 of each projection {stem, in, out}: named as GGUF targets
+// ("blk.N.<stem>.weight"), or with `hf_names` as PEFT modules ("model.layers.N.<stem>", stem e.g. "self_attn.q_proj").
+struct ProjectionShape {
+  std::string stem;
+  int64_t in, out;
+};
+inline std::vector<TestPair> random_layer_pairs(int layers, const std::vector<ProjectionShape>& projections,
+                                                int64_t rank, bool hf_names, std::mt19937& rng) {
+  std::vector<TestPair> out;
+  for (int l = 0; l < layers; ++l)
+    for (const ProjectionShape& p : projections) {
+      const std::string name = hf_names ? "model.layers." + std::to_string(l) + "." + p.stem
+                                        : "blk." + std::to_string(l) + "." + p.stem + ".weight";
+      out.push_back(random_pair(name, rank, p.in, p.out, rng));
+    }
+  return out;
+}
+
 inline std::string float_bytes(const std::vector<float>& v) {
   return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
 }

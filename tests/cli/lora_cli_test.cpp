@@ -17,15 +17,10 @@ class LoraCliTest : public ::testing::Test {
     if (shared_dir().empty()) GTEST_SKIP() << "../shared not found: reference data absent";
     model_ = "'" + shared_dir() + "/models/stories260K.gguf'";
     std::mt19937 rng(4);
-    std::vector<TestPair> gguf, peft;
-    for (int l = 0; l < 5; ++l) {
-      const std::string b = "blk." + std::to_string(l) + ".";
-      gguf.push_back(random_pair(b + "attn_v.weight", 4, 64, 32, rng));
-      gguf.push_back(random_pair(b + "ffn_gate.weight", 4, 64, 172, rng));
-      peft.push_back(random_pair("model.layers." + std::to_string(l) + ".self_attn.q_proj", 8, 64, 64, rng));
-    }
-    write_gguf_lora(dir_ / "a.gguf", gguf, 16.0f);
-    write_peft(dir_ / "b", peft, 8, 24.0);
+    // stories260K: 5 layers, 64 wide, 8 heads of 8 (4 KV heads), 172 feed-forward.
+    write_gguf_lora(dir_ / "a.gguf", random_layer_pairs(5, {{"attn_v", 64, 32}, {"ffn_gate", 64, 172}}, 4, false, rng),
+                    16.0f);
+    write_peft(dir_ / "b", random_layer_pairs(5, {{"self_attn.q_proj", 64, 64}}, 8, true, rng), 8, 24.0);
   }
   std::string generate(const std::string& model, const std::string& flags, const std::string& prompt = "Once upon a time") {
     const ProcessResult r = run_hearth("run -m " + model + " " + flags + " --temp 0 -n 24 -p '" + prompt + "'");

@@ -23,17 +23,10 @@ class LoraServerTest : public ::testing::Test {
     model_ = shared_dir() + "/models/stories260K.gguf";
     // stories260K: 5 layers, 64 wide, 8 heads of 8 (4 KV heads), 172 feed-forward.
     std::mt19937 rng(8);
-    std::vector<TestPair> gguf, peft;
-    for (int l = 0; l < 5; ++l) {
-      const std::string b = "blk." + std::to_string(l) + ".";
-      gguf.push_back(random_pair(b + "attn_q.weight", 4, 64, 64, rng));
-      gguf.push_back(random_pair(b + "ffn_up.weight", 4, 64, 172, rng));
-      const std::string m = "model.layers." + std::to_string(l) + ".";
-      peft.push_back(random_pair(m + "self_attn.k_proj", 4, 64, 32, rng));
-      peft.push_back(random_pair(m + "mlp.down_proj", 4, 172, 64, rng));
-    }
-    write_gguf_lora(dir_ / "styled.gguf", gguf, 16.0f);
-    write_peft(dir_ / "pirate", peft, 4, 16.0);
+    write_gguf_lora(dir_ / "styled.gguf",
+                    random_layer_pairs(5, {{"attn_q", 64, 64}, {"ffn_up", 64, 172}}, 4, false, rng), 16.0f);
+    write_peft(dir_ / "pirate",
+               random_layer_pairs(5, {{"self_attn.k_proj", 64, 32}, {"mlp.down_proj", 172, 64}}, 4, true, rng), 4, 16.0);
   }
 
   static Json completion(const std::string& prompt, const Json& lora) {
