@@ -8,6 +8,7 @@
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "core/quantize.h"
 #include "formats/lora.h"
 
 namespace hearth::cli {
@@ -22,7 +23,8 @@ int run_merge(const MergeOptions& o) {
   LoraMergeOptions options;
   if (!o.type.empty()) {
     options.type = dtype_from_name(o.type);
-    if (!options.type) fail("--type '{}': unknown type (e.g. f32, f16, bf16, q8_0, q4_0)", o.type);
+    if (!options.type || !can_quantize(*options.type))
+      fail("--type '{}': not a type hearth can write (e.g. f32, f16, q8_0, q4_0)", o.type);
   }
   const auto base = Weights::open(o.base);
   std::vector<LoraAdapter> adapters;
