@@ -53,8 +53,10 @@ int run_chat(const Options& o) {
   DecoderSession s = open_decoder(o.model, o.threads);
   const ChatTemplateSource src = chat_template_from_metadata(s.weights->metadata(), false, o.model);
   const ChatTemplate tmpl(src.source, src.bos_token, src.eos_token);
+  const std::shared_ptr<const LoraStack> lora = o.lora_stack(s);
+  const std::unique_ptr<DecoderModel> adapted = lora ? with_lora(*s.model, lora) : nullptr;
   auto cache = s.model->new_cache(o.cache_options(s.context_size(o.ctx)));
-  Generator gen(*s.model, *s.tokenizer, *cache);
+  Generator gen(adapted ? *adapted : *s.model, *s.tokenizer, *cache);
   const bool interactive = isatty(0);
 
   // With --context, each turn's prompt carries the index's best excerpts for it in its system message; the
@@ -68,10 +70,11 @@ int run_chat(const Options& o) {
     index = std::make_unique<context::OpenIndex>(io);
   }
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
-  const uint64_t fingerprint = s.weights->fingerprint();
+  // A saved session's keys and values hold the adapters' effect: it resumes only under the same ones.
+  const uint64_t fingerprint = s.weights->fingerprint() ^ lora_key(lora.get());
   // A saved session resumes the conversation: its messages, and its KV cache, so nothing already said runs again.
   if (!o.session.empty() && std::filesystem::exists(o.session)) {
-    SavedSequence saved = load_sequence(*cache, 0, fingerprint, o.session);
+    SavedSequence saved = load_sequence(*cache, 0, fingerprint, o.session, lora_key(lora.get()));
     messages = nlohmann::ordered_json::parse(saved.note, nullptr, /*allow_exceptions=*/false);
     if (!messages.is_array()) fail(ErrorKind::kCorruptData, "{}: the saved conversation is not a message list", o.session);
     gen.adopt(std::move(saved.tokens));

@@ -13,6 +13,8 @@
 #include "grammar/gbnf.h"
 #include "grammar/json_schema.h"
 #include "models/decoder.h"
+#include "models/lora.h"
+#include "runtime/session.h"
 #include "runtime/generator.h"
 
 namespace hearth::cli {
@@ -43,6 +45,7 @@ struct GenerationFlags {
   bool ignore_eos = false, stats = false;
   std::string grammar_file, json_schema_file;
   bool json = false;
+  std::vector<std::string> lora;
 
   void add_to(CLI::App& app) {
     app.add_option("-m,--model", model, "model file (GGUF) or Hugging Face folder")->required();
@@ -66,8 +69,14 @@ struct GenerationFlags {
     app.add_option("--grammar", grammar_file, "constrain the output to this GBNF grammar (docs/structured_output.md)");
     app.add_option("--json-schema", json_schema_file, "constrain the output to JSON valid under this JSON schema file");
     app.add_flag("--json", json, "constrain the output to a JSON object");
+    app.add_option("--lora", lora, "LoRA adapter applied at run time, FILE[:SCALE] (PEFT folder or GGUF; repeatable)");
     app.add_option("--cache-type", cache_type, "KV cache storage: f16, or q8_0 (half the memory, see docs/decoder.md)")
         ->capture_default_str();
+  }
+
+  // The adapters of --lora, prepared for the session's model (null when none).
+  std::shared_ptr<const LoraStack> lora_stack(const DecoderSession& s) const {
+    return load_lora_stack(lora, *s.weights, *s.model);
   }
 
   // One sequence's cache of `context` positions, as the flags ask.

@@ -54,6 +54,9 @@ std::vector<std::string> read_prompts_file(const std::string& path) {
 int run_one(const Options& o, const std::string& prompt) {
   const GenerateOptions g = o.options();
   DecoderSession s = open_decoder(o.model, o.threads);
+  const std::shared_ptr<const LoraStack> lora = o.lora_stack(s);
+  const std::unique_ptr<DecoderModel> adapted = lora ? with_lora(*s.model, lora) : nullptr;
+  const DecoderModel& model = adapted ? *adapted : *s.model;
   const std::vector<int32_t> ids = s.tokenizer->encode(prompt, /*add_special=*/true, /*parse_special=*/false);
   const int context = s.context_size(o.ctx);
   auto cache = s.model->new_cache(o.cache_options(context));
@@ -68,7 +71,7 @@ int run_one(const Options& o, const std::string& prompt) {
   };
   GenerateResult r;
   if (o.draft.empty()) {
-    Generator gen(*s.model, *s.tokenizer, *cache);
+    Generator gen(model, *s.tokenizer, *cache);
     r = gen.generate(ids, g, print);
   } else {
     // The draft shares the target's backend threads; its tokenizer must be the target's vocabulary.
@@ -76,7 +79,7 @@ int run_one(const Options& o, const std::string& prompt) {
     if (d.tokenizer->n_vocab() != s.tokenizer->n_vocab())
       fail("{}: the draft's vocabulary ({} tokens) is not the model's ({})", o.draft, d.tokenizer->n_vocab(),
            s.tokenizer->n_vocab());
-    SpeculativeGenerator gen(*s.model, *cache, *d.model, *s.tokenizer, o.draft_max);
+    SpeculativeGenerator gen(model, *cache, *d.model, *s.tokenizer, o.draft_max);
     r = gen.generate(ids, g, print);
     if (o.stats)
       fmt::print(stderr, "draft: {} of {} guessed tokens accepted ({:.1f} %) in {} rounds\n", gen.stats().accepted,
@@ -93,6 +96,7 @@ int run_many(const Options& o, const std::vector<std::string>& prompts) {
   if (o.parallel < 0) fail("--parallel must be >= 0");
   const GenerateOptions base = o.options();
   DecoderSession s = open_decoder(o.model, o.threads);
+  const std::shared_ptr<const LoraStack> lora = o.lora_stack(s);
   EngineOptions eo;
   eo.slots = o.parallel > 0 ? o.parallel : std::min<int>(int(prompts.size()), 16);
   eo.context = s.context_size(o.ctx);
@@ -110,7 +114,7 @@ int run_many(const Options& o, const std::vector<std::string>& prompts) {
   for (size_t i = 0; i < prompts.size(); ++i) {
     GenerateOptions g = base;
     g.sampling.seed = base.sampling.seed + i;
-    jobs.push_back(engine.submit({s.tokenizer->encode(prompts[i], true, false), g, Priority::kInteractive, {}}));
+    jobs.push_back(engine.submit({s.tokenizer->encode(prompts[i], true, false), g, Priority::kInteractive, {}, lora}));
   }
   for (size_t i = 0; i < jobs.size(); ++i) {
     const GenerateResult r = jobs[i]->wait();

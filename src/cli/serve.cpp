@@ -36,6 +36,7 @@ struct ServeOptions {
   double rate_limit = 0, rate_burst = 0;
   int read_timeout = 15, keep_alive = 5;
   std::vector<std::string> stack;  // ROLE=NAME
+  std::vector<std::string> lora;   // [NAME=]FILE[:SCALE]
   std::string host = "127.0.0.1";
   int port = 8080, threads = 0, parallel = 4, ctx = 0, max_queued = 64, drain_seconds = 30, http_threads = 0;
   int draft_max = 4, budget_wait = 30;
@@ -74,6 +75,9 @@ void add_serve_options(CLI::App& app, ServeOptions& o) {
   app.add_option("--budget-wait", o.budget_wait,
                  "seconds a model's load waits for models in use to finish when they hold the memory budget, then 503")
       ->capture_default_str()->check(CLI::Range(0, 3600));
+  app.add_option("--lora", o.lora,
+                 "run-time LoRA adapter of the text models, [NAME=]FILE[:SCALE] (repeatable): without NAME= applied to "
+                 "every request that names none, with NAME= only to requests that ask (\"lora\" field)");
   app.add_option("--stack", o.stack, "ROLE=MODEL: the model a role names (chat, embed, rerank, draft; repeatable)");
   app.add_option("--api-key", o.api_keys, "require Authorization: Bearer KEY on /v1/*, /metrics and /admin/* (repeatable)");
   app.add_option("--api-key-file", o.api_key_files,
@@ -175,6 +179,7 @@ server::ModelSetOptions model_set_options(const ServeOptions& o) {
   mo.budget_wait_seconds = o.budget_wait;
   mo.draft = o.draft;
   mo.draft_max = o.draft_max;
+  mo.lora = o.lora;
   mo.models_dir = o.models_dir;
   for (const std::string& s : o.stack) {
     const size_t eq = s.find('=');

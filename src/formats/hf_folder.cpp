@@ -326,21 +326,13 @@ std::string map_name(const ArchInfo& arch, std::string name, int64_t& layer) {
   return g.empty() ? "" : g + suffix;
 }
 
-// llama.cpp's converter reorders each head's q/k rows from HF's half-split rotary layout to interleaved pairs:
-// GGUF row h*hd + 2i + j  ←  HF row h*hd + j*hd/2 + i.
 WeightTensor permute_rope_rows(Weights& w, const WeightTensor& t, int64_t n_head) {
   const int64_t rows = t.ne.size() == 1 ? t.ne[0] : (t.ne.size() == 2 ? t.ne[1] : -1);
   if (rows <= 0 || rows % (2 * n_head) != 0)
     fail(ErrorKind::kCorruptData, "{}: tensor '{}' with shape [{}] cannot be split into {} rotary heads", w.source(),
          t.name, fmt::join(t.ne, ", "), n_head);
-  const size_t row_bytes = t.nbytes / size_t(rows);
-  const int64_t hd = rows / n_head;
   std::vector<uint8_t> buf(t.nbytes);
-  for (int64_t h = 0; h < n_head; ++h)
-    for (int64_t i = 0; i < hd / 2; ++i)
-      for (int64_t j = 0; j < 2; ++j)
-        std::memcpy(buf.data() + size_t(h * hd + 2 * i + j) * row_bytes,
-                    t.data + size_t(h * hd + j * (hd / 2) + i) * row_bytes, row_bytes);
+  hearth::permute_rope_rows(t.data, buf.data(), rows, t.nbytes / size_t(rows), n_head);
   WeightTensor out = t;
   out.data = w.own_bytes(buf.data(), buf.size());
   return out;
@@ -354,6 +346,23 @@ void check_shard_name(const std::string& name, const std::string& index_path) {
 }
 
 }  // namespace
+
+// llama.cpp's converter reorders each head's q/k rows from HF's half-split rotary layout to interleaved pairs:
+// GGUF row h*hd + 2i + j  ←  HF row h*hd + j*hd/2 + i.
+void permute_rope_rows(const uint8_t* src, uint8_t* dst, int64_t rows, size_t row_bytes, int64_t n_head) {
+  HEARTH_ASSERT(n_head > 0 && rows % (2 * n_head) == 0);
+  const int64_t hd = rows / n_head;
+  for (int64_t h = 0; h < n_head; ++h)
+    for (int64_t i = 0; i < hd / 2; ++i)
+      for (int64_t j = 0; j < 2; ++j)
+        std::memcpy(dst + size_t(h * hd + 2 * i + j) * row_bytes, src + size_t(h * hd + j * (hd / 2) + i) * row_bytes,
+                    row_bytes);
+}
+
+std::string llama_family_gguf_name(const std::string& hf_name) {
+  int64_t layer = -1;
+  return map_name(ArchInfo{"llama", Family::Llama}, hf_name, layer);
+}
 
 std::unique_ptr<Weights> load_hf_folder(const std::string& dir_path) {
   const fs::path dir = fs::absolute(dir_path);

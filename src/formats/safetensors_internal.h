@@ -21,4 +21,12 @@ std::optional<DType> safetensors_dtype(const std::string& dtype);
 // Error naming the dtype when it is not F32/F16/BF16.
 WeightTensor to_weight_tensor(const SafetensorsEntry& e, const std::string& source, std::string gguf_name);
 
+// The GGUF name of a llama / qwen2 / qwen3 tensor's Hugging Face name ("model.layers.3.self_attn.q_proj.weight" →
+// "blk.3.attn_q.weight"), or "" when it has none. Shared with PEFT adapters, whose names follow the base's.
+std::string llama_family_gguf_name(const std::string& hf_name);
+
+// Reorders `rows` rows of `row_bytes` from HF's rotary layout into llama.cpp's (rows a multiple of 2 * n_head),
+// as its converter does for the q/k projections of llama-arch models (and so for a LoRA's B matrix of them).
+void permute_rope_rows(const uint8_t* src, uint8_t* dst, int64_t rows, size_t row_bytes, int64_t n_head);
+
 }  // namespace hearth

@@ -178,7 +178,7 @@ void DecoderCache::commit(int seq, int start, std::span<const int32_t> tokens) {
   while ((s.keys.size() + 1) * bs <= s.tokens.size()) {
     const size_t b = s.keys.size();
     const std::span<const int32_t> own(s.tokens.data() + b * bs, bs);
-    const uint64_t key = block_key(b == 0 ? 0 : s.keys.back(), own);
+    const uint64_t key = block_key(b == 0 ? s.adapter_key : s.keys.back(), own);
     s.keys.push_back(key);
     Block& block = blocks_[size_t(s.blocks[b])];
     if (block.cached || prefix_.count(key)) continue;  // already entered, or another block holds the same
@@ -203,13 +203,23 @@ void DecoderCache::truncate(int seq, int n) {
   s.keys.resize(std::min(s.keys.size(), size_t(n) / bs));
 }
 
-int DecoderCache::attach_prefix(int seq, std::span<const int32_t> tokens) {
+uint64_t DecoderCache::adapter_key(int seq) const { return seq_state(seq).adapter_key; }
+
+void DecoderCache::bind_adapters(int seq, int start, uint64_t adapter_key) {
+  Seq& s = seq_state(seq);
+  if (start > 0 && s.adapter_key != adapter_key)
+    fail("forward: sequence {} was computed with other LoRA adapters; start it over (position 0) to change them", seq);
+  s.adapter_key = adapter_key;
+}
+
+int DecoderCache::attach_prefix(int seq, std::span<const int32_t> tokens, uint64_t adapter_key) {
   Seq& s = seq_state(seq);
   if (!s.tokens.empty()) fail("KV cache: attach_prefix needs an empty sequence, {} holds {}", seq, s.tokens.size());
+  s.adapter_key = adapter_key;
   const size_t bs = size_t(options_.block_size);
   if (tokens.empty()) return 0;
   const size_t max_blocks = std::min((tokens.size() - 1) / bs, size_t(options_.n_ctx) / bs);
-  uint64_t key = 0;
+  uint64_t key = adapter_key;
   for (size_t b = 0; b < max_blocks; ++b) {
     const std::span<const int32_t> own = tokens.subspan(b * bs, bs);
     key = block_key(key, own);

@@ -20,6 +20,8 @@
 
 namespace hearth {
 
+struct LoraStack;  // models/lora.h
+
 struct DecoderHParams {
   std::string arch;  // "llama", "qwen2", "qwen3"
   int n_vocab = 0, n_embd = 0, n_layer = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_ff = 0;
@@ -82,7 +84,11 @@ class DecoderCache {
   void clear(int seq) { truncate(seq, 0); }
   // For an empty sequence: attaches the cached blocks that hold the longest whole-block prefix of `tokens`,
   // leaving at least one token to run (its logits are what the caller needs). Returns the positions attached.
-  int attach_prefix(int seq, std::span<const int32_t> tokens);
+  // `adapter_key` (LoraStack::key, 0 for the base model) seeds the prefix hashes: blocks computed with other
+  // adapters are never attached, and forward refuses to extend a sequence with other adapters than its own.
+  int attach_prefix(int seq, std::span<const int32_t> tokens, uint64_t adapter_key = 0);
+  // The adapters sequence `seq`'s keys and values were computed with (0: none).
+  uint64_t adapter_key(int seq) const;
 
   int n_layer() const { return int(k_.size()); }
   int64_t kv_dim() const { return kv_dim_; }
@@ -95,6 +101,9 @@ class DecoderCache {
   // Records that positions [start, start + tokens.size()) of `seq` now hold `tokens` (their K/V are written);
   // blocks that became full enter the prefix table.
   void commit(int seq, int start, std::span<const int32_t> tokens);
+  // Binds `seq` to the adapters a forward runs it with: Error when it holds positions before `start` computed with
+  // other adapters (their keys and values would be wrong for these).
+  void bind_adapters(int seq, int start, uint64_t adapter_key);
   // The block table of `seq`: position p lives in row (p % block_size) of block table[p / block_size].
   std::span<const int32_t> block_table(int seq) const;
   // [n_blocks * block_size, kv_dim] of type(): block b owns rows b * block_size ...
@@ -119,6 +128,7 @@ class DecoderCache {
   struct Seq {
     std::vector<int32_t> blocks, tokens;
     std::vector<uint64_t> keys;  // the key of each full block
+    uint64_t adapter_key = 0;    // seeds the first block's key
   };
   Seq& seq_state(int seq);
   const Seq& seq_state(int seq) const;
@@ -146,6 +156,7 @@ struct DecoderInput {
   std::span<const int32_t> tokens;
   int start = 0;
   bool all_logits = false;  // logits for every token (teacher forcing) instead of only the last one
+  const LoraStack* lora = nullptr;  // run-time LoRA adapters for this sequence (models/lora.h); null: none
 };
 
 class DecoderModel {
@@ -184,7 +195,10 @@ struct SavedSequence {
 // Fills slot `seq` from the file. Error kNotFound (no file), kCorruptData (damaged, truncated, checksum, another
 // format version), kInvalidArgument (saved for another model, cache shape or storage type), kResourceExhausted
 // (longer than the context, or no room in the cache). Everything is checked before the slot is touched: on error it is unchanged.
-SavedSequence load_sequence(DecoderCache& cache, int seq, uint64_t model_fingerprint, const std::string& path);
+// `adapter_key`: the LoRA adapters the saved keys and values were computed with (LoraStack::key; 0 for none), which
+// the slot is bound to (and which the model fingerprint should include, so a file never loads under other adapters).
+SavedSequence load_sequence(DecoderCache& cache, int seq, uint64_t model_fingerprint, const std::string& path,
+                            uint64_t adapter_key = 0);
 
 struct DecoderLoadOptions {
   // Nothing yet beyond the backend; kept so that callers need not change when options appear.

@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <numbers>
 #include <optional>
 #include <set>
 
 #include "core/error.h"
+#include "models/lora.h"
 
 namespace hearth {
 namespace {
@@ -147,13 +149,30 @@ std::vector<float> LlamaModel::forward(std::span<const DecoderInput> inputs, Dec
            int64_t(in.start) + int64_t(in.tokens.size()), cache.n_ctx());
     for (const int32_t id : in.tokens)
       if (id < 0 || id >= hp_.n_vocab) fail("token id {} out of range (vocabulary of {})", id, hp_.n_vocab);
+    if (in.lora)
+      for (const LoraUse& u : in.lora->adapters)
+        if (!u.adapter->fits(hp_)) fail("forward: LoRA adapter {} was prepared for another model", u.adapter->source());
+    if (in.start > 0 && cache.adapter_key(in.seq) != lora_key(in.lora))
+      fail("forward: sequence {} was computed with other LoRA adapters; start it over (position 0) to change them",
+           in.seq);
     blocks_needed += cache.blocks_needed(in.seq, in.start, int(in.tokens.size()));
   }
   if (blocks_needed > cache.available_blocks())
     fail(ErrorKind::kResourceExhausted, "KV cache full: this batch needs {} more blocks of {} positions, {} are free",
          blocks_needed, cache.block_size(), cache.available_blocks());
   // From here on nothing fails: the cache's block tables stay as reserved until the batch is committed.
-  for (const DecoderInput& in : inputs) cache.reserve(in.seq, in.start, int(in.tokens.size()));
+  for (const DecoderInput& in : inputs) {
+    cache.reserve(in.seq, in.start, int(in.tokens.size()));
+    cache.bind_adapters(in.seq, in.start, lora_key(in.lora));
+  }
+  // Rows that run through the same LoRA adapters, as runs of consecutive inputs (the engine orders a batch by
+  // adapters): `begin`/`count` in the batch, `out_begin`/`out_count` among the rows whose logits are wanted (what
+  // the last layer carries on with).
+  struct LoraRows {
+    const LoraStack* stack;
+    int64_t begin, count, out_begin, out_count;
+  };
+  std::vector<LoraRows> lora_rows;
   for (const DecoderInput& in : inputs) {
     AttentionSpan s;
     s.q_begin = int64_t(ids.size());
@@ -162,10 +181,21 @@ std::vector<float> LlamaModel::forward(std::span<const DecoderInput> inputs, Dec
     s.kv_blocks = cache.block_table(in.seq).data();
     s.kv_block_rows = cache.block_size();
     spans.push_back(s);
+    const int64_t out_begin = int64_t(out_rows.size());
     for (size_t t = 0; t < in.tokens.size(); ++t) {
       ids.push_back(in.tokens[t]);
       positions.push_back(in.start + int32_t(t));
       if (in.all_logits || t + 1 == in.tokens.size()) out_rows.push_back(s.q_begin + int64_t(t));
+    }
+    if (!in.lora || in.lora->adapters.empty()) continue;
+    const int64_t out_count = int64_t(out_rows.size()) - out_begin;
+    LoraRows* last = lora_rows.empty() ? nullptr : &lora_rows.back();
+    if (last && last->begin + last->count == s.q_begin && last->out_begin + last->out_count == out_begin &&
+        (last->stack == in.lora || last->stack->adapters == in.lora->adapters)) {
+      last->count += s.q_count;
+      last->out_count += out_count;
+    } else {
+      lora_rows.push_back({in.lora, s.q_begin, s.q_count, out_begin, out_count});
     }
   }
   const int64_t T = int64_t(ids.size());
@@ -197,6 +227,26 @@ std::vector<float> LlamaModel::forward(std::span<const DecoderInput> inputs, Dec
   };
   const bool all_rows = int64_t(out_rows.size()) == T;
 
+  // out += scale · B·(A·x) for each adapter of each run of rows: y = W·x + Σ scale · B·(A·x) without merging.
+  // `gathered`: x and out hold only the rows whose logits are wanted (the last layer's).
+  std::map<int64_t, Act> lora_scratch;  // [T, rank], one per rank
+  auto add_lora = [&](Act out, Act x, int layer, LoraProjection p, bool gathered) {
+    for (const LoraRows& g : lora_rows) {
+      const int64_t begin = gathered ? g.out_begin : g.begin, count = gathered ? g.out_count : g.count;
+      if (count == 0) continue;
+      for (const LoraUse& u : g.stack->adapters) {
+        const PreparedLora::Factors* f = u.adapter->get(layer, p);
+        if (!f || u.scale == 0) continue;
+        auto it = lora_scratch.find(f->rank);
+        if (it == lora_scratch.end()) it = lora_scratch.emplace(f->rank, ws.act(T, f->rank)).first;
+        const Act t = it->second.slice_rows(0, count);
+        be.matmul(t, x.slice_rows(begin, count), *f->a);
+        be.scale(t, u.scale * f->scale);
+        be.matmul(out.slice_rows(begin, count), t, *f->b, nullptr, Backend::Epilogue::kAccumulate);
+      }
+    }
+  };
+
   // Scratch for one layer, reused by every layer (the workspace is a bump allocator: allocating per layer
   // would grow it by the activations of all layers, hundreds of MB for a 512-token batch).
   const Act h_buf = ws.act(T, E), q = ws.act(T, hp_.q_dim()), k = ws.act(T, hp_.kv_dim()),
@@ -210,6 +260,11 @@ std::vector<float> LlamaModel::forward(std::span<const DecoderInput> inputs, Dec
     be.matmul(q, h, *L.wq, L.bq.get());
     be.matmul(k, h, *L.wk, L.bk.get());
     be.matmul(v, h, *L.wv, L.bv.get());
+    if (!lora_rows.empty()) {
+      add_lora(q, h, l, LoraProjection::kQ, false);
+      add_lora(k, h, l, LoraProjection::kK, false);
+      add_lora(v, h, l, LoraProjection::kV, false);
+    }
     if (hp_.qk_norm) {
       be.rms_norm(q.reshape(hp_.head_dim), *L.q_norm, hp_.rms_eps);
       be.rms_norm(k.reshape(hp_.head_dim), *L.k_norm, hp_.rms_eps);
@@ -232,7 +287,9 @@ std::vector<float> LlamaModel::forward(std::span<const DecoderInput> inputs, Dec
       x = gather(x);
     }
     const int64_t n = x.rows;
+    const bool gathered = l + 1 == hp_.n_layer && !all_rows;
     be.matmul(x, attn, *L.wo, nullptr, Backend::Epilogue::kAccumulate);
+    if (!lora_rows.empty()) add_lora(x, attn, l, LoraProjection::kOutput, gathered);
 
     Act f = h_buf.slice_rows(0, n);
     be.copy(f, x);
@@ -240,8 +297,13 @@ std::vector<float> LlamaModel::forward(std::span<const DecoderInput> inputs, Dec
     Act g = g_buf.slice_rows(0, n), u = u_buf.slice_rows(0, n);
     be.matmul(g, f, *L.gate);
     be.matmul(u, f, *L.up);
+    if (!lora_rows.empty()) {
+      add_lora(g, f, l, LoraProjection::kGate, gathered);
+      add_lora(u, f, l, LoraProjection::kUp, gathered);
+    }
     be.swiglu(g, u);
     be.matmul(x, g, *L.down, nullptr, Backend::Epilogue::kAccumulate);
+    if (!lora_rows.empty()) add_lora(x, g, l, LoraProjection::kDown, gathered);
   }
   for (const DecoderInput& in : inputs) cache.commit(in.seq, in.start, in.tokens);
 

@@ -60,7 +60,8 @@ void save_sequence(DecoderCache& cache, int seq, std::span<const int32_t> tokens
   }
 }
 
-SavedSequence load_sequence(DecoderCache& cache, int seq, uint64_t model_fingerprint, const std::string& path) {
+SavedSequence load_sequence(DecoderCache& cache, int seq, uint64_t model_fingerprint, const std::string& path,
+                            uint64_t adapter_key) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(ErrorKind::kNotFound, "{}: no saved sequence there", path);
   const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -72,6 +73,7 @@ SavedSequence load_sequence(DecoderCache& cache, int seq, uint64_t model_fingerp
   if (cache.blocks_needed(seq, 0, int(n)) > cache.available_blocks())
     fail(ErrorKind::kResourceExhausted, "{}: the KV cache has no room for {} saved positions", path, n);
   cache.reserve(seq, 0, int(n));
+  cache.bind_adapters(seq, 0, adapter_key);
   // Everything is checked: from here on nothing fails.
   const size_t row = row_bytes(cache.type(), cache.kv_dim());
   const auto runs = cache.row_runs(seq, 0, int(n));

@@ -72,6 +72,8 @@ Engine::~Engine() {
 std::shared_ptr<Job> Engine::submit(EngineRequest request) {
   auto job = std::make_shared<Job>();
   job->priority_ = request.priority;
+  job->lora_ = std::move(request.lora);
+  job->lora_key_ = lora_key(job->lora_.get());
   // Validates the prompt (empty, ids outside the vocabulary, longer than a slot) in the caller's thread.
   job->seq_ = std::make_unique<Sequence>(tok_, std::move(request.prompt), std::move(request.options),
                                          options_.context, std::move(request.on_text));
@@ -165,7 +167,7 @@ void Engine::admit() {
     const int slot = free_slot();
     if (slot == options_.slots) return;
     Sequence& seq = *job->seq_;
-    const int attached = cache_->attach_prefix(slot, seq.tokens());
+    const int attached = cache_->attach_prefix(slot, seq.tokens(), job->lora_key_);
     // Room for the rest of what it has to run now (its prompt, or what a preempted one recomputes), beyond the
     // blocks it attached; else it waits, and so does everything behind it (first come, first served).
     const int64_t rest = int64_t(seq.tokens().size()) - attached;
@@ -286,12 +288,16 @@ bool Engine::step(std::unique_lock<std::mutex>& lock) {
       for (const Planned& p : plan) draft_->release(p.job->slot_);
     }
   }
+  // Sequences with the same adapters side by side: the model runs each adapter once over their rows together.
+  std::stable_sort(plan.begin(), plan.end(),
+                   [](const Planned& a, const Planned& b) { return a.job->lora_key_ < b.job->lora_key_; });
   std::vector<DecoderInput> inputs;
   for (Planned& p : plan) {
     DecoderInput in;
     in.seq = p.job->slot_;
     in.start = p.step.start;
     in.tokens = p.step.tokens;
+    in.lora = p.job->lora_.get();
     if (!p.run.empty()) {
       in.tokens = p.run;
       in.all_logits = true;  // every guess is checked against the target's own logits

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "models/decoder.h"
+#include "models/lora.h"
 #include "runtime/sequence.h"
 #include "runtime/speculative.h"
 #include "tokenizers/tokenizer.h"
@@ -73,6 +74,9 @@ struct EngineRequest {
   GenerateOptions options;
   Priority priority = Priority::kInteractive;
   TextCallback on_text;  // each final piece of text; return false to cancel (scheduler thread)
+  // Run-time LoRA adapters for this request (models/lora.h; null: the base model). Requests with different
+  // adapters share steps; their KV cache blocks are never shared.
+  std::shared_ptr<const LoraStack> lora = nullptr;
 };
 
 // A submitted request. Shared by the caller and the engine; outlives either.
@@ -92,6 +96,8 @@ class Job {
   uint64_t id_ = 0;
   Priority priority_ = Priority::kInteractive;
   std::unique_ptr<Sequence> seq_;
+  std::shared_ptr<const LoraStack> lora_;
+  uint64_t lora_key_ = 0;  // lora_->key(), computed once
   int slot_ = -1;  // the cache slot while running
   mutable std::mutex mu_;
   std::condition_variable cv_;

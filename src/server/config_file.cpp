@@ -30,6 +30,20 @@ std::string string_field(const toml::node& v, const std::string& source, const s
   fail("{}: '{}' must be a string", where(source, v.source()), key);
 }
 
+// A string, or an array of strings, as a list.
+std::vector<std::string> strings_field(const toml::node& v, const std::string& source, const char* key,
+                                       const char* hint) {
+  std::vector<std::string> out;
+  if (v.is_string()) {
+    out.push_back(string_field(v, source, key));
+  } else if (const auto* a = v.as_array()) {
+    for (const toml::node& e : *a) out.push_back(string_field(e, source, key));
+  } else {
+    fail("{}: '{}' must be a string or an array of strings{}", where(source, v.source()), key, hint);
+  }
+  return out;
+}
+
 ModelSpec model_table(const toml::table& t, const std::string& source) {
   const std::string at = where(source, t.source());
   ModelSpec spec;
@@ -42,13 +56,7 @@ ModelSpec model_table(const toml::table& t, const std::string& source) {
       spec.id = string_field(v, source, "id");
       has_id = true;
     } else if (key == "aliases") {
-      if (v.is_string()) {
-        spec.aliases.push_back(string_field(v, source, key));
-      } else if (const auto* a = v.as_array()) {
-        for (const toml::node& e : *a) spec.aliases.push_back(string_field(e, source, "aliases"));
-      } else {
-        fail("{}: 'aliases' must be a string or an array of strings", where(source, v.source()));
-      }
+      spec.aliases = strings_field(v, source, "aliases", "");
     } else if (key == "ttl") {
       const auto* i = v.as_integer();
       if (!i || i->get() < 0) fail("{}: 'ttl' must be a number of seconds >= 0 (0: never unloaded)", where(source, v.source()));
@@ -62,12 +70,14 @@ ModelSpec model_table(const toml::table& t, const std::string& source) {
       if (!i || i->get() < 1 || i->get() > most)
         fail("{}: '{}' must be a whole number from 1 to {}", where(source, v.source()), key, most);
       (key == "parallel" ? spec.parallel : spec.context) = int(i->get());
+    } else if (key == "lora") {
+      spec.lora = strings_field(v, source, "lora", " ([NAME=]FILE[:SCALE])");
     } else if (key == "preload") {
       const auto* b = v.as_boolean();
       if (!b) fail("{}: 'preload' must be true or false", where(source, v.source()));
       spec.preload = b->get();
     } else {
-      fail("{}: unknown key '{}' in [[model]] (id, path, aliases, ttl, draft, parallel, context, preload)", where(source, v.source()), key);
+      fail("{}: unknown key '{}' in [[model]] (id, path, aliases, ttl, draft, parallel, context, lora, preload)", where(source, v.source()), key);
     }
   }
   if (spec.path.empty()) fail("{}: a [[model]] table needs a path", at);

@@ -5,7 +5,7 @@
 // the flags are not listed twice: read_config_file turns the keys into the command-line arguments
 // ("--port=8080") that the CLI parser takes with the real command line (whose flags win). Arrays give one
 // argument per element (`model = ["a.gguf", "b=c.gguf"]`), a table one "KEY=VALUE" argument per entry
-// (`[stack]` → --stack=chat=qwen). Two keys are more than a flag: `[[model]]` tables (id, path, aliases, ttl,
+// (`[stack]` → --stack=chat=qwen). Two keys are more than a flag: `[[model]]` tables (id, path, aliases, ttl, lora,
 // draft, preload) and `[stack]` as said.
 #pragma once
 

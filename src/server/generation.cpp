@@ -82,6 +82,27 @@ GenerateOptions base_options(const GenerationRequest& r) {
   return g;
 }
 
+// The adapters a request runs with: the ones it names (by the names the model loaded them under), else the
+// model's defaults. ApiError 400 naming an adapter the model does not have.
+std::shared_ptr<const LoraStack> request_lora(const DecoderEntry& model, const GenerationRequest& r) {
+  if (!r.lora) return model.default_lora;
+  if (r.lora->empty()) return nullptr;
+  auto stack = std::make_shared<LoraStack>();
+  for (const GenerationRequest::Lora& l : *r.lora) {
+    const auto it = model.adapters.find(l.name);
+    if (it == model.adapters.end()) {
+      std::string names;
+      for (const auto& [name, use] : model.adapters) names += (names.empty() ? "" : ", ") + name;
+      throw ApiError(400,
+                     fmt::format("lora: model '{}' has no LoRA adapter '{}' (it has: {})", model.id, l.name,
+                                 names.empty() ? "none" : names),
+                     "lora", "lora_not_found");
+    }
+    stack->adapters.push_back({it->second.adapter, l.scale.value_or(it->second.scale)});
+  }
+  return stack;
+}
+
 uint64_t base_seed(const GenerationRequest& r) {
   if (r.seed) return uint64_t(*r.seed);
   std::random_device rd;
@@ -148,6 +169,7 @@ std::shared_ptr<Job> submit(Engine& engine, const GenerationPlan& plan, const Ch
   req.prompt = c.prompt;
   req.options = c.options;
   req.priority = plan.priority;
+  req.lora = plan.lora;
   req.on_text = [progress = plan.progress, on_text = std::move(on_text)](std::string_view text,
                                                                          std::span<const GeneratedToken> logprobs) {
     if (progress->first_text_ns.load(std::memory_order_relaxed) == 0) {
@@ -175,6 +197,7 @@ GenerationPlan plan_chat(const DecoderEntry& model, const ChatRequest& r, const 
   plan.endpoint = Endpoint::kChat;
   plan.header = {response_id("chatcmpl"), unix_now(), model_id, nullptr};
   plan.include_usage = r.include_usage;
+  plan.lora = request_lora(model, r);
   nlohmann::ordered_json messages = r.messages;
   std::optional<nlohmann::ordered_json> tools;
   std::optional<ToolCallSyntax> syntax;
@@ -209,6 +232,7 @@ GenerationPlan plan_completion(const DecoderEntry& model, const CompletionReques
   plan.endpoint = Endpoint::kCompletion;
   plan.header = {response_id("cmpl"), unix_now(), model_id, nullptr};
   plan.include_usage = r.include_usage;
+  plan.lora = request_lora(model, r);
   const auto grammar = request_grammar(r, "");
   for (size_t p = 0; p < r.prompts.size(); ++p) {
     // As `hearth run`: the text is text; special-token strings in it are not turned into control tokens.

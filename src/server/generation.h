@@ -50,6 +50,7 @@ struct GenerationPlan {
   std::vector<ChoicePlan> choices;
   bool include_usage = false;
   Priority priority = Priority::kInteractive;
+  std::shared_ptr<const LoraStack> lora;  // the request's run-time LoRA adapters (null: none)
   std::shared_ptr<GenerationProgress> progress = std::make_shared<GenerationProgress>();
 };
 

@@ -152,6 +152,28 @@ struct Slot {
   bool removed = false;  // dropped by a reload: unloaded as soon as idle
 };
 
+// Loads a text model's run-time LoRA adapters, each "[NAME=]FILE[:SCALE]": NAME= when an '=' comes before the first
+// '/'. An adapter without a name is applied by default (to requests that name none) and is named by its file.
+void load_adapters(DecoderEntry& d, const std::vector<std::string>& specs,
+                   const std::function<void(const std::string&)>& log) {
+  auto defaults = std::make_shared<LoraStack>();
+  for (const std::string& text : specs) {
+    const size_t eq = text.find('='), slash = text.find('/');
+    const bool named = eq != std::string::npos && eq > 0 && (slash == std::string::npos || eq < slash);
+    const LoraSpec spec = parse_lora_spec(named ? text.substr(eq + 1) : text);
+    std::string name = named ? text.substr(0, eq) : std::filesystem::path(spec.path).stem().string();
+    if (name.empty()) name = std::filesystem::path(spec.path).parent_path().filename().string();  // "dir/"
+    if (d.adapters.count(name)) fail("model '{}': two LoRA adapters are named '{}'", d.id, name);
+    LoraUse use{std::make_shared<PreparedLora>(load_lora_adapter(spec.path, *d.session.weights), *d.session.model),
+                spec.scale};
+    log(fmt::format("model '{}': LoRA adapter '{}' from {} (scale {}{})", d.id, name, spec.path, spec.scale,
+                    named ? "" : ", applied by default"));
+    if (!named) defaults->adapters.push_back(use);
+    d.adapters.emplace(name, std::move(use));
+  }
+  if (!defaults->adapters.empty()) d.default_lora = std::move(defaults);
+}
+
 }  // namespace
 
 struct ModelSet::Impl : std::enable_shared_from_this<ModelSet::Impl> {
@@ -390,6 +412,7 @@ struct ModelSet::Impl : std::enable_shared_from_this<ModelSet::Impl> {
           d->draft_path = draft_path;
         }
       }
+      load_adapters(*d, spec.lora.empty() ? o.lora : spec.lora, [&](const std::string& line) { log(line); });
       d->engine = std::make_unique<Engine>(*d->session.model, *d->session.tokenizer, eo);
       loaded->cache_bytes = d->engine->cache_bytes();
       loaded->decoder = std::move(d);

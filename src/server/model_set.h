@@ -52,6 +52,7 @@ struct ModelSetOptions {
   int budget_wait_seconds = 30;
   std::string draft;     // text models' draft (ID or PATH) unless their spec names one; "": the stack's draft role
   int draft_max = 4;     // tokens the draft guesses per step
+  std::vector<std::string> lora;  // text models' run-time LoRA adapters ([NAME=]FILE[:SCALE]) unless their spec names some
   std::string models_dir;  // scanned for models loaded on demand ("": none)
   std::map<std::string, std::string> stack;  // role -> model id or alias
   // One line per event (load, unload, eviction, a draft left out); default: stderr, prefixed "hearth: ".
@@ -68,6 +69,10 @@ struct DecoderEntry {
   std::unique_ptr<DecoderSession> draft;  // the engine's draft model (declared before the engine: it outlives it)
   std::string draft_path;
   std::unique_ptr<Engine> engine;
+  // Run-time LoRA adapters (docs/server.md), loaded with the model: by name, with the scale they were given; and
+  // the ones a request that names none runs with (null: the base model).
+  std::map<std::string, LoraUse> adapters;
+  std::shared_ptr<const LoraStack> default_lora;
 };
 
 struct EncoderEntry {

@@ -19,6 +19,8 @@ struct ModelSpec {
   std::optional<int> parallel;        // text models: engine slots (sequences run together); unset: the set's
   std::optional<int> context;         // text models: positions per sequence; unset: the set's
   bool preload = true;                // loaded by preload() (at start); false: on first use (the models folder)
+  // Text models: run-time LoRA adapters, each "[NAME=]FILE[:SCALE]" (docs/server.md); empty: the set's.
+  std::vector<std::string> lora;
 };
 
 // "PATH" or "ALIAS=PATH" (an '=' before the first '/' marks an alias, so a path holding '=' still works).

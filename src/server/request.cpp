@@ -221,6 +221,36 @@ void unsupported_if_present(const Json& j, const char* name, const char* what) {
   if (field(j, name)) throw ApiError(400, fmt::format("{} {} not supported yet", name, what), name, "unsupported");
 }
 
+// "lora": [{"name": "x", "scale": 0.5}, "y", ...] (a bare string: a name at its loaded scale).
+std::optional<std::vector<GenerationRequest::Lora>> get_lora(const Json& j) {
+  const Json* v = field(j, "lora");
+  if (!v) return std::nullopt;
+  if (!v->is_array()) bad("lora", "lora must be an array of adapters, e.g. [{\"name\": \"formal\", \"scale\": 0.5}]");
+  if (v->size() > 16) bad("lora", "lora takes at most 16 adapters");
+  std::vector<GenerationRequest::Lora> out;
+  for (size_t i = 0; i < v->size(); ++i) {
+    const Json& e = (*v)[i];
+    const std::string at = fmt::format("lora[{}]", i);
+    GenerationRequest::Lora l;
+    if (e.is_string()) {
+      l.name = e.get<std::string>();
+    } else if (e.is_object()) {
+      if (!e.contains("name") || !e["name"].is_string()) bad(at + ".name", at + ".name must be a string");
+      l.name = e["name"].get<std::string>();
+      if (const Json* s = field(e, "scale")) {
+        if (!s->is_number() || !(s->get<double>() >= -100 && s->get<double>() <= 100))
+          bad(at + ".scale", at + ".scale must be a number between -100 and 100");
+        l.scale = s->get<float>();
+      }
+    } else {
+      bad(at, at + " must be an adapter name or an object {\"name\", \"scale\"}");
+    }
+    if (l.name.empty()) bad(at + ".name", at + ".name must not be empty");
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
 void parse_generation(const Json& j, GenerationRequest& r) {
   r.model = get_string(j, "model", true);
   r.temperature = get_number(j, "temperature", r.temperature, 0, 2);
@@ -245,6 +275,7 @@ void parse_generation(const Json& j, GenerationRequest& r) {
     r.json_max_items = int(get_integer(*b, "max_items", 0, 4096).value_or(-1));
   }
   r.priority = get_priority(j);
+  r.lora = get_lora(j);
 }
 
 // A message's content as one string: a string, or an array of {"type": "text", "text": ...} parts, concatenated

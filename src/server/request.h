@@ -46,6 +46,14 @@ struct GenerationRequest {
   int json_max_string_length = -1;
   int json_max_items = -1;
   RequestPriority priority = RequestPriority::kUnset;
+  // hearth's extension "lora" (docs/server.md): the run-time LoRA adapters to apply, by the names the server loaded
+  // them under, in order, each with a scale (absent: the one it was loaded with). Unset: the model's default
+  // adapters; an empty list: none.
+  struct Lora {
+    std::string name;
+    std::optional<float> scale;
+  };
+  std::optional<std::vector<Lora>> lora;
 };
 
 enum class ToolChoice { kNone, kAuto, kRequired, kNamed };

@@ -45,6 +45,7 @@ ttl = 600
 draft = "tiny"
 parallel = 8
 context = 2048
+lora = ["formal=/adapters/formal.gguf:0.5", "/adapters/pirate"]
 
 [[model]]
 id = "bge"
@@ -60,6 +61,8 @@ preload = false
   EXPECT_EQ(c.models[0].parallel, 8);
   EXPECT_EQ(c.models[0].context, 2048);
   EXPECT_FALSE(c.models[1].parallel.has_value());
+  EXPECT_EQ(c.models[0].lora, (std::vector<std::string>{"formal=/adapters/formal.gguf:0.5", "/adapters/pirate"}));
+  EXPECT_TRUE(c.models[1].lora.empty());
   EXPECT_TRUE(c.models[0].preload);
   EXPECT_EQ(c.models[1].id, "bge");
   EXPECT_EQ(c.models[1].aliases, std::vector<std::string>{"embedder"});

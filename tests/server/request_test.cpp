@@ -117,6 +117,27 @@ TEST(ServerRequest, ResponseFormatGrammarAndLogitBias) {
   EXPECT_EQ(error_of(chat, "{" + m + R"(,"logit_bias":[1]})").second, "logit_bias");
 }
 
+TEST(ServerRequest, LoraAdapters) {
+  const std::string m = R"("model":"m","prompt":"hi")";
+  EXPECT_FALSE(parse_completion_request("{" + m + "}").lora.has_value());
+  EXPECT_TRUE(parse_completion_request("{" + m + R"(,"lora":[]})").lora->empty());
+  const CompletionRequest r =
+      parse_completion_request("{" + m + R"(,"lora":["a",{"name":"b","scale":-0.5},{"name":"c"}]})");
+  ASSERT_EQ(r.lora->size(), 3u);
+  EXPECT_EQ((*r.lora)[0].name, "a");
+  EXPECT_FALSE((*r.lora)[0].scale.has_value());
+  EXPECT_EQ((*r.lora)[1].scale, -0.5f);
+  EXPECT_EQ((*r.lora)[2].name, "c");
+  EXPECT_EQ(error_of(completion, "{" + m + R"(,"lora":"a"})").second, "lora");
+  EXPECT_EQ(error_of(completion, "{" + m + R"(,"lora":[{"scale":1}]})").second, "lora[0].name");
+  EXPECT_EQ(error_of(completion, "{" + m + R"(,"lora":[{"name":"a","scale":"x"}]})").second, "lora[0].scale");
+  EXPECT_EQ(error_of(completion, "{" + m + R"(,"lora":[{"name":"a","scale":1000}]})").second, "lora[0].scale");
+  EXPECT_EQ(error_of(completion, "{" + m + R"(,"lora":[""]})").second, "lora[0].name");
+  EXPECT_EQ(error_of(completion, "{" + m + R"(,"lora":[7]})").second, "lora[0]");
+  const std::string c = R"("model":"m","messages":[{"role":"user","content":"hi"}])";
+  EXPECT_EQ(parse_chat_request("{" + c + R"(,"lora":["a"]})").lora->at(0).name, "a");
+}
+
 TEST(ServerRequest, Completions) {
   const CompletionRequest r = parse_completion_request(R"({"model":"m","prompt":["a","b"],"echo":true,"logprobs":2})");
   EXPECT_EQ(r.prompts.size(), 2u);
