@@ -12,6 +12,7 @@
 #include "cli/command.h"
 #include "core/error.h"
 #include "core/utf8.h"
+#include "models/decoder_embedding.h"
 #include "models/registry.h"
 #include "runtime/embedder.h"
 #include "runtime/session.h"
@@ -49,7 +50,8 @@ int record(const Options& o, std::shared_ptr<const Weights> weights) {
   const std::vector<std::string> prompts =
       o.prompts.empty() ? default_validation_prompts() : read_prompt_file(o.prompts);
   Reference ref;
-  if (is_decoder_architecture(weights->architecture())) {
+  // A decoder that declares an embedding pooling is an embedding model (Qwen3-Embedding): its reference is vectors.
+  if (is_decoder_architecture(weights->architecture()) && !declares_embedding_pooling(*weights)) {
     DecoderSession s = open_decoder(weights, o.threads);
     ref = record_decoder(*s.model, *s.tokenizer, prompts, o.record_options);
   } else {
@@ -75,7 +77,8 @@ int run_validate(const Options& o) {
     DecoderSession s = open_decoder(weights, o.threads);
     report = validate_decoder(*s.model, *s.tokenizer, ref, o.thresholds);
   } else {
-    Embedder embedder(weights, *shared_backend("auto", o.threads));
+    // The reference's pooling also lets a text generation model embed (a decoder validated as an embedder).
+    Embedder embedder(weights, *shared_backend("auto", o.threads), parse_pooling(ref.pooling));
     report = validate_embedder(embedder, ref, o.thresholds);
   }
   if (o.json) {

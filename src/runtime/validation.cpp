@@ -365,6 +365,22 @@ std::string format_report(const ValidationReport& r) {
   return out;
 }
 
+namespace {
+
+// The decoder figures, which a row (one prompt) and the report (all of them) both hold under the same names.
+template <typename Figures>
+void put_decoder_figures(nlohmann::ordered_json& j, const Figures& f) {
+  j["cosine_min"] = f.cos_min;
+  j["cosine_mean"] = f.cos_mean;
+  j["top1"] = f.top1;
+  j["positions"] = f.positions;
+  j["greedy_match"] = f.greedy_match;
+  j["greedy_total"] = f.greedy_total;
+  j["max_logprob_diff"] = f.max_logprob_diff;
+}
+
+}  // namespace
+
 std::string report_json(const ValidationReport& r) {
   nlohmann::ordered_json j;
   const bool decoder = r.kind == Reference::Kind::kDecoder;
@@ -378,13 +394,7 @@ std::string report_json(const ValidationReport& r) {
     x["tokens"] = row.n_tokens;
     x["tokens_match"] = row.tokens_match;
     if (decoder) {
-      x["cosine_min"] = row.cos_min;
-      x["cosine_mean"] = row.cos_mean;
-      x["top1"] = row.top1;
-      x["positions"] = row.positions;
-      x["greedy_match"] = row.greedy_match;
-      x["greedy_total"] = row.greedy_total;
-      x["max_logprob_diff"] = row.max_logprob_diff;
+      put_decoder_figures(x, row);
     } else {
       x["cosine"] = row.cos_min;
       x["max_abs_diff"] = row.max_abs_diff;
@@ -392,14 +402,11 @@ std::string report_json(const ValidationReport& r) {
     rows.push_back(std::move(x));
   }
   j["rows"] = std::move(rows);
-  j["cosine_min"] = r.cos_min;
-  j["cosine_mean"] = r.cos_mean;
   if (decoder) {
-    j["top1"] = r.top1;
-    j["positions"] = r.positions;
-    j["greedy_match"] = r.greedy_match;
-    j["greedy_total"] = r.greedy_total;
-    j["max_logprob_diff"] = r.max_logprob_diff;
+    put_decoder_figures(j, r);
+  } else {
+    j["cosine_min"] = r.cos_min;
+    j["cosine_mean"] = r.cos_mean;
   }
   nlohmann::ordered_json lat = nlohmann::ordered_json::array();
   for (const LatencyFigure& f : r.latency)
