@@ -74,7 +74,9 @@ int run_embed(const EmbedCliOptions& o) {
 CommandRegistration reg({"embed"}, "Embed texts (arguments, or one per line on stdin) as JSON Lines",
                         [](CLI::App& app) {
                           auto o = std::make_shared<EmbedCliOptions>();
-                          app.add_option("-m,--model", o->model, "Embedding model: an encoder, or a decoder embedder (GGUF file or model folder; default: USE lite)");
+                          app.add_option("-m,--model", o->model,
+                                         "Embedding model: an encoder or a decoder embedder (GGUF file or model folder; "
+                                         "default: USE lite)");
                           app.add_option("--pooling", o->pooling, "mean, cls, last or none (default: the model's)")
                               ->check(CLI::IsMember({"mean", "cls", "last", "none"}));
                           app.add_flag("--no-normalize", o->no_normalize, "Do not L2-normalize the embeddings");

@@ -104,7 +104,8 @@ CommandRegistration reg({"validate"},
                                          "*.embeddings.json)");
                           app.add_option("--record", o->record, "write a reference file from this model instead");
                           app.add_option("--prompts", o->prompts,
-                                         "with --record: prompts (or sentences), one per line (default: a built-in set)");
+                                         "with --record: prompts (or sentences), one per line "
+                                         "(default: a built-in set)");
                           app.add_option("--min-cosine", o->thresholds.min_cosine,
                                          "lowest cosine allowed at any position / sentence")
                               ->capture_default_str();

@@ -122,7 +122,8 @@ Reference read_embeddings(const Reader& r, const json& j) {
                                    vectors.size()));
   for (size_t i = 0; i < vectors.size(); ++i)
     if (vectors[i].empty() || vectors[i].size() != vectors[0].size())
-      r.bad(fmt::format("embeddings[{}]", i), fmt::format("{} values, expected {}", vectors[i].size(), vectors[0].size()));
+      r.bad(fmt::format("embeddings[{}]", i),
+            fmt::format("{} values, expected {}", vectors[i].size(), vectors[0].size()));
   if (j.contains("pooling")) ref.pooling = r.get<std::string>(j, "pooling", "top level");
   if (j.contains("normalize")) ref.normalized = r.get<std::string>(j, "normalize", "top level") == "l2";
   for (size_t i = 0; i < sentences.size(); ++i) ref.sentences.push_back({sentences[i], ids[i], vectors[i]});
@@ -148,7 +149,8 @@ Reference read_reference(const std::string& path) {
   else if (j.contains("embeddings")) ref = read_embeddings(r, j);
   else r.bad("top level", "neither a decoder reference ('prompts') nor an embeddings reference ('embeddings')");
   if (j.contains("model") && j["model"].is_string()) ref.model = j["model"].get<std::string>();
-  if (j.contains("architecture") && j["architecture"].is_string()) ref.architecture = j["architecture"].get<std::string>();
+  if (j.contains("architecture") && j["architecture"].is_string())
+    ref.architecture = j["architecture"].get<std::string>();
   if (j.contains("llama_cpp_commit") && j["llama_cpp_commit"].is_string())
     ref.producer = "llama.cpp " + j["llama_cpp_commit"].get<std::string>();
   else if (j.contains("producer") && j["producer"].is_string())

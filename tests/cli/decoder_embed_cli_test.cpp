@@ -18,18 +18,9 @@ namespace {
 std::vector<std::vector<float>> json_lines(const std::string& out) {
   std::vector<std::vector<float>> lines;
   std::istringstream in(out);
-  for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line).get<std::vector<float>>());
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(nlohmann::json::parse(line).get<std::vector<float>>());
   return lines;
-}
-
-double cosine(const std::vector<float>& a, const std::vector<double>& b) {
-  double ab = 0, aa = 0, bb = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    ab += a[i] * b[i];
-    aa += double(a[i]) * a[i];
-    bb += b[i] * b[i];
-  }
-  return ab / std::sqrt(aa * bb);
 }
 
 TEST(DecoderEmbedCli, EmbedsWithTheDeclaredPoolingAndTheQueryInstruction) {
@@ -49,13 +40,14 @@ TEST(DecoderEmbedCli, EmbedsWithTheDeclaredPoolingAndTheQueryInstruction) {
   const auto lines = json_lines(r.out);
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(lines[0].size(), 128u);
-  EXPECT_GE(cosine(lines[0], expected("Hello there")), 0.9999);  // bound: decoder_embedding_test.cpp
-  EXPECT_GE(cosine(lines[1], expected("The cat sat on the mat")), 0.9999);
+  EXPECT_GE(test::cosine_to_reference(lines[0], expected("Hello there")), 0.9999);  // bound: decoder_embedding_test.cpp
+  EXPECT_GE(test::cosine_to_reference(lines[1], expected("The cat sat on the mat")), 0.9999);
 
   const auto q = test::run_hearth("embed -m '" + path + "' --threads 1 --instruct 'Find the answer' 'Hello there'");
   ASSERT_EQ(q.code, 0) << q.err;
-  EXPECT_GE(cosine(json_lines(q.out)[0], expected("Instruct: Find the answer\nQuery:Hello there")), 0.9999);
-  EXPECT_LT(cosine(json_lines(q.out)[0], expected("Hello there")), 0.99);
+  EXPECT_GE(test::cosine_to_reference(json_lines(q.out)[0], expected("Instruct: Find the answer\nQuery:Hello there")),
+            0.9999);
+  EXPECT_LT(test::cosine_to_reference(json_lines(q.out)[0], expected("Hello there")), 0.99);
 }
 
 TEST(DecoderEmbedCli, ATextModelNeedsAnExplicitPooling) {
@@ -70,9 +62,10 @@ TEST(DecoderEmbedCli, ATextModelNeedsAnExplicitPooling) {
   const auto weights = Weights::open(test::llama_dev_f16());
   const test::ReferenceLlama ref(*weights);
   const auto tok = load_tokenizer(weights->metadata(), test::llama_dev_f16());
-  EXPECT_GE(cosine(json_lines(asked.out)[0],
-                   test::pool_and_normalize(ref.hidden_states(tok->encode("hello", true, false)), false)),
-            0.9999);
+  EXPECT_GE(
+      test::cosine_to_reference(json_lines(asked.out)[0],
+                                test::pool_and_normalize(ref.hidden_states(tok->encode("hello", true, false)), false)),
+      0.9999);
 }
 
 // A decoder that declares an embedding pooling is an embedding model to `validate --record` too: its reference

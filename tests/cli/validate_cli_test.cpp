@@ -149,7 +149,8 @@ TEST(ValidateCli, BadReferencesGiveOneErrorLine) {
   std::ofstream(dir / "missing.json") << R"({"prompts": [{"token_ids": [1, 2]}]})";
   expect_one_line_error(validate(m + " --reference '" + (dir / "missing.json") + "'"),
                         "prompts[0]: missing field 'positions'");
-  std::ofstream(dir / "lengths.json") << R"({"prompts": [{"token_ids": [1, 2], "positions": [{"top": [[5, 1.5]], "logsumexp": 2}]}]})";
+  std::ofstream(dir / "lengths.json")
+      << R"({"prompts": [{"token_ids": [1, 2], "positions": [{"top": [[5, 1.5]], "logsumexp": 2}]}]})";
   expect_one_line_error(validate(m + " --reference '" + (dir / "lengths.json") + "'"), "1 positions for 2 tokens");
   std::ofstream(dir / "types.json") << R"({"prompts": [{"token_ids": [1, "x"], "positions": []}]})";
   expect_one_line_error(validate(m + " --reference '" + (dir / "types.json") + "'"), "prompts[0].token_ids");

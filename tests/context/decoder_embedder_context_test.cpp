@@ -25,7 +25,6 @@ TEST(DecoderEmbedderContext, IndexesAndSearchesWithInstructedQueries) {
   o.data_dir = data.path();
   o.create = true;
   o.model = model;
-  o.threads = 1;
   OpenIndex opened(o);
   ContextIndex& index = opened.index();
   index.add_root(corpus.path(), {});
@@ -43,8 +42,8 @@ TEST(DecoderEmbedderContext, IndexesAndSearchesWithInstructedQueries) {
   const ChunkEmbedder& ce = *opened.embedder();
   EmbedderOptions instructed;
   instructed.instruction = "Given a web search query, retrieve relevant passages that answer the query";
-  // The same file on the index's backend (process-wide, 1 thread): the same vectors, bit for bit.
-  const Embedder embedder(Weights::open(model), *shared_backend("auto", 1));
+  // The same file on the index's backend (the process-wide one, as it is): the same vectors, bit for bit.
+  const Embedder embedder(Weights::open(model), *shared_backend("auto", 0));
   EXPECT_EQ(ce.embed_query("zebras", Priority::kInteractive), embedder.embed({"zebras"}, instructed).embeddings[0]);
   EXPECT_EQ(ce.embed({"zebras"}, Priority::kInteractive)[0], embedder.embed({"zebras"}).embeddings[0]);
 }

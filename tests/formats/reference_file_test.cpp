@@ -70,7 +70,8 @@ TEST(ReferenceFile, WrittenDecoderAndEmbeddingReferencesReadBackExactly) {
 
 TEST(ReferenceFile, EmbeddingsOfDifferentSizesAreCorrupt) {
   test::TempDir dir;
-  std::ofstream(dir / "bad.json") << R"({"sentences": ["a", "b"], "token_ids": [[1], [2]], "embeddings": [[1, 2], [3]]})";
+  std::ofstream(dir / "bad.json")
+      << R"({"sentences": ["a", "b"], "token_ids": [[1], [2]], "embeddings": [[1, 2], [3]]})";
   try {
     read_reference(dir / "bad.json");
     FAIL() << "accepted";

@@ -159,4 +159,15 @@ inline std::vector<double> pool_and_normalize(const std::vector<std::vector<doub
   return v;
 }
 
+// Cosine of a vector hearth gave and a reference one.
+inline double cosine_to_reference(const std::vector<float>& a, const std::vector<double>& b) {
+  double ab = 0, aa = 0, bb = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    ab += a[i] * b[i];
+    aa += double(a[i]) * a[i];
+    bb += b[i] * b[i];
+  }
+  return ab / std::sqrt(aa * bb);
+}
+
 }  // namespace hearth::test

@@ -29,16 +29,6 @@ Reply post(const ServerProcess& s, const std::string& path, const Json& body) {
   return {r->status, Json::parse(r->body, nullptr, false)};
 }
 
-double cosine(const std::vector<float>& a, const std::vector<double>& b) {
-  double ab = 0, aa = 0, bb = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    ab += a[i] * b[i];
-    aa += double(a[i]) * a[i];
-    bb += b[i] * b[i];
-  }
-  return ab / std::sqrt(aa * bb);
-}
-
 TEST(DecoderEmbeddingServer, OneDecoderServesChatAndEmbeddings) {
   HEARTH_REQUIRE_SHARED();
   TempDir dir;
@@ -57,16 +47,18 @@ TEST(DecoderEmbeddingServer, OneDecoderServesChatAndEmbeddings) {
   const Reply e = post(s, "/v1/embeddings", {{"model", "dec"}, {"input", {"Hello there", "The cat sat on the mat"}}});
   ASSERT_EQ(e.status, 200) << e.json.dump();
   ASSERT_EQ(e.json["data"].size(), 2u);
-  EXPECT_GE(cosine(e.json["data"][0]["embedding"].get<std::vector<float>>(), expected("Hello there")), 0.9999);
-  EXPECT_GE(cosine(e.json["data"][1]["embedding"].get<std::vector<float>>(), expected("The cat sat on the mat")),
+  EXPECT_GE(cosine_to_reference(e.json["data"][0]["embedding"].get<std::vector<float>>(), expected("Hello there")),
             0.9999);
+  EXPECT_GE(
+      cosine_to_reference(e.json["data"][1]["embedding"].get<std::vector<float>>(), expected("The cat sat on the mat")),
+      0.9999);
 
   // hearth's extension: the inputs are queries for a task.
   const Reply q =
       post(s, "/v1/embeddings", {{"model", "dec"}, {"input", "Hello there"}, {"instruction", "Find the answer"}});
   ASSERT_EQ(q.status, 200) << q.json.dump();
-  EXPECT_GE(cosine(q.json["data"][0]["embedding"].get<std::vector<float>>(),
-                   expected("Instruct: Find the answer\nQuery:Hello there")),
+  EXPECT_GE(cosine_to_reference(q.json["data"][0]["embedding"].get<std::vector<float>>(),
+                                expected("Instruct: Find the answer\nQuery:Hello there")),
             0.9999);
   EXPECT_EQ(post(s, "/v1/embeddings", {{"model", "dec"}, {"input", {1, 2, 3}}, {"instruction", "x"}}).status, 400);
 
@@ -82,7 +74,8 @@ TEST(DecoderEmbeddingServer, OneDecoderServesChatAndEmbeddings) {
       post(s, "/v1/completions", {{"model", "dec"}, {"prompt", "Hello"}, {"max_tokens", 4}, {"temperature", 0}});
   EXPECT_EQ(completion.status, 200) << completion.json.dump();
   // And embeddings again after generation: the engine's cache and the embedder's passes do not disturb each other.
-  const Reply again = post(s, "/v1/embeddings", {{"model", "dec"}, {"input", {"Hello there", "The cat sat on the mat"}}});
+  const Reply again =
+      post(s, "/v1/embeddings", {{"model", "dec"}, {"input", {"Hello there", "The cat sat on the mat"}}});
   ASSERT_EQ(again.status, 200);
   EXPECT_EQ(again.json["data"], e.json["data"]);
 
@@ -102,8 +95,8 @@ TEST(DecoderEmbeddingServer, EmbeddingFlagMakesEveryTextModelEmbed) {
   const ReferenceLlama ref(*weights);
   const auto tok = load_tokenizer(weights->metadata(), llama_dev_f16());
   // No declared pooling: the last token's (docs/embeddings.md).
-  EXPECT_GE(cosine(e.json["data"][0]["embedding"].get<std::vector<float>>(),
-                   pool_and_normalize(ref.hidden_states(tok->encode("Hello there", true, false)), true)),
+  EXPECT_GE(cosine_to_reference(e.json["data"][0]["embedding"].get<std::vector<float>>(),
+                                pool_and_normalize(ref.hidden_states(tok->encode("Hello there", true, false)), true)),
             0.9999);
   EXPECT_EQ(post(s, "/v1/completions", {{"model", "plain"}, {"prompt", "Hello"}, {"max_tokens", 2}}).status, 200);
 }
