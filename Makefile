@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 APT_PACKAGES := build-essential cmake pkg-config clang libclang-rt-14-dev googletest libgtest-dev libgmock-dev \
   g++-aarch64-linux-gnu \
   libbenchmark-dev nlohmann-json3-dev libfmt-dev libcli11-dev libpcre2-dev libutf8proc-dev \
-  libcpp-httplib-dev libtomlplusplus-dev \
+  libcpp-httplib-dev libtomlplusplus-dev libcurl4-openssl-dev tmux \
   libsqlite3-dev libhnswlib-dev libpoppler-cpp-dev ghostscript chromium
 NODE_DIR := $(BUILD)/node
 

@@ -113,7 +113,10 @@ std::shared_ptr<Request> Engine::submit(GenerationRequest request) {
     auto impl = std::make_unique<Request::Impl>();
     impl->core = core_;
     impl->job = core_->engine.submit(
-        {std::move(prompt), std::move(g), internal_priority(request.priority), std::move(request.on_text)});
+        {std::move(prompt), std::move(g), internal_priority(request.priority),
+         [on_text = std::move(request.on_text)](std::string_view text, std::span<const GeneratedToken>) {
+           return !on_text || on_text(text);
+         }});
     return std::make_shared<Request>(std::move(impl));
   });
 }

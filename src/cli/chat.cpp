@@ -98,7 +98,7 @@ int run_chat(const Options& o) {
     if (int64_t(ids.size()) >= cache->n_ctx())
       fail(ErrorKind::kResourceExhausted, "the conversation ({} tokens) no longer fits the context of {} (use --ctx)",
            ids.size(), cache->n_ctx());
-    const GenerateResult r = gen.generate(ids, g, [](std::string_view text) {
+    const GenerateResult r = gen.generate(ids, g, [](std::string_view text, std::span<const GeneratedToken>) {
       std::fwrite(text.data(), 1, text.size(), stdout);
       std::fflush(stdout);
       return true;

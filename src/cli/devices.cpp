@@ -3,12 +3,12 @@
 
 #include "backends/registry.h"
 #include "cli/command.h"
+#include "cli/devices.h"
 #include "core/cpu_features.h"
 
 namespace hearth::cli {
-namespace {
 
-int run_devices() {
+void print_devices() {
   const CpuInfo& cpu = cpu_info();
   fmt::print("CPU: {} ({}), {} physical cores, {} logical CPUs, {:.1f} GiB memory\n", cpu.model_name, cpu.arch,
              cpu.physical_cores, cpu.logical_cpus, double(cpu.memory_bytes) / (1024.0 * 1024 * 1024));
@@ -19,6 +19,12 @@ int run_devices() {
   for (const auto& b : list_backends()) {
     fmt::print("  {:<8} {}  {}\n", b.name, b.available ? "available  " : "unavailable", b.detail);
   }
+}
+
+namespace {
+
+int run_devices() {
+  print_devices();
   return 0;
 }
 

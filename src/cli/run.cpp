@@ -61,7 +61,7 @@ int run_one(const Options& o, const std::string& prompt) {
     fmt::print("{}", prompt);
     std::fflush(stdout);
   }
-  auto print = [](std::string_view text) {
+  auto print = [](std::string_view text, std::span<const GeneratedToken>) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
     return true;

@@ -38,7 +38,7 @@ struct ServeOptions {
   std::vector<std::string> stack;  // ROLE=NAME
   std::string host = "127.0.0.1";
   int port = 8080, threads = 0, parallel = 4, ctx = 0, max_queued = 64, drain_seconds = 30, http_threads = 0;
-  int draft_max = 4;
+  int draft_max = 4, budget_wait = 30;
   int64_t idle_ttl = 0;
   size_t max_body_bytes = 8u << 20;
   std::vector<server::ModelSpec> model_tables;  // [[model]] tables of the configuration file
@@ -74,6 +74,9 @@ void add_serve_options(CLI::App& app, ServeOptions& o) {
   app.add_flag("--embedding", o.embedding,
                "text models also serve /v1/embeddings from the same loaded weights (pooling: the file's, else the last "
                "token's); a file that declares mean or last pooling (Qwen3-Embedding) always does");
+  app.add_option("--budget-wait", o.budget_wait,
+                 "seconds a model's load waits for models in use to finish when they hold the memory budget, then 503")
+      ->capture_default_str()->check(CLI::Range(0, 3600));
   app.add_option("--stack", o.stack, "ROLE=MODEL: the model a role names (chat, embed, rerank, draft; repeatable)");
   app.add_option("--api-key", o.api_keys, "require Authorization: Bearer KEY on /v1/*, /metrics and /admin/* (repeatable)");
   app.add_option("--api-key-file", o.api_key_files,
@@ -172,6 +175,7 @@ server::ModelSetOptions model_set_options(const ServeOptions& o) {
   mo.max_queued = o.max_queued;
   mo.idle_ttl = o.idle_ttl;
   mo.memory_budget = server::parse_byte_size(o.memory_budget);
+  mo.budget_wait_seconds = o.budget_wait;
   mo.draft = o.draft;
   mo.draft_max = o.draft_max;
   mo.models_dir = o.models_dir;

@@ -13,12 +13,19 @@
 #include "core/error.h"
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
+#include "hub/hub_cache.h"
 
 namespace hearth {
 
 std::unique_ptr<Weights> Weights::open(const std::string& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) fail(errno_kind(errno), "{}: cannot open: {}", path, std::strerror(errno));
+  if (::stat(path.c_str(), &st) != 0) {
+    const int err = errno;
+    // Not a path, but a model pulled from the Hugging Face Hub ("OWNER/REPO:Q4_K_M"): its file in the hub cache.
+    if (err == ENOENT)
+      if (const auto ref = hub::parse_hub_ref(path)) return open(hub::resolve_cached(*ref));
+    fail(errno_kind(err), "{}: cannot open: {}", path, std::strerror(err));
+  }
   if (S_ISDIR(st.st_mode)) return load_hf_folder(path);
   // FIFOs and devices could block or never end; only regular files can be models.
   if (!S_ISREG(st.st_mode)) fail("{}: not a GGUF file or model folder", path);
@@ -85,7 +92,18 @@ const uint8_t* Weights::own_bytes(const void* bytes, size_t n) {
   return static_cast<const uint8_t*>(p);
 }
 
-void Weights::add_tensor(WeightTensor t) { tensors_.push_back(std::move(t)); }
+void Weights::add_tensor(WeightTensor t) {
+  // A file may leave data at an address its type may not be read from (GGUF's general.alignment 1, 2 or 4 is a
+  // valid power of two; safetensors' offsets are any byte): such a tensor is copied once into aligned memory
+  // instead of being used in place. A type needs the alignment an array of its blocks gives each block: the
+  // largest power of two dividing its size, at most 8 (the widest scalar in any layout).
+  const auto traits = dtype_traits(uint32_t(t.type));
+  const size_t type_size = traits ? traits->type_size : 1;
+  const uintptr_t needed = std::min<uintptr_t>(8, type_size & (~type_size + 1));
+  if (t.nbytes != 0 && t.data != nullptr && reinterpret_cast<uintptr_t>(t.data) % needed != 0)
+    t.data = own_bytes(t.data, t.nbytes);
+  tensors_.push_back(std::move(t));
+}
 
 namespace {
 

@@ -62,6 +62,7 @@ class Weights {
   void keep_alive(std::shared_ptr<const void> storage) { storage_.push_back(std::move(storage)); }
   // Copies `bytes` into storage owned by this object and returns a pointer to it (64-byte aligned).
   const uint8_t* own_bytes(const void* bytes, size_t n);
+  // Tensor data at an address its type may not be read from is copied into storage this object owns.
   void add_tensor(WeightTensor t);
 
  private:

@@ -142,7 +142,9 @@ Sequence::Step Sequence::next_step(int max_tokens) const {
 void Sequence::emit(const std::string& text) {
   if (text.empty() || finished()) return;
   result_.text += text;
-  if (on_text_ && !on_text_(text)) cancel();
+  const std::span<const GeneratedToken> logprobs = std::span<const GeneratedToken>(result_.logprobs).subspan(logprobs_emitted_);
+  logprobs_emitted_ = result_.logprobs.size();
+  if (on_text_ && !on_text_(text, logprobs)) cancel();
 }
 
 void Sequence::finish(FinishReason reason, bool flush_text) {

@@ -110,8 +110,11 @@ struct GenerateResult {
 // How many leading tokens a and b share: what a cache holding `a` can keep when it is to hold `b`.
 size_t common_prefix(std::span<const int32_t> a, std::span<const int32_t> b);
 
-// Called with each piece of text as it becomes final; return false to stop generating.
-using TextCallback = std::function<bool(std::string_view)>;
+// Called with each piece of text as it becomes final, and the log-probabilities of the tokens sampled since the
+// previous piece (empty unless options.top_logprobs >= 0; a piece may complete several tokens' text, and tokens
+// whose text never becomes final — an end-of-generation token, a stop string — are in the result only);
+// return false to stop generating.
+using TextCallback = std::function<bool(std::string_view text, std::span<const GeneratedToken> logprobs)>;
 
 class Sequence {
  public:
@@ -176,6 +179,7 @@ class Sequence {
   StreamDecoder decoder_;
   StopStrings stops_;
   TextCallback on_text_;
+  size_t logprobs_emitted_ = 0;  // result_.logprobs already passed to on_text_
   std::atomic<bool> cancel_requested_{false};
   GenerateResult result_;
   Clock::time_point created_ = Clock::now(), first_token_{};

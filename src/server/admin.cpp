@@ -8,7 +8,9 @@
 #include "backends/registry.h"
 #include "core/cpu_features.h"
 #include "formats/weights.h"
+#include "hub/hub_client.h"
 #include "server/api_error.h"
+#include "server/sse.h"
 
 #ifndef HEARTH_VERSION
 #define HEARTH_VERSION "unknown"
@@ -224,6 +226,60 @@ Json admin_load(ModelSet& models, const std::string& body) {
   }
   models.load(name);
   return model_status_json(models.info(name));
+}
+
+PullRequest parse_pull_request(const std::string& body) {
+  const std::string name = model_name(body);
+  const auto ref = hub::parse_hub_ref(name);
+  if (!ref)
+    throw ApiError(400, fmt::format("'{}' is not a Hugging Face model name: expected OWNER/REPO or OWNER/REPO:QUANT", name),
+                   "model");
+  PullRequest r{*ref};
+  const Json j = Json::parse(body);
+  if (j.contains("revision")) {
+    if (!j["revision"].is_string() || j["revision"].get<std::string>().empty())
+      throw ApiError(400, "'revision' must be a branch, tag or commit (a non-empty string)", "revision");
+    r.revision = j["revision"].get<std::string>();
+  }
+  return r;
+}
+
+void admin_pull(const PullRequest& request, const std::function<bool(const std::string&)>& send) {
+  const std::string model = request.ref.text();
+  try {
+    const hub::PullResult r = hub::pull(request.ref, request.revision, hub::hub_options_from_env(),
+                                        [&](const hub::PullProgress& p) {
+      Json e = {{"object", "hearth.pull"}, {"model", model}};
+      if (p.stage == hub::PullProgress::Stage::kResolving) {
+        e["status"] = "resolving";
+      } else if (p.stage == hub::PullProgress::Stage::kDownloading) {
+        e["status"] = "downloading";
+        e["file"] = p.file;
+        e["file_index"] = p.file_index;
+        e["file_count"] = p.file_count;
+        e["completed"] = p.done;
+        e["total"] = p.total;
+        e["resumed_from"] = p.resumed_from;
+        e["bytes_per_second"] = p.bytes_per_second;
+      } else {
+        return true;  // the success event below says it
+      }
+      return send(sse_event(e));
+    });
+    send(sse_event(Json{{"object", "hearth.pull"},
+                        {"model", model},
+                        {"status", "success"},
+                        {"path", r.path},
+                        {"commit", r.commit},
+                        {"files", r.files},
+                        {"files_downloaded", r.files_downloaded},
+                        {"bytes_downloaded", r.bytes_downloaded}}));
+  } catch (const Error& e) {
+    send(sse_event(error_body(e.what(), http_status(e.kind()))));
+  } catch (const std::exception& e) {
+    send(sse_event(error_body(fmt::format("internal error: {}", e.what()), 500)));
+  }
+  send(std::string(kSseDone));
 }
 
 Json admin_unload(ModelSet& models, const std::string& body) {

@@ -8,13 +8,17 @@
 //                              with their metadata
 //   POST /admin/models/load    admin_load {"model": NAME}: loads it (waits for the load) and returns its status
 //   POST /admin/models/unload  admin_unload {"model": NAME}: unloads it now; 409 while requests use it
+//   POST /admin/models/pull    admin_pull {"model": "OWNER/REPO[:QUANT]", "revision"?: REV}: downloads it from the
+//                              Hugging Face Hub into the hub cache, streaming its progress as server-sent events
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 
+#include "hub/hub_ref.h"
 #include "server/model_set.h"
 #include "server/responses.h"
 
@@ -65,6 +69,21 @@ Json admin_models(ModelSet& models);
 // body without one, 404 for an unknown model; load's errors as ModelSet::decoder, unload's 409 while in use.
 Json admin_load(ModelSet& models, const std::string& body);
 Json admin_unload(ModelSet& models, const std::string& body);
+
+// POST /admin/models/pull's body checked: ApiError 400 for a body without a Hub name ("OWNER/REPO[:QUANT]") or with a
+// revision that is not a string.
+struct PullRequest {
+  hub::HubRef ref;
+  std::string revision = "main";
+};
+PullRequest parse_pull_request(const std::string& body);
+
+// Runs the pull, handing `send` each server-sent event (sse_event framing): {"status": "resolving"}, then
+// {"status": "downloading", file, file_index, file_count, completed, total, resumed_from, bytes_per_second} about
+// ten times a second per file, then {"status": "success", model, path, commit, files, files_downloaded,
+// bytes_downloaded}, or an OpenAI error body ({"error": {...}}) if it failed; always "data: [DONE]" last. `send`
+// returning false (the client left) cancels the pull; the partial download stays to be resumed.
+void admin_pull(const PullRequest& request, const std::function<bool(const std::string&)>& send);
 
 // /v1/models: every known model, loaded or not.
 Json models_list_json(const ModelSet& models);

@@ -55,12 +55,19 @@ ModelSpec model_table(const toml::table& t, const std::string& source) {
       spec.ttl_seconds = i->get();
     } else if (key == "draft") {
       spec.draft = string_field(v, source, "draft");
+    } else if (key == "parallel" || key == "context") {
+      // Bounds as the flags': a slot count the engine can schedule, a context a KV cache can be sized for.
+      const int64_t most = key == "parallel" ? 256 : (int64_t(1) << 20);
+      const auto* i = v.as_integer();
+      if (!i || i->get() < 1 || i->get() > most)
+        fail("{}: '{}' must be a whole number from 1 to {}", where(source, v.source()), key, most);
+      (key == "parallel" ? spec.parallel : spec.context) = int(i->get());
     } else if (key == "preload") {
       const auto* b = v.as_boolean();
       if (!b) fail("{}: 'preload' must be true or false", where(source, v.source()));
       spec.preload = b->get();
     } else {
-      fail("{}: unknown key '{}' in [[model]] (id, path, aliases, ttl, draft, preload)", where(source, v.source()), key);
+      fail("{}: unknown key '{}' in [[model]] (id, path, aliases, ttl, draft, parallel, context, preload)", where(source, v.source()), key);
     }
   }
   if (spec.path.empty()) fail("{}: a [[model]] table needs a path", at);

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <iterator>
 #include <random>
+#include <utility>
 
 #include "grammar/gbnf.h"
 #include "grammar/json_schema.h"
@@ -146,12 +148,13 @@ std::shared_ptr<Job> submit(Engine& engine, const GenerationPlan& plan, const Ch
   req.prompt = c.prompt;
   req.options = c.options;
   req.priority = plan.priority;
-  req.on_text = [progress = plan.progress, on_text = std::move(on_text)](std::string_view text) {
+  req.on_text = [progress = plan.progress, on_text = std::move(on_text)](std::string_view text,
+                                                                         std::span<const GeneratedToken> logprobs) {
     if (progress->first_text_ns.load(std::memory_order_relaxed) == 0) {
       int64_t none = 0;
       progress->first_text_ns.compare_exchange_strong(none, steady_ns());
     }
-    return on_text(text);
+    return on_text(text, logprobs);
   };
   return engine.submit(std::move(req));
 }
@@ -221,7 +224,7 @@ Json run_generation(DecoderEntry& model, GenerationPlan plan, const std::atomic<
   std::vector<GenerateResult> results;
   try {
     for (const ChoicePlan& c : plan.choices)
-      jobs.push_back(submit(*model.engine, plan, c, [&abandon](std::string_view) { return !abandon.load(); }));
+      jobs.push_back(submit(*model.engine, plan, c, [&abandon](std::string_view, std::span<const GeneratedToken>) { return !abandon.load(); }));
     for (const auto& j : jobs) {
       while (!j->wait_for(std::chrono::milliseconds(20))) {
         if (!client_gone || !client_gone()) continue;
@@ -269,15 +272,16 @@ GenerationStream::GenerationStream(DecoderLease model, GenerationPlan plan)
   finished_.assign(n, false);
   results_.resize(n);
   replies_.resize(n);
+  for (size_t i = 0; i < n; ++i) replies_[i].text_offset = plan_.choices[i].echo.size();
   try {
     for (size_t i = 0; i < n; ++i) {
       std::weak_ptr<Shared> weak = shared_;
-      jobs_.push_back(submit(*model_->engine, plan_, plan_.choices[i], [weak, i](std::string_view text) {
+      jobs_.push_back(submit(*model_->engine, plan_, plan_.choices[i], [weak, i](std::string_view text, std::span<const GeneratedToken> logprobs) {
         const auto s = weak.lock();
         if (!s) return false;
         std::lock_guard<std::mutex> lock(s->mu);
         if (s->cancelled) return false;
-        s->pending[i].append(text);
+        s->pending[i].push_back({std::string(text), {logprobs.begin(), logprobs.end()}});
         s->cv.notify_one();
         return true;
       }));
@@ -309,23 +313,39 @@ void GenerationStream::cancel() {
   cancel_all(jobs_);
 }
 
-void GenerationStream::append_text(size_t i, const std::string& text, std::string& out) {
+std::string GenerationStream::text_event(size_t i, const std::string& text, std::vector<GeneratedToken> logprobs,
+                                         const char* finish_reason) {
+  const ChoicePlan& c = plan_.choices[i];
+  ChoiceText& reply = replies_[i];
+  Json lp = nullptr;
+  if (c.options.top_logprobs >= 0 && !logprobs.empty()) {
+    const Tokenizer& tok = *model_->session.tokenizer;
+    reply.logprobs_sent += logprobs.size();
+    const size_t offset = reply.text_offset;
+    for (const GeneratedToken& t : logprobs) reply.text_offset += tok.token_to_piece(t.chosen.id).size();
+    lp = choice_logprobs(plan_.endpoint, {c.index, {}, FinishReason::kNone, true, std::move(logprobs), offset, {}}, tok);
+  }
+  if (plan_.endpoint == Endpoint::kCompletion) return sse_event(completion_chunk(plan_.header, c.index, text, finish_reason, lp));
+  return sse_event(chat_chunk(plan_.header, c.index, text.empty() ? Json::object() : Json{{"content", text}},
+                              finish_reason, lp));
+}
+
+void GenerationStream::append_text(size_t i, const std::string& text, std::vector<GeneratedToken> logprobs,
+                                   std::string& out) {
   if (text.empty()) return;
   const ChoicePlan& c = plan_.choices[i];
-  if (plan_.endpoint == Endpoint::kCompletion) {
-    out += sse_event(completion_chunk(plan_.header, c.index, text, nullptr));
-    return;
-  }
   if (!c.tool_syntax) {
-    out += sse_event(chat_chunk(plan_.header, c.index, {{"content", text}}, nullptr));
+    out += text_event(i, text, std::move(logprobs));
     return;
   }
-  // With tools, only what cannot be the start of a call goes out now.
+  // With tools, only what cannot be the start of a call goes out now, with the log-probabilities held so far.
   ChoiceText& reply = replies_[i];
   reply.full += text;
+  reply.held_logprobs.insert(reply.held_logprobs.end(), std::make_move_iterator(logprobs.begin()),
+                             std::make_move_iterator(logprobs.end()));
   const size_t safe = content_safe_prefix(*c.tool_syntax, reply.full);
   if (safe > reply.sent) {
-    out += sse_event(chat_chunk(plan_.header, c.index, {{"content", reply.full.substr(reply.sent, safe - reply.sent)}}, nullptr));
+    out += text_event(i, reply.full.substr(reply.sent, safe - reply.sent), std::exchange(reply.held_logprobs, {}));
     reply.sent = safe;
   }
 }
@@ -338,22 +358,18 @@ void GenerationStream::finish_choice(size_t i, std::string& out) {
     ChoiceText& reply = replies_[i];
     ParsedToolOutput parsed = parse_tool_calls(*c.tool_syntax, reply.full);
     const std::string& content = parsed.calls.empty() ? reply.full : parsed.content;
-    if (content.size() > reply.sent)
-      out += sse_event(chat_chunk(plan_.header, c.index, {{"content", content.substr(reply.sent)}}, nullptr));
+    if (content.size() > reply.sent) out += text_event(i, content.substr(reply.sent), {});
     if (!parsed.calls.empty()) {
       for (const Json& delta : tool_call_deltas(tool_call_results(*c.tool_syntax, std::move(parsed.calls))))
         out += sse_event(chat_chunk(plan_.header, c.index, delta, nullptr));
       reason = "tool_calls";
     }
   }
-  // The text callback carries no token boundaries, so a choice's log-probabilities travel whole in its last
-  // chunk; clients that accumulate chunks (the openai packages' stream helpers) end with the full list.
-  const Json logprobs = choice_logprobs(
-      plan_.endpoint, {c.index, {}, results_[i].finish_reason, c.options.top_logprobs >= 0, results_[i].logprobs, c.echo.size(), {}},
-      *model_->session.tokenizer);
-  if (plan_.endpoint == Endpoint::kChat)
-    out += sse_event(chat_chunk(plan_.header, c.index, Json::object(), reason, logprobs));
-  else out += sse_event(completion_chunk(plan_.header, c.index, "", reason, logprobs));
+  // The last chunk carries the log-probabilities not sent yet: tokens whose text was held back (a tool call) or
+  // never became text (an end-of-generation token, a stop string).
+  const std::vector<GeneratedToken>& all = results_[i].logprobs;
+  const size_t sent = std::min(replies_[i].logprobs_sent, all.size());
+  out += text_event(i, "", std::vector<GeneratedToken>(all.begin() + std::ptrdiff_t(sent), all.end()), reason);
   finished_[i] = true;
 }
 
@@ -373,7 +389,7 @@ bool GenerationStream::next(std::string& out, std::chrono::milliseconds wait) {
     return true;
   }
   const size_t n = jobs_.size();
-  std::vector<std::string> texts(n);
+  std::vector<std::vector<Piece>> pieces(n);
   std::vector<bool> done(n);
   {
     std::unique_lock<std::mutex> lock(shared_->mu);
@@ -386,11 +402,11 @@ bool GenerationStream::next(std::string& out, std::chrono::milliseconds wait) {
     // A job is marked done after its last callback: read done() before taking the text, so that a job seen as
     // done has nothing left to send.
     for (size_t i = 0; i < n; ++i) done[i] = !finished_[i] && jobs_[i]->done();
-    for (size_t i = 0; i < n; ++i) texts[i].swap(shared_->pending[i]);
+    for (size_t i = 0; i < n; ++i) pieces[i].swap(shared_->pending[i]);
   }
   try {
     for (size_t i = 0; i < n; ++i) {
-      append_text(i, texts[i], out);
+      for (Piece& piece : pieces[i]) append_text(i, piece.text, std::move(piece.logprobs), out);
       if (done[i]) finish_choice(i, out);
     }
   } catch (const ApiError& e) {

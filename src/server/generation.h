@@ -90,19 +90,29 @@ class GenerationStream {
   UsageCounts usage() const { return usage_of_finished(); }
 
  private:
-  struct ChoiceText {  // chat with tools: the reply so far, and how much of it went out as content
-    std::string full;
+  struct ChoiceText {
+    std::string full;  // chat with tools: the reply so far, and how much of it went out as content
     size_t sent = 0;
+    std::vector<GeneratedToken> held_logprobs;  // chat with tools: those of the text held back
+    size_t logprobs_sent = 0;                    // tokens whose log-probabilities went out
+    size_t text_offset = 0;                      // completions: where the next token's text starts in the choice
+  };
+  struct Piece {  // what one engine callback passed: text and the log-probabilities of the tokens it completes
+    std::string text;
+    std::vector<GeneratedToken> logprobs;
   };
   struct Shared {  // what the engine callbacks write to (they hold it weakly: a finished stream ignores them)
     std::mutex mu;
     std::condition_variable cv;
-    std::vector<std::string> pending;  // per choice: text not yet sent
+    std::vector<std::vector<Piece>> pending;  // per choice: pieces not yet sent, each its own chunk as OpenAI's
     bool cancelled = false;
   };
   void finish_choice(size_t i, std::string& out);
   UsageCounts usage_of_finished() const;
-  void append_text(size_t i, const std::string& text, std::string& out);
+  void append_text(size_t i, const std::string& text, std::vector<GeneratedToken> logprobs, std::string& out);
+  // A content chunk of choice i carrying `logprobs` (when the choice asked for them), advancing what was sent.
+  std::string text_event(size_t i, const std::string& text, std::vector<GeneratedToken> logprobs,
+                         const char* finish_reason = nullptr);
 
   DecoderLease model_;
   GenerationPlan plan_;

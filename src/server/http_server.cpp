@@ -802,6 +802,17 @@ struct HttpServer::Impl {
     http.Post("/admin/models/unload", wrap([this](const httplib::Request& req, httplib::Response& res, const Guard&) {
       send_json(res, 200, admin_unload(models, req.body));
     }));
+    // The pull runs in the stream's first call, writing its events as they come; a client that leaves (a failed
+    // write) or a drain deadline that passes cancels it.
+    http.Post("/admin/models/pull", wrap([this](const httplib::Request& req, httplib::Response& res, const Guard& guard) {
+      auto request = std::make_shared<PullRequest>(parse_pull_request(req.body));
+      res.set_header("Cache-Control", "no-cache");
+      res.set_chunked_content_provider("text/event-stream", [this, request, guard](size_t, httplib::DataSink& sink) {
+        admin_pull(*request, [&](const std::string& event) { return !abandon && sink.write(event.data(), event.size()); });
+        sink.done();
+        return true;
+      });
+    }));
     // Cohere's and Jina's path, and the bare one TEI and others serve.
     for (const char* path : {"/v1/rerank", "/rerank"})
       http.Post(path, wrap([this](const httplib::Request& req, httplib::Response& res, const Guard&) {

@@ -19,6 +19,7 @@
 #include "models/decoder_embedding.h"
 #include "models/llama.h"
 #include "models/registry.h"
+#include "hub/hub_cache.h"
 #include "server/api_error.h"
 
 namespace hearth::server {
@@ -161,6 +162,7 @@ struct ModelSet::Impl : std::enable_shared_from_this<ModelSet::Impl> {
   mutable std::mutex mu;
   std::condition_variable loaded_cv;  // a load ended
   std::condition_variable reap_cv;    // something the reaper watches changed
+  std::condition_variable budget_cv;  // a lease ended: a load waiting for the memory budget may go on
   std::mutex config_mu;               // one reconfigure at a time
   ModelSetOptions options;
   std::vector<ModelSpec> explicit_specs;
@@ -232,6 +234,7 @@ struct ModelSet::Impl : std::enable_shared_from_this<ModelSet::Impl> {
       std::lock_guard<std::mutex> lock(mu);
       --s.leases;
       s.last_used = Clock::now();
+      if (s.leases == 0) budget_cv.notify_all();
       if (s.removed && s.leases == 0 && s.state == ModelState::kLoaded) {
         drop = detach_locked(s);
         forget_retiring_locked(s);
@@ -267,8 +270,10 @@ struct ModelSet::Impl : std::enable_shared_from_this<ModelSet::Impl> {
                      "model", "model_not_supported", ErrorKind::kUnsupported);
   }
 
-  // Evicts idle models, least recently used first, until `bytes` more fit the budget; holds them for `slot`.
-  void reserve_locked(Slot& slot, int64_t bytes, std::vector<std::shared_ptr<Loaded>>& victims) {
+  // Evicts idle models, least recently used first, until `bytes` more fit the budget; holds them for `slot`. When
+  // the rest of the budget is held by models in use, waits (up to budget_wait_seconds) for their requests to end.
+  void reserve_locked(std::unique_lock<std::mutex>& lk, Slot& slot, int64_t bytes,
+                      std::vector<std::shared_ptr<Loaded>>& victims) {
     const uint64_t budget = options.memory_budget;
     if (budget > 0) {
       if (uint64_t(bytes) > budget)
@@ -277,17 +282,25 @@ struct ModelSet::Impl : std::enable_shared_from_this<ModelSet::Impl> {
                                    "of {} (--memory-budget)",
                                    slot.spec.id, format_bytes(uint64_t(bytes)), format_bytes(budget)),
                        "model", "model_too_large", ErrorKind::kResourceExhausted);
+      const auto deadline = Clock::now() + std::chrono::seconds(options.budget_wait_seconds);
       while (used_locked() + uint64_t(bytes) > budget) {
         std::shared_ptr<Slot> lru;
         for (const auto& s : slots)
           if (s.get() != &slot && s->state == ModelState::kLoaded && s->leases == 0 &&
               (!lru || s->last_used < lru->last_used))
             lru = s;
+        // Nothing idle to evict: wait for a lease to end (re-checking now and then: memory also frees when a
+        // load fails or a model is unloaded), unless the wait is over.
+        if (!lru && !stopping && Clock::now() < deadline) {
+          budget_cv.wait_until(lk, std::min(deadline, Clock::now() + std::chrono::milliseconds(250)));
+          continue;
+        }
         if (!lru)
           throw ApiError(503,
-                         fmt::format("the model '{}' needs {} but the memory budget of {} is held by models in use; "
-                                     "try again when their requests have finished",
-                                     slot.spec.id, format_bytes(uint64_t(bytes)), format_bytes(budget)),
+                         fmt::format("the model '{}' needs {} but the memory budget of {} is held by models in use "
+                                     "(waited {} s for their requests to finish); try again later",
+                                     slot.spec.id, format_bytes(uint64_t(bytes)), format_bytes(budget),
+                                     options.budget_wait_seconds),
                          "model", "memory_budget_busy", ErrorKind::kResourceExhausted);
         log(fmt::format("model '{}' unloaded to make room for '{}' (memory budget {})", lru->spec.id, slot.spec.id,
                         format_bytes(budget)));
@@ -327,6 +340,9 @@ struct ModelSet::Impl : std::enable_shared_from_this<ModelSet::Impl> {
 
     int64_t estimate = weights_bytes(*weights);
     std::shared_ptr<const Weights> draft_weights;
+    // A [[model]] table's own slots and context win over the flags'.
+    if (spec.parallel) o.parallel = *spec.parallel;
+    if (spec.context) o.context = *spec.context;
     if (decoder) {
       const DecoderHParams hp = read_llama_hparams(*weights);
       const int context = engine_context(hp, o.context);
@@ -345,8 +361,8 @@ struct ModelSet::Impl : std::enable_shared_from_this<ModelSet::Impl> {
     {
       std::vector<std::shared_ptr<Loaded>> victims;
       {
-        std::lock_guard<std::mutex> lock(mu);
-        reserve_locked(*slot, estimate, victims);
+        std::unique_lock<std::mutex> lock(mu);
+        reserve_locked(lock, *slot, estimate, victims);
       }
       // Evicted models are freed (outside the lock) before this one takes their memory.
     }
@@ -560,10 +576,13 @@ struct ModelSet::Impl : std::enable_shared_from_this<ModelSet::Impl> {
   std::vector<ModelSpec> plan(const std::vector<ModelSpec>& specs, const ModelSetOptions& o) const {
     std::vector<ModelSpec> merged;
     std::set<std::string> paths;
-    for (const ModelSpec& spec : specs) {
+    for (ModelSpec spec : specs) {
       if (spec.id.empty() || spec.path.empty())
         fail("model '{}={}': the id and the path must not be empty", spec.id, spec.path);
       std::error_code ec;
+      // A model pulled from the Hugging Face Hub, named as `hearth pull` took it: its file in the hub cache.
+      if (!fs::exists(spec.path, ec))
+        if (const auto ref = hub::parse_hub_ref(spec.path)) spec.path = hub::resolve_cached(*ref);
       if (!fs::exists(spec.path, ec)) fail(ErrorKind::kNotFound, "model '{}': {}: no such file or folder", spec.id, spec.path);
       if (spec.ttl_seconds && *spec.ttl_seconds < 0) fail("model '{}': the ttl must be >= 0", spec.id);
       merged.push_back(spec);
@@ -687,6 +706,7 @@ ModelSet::~ModelSet() {
   }
   impl_->reap_cv.notify_all();
   impl_->loaded_cv.notify_all();
+  impl_->budget_cv.notify_all();
   impl_->reaper.join();
 }
 

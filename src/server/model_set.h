@@ -47,6 +47,9 @@ struct ModelSetOptions {
   int max_queued = 64;  // requests waiting per engine before 429
   int64_t idle_ttl = 0;        // seconds a model may stay idle before it is unloaded (0: never); a spec's ttl wins
   uint64_t memory_budget = 0;  // bytes of weights + KV cache the loaded models may hold together (0: no limit)
+  // Seconds a load waits for models in use to finish their requests when the budget is held by them, before a
+  // 503 (0: refuse at once).
+  int budget_wait_seconds = 30;
   std::string draft;     // text models' draft (ID or PATH) unless their spec names one; "": the stack's draft role
   int draft_max = 4;     // tokens the draft guesses per step
   std::string models_dir;  // scanned for models loaded on demand ("": none)

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "hub/hub_ref.h"
 
 namespace hearth::server {
 
@@ -17,10 +18,17 @@ ModelSpec parse_model_spec(const std::string& arg) {
     spec.path = arg.substr(eq + 1);
     return spec;
   }
+  spec.path = arg;
+  // A Hugging Face Hub name ("OWNER/REPO:Q4_K_M", resolved in the hub cache when the set is planned) is its own id:
+  // a file stem would cut it at the first '.' of the repo's name.
+  std::error_code ec;
+  if (hub::parse_hub_ref(arg) && !fs::exists(arg, ec)) {
+    spec.id = arg;
+    return spec;
+  }
   fs::path p(arg);
   if (!p.has_filename()) p = p.parent_path();  // a model folder given as "dir/"
   spec.id = p.stem().string();
-  spec.path = arg;
   return spec;
 }
 

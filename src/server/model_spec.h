@@ -16,6 +16,8 @@ struct ModelSpec {
   std::vector<std::string> aliases;   // more names requests may use
   std::optional<int64_t> ttl_seconds;  // idle seconds before it is unloaded (0: never); unset: the set's idle_ttl
   std::string draft;                  // text models: draft model (ID or PATH) for speculative decoding; "": the set's
+  std::optional<int> parallel;        // text models: engine slots (sequences run together); unset: the set's
+  std::optional<int> context;         // text models: positions per sequence; unset: the set's
   bool preload = true;                // loaded by preload() (at start); false: on first use (the models folder)
 };
 

@@ -162,6 +162,32 @@ TEST(GgufTest, CustomAlignmentIsHonoured) {
     EXPECT_EQ(size_t(t.data - reinterpret_cast<const uint8_t*>(bytes.data())) % 64, 0u);
 }
 
+TEST(GgufTest, TensorsAtOddAddressesAreCopiedToAlignedMemory) {
+  // general.alignment 1 is a valid power of two: an F16 tensor after a 3-byte one starts at an odd offset.
+  const uint8_t odd[3] = {1, 2, 3};
+  const uint16_t halves[4] = {0x3c00, 0x4000, 0xc000, 0x3800};  // 1, 2, -2, 0.5
+  GgufWriter w;
+  w.metadata().set_string("general.architecture", "test");
+  w.metadata().set_u32("general.alignment", 1);
+  w.add_tensor("odd", DType::I8, {3}, odd, sizeof odd);
+  w.add_tensor("halves", DType::F16, {4}, halves, sizeof halves);
+  const std::string bytes = w.serialize();
+  // In a buffer aligned to 8, as a memory map is, "halves" sits at an odd address.
+  std::vector<uint64_t> buffer((bytes.size() + 7) / 8);
+  std::memcpy(buffer.data(), bytes.data(), bytes.size());
+  const auto* data = reinterpret_cast<const uint8_t*>(buffer.data());
+  Weights out;
+  read_gguf(data, bytes.size(), "mem", out);
+  const WeightTensor& t = out.get("halves");
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data) % 8, 0u);
+  float values[4];
+  dequantize_row(DType::F16, t.data, values, 4);
+  EXPECT_EQ(std::vector<float>(values, values + 4), (std::vector<float>{1, 2, -2, 0.5f}));
+  // Aligned tensors stay in place (mapped, never copied).
+  EXPECT_GE(out.get("odd").data, data);
+  EXPECT_LT(out.get("odd").data, data + bytes.size());
+}
+
 TEST(GgufTest, WriterRejectsBadTensors) {
   GgufWriter w;
   float x[4] = {};

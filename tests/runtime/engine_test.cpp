@@ -99,7 +99,7 @@ TEST_F(StoriesEngine, ManyRequestsAtOnceEachGetTheirOwnOutput) {
 TEST_F(StoriesEngine, StreamedTextIsTheResultText) {
   Engine engine(*session_.model, *session_.tokenizer, {});
   std::string streamed;
-  auto job = engine.submit({encode(""), greedy(40), Priority::kInteractive, [&](std::string_view t) {
+  auto job = engine.submit({encode(""), greedy(40), Priority::kInteractive, [&](std::string_view t, std::span<const GeneratedToken>) {
                               streamed += t;
                               return true;
                             }});
@@ -116,7 +116,7 @@ TEST_F(StoriesEngine, InteractiveRequestPreemptsBackgroundWhichResumesWithTheSam
   const GenerateOptions long_run = seeded(150, 7);
   const auto background_prompt = encode("Once upon a time");
   std::atomic<int> pieces{0};
-  auto background = engine.submit({background_prompt, long_run, Priority::kBackground, [&](std::string_view) {
+  auto background = engine.submit({background_prompt, long_run, Priority::kBackground, [&](std::string_view, std::span<const GeneratedToken>) {
                                      ++pieces;
                                      return true;
                                    }});

@@ -55,11 +55,25 @@ TEST_F(StoriesGenerator, GreedyStoryFromBos) {
   GenerateOptions o;
   o.max_tokens = 40;
   std::string streamed;
-  GenerateResult r = gen.generate(encode(""), o, [&](std::string_view t) {
+  o.top_logprobs = 2;
+  std::vector<GeneratedToken> streamed_logprobs;
+  size_t pieces_with_logprobs = 0;
+  GenerateResult r = gen.generate(encode(""), o, [&](std::string_view t, std::span<const GeneratedToken> lp) {
     streamed += t;
+    streamed_logprobs.insert(streamed_logprobs.end(), lp.begin(), lp.end());
+    pieces_with_logprobs += lp.empty() ? 0 : 1;
     return true;
   });
   EXPECT_EQ(r.text, streamed);
+  // Each piece brings the log-probabilities of the tokens it completes: in order, a prefix of the result's list
+  // (tokens whose text never becomes final are only in the result).
+  ASSERT_LE(streamed_logprobs.size(), r.logprobs.size());
+  EXPECT_GE(streamed_logprobs.size() + 1, r.logprobs.size());
+  EXPECT_GT(pieces_with_logprobs, 1u);
+  for (size_t k = 0; k < streamed_logprobs.size(); ++k) {
+    EXPECT_EQ(streamed_logprobs[k].chosen.id, r.logprobs[k].chosen.id);
+    EXPECT_EQ(streamed_logprobs[k].chosen.logprob, r.logprobs[k].chosen.logprob);
+  }
   EXPECT_EQ(r.tokens.size(), 40u);
   EXPECT_EQ(r.finish_reason, FinishReason::kLength);
   EXPECT_EQ(r.text.rfind("Once upon a time, there was a little girl named Lily. She loved to play outside in the park.", 0),
@@ -102,7 +116,7 @@ TEST_F(StoriesGenerator, SeededSamplingRepeatsAndCallbackCancels) {
   // The second call found the whole prompt but its last token cached.
   EXPECT_EQ(b.evaluated_prompt_tokens(), 1);
   int pieces = 0;
-  const auto c = gen.generate(encode("Once upon a time"), o, [&](std::string_view) { return ++pieces < 3; });
+  const auto c = gen.generate(encode("Once upon a time"), o, [&](std::string_view, std::span<const GeneratedToken>) { return ++pieces < 3; });
   EXPECT_EQ(c.finish_reason, FinishReason::kCancelled);
   EXPECT_LT(c.tokens.size(), a.tokens.size());
 }

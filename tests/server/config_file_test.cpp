@@ -43,6 +43,8 @@ path = "/models/qwen2.5-0.5b-instruct-q8_0.gguf"
 aliases = ["qwen", "small"]
 ttl = 600
 draft = "tiny"
+parallel = 8
+context = 2048
 
 [[model]]
 id = "bge"
@@ -55,6 +57,9 @@ preload = false
   EXPECT_EQ(c.models[0].aliases, (std::vector<std::string>{"qwen", "small"}));
   EXPECT_EQ(c.models[0].ttl_seconds, 600);
   EXPECT_EQ(c.models[0].draft, "tiny");
+  EXPECT_EQ(c.models[0].parallel, 8);
+  EXPECT_EQ(c.models[0].context, 2048);
+  EXPECT_FALSE(c.models[1].parallel.has_value());
   EXPECT_TRUE(c.models[0].preload);
   EXPECT_EQ(c.models[1].id, "bge");
   EXPECT_EQ(c.models[1].aliases, std::vector<std::string>{"embedder"});
@@ -73,6 +78,8 @@ TEST(ConfigFile, ErrorsNameTheFileAndLine) {
   };
   EXPECT_NE(error_of("port = 8080\nprot = 1\n").find("bad.toml:2: unknown key 'prot'"), std::string::npos);
   EXPECT_NE(error_of("port = [\n").find("bad.toml:"), std::string::npos);
+  EXPECT_NE(error_of("[[model]]\npath = \"m.gguf\"\nparallel = 0\n").find("'parallel' must be a whole number from 1"),
+            std::string::npos);
   EXPECT_NE(error_of("config = \"other.toml\"\n").find("cannot name another"), std::string::npos);
   EXPECT_NE(error_of("[[model]]\nid = \"x\"\n").find("needs a path"), std::string::npos);
   EXPECT_NE(error_of("[[model]]\npath = \"a.gguf\"\nttl = \"1h\"\n").find("'ttl'"), std::string::npos);

@@ -188,6 +188,7 @@ TEST(ModelSet, MemoryBudgetEvictsLeastRecentlyUsed) {
   ASSERT_GT(one, 0u);
   ModelSetOptions o = quiet();
   o.memory_budget = 2 * one + one / 2;  // two fit, three do not
+  o.budget_wait_seconds = 0;             // ModelSet.LoadWaitsForTheBudget covers the wait
   ModelSet set({spec("a", stories()), spec("b", stories()), spec("c", stories())}, o);
   set.load("a");
   set.load("b");
@@ -198,7 +199,8 @@ TEST(ModelSet, MemoryBudgetEvictsLeastRecentlyUsed) {
   EXPECT_EQ(set.info("c").state, ModelState::kLoaded);
   EXPECT_LE(set.memory_used(), o.memory_budget);
 
-  // Models in use are never evicted: with both held, there is no room (503, memory_budget_busy).
+  // Models in use are never evicted: with both held and no wait allowed, there is no room (503,
+  // memory_budget_busy).
   {
     server::DecoderLease a = set.decoder("a");
     server::DecoderLease c = set.decoder("c");
@@ -225,6 +227,52 @@ TEST(ModelSet, MemoryBudgetEvictsLeastRecentlyUsed) {
     EXPECT_EQ(e.code(), "model_too_large");
   }
   EXPECT_EQ(small.memory_used(), 0u);
+}
+
+TEST(ModelSet, LoadWaitsForTheBudgetHeldByModelsInUse) {
+  HEARTH_REQUIRE_SHARED();
+  uint64_t one = 0;
+  {
+    ModelSet probe({spec("s", stories())}, quiet());
+    probe.load("s");
+    one = probe.memory_used();
+  }
+  ModelSetOptions o = quiet();
+  o.memory_budget = one + one / 2;  // one fits
+  o.budget_wait_seconds = 20;
+  ModelSet set({spec("a", stories()), spec("b", stories())}, o);
+  auto a = std::make_unique<server::DecoderLease>(set.decoder("a"));
+  std::atomic<bool> loaded{false};
+  std::string error;
+  std::thread loader([&] {
+    try {
+      set.load("b");  // waits: a holds the budget while its request runs
+      loaded = true;
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  EXPECT_FALSE(loaded.load());
+  EXPECT_EQ(set.info("a").state, ModelState::kLoaded);
+  a.reset();  // a's request ends: it is now idle, so evicted for b
+  loader.join();
+  EXPECT_TRUE(loaded.load()) << error;
+  EXPECT_EQ(set.info("a").state, ModelState::kUnloaded);
+  EXPECT_EQ(set.info("b").state, ModelState::kLoaded);
+}
+
+TEST(ModelSet, PerModelSlotsAndContext) {
+  HEARTH_REQUIRE_SHARED();
+  ModelSpec s = spec("own", stories());
+  s.parallel = 2;
+  s.context = 128;
+  ModelSetOptions o = quiet();
+  o.parallel = 5;
+  ModelSet set({s, spec("flags", stories())}, o);
+  EXPECT_EQ(set.decoder("own")->engine->options().slots, 2);
+  EXPECT_EQ(set.decoder("own")->engine->options().context, 128);
+  EXPECT_EQ(set.decoder("flags")->engine->options().slots, 5);
 }
 
 TEST(ModelSet, AliasesAndRoles) {

@@ -204,15 +204,45 @@ TEST_F(ServerTest, Logprobs) {
     ASSERT_EQ(t["top_logprobs"].size(), 3u);
     EXPECT_GE(t["top_logprobs"][0]["logprob"].get<double>(), t["top_logprobs"][1]["logprob"].get<double>());
   }
-  // Streamed: the same list, whole, in the choice's last chunk.
+  // Streamed: each content chunk carries its own tokens' entries, which concatenate to the same list.
   body["stream"] = true;
   bool done = false;
   const auto events = sse_events(post(s(), "/v1/chat/completions", body).body, &done);
   ASSERT_TRUE(done);
-  Json streamed;
-  for (const Json& e : events)
-    if (!e["choices"].empty() && !e["choices"][0]["logprobs"].is_null()) streamed = e["choices"][0]["logprobs"];
-  EXPECT_EQ(streamed, lp);
+  Json streamed = Json::array();
+  int content_chunks_with_logprobs = 0;
+  for (const Json& e : events) {
+    if (e["choices"].empty() || e["choices"][0]["logprobs"].is_null()) continue;
+    const Json& chunk_lp = e["choices"][0]["logprobs"];
+    for (const Json& t : chunk_lp["content"]) streamed.push_back(t);
+    const Json& delta = e["choices"][0]["delta"];
+    if (delta.contains("content") && !delta["content"].get<std::string>().empty()) {
+      ++content_chunks_with_logprobs;
+      // A chunk's text is its tokens' text (this vocabulary's pieces are whole characters).
+      std::string pieces;
+      for (const Json& t : chunk_lp["content"]) pieces += t["token"].get<std::string>();
+      EXPECT_EQ(pieces, delta["content"].get<std::string>());
+    }
+  }
+  EXPECT_EQ(streamed, lp["content"]);
+  EXPECT_GE(content_chunks_with_logprobs, 2) << "log-probabilities arrive with the text, not all at the end";
+
+  // Completions streamed: text_offset continues across chunks from after the echo.
+  const auto cevents = sse_events(post(s(), "/v1/completions", {{"model", "stories260K"}, {"prompt", "Once"},
+                                                                {"max_tokens", 4}, {"logprobs", 1}, {"echo", true},
+                                                                {"temperature", 0}, {"stream", true}}).body,
+                                  &done);
+  ASSERT_TRUE(done);
+  size_t expected_offset = 4, n_tokens = 0;
+  for (const Json& e : cevents) {
+    if (e["choices"].empty() || e["choices"][0]["logprobs"].is_null()) continue;
+    const Json& clp = e["choices"][0]["logprobs"];
+    for (size_t k = 0; k < clp["tokens"].size(); ++k, ++n_tokens) {
+      EXPECT_EQ(clp["text_offset"][k].get<size_t>(), expected_offset);
+      expected_offset += clp["tokens"][k].get<std::string>().size();
+    }
+  }
+  EXPECT_EQ(n_tokens, 4u);
 
   // Legacy completions: parallel arrays.
   const Json c = post(s(), "/v1/completions", {{"model", "stories260K"}, {"prompt", "Once"}, {"max_tokens", 3},
