@@ -20,6 +20,7 @@ struct EmbedCliOptions {
   std::string model;
   std::string pooling;
   bool no_normalize = false;
+  std::string instruct;
   int threads = 0;
   std::vector<std::string> texts;
 };
@@ -40,10 +41,12 @@ int run_embed(const EmbedCliOptions& o) {
   if (texts.empty()) fail("no input: give texts as arguments or one per line on stdin");
   std::shared_ptr<const Weights> weights = Weights::open(o.model.empty() ? default_embedding_model() : o.model);
   std::shared_ptr<Backend> backend = shared_backend("auto", o.threads);
-  Embedder embedder(weights, *backend);
   EmbedderOptions opts;
   if (!o.pooling.empty()) opts.pooling = parse_pooling(o.pooling);
   if (o.no_normalize) opts.normalize = false;
+  opts.instruction = o.instruct;
+  // --pooling is also what lets a text generation model without a declared embedding pooling embed.
+  Embedder embedder(weights, *backend, opts.pooling);
   const EmbedResult r = embedder.embed(texts, opts);
 
   const size_t dim = size_t(embedder.dim());
@@ -71,10 +74,15 @@ int run_embed(const EmbedCliOptions& o) {
 CommandRegistration reg({"embed"}, "Embed texts (arguments, or one per line on stdin) as JSON Lines",
                         [](CLI::App& app) {
                           auto o = std::make_shared<EmbedCliOptions>();
-                          app.add_option("-m,--model", o->model, "Encoder model (GGUF file or model folder; default: USE lite)");
+                          app.add_option("-m,--model", o->model,
+                                         "Embedding model: an encoder or a decoder embedder (GGUF file or model folder; "
+                                         "default: USE lite)");
                           app.add_option("--pooling", o->pooling, "mean, cls, last or none (default: the model's)")
                               ->check(CLI::IsMember({"mean", "cls", "last", "none"}));
                           app.add_flag("--no-normalize", o->no_normalize, "Do not L2-normalize the embeddings");
+                          app.add_option("--instruct", o->instruct,
+                                         "The texts are queries for this task: embed \"Instruct: TASK\\nQuery:TEXT\" "
+                                         "(instruction-following embedders such as Qwen3-Embedding)");
                           app.add_option("--threads", o->threads, "CPU threads (default: one per physical core)")
                               ->check(CLI::Range(0, 1024));
                           add_text_arguments(app, &o->texts, "Texts to embed (default: one per line of stdin)");

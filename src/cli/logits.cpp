@@ -3,13 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cmath>
-#include <numeric>
 
 #include "cli/command.h"
 #include "core/error.h"
 #include "core/utf8.h"
 #include "runtime/generator.h"
+#include "formats/reference_file.h"
 #include "runtime/session.h"
 
 namespace hearth::cli {
@@ -34,21 +33,11 @@ int run_logits(const Options& o) {
   std::string out = "{\"token_ids\":[";
   for (size_t i = 0; i < ids.size(); ++i) out += fmt::format("{}{}", i ? "," : "", ids[i]);
   out += "],\"positions\":[";
-  std::vector<int32_t> order(n_vocab);
-  const size_t k = std::min(size_t(o.top), n_vocab);
   for (size_t p = 0; p < ids.size(); ++p) {
-    const float* row = logits.data() + p * n_vocab;
-    std::iota(order.begin(), order.end(), 0);
-    std::partial_sort(order.begin(), order.begin() + ptrdiff_t(k), order.end(), [&](int32_t a, int32_t b) {
-      return row[a] > row[b] || (row[a] == row[b] && a < b);
-    });
-    // logsumexp in double from the float logits, as the goldens compute it.
-    const double mx = row[order[0]];
-    double sum = 0;
-    for (size_t i = 0; i < n_vocab; ++i) sum += std::exp(double(row[i]) - mx);
+    const LogitsSummary s = summarize_logits(logits.data() + p * n_vocab, int(n_vocab), o.top);
     out += p ? ",{\"top\":[" : "{\"top\":[";
-    for (size_t i = 0; i < k; ++i) out += fmt::format("{}[{},{:.9g}]", i ? "," : "", order[i], row[order[i]]);
-    out += fmt::format("],\"logsumexp\":{:.9g}}}", mx + std::log(sum));
+    for (size_t i = 0; i < s.top.size(); ++i) out += fmt::format("{}[{},{:.9g}]", i ? "," : "", s.top[i].first, s.top[i].second);
+    out += fmt::format("],\"logsumexp\":{:.9g}}}", s.logsumexp);
   }
   out += "]}\n";
   fmt::print("{}", out);

@@ -32,7 +32,7 @@ struct ServeOptions {
   std::vector<std::string> models;
   std::string models_dir, config, draft, admin_key, memory_budget = "0", log_format = "json";
   std::vector<std::string> api_keys, api_key_files, cors_origins, matryoshka;
-  bool quiet = false;
+  bool quiet = false, embedding = false;
   double rate_limit = 0, rate_burst = 0;
   int read_timeout = 15, keep_alive = 5;
   std::vector<std::string> stack;  // ROLE=NAME
@@ -72,6 +72,9 @@ void add_serve_options(CLI::App& app, ServeOptions& o) {
   app.add_option("--memory-budget", o.memory_budget,
                  "bytes of weights + KV cache the loaded models may hold (e.g. 8G, 512M; 0: no limit); least recently "
                  "used idle models are unloaded to make room")->capture_default_str();
+  app.add_flag("--embedding", o.embedding,
+               "text models also serve /v1/embeddings from the same loaded weights (pooling: the file's, else the last "
+               "token's); a file that declares mean or last pooling (Qwen3-Embedding) always does");
   app.add_option("--budget-wait", o.budget_wait,
                  "seconds a model's load waits for models in use to finish when they hold the memory budget, then 503")
       ->capture_default_str()->check(CLI::Range(0, 3600));
@@ -181,6 +184,7 @@ server::ModelSetOptions model_set_options(const ServeOptions& o) {
   mo.draft_max = o.draft_max;
   mo.lora = o.lora;
   mo.models_dir = o.models_dir;
+  mo.embedding = o.embedding;
   for (const std::string& s : o.stack) {
     const size_t eq = s.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == s.size()) fail("--stack '{}': expected ROLE=MODEL", s);

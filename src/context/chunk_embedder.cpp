@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "models/registry.h"
 
 namespace hearth::context {
 
@@ -15,6 +16,9 @@ ChunkEmbedder::ChunkEmbedder(const Embedder& embedder, std::string name, EmbedBa
   // Architecture and dimension are in the fingerprint's text too, so an error can say what differs at a glance.
   info_.fingerprint = fmt::format("{}:{}:{:016x}", embedder.weights().architecture(), embedder.dim(),
                                   embedder.weights().fingerprint());
+  // Qwen3-Embedding's own retrieval task, the instruction its model card pairs with passages embedded as they are.
+  if (is_decoder_architecture(embedder.weights().architecture()))
+    query_instruction_ = "Given a web search query, retrieve relevant passages that answer the query";
   framing_tokens_ = int(embedder.tokenize("").size());
   const int longest = embedder.model().max_tokens();
   max_chunk_tokens_ = longest > 0 ? longest - framing_tokens_ : 512;
@@ -26,8 +30,18 @@ int ChunkEmbedder::count_tokens(std::string_view text) const {
 }
 
 std::vector<std::vector<float>> ChunkEmbedder::embed(const std::vector<std::string>& texts, Priority priority) const {
-  if (texts.empty()) return {};
+  return embed_with(texts, {}, priority);
+}
+
+std::vector<float> ChunkEmbedder::embed_query(const std::string& query, Priority priority) const {
   EmbedderOptions options;
+  options.instruction = query_instruction_;
+  return embed_with({query}, options, priority).at(0);
+}
+
+std::vector<std::vector<float>> ChunkEmbedder::embed_with(const std::vector<std::string>& texts,
+                                                          EmbedderOptions options, Priority priority) const {
+  if (texts.empty()) return {};
   options.normalize = true;  // the vector index compares by inner product
   EmbedResult r = batcher_ ? batcher_->embed(texts, options, priority) : embedder_.embed(texts, options);
   for (auto& v : r.embeddings) {

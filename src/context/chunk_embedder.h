@@ -32,11 +32,18 @@ class ChunkEmbedder {
   int count_tokens(std::string_view text) const;
   // L2-normalized vectors, one per text, in order.
   std::vector<std::vector<float>> embed(const std::vector<std::string>& texts, Priority priority) const;
+  // A search query's vector. A decoder embedder (Qwen3-Embedding style, docs/embeddings.md) embeds queries with a
+  // retrieval instruction and documents without; other models embed queries as any text.
+  std::vector<float> embed_query(const std::string& query, Priority priority) const;
 
  private:
   const Embedder& embedder_;
+  std::vector<std::vector<float>> embed_with(const std::vector<std::string>& texts, EmbedderOptions options,
+                                             Priority priority) const;
+
   EmbedBatcher* batcher_;
   EmbeddingModelInfo info_;
+  std::string query_instruction_;  // "" for models that take no instruction
   int framing_tokens_ = 0;
   int max_chunk_tokens_ = 0;
 };

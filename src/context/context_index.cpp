@@ -676,7 +676,7 @@ SearchResult ContextIndex::search(const std::string& query, const SearchOptions&
   if (with_bm25 && options.mode == SearchMode::kHybrid) bm25_running = std::async(std::launch::async, run_bm25);
   if (options.mode != SearchMode::kBm25) {
     if (!embedder_) fail("vector search needs the index's embedding model");
-    const std::vector<float> q = embedder_->embed({query}, options.priority).at(0);
+    const std::vector<float> q = embedder_->embed_query(query, options.priority);
     catch_up_vectors();
     std::shared_lock<std::shared_mutex> lock(vectors_mu_);
     if (vectors_) {

@@ -278,4 +278,8 @@ std::unique_ptr<DecoderModel> load_decoder(const Weights& weights, Backend& back
   fail(ErrorKind::kUnsupported, "{}: unknown architecture '{}' (decoders this build runs: {})", weights.source(), arch, names);
 }
 
+std::vector<float> DecoderModel::hidden_states(std::span<const DecoderInput>, DecoderCache&) const {
+  fail(ErrorKind::kUnsupported, "this {} decoder cannot return hidden states (embeddings)", hparams().arch);
+}
+
 }  // namespace hearth

@@ -179,6 +179,10 @@ class DecoderModel {
   // logits of the rows asked for, in input order (each input: all its tokens or only its last), as
   // rows x n_vocab floats. Error if a sequence would exceed the cache's n_ctx or a token id is out of range.
   virtual std::vector<float> forward(std::span<const DecoderInput> inputs, DecoderCache& cache) const = 0;
+  // The same pass without the output head: the final-norm hidden states of the rows asked for (rows x n_embd),
+  // what decoder embedders pool (models/decoder_embedding.h). As batch-invariant as the logits. The default
+  // throws kUnsupported.
+  virtual std::vector<float> hidden_states(std::span<const DecoderInput> inputs, DecoderCache& cache) const;
 };
 
 // Saving one sequence's cache to a file and back, so that a conversation survives a restart without running

@@ -119,17 +119,25 @@ class LlamaModel final : public DecoderModel {
   const DecoderHParams& hparams() const override { return hp_; }
   Backend& backend() const override { return backend_; }
 
-  std::vector<float> forward(std::span<const DecoderInput> inputs, DecoderCache& cache) const override;
+  std::vector<float> forward(std::span<const DecoderInput> inputs, DecoderCache& cache) const override {
+    return run(inputs, cache, /*logits=*/true);
+  }
+  std::vector<float> hidden_states(std::span<const DecoderInput> inputs, DecoderCache& cache) const override {
+    return run(inputs, cache, /*logits=*/false);
+  }
 
  private:
   Backend& backend_;
   DecoderHParams hp_;
+  // The forward pass; `logits`: through the output head, else the final-norm hidden states.
+  std::vector<float> run(std::span<const DecoderInput> inputs, DecoderCache& cache, bool logits) const;
+
   std::unique_ptr<Matrix> tok_embd_, output_;
   std::unique_ptr<Vector> output_norm_;
   std::vector<Layer> layers_;
 };
 
-std::vector<float> LlamaModel::forward(std::span<const DecoderInput> inputs, DecoderCache& cache) const {
+std::vector<float> LlamaModel::run(std::span<const DecoderInput> inputs, DecoderCache& cache, bool want_logits) const {
   Backend& be = backend_;
   if (&cache.backend() != &be) fail("KV cache belongs to another backend");
   // ---- validate the whole batch before touching the cache ----
@@ -309,10 +317,13 @@ std::vector<float> LlamaModel::forward(std::span<const DecoderInput> inputs, Dec
 
   if (hp_.n_layer == 0 && !all_rows) x = gather(x);
   be.rms_norm(x, *output_norm_, hp_.rms_eps);
-  Act logits = ws.act(x.rows, hp_.n_vocab);
-  be.matmul(logits, x, output_ ? *output_ : *tok_embd_);
-  std::vector<float> out(size_t(logits.rows) * size_t(logits.cols));
-  be.read(logits, out.data());
+  Act result = x;
+  if (want_logits) {
+    result = ws.act(x.rows, hp_.n_vocab);
+    be.matmul(result, x, output_ ? *output_ : *tok_embd_);
+  }
+  std::vector<float> out(size_t(result.rows) * size_t(result.cols));
+  be.read(result, out.data());
   return out;
 }
 

@@ -23,7 +23,8 @@ struct EmbedBatcher::Request {
 namespace {
 
 bool same_options(const EmbedderOptions& a, const EmbedderOptions& b) {
-  return a.pooling == b.pooling && a.normalize == b.normalize && a.batch_tokens == b.batch_tokens;
+  return a.pooling == b.pooling && a.normalize == b.normalize && a.batch_tokens == b.batch_tokens &&
+         a.instruction == b.instruction;
 }
 
 }  // namespace

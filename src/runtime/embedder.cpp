@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "models/decoder_embedding.h"
 #include "models/registry.h"
 
 namespace hearth {
@@ -29,9 +30,38 @@ std::string_view pooling_name(Pooling p) {
   return "?";
 }
 
-Embedder::Embedder(std::shared_ptr<const Weights> weights, Backend& backend) : weights_(std::move(weights)) {
+std::string instructed_query(std::string_view instruction, std::string_view query) {
+  return fmt::format("Instruct: {}\nQuery:{}", instruction, query);
+}
+
+namespace {
+
+// The pooling a decoder embeds with: the one its file declares for embeddings, else the caller's.
+Pooling decoder_embedding_pooling(const Weights& weights, std::optional<Pooling> asked) {
+  std::optional<Pooling> declared = declared_decoder_pooling(weights);
+  if (declared == Pooling::kNone) declared.reset();  // llama.cpp's "none": not declared an embedding model
+  if (declared) return *declared;
+  if (asked) return *asked;
+  fail(ErrorKind::kUnsupported,
+       "{}: '{}' is a text generation model (decoder) whose metadata declares no embedding pooling ({}.pooling_type); "
+       "to embed with it anyway, ask for a pooling (hearth embed --pooling last|mean; hearth serve --embedding)",
+       weights.source(), weights.architecture(), weights.architecture());
+}
+
+}  // namespace
+
+Embedder::Embedder(std::shared_ptr<const Weights> weights, Backend& backend, std::optional<Pooling> decoder_pooling)
+    : weights_(std::move(weights)) {
   HEARTH_ASSERT(weights_ != nullptr);
-  // The encoder first: a decoder file then fails with "is a decoder model" rather than a tokenizer complaint.
+  if (is_decoder_architecture(weights_->architecture())) {
+    const Pooling pooling = decoder_embedding_pooling(*weights_, decoder_pooling);
+    model_ = decoder_embedding(load_decoder(*weights_, backend), pooling);
+    tokenizer_ = load_tokenizer(weights_->metadata(), weights_->source());
+    threads_ = std::max(1, backend.threads());
+    return;
+  }
+  // The encoder first: a file of an unknown architecture then fails naming it rather than with a tokenizer
+  // complaint.
   model_ = load_encoder(*weights_, backend);
   // A cross-encoder's hidden states were trained to feed its classification head, not to be compared.
   if (model_->n_classes() > 0)
@@ -41,6 +71,15 @@ Embedder::Embedder(std::shared_ptr<const Weights> weights, Backend& backend) : w
          weights_->source());
   tokenizer_ = load_tokenizer(weights_->metadata(), weights_->source());
   threads_ = std::max(1, backend.threads());
+}
+
+Embedder::Embedder(std::shared_ptr<const Weights> weights, const DecoderModel& decoder,
+                   std::optional<Pooling> decoder_pooling)
+    : weights_(std::move(weights)) {
+  HEARTH_ASSERT(weights_ != nullptr);
+  model_ = decoder_embedding(decoder, decoder_embedding_pooling(*weights_, decoder_pooling));
+  tokenizer_ = load_tokenizer(weights_->metadata(), weights_->source());
+  threads_ = std::max(1, decoder.backend().threads());
 }
 
 Embedder::~Embedder() = default;
@@ -72,7 +111,8 @@ EmbedResult Embedder::embed(const std::vector<std::string>& texts, const Embedde
   auto tokenize_range = [&](size_t begin, size_t end) {
     for (size_t i = begin; i < end; ++i) {
       bool t = false;
-      sequences[i] = tokenize(texts[i], &t);
+      sequences[i] = options.instruction.empty() ? tokenize(texts[i], &t)
+                                                 : tokenize(instructed_query(options.instruction, texts[i]), &t);
       truncated[i] = t;
     }
   };

@@ -20,6 +20,7 @@
 
 #include "backends/backend.h"
 #include "formats/weights.h"
+#include "models/decoder.h"
 #include "models/model.h"
 #include "tokenizers/tokenizer.h"
 
@@ -29,7 +30,13 @@ struct EmbedderOptions {
   std::optional<Pooling> pooling;   // default: the model's (from its metadata)
   std::optional<bool> normalize;    // default: the model's (L2 for BERT)
   int64_t batch_tokens = 0;         // tokens per forward pass; 0 = kDefaultBatchTokens
+  // Non-empty: the texts are queries for this task, embedded as "Instruct: {instruction}\nQuery:{text}" (the query
+  // format of instruction-following embedders such as Qwen3-Embedding; documents are embedded as they are).
+  std::string instruction;
 };
+
+// The text an instruction-following embedder sees for a query (see EmbedderOptions::instruction).
+std::string instructed_query(std::string_view instruction, std::string_view query);
 
 struct EmbedResult {
   // embeddings[i] belongs to texts[i]: dim() floats, or n_tokens[i] * dim() floats for Pooling::kNone.
@@ -48,7 +55,14 @@ class Embedder {
 
   // Loads the tokenizer from the weights' metadata and builds the encoder (load_encoder). Throws Error (kUnsupported
   // for a cross-encoder: see runtime/reranker.h).
-  Embedder(std::shared_ptr<const Weights> weights, Backend& backend);
+  // A decoder file (llama / qwen2 / qwen3) is a decoder embedder (models/decoder_embedding.h) with the pooling its
+  // metadata declares (`<arch>.pooling_type` mean or last), else `decoder_pooling`, which the caller gives when
+  // the user asked to embed with a text generation model; with neither, Error kUnsupported saying how to ask.
+  Embedder(std::shared_ptr<const Weights> weights, Backend& backend,
+           std::optional<Pooling> decoder_pooling = std::nullopt);
+  // A decoder embedder over a decoder loaded by someone else (the server's text model: one copy of the weights
+  // serves both), with the same choice of pooling. `decoder` must outlive the embedder.
+  Embedder(std::shared_ptr<const Weights> weights, const DecoderModel& decoder, std::optional<Pooling> decoder_pooling);
   ~Embedder();
 
   const EncoderModel& model() const { return *model_; }

@@ -59,7 +59,9 @@ Json run_embeddings(const EncoderEntry& model, const EmbeddingRequest& r, const 
     result = model.embedder->embed_tokens(r.token_inputs);
   } else {
     // Texts longer than the model's longest input are truncated, as the embedder does for every caller.
-    result = model.batcher->embed(r.texts, {},
+    EmbedderOptions options;
+    options.instruction = r.instruction;
+    result = model.batcher->embed(r.texts, options,
                                   r.priority == RequestPriority::kBackground ? Priority::kBackground
                                                                              : Priority::kInteractive);
   }

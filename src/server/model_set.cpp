@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "backends/registry.h"
+#include "models/decoder_embedding.h"
 #include "models/llama.h"
 #include "models/registry.h"
 #include "hub/hub_cache.h"
@@ -128,7 +129,9 @@ void default_log(const std::string& line) {
 }
 
 struct Loaded {
-  std::unique_ptr<DecoderEntry> decoder;  // exactly one of the three is set
+  // Exactly one of the three is set, except for a text model that also embeds: decoder and encoder, whose embedder
+  // runs the decoder's model (declared after it, so destroyed before it).
+  std::unique_ptr<DecoderEntry> decoder;
   std::unique_ptr<EncoderEntry> encoder;
   std::unique_ptr<RerankerEntry> reranker;
   int64_t weights_bytes = 0, cache_bytes = 0;
@@ -141,6 +144,7 @@ struct Slot {
   std::string canonical;  // the path, for comparing specs
   int64_t created = 0;
   std::string kind;  // "text" / "embedding" / "rerank" once known
+  bool text_embeds = false;  // a text model that serves embeddings too (known with kind)
   ModelState state = ModelState::kUnloaded;
   std::shared_ptr<Loaded> loaded;
   int leases = 0;
@@ -274,8 +278,11 @@ struct ModelSet::Impl : std::enable_shared_from_this<ModelSet::Impl> {
     if (want == Want::kDecoder && s.kind == "embedding")
       throw ApiError(400, fmt::format("the model '{}' is an embedding model (encoder): it cannot generate text", id),
                      "model", "model_not_supported", ErrorKind::kUnsupported);
-    if (want == Want::kEncoder && s.kind == "text")
-      throw ApiError(400, fmt::format("the model '{}' is a text generation model (decoder): it has no embeddings", id),
+    if (want == Want::kEncoder && s.kind == "text" && !s.text_embeds)
+      throw ApiError(400,
+                     fmt::format("the model '{}' is a text generation model (decoder) whose file declares no embedding "
+                                 "pooling: start the server with --embedding to embed with it",
+                                 id),
                      "model", "model_not_supported", ErrorKind::kUnsupported);
     if (want == Want::kReranker && s.kind != "rerank")
       throw ApiError(400,
@@ -415,6 +422,15 @@ struct ModelSet::Impl : std::enable_shared_from_this<ModelSet::Impl> {
       load_adapters(*d, spec.lora.empty() ? o.lora : spec.lora, [&](const std::string& line) { log(line); });
       d->engine = std::make_unique<Engine>(*d->session.model, *d->session.tokenizer, eo);
       loaded->cache_bytes = d->engine->cache_bytes();
+      if (o.embedding || declares_embedding_pooling(*d->session.weights)) {
+        // One loaded decoder serves chat and embeddings: the embedder runs the engine's model, not a copy.
+        auto e = std::make_unique<EncoderEntry>();
+        e->id = spec.id;
+        e->weights = d->session.weights;
+        e->embedder = std::make_unique<Embedder>(e->weights, *d->session.model, Pooling::kLast);
+        e->batcher = std::make_unique<EmbedBatcher>(*e->embedder);
+        loaded->encoder = std::move(e);
+      }
       loaded->decoder = std::move(d);
     } else if (is_cross_encoder(*weights)) {
       auto r = std::make_unique<RerankerEntry>();
@@ -440,9 +456,13 @@ struct ModelSet::Impl : std::enable_shared_from_this<ModelSet::Impl> {
     return loaded;
   }
 
-  std::string probe_kind(const std::string& path) {
+  // The kind of model at `path`, and for a text model whether its file declares an embedding pooling.
+  std::string probe_kind(const std::string& path, bool* declares_pooling) {
     const auto weights = Weights::open(path);
-    if (is_decoder_architecture(weights->architecture())) return "text";
+    if (is_decoder_architecture(weights->architecture())) {
+      *declares_pooling = declares_embedding_pooling(*weights);
+      return "text";
+    }
     return is_cross_encoder(*weights) ? "rerank" : "embedding";
   }
 
@@ -455,9 +475,11 @@ struct ModelSet::Impl : std::enable_shared_from_this<ModelSet::Impl> {
         // Which kind of model it is, from its metadata alone, so that a wrong request loads nothing.
         const std::string path = slot->spec.path;
         lk.unlock();
-        const std::string kind = probe_kind(path);
+        bool declares_pooling = false;
+        const std::string kind = probe_kind(path, &declares_pooling);
         lk.lock();
         slot->kind = kind;
+        slot->text_embeds = kind == "text" && (declares_pooling || options.embedding);
         continue;
       }
       check_kind(*slot, want);
@@ -497,6 +519,7 @@ struct ModelSet::Impl : std::enable_shared_from_this<ModelSet::Impl> {
         std::rethrow_exception(error);
       }
       slot->kind = loaded->decoder ? "text" : loaded->reranker ? "rerank" : "embedding";
+      slot->text_embeds = loaded->decoder && loaded->encoder;
       slot->loaded = std::move(loaded);
       slot->state = ModelState::kLoaded;
       slot->last_used = Clock::now();
@@ -737,6 +760,7 @@ DecoderLease ModelSet::decoder(const std::string& name) {
 EncoderLease ModelSet::encoder(const std::string& name) {
   auto token = impl_->acquire(name, Want::kEncoder);
   EncoderEntry* entry = token->loaded->encoder.get();
+  HEARTH_ASSERT(entry != nullptr);  // check_kind let through only models loaded with an embedder
   return EncoderLease(std::move(token), entry);
 }
 

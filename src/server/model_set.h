@@ -54,6 +54,9 @@ struct ModelSetOptions {
   int draft_max = 4;     // tokens the draft guesses per step
   std::vector<std::string> lora;  // text models' run-time LoRA adapters ([NAME=]FILE[:SCALE]) unless their spec names some
   std::string models_dir;  // scanned for models loaded on demand ("": none)
+  // Every text model also serves /v1/embeddings from its loaded weights (pooling: the one its file declares, else
+  // the last token's). Text models whose file declares mean or last pooling (Qwen3-Embedding) always do.
+  bool embedding = false;
   std::map<std::string, std::string> stack;  // role -> model id or alias
   // One line per event (load, unload, eviction, a draft left out); default: stderr, prefixed "hearth: ".
   std::function<void(const std::string&)> log;
@@ -75,6 +78,8 @@ struct DecoderEntry {
   std::shared_ptr<const LoraStack> default_lora;
 };
 
+// An embedding model, or the embedding side of a text model that also embeds (then `embedder` runs the
+// DecoderEntry's own decoder, which outlives it: see Loaded).
 struct EncoderEntry {
   std::string id;
   std::shared_ptr<const Weights> weights;

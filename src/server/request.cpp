@@ -554,6 +554,9 @@ EmbeddingRequest parse_embedding_request(std::string_view body) {
   r.base64 = format == "base64";
   r.priority = get_priority(j);
   if (auto d = get_integer(j, "dimensions", 1, 1 << 16)) r.dimensions = int(*d);
+  r.instruction = get_string(j, "instruction", false);
+  if (!r.instruction.empty() && !r.token_inputs.empty())
+    bad("instruction", "instruction applies to text inputs, not token ids");
   return r;
 }
 

@@ -94,6 +94,8 @@ struct EmbeddingRequest {
   bool base64 = false;  // encoding_format "base64": little-endian float32, base64-encoded
   std::optional<int> dimensions;  // keep the first N values, then L2-normalise (Matryoshka models only)
   RequestPriority priority = RequestPriority::kUnset;
+  // hearth's extension: the texts are queries for this task (EmbedderOptions::instruction); texts only.
+  std::string instruction;
 };
 
 // /v1/rerank (and /rerank), the Cohere / Jina request: documents as strings or {"text": ...} objects.

@@ -105,7 +105,7 @@ TEST(EmbedCli, PoolingAndNormalizationOptions) {
 TEST(EmbedCli, ErrorsAreOneLine) {
   HEARTH_REQUIRE_SHARED();
   expect_one_line_error(hearth("embed -m /nonexistent/model.gguf hello"), "/nonexistent/model.gguf");
-  expect_one_line_error(hearth("embed -m " + model("llama-dev.f16.gguf") + " hello"), "is a decoder model");
+  expect_one_line_error(hearth("embed -m " + model("llama-dev.f16.gguf") + " hello"), "declares no embedding pooling");
   expect_one_line_error(hearth("embed -m " + model("bert-dev.f16.gguf"), ""), "no input");
   expect_one_line_error(hearth("embed -m " + model("bert-dev.f16.gguf") + " ok \"$(printf 'bad\\377')\""),
                         "not valid UTF-8");

@@ -4,12 +4,10 @@
 
 #include <cmath>
 #include <cstdint>
-#include <fstream>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "formats/reference_file.h"
 #include "test_util.h"
 
 namespace hearth::test {
@@ -24,13 +22,14 @@ struct EmbeddingGolden {
 // `quant` is "f16" or "q8_0". Call after HEARTH_REQUIRE_SHARED().
 inline EmbeddingGolden load_bert_golden(const std::string& quant) {
   const std::string dir = shared_dir() + "/golden";
-  std::ifstream in(dir + "/dev/bert-dev." + quant + ".embeddings.json");
-  const nlohmann::json j = nlohmann::json::parse(in);
+  const Reference ref = read_reference(dir + "/dev/bert-dev." + quant + ".embeddings.json");
   EmbeddingGolden g;
   g.model_path = dir + "/models/bert-dev." + quant + ".gguf";
-  g.sentences = j.at("sentences").get<std::vector<std::string>>();
-  g.token_ids = j.at("token_ids").get<std::vector<std::vector<int32_t>>>();
-  g.embeddings = j.at("embeddings").get<std::vector<std::vector<float>>>();
+  for (const EmbeddingReference& s : ref.sentences) {
+    g.sentences.push_back(s.sentence);
+    g.token_ids.push_back(s.token_ids);
+    g.embeddings.push_back(s.embedding);
+  }
   return g;
 }
 

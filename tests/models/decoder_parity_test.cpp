@@ -2,26 +2,17 @@
 // logits at every prompt position and greedy continuations, for each model file against the golden made from
 // that same file. Tolerances are per weight type; docs/decoder.md says where each comes from.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <cmath>
-#include <fstream>
 #include <map>
 
 #include "backends/backend.h"
+#include "formats/reference_file.h"
 #include "models/decoder.h"
 #include "test_util.h"
 
 namespace hearth {
 namespace {
-
-using nlohmann::json;
-
-json read_json(const std::string& path) {
-  std::ifstream f(path);
-  EXPECT_TRUE(f.good()) << path;
-  return json::parse(f);
-}
 
 Backend& backend() {
   // One thread: these models are tiny, and the tests share busy machines.
@@ -53,9 +44,9 @@ TEST_P(DecoderParity, TeacherForcedLogitsAndGreedyMatchLlamaCpp) {
   const std::string dir = test::shared_dir() + "/";
   auto weights = Weights::open(dir + c.model);
   auto model = load_decoder(*weights, backend());
-  const json g = read_json(dir + c.golden);
+  const Reference g = read_reference(dir + c.golden);
   const int n_vocab = model->hparams().n_vocab;
-  ASSERT_EQ(n_vocab, g["n_vocab"].get<int>());
+  ASSERT_EQ(n_vocab, g.n_vocab);
   CacheOptions co;
   co.n_ctx = 512;
   co.type = c.cache;
@@ -63,8 +54,8 @@ TEST_P(DecoderParity, TeacherForcedLogitsAndGreedyMatchLlamaCpp) {
 
   double max_diff = 0;
   int positions = 0, top1_checked = 0;
-  for (const json& p : g["prompts"]) {
-    const std::vector<int32_t> ids = p["token_ids"].get<std::vector<int32_t>>();
+  for (const DecoderPromptReference& p : g.prompts) {
+    const std::vector<int32_t>& ids = p.token_ids;
     cache->clear(0);
     DecoderInput in;
     in.tokens = ids;
@@ -73,29 +64,29 @@ TEST_P(DecoderParity, TeacherForcedLogitsAndGreedyMatchLlamaCpp) {
     ASSERT_EQ(logits.size(), ids.size() * size_t(n_vocab));
     for (size_t i = 0; i < ids.size(); ++i, ++positions) {
       const float* row = logits.data() + i * size_t(n_vocab);
-      const json& pos = p["positions"][i];
-      for (const json& t : pos["top"]) {
-        const double d = std::fabs(row[t[0].get<int>()] - t[1].get<double>());
+      const LogitsSummary& pos = p.positions[i];
+      for (const auto& [id, logit] : pos.top) {
+        const double d = std::fabs(row[id] - logit);
         max_diff = std::max(max_diff, d);
-        EXPECT_LE(d, c.tol) << "prompt '" << p["prompt"] << "' position " << i << " token " << t[0];
+        EXPECT_LE(d, c.tol) << "prompt '" << p.prompt << "' position " << i << " token " << id;
       }
       double mx = row[0], sum = 0;
       for (int v = 0; v < n_vocab; ++v) mx = std::max(mx, double(row[v]));
       for (int v = 0; v < n_vocab; ++v) sum += std::exp(double(row[v]) - mx);
-      EXPECT_NEAR(mx + std::log(sum), pos["logsumexp"].get<double>(), c.tol) << "position " << i;
-      const double margin = pos["top"][0][1].get<double>() - pos["top"][1][1].get<double>();
+      EXPECT_NEAR(mx + std::log(sum), pos.logsumexp, c.tol) << "position " << i;
+      const double margin = double(pos.top[0].second) - double(pos.top[1].second);
       if (margin > c.tol) {
         ++top1_checked;
-        EXPECT_EQ(argmax_row(row, n_vocab), pos["top"][0][0].get<int>()) << "position " << i;
+        EXPECT_EQ(argmax_row(row, n_vocab), pos.top[0].first) << "position " << i;
       }
     }
     // Greedy continuation, one token per forward pass, as far as the golden margins make it well defined.
-    const auto want = p["greedy_ids"].get<std::vector<int32_t>>();
-    const auto margins = p["greedy_top2_margin"].get<std::vector<double>>();
+    const std::vector<int32_t>& want = p.greedy_ids;
+    const std::vector<double>& margins = p.greedy_top2_margin;
     std::vector<float> last(logits.end() - n_vocab, logits.end());
     for (size_t s = 0; s < want.size() && margins[s] > c.tol; ++s) {
       const int32_t id = argmax_row(last.data(), n_vocab);
-      ASSERT_EQ(id, want[s]) << "prompt '" << p["prompt"] << "' greedy step " << s;
+      ASSERT_EQ(id, want[s]) << "prompt '" << p.prompt << "' greedy step " << s;
       DecoderInput step;
       step.tokens = std::span<const int32_t>(&want[s], 1);
       step.start = cache->length(0);
@@ -130,14 +121,14 @@ TEST(Stories260K, GreedyMatchesLlamaCpp) {
   const std::string dir = test::shared_dir() + "/";
   auto weights = Weights::open(dir + "models/stories260K.gguf");
   auto model = load_decoder(*weights, backend());
-  const json g = read_json(dir + "golden/dev/stories260K.decoder.json");
+  const Reference g = read_reference(dir + "golden/dev/stories260K.decoder.json");
   const int n_vocab = model->hparams().n_vocab;
   auto cache = model->new_cache(512, 1);
   constexpr double kMargin = 0.02;
-  for (const json& p : g["prompts"]) {
-    const auto ids = p["token_ids"].get<std::vector<int32_t>>();
-    const auto want = p["greedy_ids"].get<std::vector<int32_t>>();
-    const auto margins = p["greedy_top2_margin"].get<std::vector<double>>();
+  for (const DecoderPromptReference& p : g.prompts) {
+    const std::vector<int32_t>& ids = p.token_ids;
+    const std::vector<int32_t>& want = p.greedy_ids;
+    const std::vector<double>& margins = p.greedy_top2_margin;
     cache->clear(0);
     DecoderInput in;
     in.tokens = ids;
@@ -145,14 +136,14 @@ TEST(Stories260K, GreedyMatchesLlamaCpp) {
     size_t s = 0;
     for (; s < want.size() && margins[s] >= kMargin; ++s) {
       const int32_t id = argmax_row(last.data(), n_vocab);
-      ASSERT_EQ(id, want[s]) << "prompt '" << p["prompt"] << "' step " << s;
+      ASSERT_EQ(id, want[s]) << "prompt '" << p.prompt << "' step " << s;
       DecoderInput step;
       step.tokens = std::span<const int32_t>(&want[s], 1);
       step.start = cache->length(0);
       last = model->forward(std::span<const DecoderInput>(&step, 1), *cache);
     }
     std::printf("[ figures  ] stories260K '%s': %zu of %zu greedy tokens compared\n",
-                p["prompt"].get<std::string>().c_str(), s, want.size());
+                p.prompt.c_str(), s, want.size());
     EXPECT_GE(s, 50u);
   }
 }

@@ -333,7 +333,7 @@ TEST_F(ServerTest, Errors) {
   Json to_encoder = chat_body(1);
   to_encoder["model"] = "bert";
   expect_error(post(s(), "/v1/chat/completions", to_encoder), 400, "cannot generate text");
-  expect_error(post(s(), "/v1/embeddings", {{"model", "stories260K"}, {"input", "x"}}), 400, "has no embeddings");
+  expect_error(post(s(), "/v1/embeddings", {{"model", "stories260K"}, {"input", "x"}}), 400, "declares no embedding pooling");
   Json missing = chat_body(1);
   missing["model"] = "gpt-4o";
   expect_error(post(s(), "/v1/chat/completions", missing), 404, "gpt-4o");
