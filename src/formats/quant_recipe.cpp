@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "core/error.h"
+#include "core/palettize.h"
 #include "core/quantize.h"
 
 namespace hearth {
@@ -33,6 +34,8 @@ constexpr FileType kFileTypes[] = {
     {"F32", DType::F32, false, 0},     {"F16", DType::F16, false, 1},      {"BF16", DType::BF16, false, 32},
     {"Q8_0", DType::Q8_0, false, 7},   {"Q4_0", DType::Q4_0, false, 2},    {"Q4_K_M", DType::Q4_K, true, 15},
     {"Q5_K_M", DType::Q5_K, true, 17}, {"Q6_K", DType::Q6_K, false, 18},
+    // hearth's own (llama.cpp has no such file type): the type's id, so general.file_type names it unambiguously.
+    {"PAL4G16", DType::PAL4G16, false, 1000},
 };
 
 // Tensor classes of --recipe, matched on the GGUF name's part after "blk.N.".
@@ -194,8 +197,15 @@ TensorPlan QuantPlanner::plan(const WeightTensor& t, DType unquantized) const {
   if (never_quantized(t)) return {unquantized, false, ""};
   const DType wanted = recipe_type(t.name, t.row_length());
   DType type = wanted;
+  // PAL4G16 needs whole groups of 16 rows as well as whole blocks: its own fallback knows both.
+  if (type == DType::PAL4G16) type = pal4g16_or_fallback(t.row_length(), t.n_rows());
   while (t.row_length() % traits(type).block_size != 0) type = fallback_for(type);
   if (type == wanted) return {type, true, ""};
+  if (wanted == DType::PAL4G16)
+    return {type, true,
+            fmt::format("{} instead of PAL4G16: it palettizes whole groups of 16 rows of whole 32-value blocks, and "
+                        "this tensor has {} rows of {}",
+                        dtype_name(type), t.n_rows(), t.row_length())};
   return {type, true,
           fmt::format("{} instead of {}: rows of {} are not a multiple of {}", dtype_name(type), dtype_name(wanted),
                       t.row_length(), traits(wanted).block_size)};

@@ -174,7 +174,7 @@ inline std::filesystem::path export_hf_folder(const Weights& g, const std::files
               {"num_key_value_heads", u("attention.head_count_kv")},
               {"intermediate_size", u("feed_forward_length")},
               {"rms_norm_eps", md.get_float(arch + ".attention.layer_norm_rms_epsilon")},
-              {"rope_theta", md.get_float(arch + ".rope.freq_base")},
+              {"rope_theta", md.find_float(arch + ".rope.freq_base").value_or(10000.0)},  // llama.cpp's default
               {"max_position_embeddings", u("context_length")},
               {"tie_word_embeddings", g.find("output.weight") == nullptr}};
     if (auto n = md.find_int(arch + ".vocab_size")) config["vocab_size"] = *n;

@@ -71,6 +71,20 @@ TEST(QuantRecipe, ShortRowsFallBackAsLlamaQuantizeDoes) {
   EXPECT_EQ(p.plan(tensors[1], DType::F32).type, DType::F16);  // Q5_K -> Q5_1 -> rows of 40 fit neither: F16
 }
 
+TEST(QuantRecipe, Pal4g16WholeGroupsOnlyElseItsFallback) {
+  const std::vector<WeightTensor> tensors = {shell("blk.0.attn_q.weight", {128, 128}),
+                                             shell("blk.0.ffn_up.weight", {128, 40}),
+                                             shell("blk.0.ffn_down.weight", {40, 32})};
+  const QuantRecipe r = recipe_for_type("pal4g16");
+  EXPECT_EQ(r.file_type, 1000u);
+  const QuantPlanner p(r, tensors);
+  EXPECT_EQ(p.plan(tensors[0], DType::F32).type, DType::PAL4G16);
+  const TensorPlan rows40 = p.plan(tensors[1], DType::F32);  // 40 rows: not whole groups of 16
+  EXPECT_EQ(rows40.type, DType::Q8_0);
+  EXPECT_NE(rows40.note.find("whole groups of 16 rows"), std::string::npos) << rows40.note;
+  EXPECT_EQ(p.plan(tensors[2], DType::F32).type, DType::F16);  // rows of 40 are not whole Q8_0 blocks either
+}
+
 TEST(QuantRecipe, BadRecipesGiveOneClearError) {
   QuantRecipe r = recipe_for_type("Q8_0");
   for (const auto& [spec, expected] : std::vector<std::pair<std::string, std::string>>{
