@@ -22,5 +22,5 @@ while IFS= read -r f; do
   "$cxx" "${flags[@]}" -O1 -c "$f" -o "$out/$(basename "$f").o"
   n=$((n + 1))
 done < <(find "$root/src/core" "$root/src/backends" -name '*.cpp' | sort)
-nm "$out/matmul_neon.cpp.o" | grep -q init_neon_kernels || { echo "check_arm64: NEON kernels missing"; exit 1; }
+grep -q init_neon_kernels <(nm "$out/matmul_neon.cpp.o") || { echo "check_arm64: NEON kernels missing"; exit 1; }
 echo "check_arm64: $n files compiled for arm64 with $cxx"

@@ -27,8 +27,13 @@ out=$("$hearth" run -m test/stories-GGUF:F32 -p "Once upon a time" -n 12 --temp 
 echo "$out"
 # stories260K's greedy continuation, as llama.cpp gives it
 case "$out" in *"there was a little girl"*) ;; *) echo "unexpected output"; exit 1 ;; esac
-"$hearth" pull test/stories-GGUF:F32 2>&1 | grep -q "up to date"
-"$hearth" models list | grep -q "test/stories-GGUF:F32"
+# Captured whole before matching: `grep -q` exits at its first match, and under pipefail the writer's SIGPIPE
+# would fail the test whenever more output follows (a sanitizer's report, a slower run).
+again=$("$hearth" pull test/stories-GGUF:F32 2>&1)
+echo "$again"
+case "$again" in *"up to date"*) ;; *) echo "the second pull did not say it was up to date"; exit 1 ;; esac
+listed=$("$hearth" models list)
+case "$listed" in *"test/stories-GGUF:F32"*) ;; *) echo "models list does not show the pulled model"; exit 1 ;; esac
 "$hearth" models rm test/stories-GGUF
 [ ! -e "$path" ]
 echo "pull end to end: ok"
