@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -53,7 +54,9 @@ void add_serve_options(CLI::App& app, ServeOptions& o) {
                  "model file or folder, or ALIAS=PATH (repeatable; id: file name without extension); loaded at start");
   app.add_option("--models-dir", o.models_dir, "folder of models (*.gguf, Hugging Face folders) loaded on first use");
   app.add_option("--config", o.config, "TOML configuration file: its keys are these flags' long names (the command "
-                                       "line wins), plus [[model]] and [stack]; SIGHUP reloads it");
+                                       "line wins), plus [[model]] and [stack]; SIGHUP reloads it (default, when no "
+                                       "model is given: the one `hearth setup` wrote, if any: " +
+                                       server::default_config_path() + ")");
   app.add_option("--host", o.host, "address to listen on")->capture_default_str();
   app.add_option("--port", o.port, "port (0: any free port, printed when ready)")->capture_default_str()
       ->check(CLI::Range(0, 65535));
@@ -147,6 +150,12 @@ ServeOptions resolve_options(const std::vector<std::string>& cli_args) {
     add_serve_options(app, given);
     parse_into(app, cli_args, "command line");
   }
+  // With no model and no file named, the configuration `hearth setup` wrote, if there is one.
+  if (given.config.empty() && given.models.empty() && given.models_dir.empty()) {
+    std::error_code ec;
+    if (const std::string path = server::default_config_path(); std::filesystem::is_regular_file(path, ec))
+      given.config = path;
+  }
   if (given.config.empty()) return given;
   ServeOptions o;
   CLI::App app;
@@ -160,6 +169,7 @@ ServeOptions resolve_options(const std::vector<std::string>& cli_args) {
   for (const std::string& a : file.args)
     if (!on_command_line.count(argument_name(a))) args.push_back(a);
   parse_into(app, args, given.config);
+  o.config = given.config;
   o.model_tables = file.models;
   return o;
 }
@@ -263,6 +273,7 @@ int run_serve(const std::vector<std::string>& cli_args) {
   ::signal(SIGPIPE, SIG_IGN);
 
   const ServeOptions o = resolve_options(cli_args);
+  if (!o.config.empty()) fmt::print(stderr, "hearth: configuration {}\n", o.config);
   // Registering checks ids, names, paths and the stack: a bad model list fails here, before listening.
   server::ModelSet models(model_specs(o), model_set_options(o));
   std::unique_ptr<server::ContextService> context;

@@ -2,7 +2,7 @@
 // the catalogue shipped with hearth (data/catalogue.json, compiled in; $HEARTH_CATALOGUE names another file) the
 // chat, embedding and reranking models that fit this machine's memory, asks (one line per question on stdin; Enter
 // takes the recommendation), pulls the chosen ones from the Hugging Face Hub with progress, writes the
-// configuration `hearth serve --config` reads ([[model]] tables naming the pulled models by their Hub names, and
+// configuration `hearth serve` reads (with no model given, from the default path; else `--config`) ([[model]] tables naming the pulled models by their Hub names, and
 // the [stack] roles), then benchmarks the chat model on every backend and CPU kernel level (a few seconds).
 #include <fmt/format.h>
 #include <unistd.h>
@@ -26,6 +26,7 @@
 #include "core/cpu_features.h"
 #include "core/error.h"
 #include "hub/hub_ref.h"
+#include "server/config_file.h"
 
 namespace hearth::cli {
 
@@ -105,12 +106,6 @@ std::string toml_string(const std::string& s) {
   return out + "\"";
 }
 
-std::string default_config_path() {
-  const fs::path base = !env("XDG_CONFIG_HOME").empty() ? fs::path(env("XDG_CONFIG_HOME"))
-                                                        : fs::path(env("HOME").empty() ? "." : env("HOME")) / ".config";
-  return (base / "hearth" / "serve.toml").string();
-}
-
 // One answer from stdin ("" at the end of input, which takes the default).
 std::string ask(const std::string& question) {
   fmt::print("{}", question);
@@ -175,7 +170,7 @@ void write_config(const std::string& path, const std::vector<std::pair<std::stri
 
 int run_setup(const Options& o) {
   const bool interactive = !o.yes;
-  const std::string config = o.config.empty() ? default_config_path() : o.config;
+  const std::string config = o.config.empty() ? server::default_config_path() : o.config;
   fmt::print("hearth setup: this machine\n");
   print_devices();
   const double memory_gb = double(cpu_info().memory_bytes) / double(1 << 30);
@@ -223,7 +218,10 @@ int run_setup(const Options& o) {
     b.embed_seconds = 0.5;
     if (bench_backends(b) > 0) fmt::print("(a run failed: see its row; `hearth bench backends -m {}` runs it again)\n", b.model);
   }
-  fmt::print("\nDone. Start the server with:\n  hearth serve --config {}\n", config);
+  if (config == server::default_config_path())
+    fmt::print("\nDone. Start the server with:\n  hearth serve\n(with no model given it reads {})\n", config);
+  else
+    fmt::print("\nDone. Start the server with:\n  hearth serve --config {}\n", config);
   return 0;
 }
 

@@ -107,8 +107,13 @@ CpuInfo detect() {
 #else
   info.arch = "other";
 #endif
-  // Let tests and benchmarks force a lower level to exercise every kernel on one machine.
-  if (const char* cap = std::getenv("HEARTH_CPU_LEVEL")) {
+  // Let tests and benchmarks force a lower level to exercise every kernel on one machine; a build without the
+  // AVX-512 kernels (-DHEARTH_AVX512=OFF) is capped at AVX2.
+  const char* cap = std::getenv("HEARTH_CPU_LEVEL");
+#if defined(HEARTH_NO_AVX512)
+  if (cap == nullptr || std::string(cap) != "scalar") cap = "avx2";
+#endif
+  if (cap != nullptr) {
     std::string level = cap;
     if (level == "avx2" || level == "scalar") {
       info.avx512f = info.avx512bw = info.avx512vl = info.avx512dq = false;

@@ -437,16 +437,17 @@ Value Interpreter::eval_for(const Node& n, const std::shared_ptr<Env>& env) {
     tick(n.line);
     const auto d = static_cast<double>(i);
     Object loop;
+    using Entry = std::pair<std::string, Value>;  // spelled out: clang 14 will not convert the braced pairs
     loop.entries = {
-        {"index", Value::integer(d + 1)},
-        {"index0", Value::integer(d)},
-        {"revindex", Value::integer(count - d)},
-        {"revindex0", Value::integer(count - d - 1)},
-        {"first", Value::boolean(i == 0)},
-        {"last", Value::boolean(i + 1 == items.size())},
-        {"length", Value::integer(count)},
-        {"previtem", i > 0 ? items[i - 1] : Value()},
-        {"nextitem", i + 1 < items.size() ? items[i + 1] : Value()},
+        Entry{"index", Value::integer(d + 1)},
+        Entry{"index0", Value::integer(d)},
+        Entry{"revindex", Value::integer(count - d)},
+        Entry{"revindex0", Value::integer(count - d - 1)},
+        Entry{"first", Value::boolean(i == 0)},
+        Entry{"last", Value::boolean(i + 1 == items.size())},
+        Entry{"length", Value::integer(count)},
+        Entry{"previtem", i > 0 ? items[i - 1] : Value()},
+        Entry{"nextitem", i + 1 < items.size() ? items[i + 1] : Value()},
     };
     scope->set("loop", Value::object(std::move(loop)));
     bind_target(*n.a, items[i], *scope);

@@ -27,7 +27,7 @@ struct Object {
 
   const Value* find(std::string_view key) const;
   void set(const std::string& key, Value value);
-  size_t size() const { return entries.size(); }
+  size_t size() const;  // defined below Value, which must be complete for it
 };
 
 struct KwArgs {
@@ -74,6 +74,8 @@ struct Value {
  private:
   static Value make(Kind k) { Value v; v.kind = k; return v; }
 };
+
+inline size_t Object::size() const { return entries.size(); }
 
 // The reference's type names ("StringValue", ...), used in error messages.
 const char* kind_name(Value::Kind k);

@@ -40,6 +40,12 @@ class PreparedLora {
   }
   const std::string& source() const { return source_; }
   uint64_t fingerprint() const { return fingerprint_; }
+  // Memory its F32 factors hold (a server's memory budget counts it).
+  int64_t bytes() const {
+    int64_t n = 0;
+    for (const std::vector<float>& v : storage_) n += int64_t(v.size() * sizeof(float));
+    return n;
+  }
   // Whether it was prepared for a model of these dimensions (forward refuses an adapter of another model).
   bool fits(const DecoderHParams& hp) const {
     return hp.n_layer == int(layers_.size()) && hp.n_embd == n_embd_ && hp.n_ff == n_ff_ && hp.q_dim() == q_dim_ &&

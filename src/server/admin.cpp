@@ -123,6 +123,8 @@ Json model_status_json(const ModelInfo& i) {
                                     {"queued", i.engine.queued}}
                              : Json();
   j["draft"] = null_if_empty(i.draft);
+  j["embeddings"] = i.kind == "embedding" || i.text_embeds;
+  j["adapters"] = i.adapters;
   j["last_error"] = null_if_empty(i.last_error);
   return j;
 }
@@ -290,9 +292,24 @@ Json admin_unload(ModelSet& models, const std::string& body) {
   return j;
 }
 
+Json model_json(const ModelInfo& model) {
+  Json j = {{"id", model.id}, {"object", "model"}, {"created", model.created}, {"owned_by", "hearth"}};
+  if (!model.aliases.empty()) j["aliases"] = model.aliases;
+  if (model.kind == "text") {
+    j["capabilities"] = {"chat", "completions"};
+    if (model.text_embeds) j["capabilities"].push_back("embeddings");
+  } else if (model.kind == "embedding") {
+    j["capabilities"] = {"embeddings"};
+  } else if (model.kind == "rerank") {
+    j["capabilities"] = {"rerank"};
+  }
+  if (!model.adapters.empty()) j["adapters"] = model.adapters;
+  return j;
+}
+
 Json models_list_json(const ModelSet& models) {
   Json data = Json::array();
-  for (const ModelInfo& i : models.list()) data.push_back(model_object(i.id, i.created));
+  for (const ModelInfo& i : models.list()) data.push_back(model_json(i));
   return {{"object", "list"}, {"data", data}};
 }
 

@@ -85,6 +85,10 @@ PullRequest parse_pull_request(const std::string& body);
 // returning false (the client left) cancels the pull; the partial download stays to be resumed.
 void admin_pull(const PullRequest& request, const std::function<bool(const std::string&)>& send);
 
+// A model object of /v1/models: OpenAI's fields (id, object, created, owned_by), then hearth's: "aliases", and once
+// the file was opened "capabilities" (of "chat", "completions", "embeddings", "rerank") and a loaded text model's
+// run-time LoRA "adapters" (names a request's "lora" field takes).
+Json model_json(const ModelInfo& model);
 // /v1/models: every known model, loaded or not.
 Json models_list_json(const ModelSet& models);
 

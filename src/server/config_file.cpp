@@ -4,6 +4,8 @@
 
 #include <toml++/toml.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -123,6 +125,14 @@ ConfigFile read_config_file(const std::string& path, const std::function<bool(co
   std::ostringstream text;
   text << in.rdbuf();
   return parse_config(text.str(), path, is_option);
+}
+
+std::string default_config_path() {
+  namespace fs = std::filesystem;
+  const char* xdg = std::getenv("XDG_CONFIG_HOME");
+  const char* home = std::getenv("HOME");
+  const fs::path base = xdg && *xdg ? fs::path(xdg) : fs::path(home && *home ? home : ".") / ".config";
+  return (base / "hearth" / "serve.toml").string();
 }
 
 }  // namespace hearth::server

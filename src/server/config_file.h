@@ -29,4 +29,8 @@ ConfigFile parse_config(std::string_view text, const std::string& source,
                         const std::function<bool(const std::string&)>& is_option);
 ConfigFile read_config_file(const std::string& path, const std::function<bool(const std::string&)>& is_option);
 
+// Where `hearth setup` writes the configuration and where `hearth serve` looks for one when it is given no model:
+// $XDG_CONFIG_HOME/hearth/serve.toml, else ~/.config/hearth/serve.toml.
+std::string default_config_path();
+
 }  // namespace hearth::server

@@ -726,8 +726,7 @@ struct HttpServer::Impl {
       send_json(res, 200, models_list_json(models));
     }));
     http.Get(R"(/v1/models/(.+))", wrap([this](const httplib::Request& req, httplib::Response& res, const Guard&) {
-      const ModelInfo i = models.info(req.matches[1]);
-      send_json(res, 200, model_object(i.id, i.created));
+      send_json(res, 200, model_json(models.info(req.matches[1])));
     }));
     http.Post("/v1/chat/completions",
               wrap([this](const httplib::Request& req, httplib::Response& res, const Guard& guard) {

@@ -420,6 +420,7 @@ struct ModelSet::Impl : std::enable_shared_from_this<ModelSet::Impl> {
         }
       }
       load_adapters(*d, spec.lora.empty() ? o.lora : spec.lora, [&](const std::string& line) { log(line); });
+      for (const auto& [name, use] : d->adapters) loaded->weights_bytes += use.adapter->bytes();
       d->engine = std::make_unique<Engine>(*d->session.model, *d->session.tokenizer, eo);
       loaded->cache_bytes = d->engine->cache_bytes();
       if (o.embedding || declares_embedding_pooling(*d->session.weights)) {
@@ -575,6 +576,7 @@ struct ModelSet::Impl : std::enable_shared_from_this<ModelSet::Impl> {
     }
     i.path = s.spec.path;
     i.kind = s.kind;
+    i.text_embeds = s.text_embeds;
     i.state = s.state;
     i.preload = s.spec.preload;
     i.ttl_seconds = ttl_of(s);
@@ -590,6 +592,7 @@ struct ModelSet::Impl : std::enable_shared_from_this<ModelSet::Impl> {
         i.has_engine = true;
         i.engine = s.loaded->decoder->engine->load();
         i.draft = s.loaded->decoder->draft_path;
+        for (const auto& [name, use] : s.loaded->decoder->adapters) i.adapters.push_back(name);
       }
     }
     return i;
@@ -621,7 +624,9 @@ struct ModelSet::Impl : std::enable_shared_from_this<ModelSet::Impl> {
         }
         merged.push_back(std::move(spec));
       }
-    if (merged.empty()) fail("no model: give -m PATH, --models-dir DIR or [[model]] tables in the config file");
+    if (merged.empty())
+      fail("no model: give -m PATH, --models-dir DIR or [[model]] tables in the config file (`hearth setup` writes "
+           "one that `hearth serve` reads by default)");
     std::map<std::string, std::string> names;  // name -> id
     for (const ModelSpec& spec : merged) {
       if (names.count(spec.id)) {

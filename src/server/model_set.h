@@ -110,6 +110,8 @@ struct ModelInfo {
   std::vector<std::string> roles;  // stack roles naming it
   std::string path;
   std::string kind;  // "text", "embedding", "rerank", or "" before the file was first opened
+  bool text_embeds = false;           // a text model that serves /v1/embeddings too (known with kind)
+  std::vector<std::string> adapters;  // a loaded text model's run-time LoRA adapters, by name
   ModelState state = ModelState::kUnloaded;
   bool preload = false;
   int64_t ttl_seconds = 0;  // in effect (0: never unloaded for idleness)

@@ -197,8 +197,4 @@ Json embeddings_response(const std::string& model, const std::vector<std::vector
           {"usage", {{"prompt_tokens", prompt_tokens}, {"total_tokens", prompt_tokens}}}};
 }
 
-Json model_object(const std::string& id, int64_t created) {
-  return {{"id", id}, {"object", "model"}, {"created", created}, {"owned_by", "hearth"}};
-}
-
 }  // namespace hearth::server

@@ -78,9 +78,6 @@ Json usage_chunk(Endpoint endpoint, const ResponseHeader& h, const UsageCounts& 
 Json embeddings_response(const std::string& model, const std::vector<std::vector<float>>& vectors, bool base64,
                          int64_t prompt_tokens);
 
-// A model object of /v1/models.
-Json model_object(const std::string& id, int64_t created);
-
 // Standard base64 (with padding), as OpenAI encodes embeddings.
 std::string base64_encode(const void* data, size_t size);
 

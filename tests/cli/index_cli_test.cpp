@@ -7,12 +7,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <random>
 #include <thread>
 
 #include "../context/context_test_util.h"
+#include "backends/backend.h"
+#include "formats/weights.h"
+#include "runtime/reranker.h"
 #include "run_hearth.h"
 #include "test_util.h"
 
@@ -23,6 +27,20 @@ namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
 std::string q(const std::string& s) { return "'" + s + "'"; }
+
+// Whether this test program (and so the `hearth` built with it) carries AddressSanitizer: the crash test repeats
+// a slow job many times, and does less of it there (its subject is not memory safety; the Release run does all).
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitizerBuild = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kSanitizerBuild = true;
+#else
+constexpr bool kSanitizerBuild = false;
+#endif
+#else
+constexpr bool kSanitizerBuild = false;
+#endif
 
 void make_corpus(const std::string& root, int files) {
   const char* words[] = {"kernel", "socket", "ledger", "harbor", "violet", "quantum", "meadow", "cipher", "falcon",
@@ -85,6 +103,46 @@ TEST_F(IndexCli, AddStatusSearchRemove) {
   EXPECT_EQ(status()["files"], 1);
   r = run_hearth("index list" + common_);
   EXPECT_EQ(r.out, "default\n");
+}
+
+// --rerank: the fused hits scored by a cross-encoder (a tiny random one from `dev make-model --rerank`), then ordered
+// by those scores; each equals what the Reranker gives for the hit's text in this process.
+TEST_F(IndexCli, SearchRerankOrdersHitsByTheCrossEncoder) {
+  HEARTH_REQUIRE_SHARED();
+  write_file(corpus_ / "a.md", "# Alpha\n\nThe walrus sleeps on the ice floe.\n");
+  write_file(corpus_ / "b.txt", "A walrus and a seal share the cold beach.\n");
+  write_file(corpus_ / "c.txt", "Bananas ripen faster next to apples.\n");
+  ProcessResult r = run_hearth("index add " + q(corpus_.path()) + common_ + model_);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string reranker = data_ / "rr.gguf";
+  r = run_hearth("dev make-model --arch bert --preset tiny --rerank --type f32 --vocab " +
+                 q(shared_dir() + "/golden/tokenizer/ggml-vocab-bert-bge.gguf") + " -o " + q(reranker));
+  ASSERT_EQ(r.code, 0) << r.err;
+
+  r = run_hearth("search walrus --json --text -k 3 --rerank " + q(reranker) + common_);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const Json hits = Json::parse(r.out)["hits"];
+  ASSERT_EQ(hits.size(), 3u) << r.out;
+  std::vector<std::string> texts;
+  for (const Json& h : hits) texts.push_back(h["text"].get<std::string>());
+  auto backend = make_cpu_backend(1);
+  const Reranker in_process(Weights::open(reranker), *backend);
+  const RerankResult expected = in_process.score("walrus", texts);
+  for (size_t i = 0; i < hits.size(); ++i) {
+    ASSERT_TRUE(hits[i]["rerank_score"].is_number()) << hits[i];
+    // Same file, same kernels, one thread each: only the batch composition may differ (the Reranker's scores do
+    // not depend on it beyond float rounding).
+    EXPECT_NEAR(hits[i]["rerank_score"].get<double>(), expected.scores[i], 1e-4) << i;
+    if (i > 0) {
+      EXPECT_GE(hits[i - 1]["rerank_score"].get<double>(), hits[i]["rerank_score"].get<double>());
+    }
+  }
+  // The human form shows the score; an embedder given as the reranker is one clear line.
+  r = run_hearth("search walrus -k 1 --rerank " + q(reranker) + common_);
+  EXPECT_NE(r.out.find(", rerank "), std::string::npos) << r.out;
+  r = run_hearth("search walrus --rerank " + q(use_lite_model()) + common_);
+  EXPECT_NE(r.code, 0);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
 TEST_F(IndexCli, ErrorsAreOneLineAndNonZero) {
@@ -178,7 +236,9 @@ bool kill_midway(const std::string& corpus, const std::string& data, const std::
 }
 
 TEST_F(IndexCli, KillNineAtRandomMomentsLeavesAConsistentIndex) {
-  make_corpus(corpus_.path(), 300);
+  // 300 notes take a few seconds to index in Release, a minute under ASan: fewer there, killed just as often.
+  const int notes = kSanitizerBuild ? 60 : 300;
+  make_corpus(corpus_.path(), notes);
   // The reference: the same corpus indexed without interruption.
   TempDir reference;
   ASSERT_EQ(run_hearth("index add " + q(corpus_.path()) + " --data-dir " + q(reference.path()) + model_).code, 0);
@@ -186,7 +246,7 @@ TEST_F(IndexCli, KillNineAtRandomMomentsLeavesAConsistentIndex) {
     const ProcessResult r = run_hearth("index status --json --data-dir " + q(reference.path()));
     return Json::parse(r.out);
   }();
-  ASSERT_EQ(want["indexed"], 300);
+  ASSERT_EQ(want["indexed"], notes);
 
   std::mt19937 rng(std::random_device{}());
   int kills = 0;
@@ -195,7 +255,9 @@ TEST_F(IndexCli, KillNineAtRandomMomentsLeavesAConsistentIndex) {
     kills += kill_midway(corpus_.path(), data_.path(), use_lite_model(), delay);
     // Whatever the moment, the store is consistent: no chunk without its file, FTS in step, vectors for all.
     const ProcessResult check = run_hearth("index check" + common_);
-    EXPECT_EQ(check.code, 0) << "after a kill at " << delay.count() << " ms: " << check.err;
+    // Killed before it created the index (a busy machine, a short delay): nothing was written, also consistent.
+    const bool never_created = check.err.find("no index 'default'") != std::string::npos;
+    EXPECT_TRUE(check.code == 0 || never_created) << "after a kill at " << delay.count() << " ms: " << check.err;
   }
   EXPECT_GT(kills, 0) << "every run finished before its kill: the corpus is too small to test anything";
   // Finishing the job gives exactly the reference: nothing lost, nothing duplicated.
@@ -207,7 +269,7 @@ TEST_F(IndexCli, KillNineAtRandomMomentsLeavesAConsistentIndex) {
   EXPECT_EQ(got["pending"], 0);
   EXPECT_EQ(got["chunks"], want["chunks"]);
   EXPECT_EQ(run_hearth("index check" + common_).code, 0);
-  for (int f : {0, 151, 299}) {
+  for (int f : {0, notes / 2 + 1, notes - 1}) {
     const std::string marker = "marker" + std::to_string(f) + "x3";
     const ProcessResult r = run_hearth("search " + marker + " --mode bm25 --json -k 1" + common_);
     const Json hits = Json::parse(r.out)["hits"];

@@ -97,7 +97,7 @@ TEST(QuantRecipe, BadRecipesGiveOneClearError) {
            {"attn=Q6_K,", "element '' is not class=TYPE"},
        }) {
     QuantRecipe copy = r;
-    const std::string e = error_of([&] { add_recipe_overrides(copy, spec); });
+    const std::string e = error_of([&copy, recipe = spec] { add_recipe_overrides(copy, recipe); });
     EXPECT_NE(e.find(expected), std::string::npos) << spec << " -> " << e;
     EXPECT_EQ(e.find('\n'), std::string::npos);
   }

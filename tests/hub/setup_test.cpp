@@ -77,6 +77,33 @@ TEST_F(SetupTest, YesTakesTheRecommendations) {
   EXPECT_EQ(read_file(config + ".bak"), conf);
 }
 
+// Without --config, setup writes to $XDG_CONFIG_HOME/hearth/serve.toml, and `hearth serve` given no model reads it.
+TEST_F(SetupTest, ServeGivenNoModelReadsWhatSetupWrote) {
+  const std::string xdg = dir / "xdg";
+  // Models that load (the catalogue's reranker is a stub file, which serve's preload would refuse).
+  const std::string loadable = dir / "loadable.json";
+  std::ofstream(loadable) << R"({"models": [
+    {"id": "stories", "role": "chat", "repo": "test/stories-GGUF", "quant": "F32", "size_mb": 1.2, "min_memory_gb": 0},
+    {"id": "bert-f16", "role": "embed", "repo": "test/bert-GGUF", "quant": "F16", "size_mb": 1, "min_memory_gb": 0}
+  ]})";
+  const ShellResult r = run_shell(env + " HEARTH_CATALOGUE='" + loadable + "' XDG_CONFIG_HOME='" + xdg + "' '" +
+                                  hearth_binary() + "' setup --yes --no-bench 2>&1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("hearth serve\n"), std::string::npos) << r.out;
+  ASSERT_TRUE(fs::exists(xdg + "/hearth/serve.toml"));
+  ::setenv("HF_HUB_CACHE", (dir / "hub").c_str(), 1);
+  ::setenv("XDG_CONFIG_HOME", xdg.c_str(), 1);
+  ServerProcess server({"--threads", "1", "--quiet"});
+  ::unsetenv("HF_HUB_CACHE");
+  ::unsetenv("XDG_CONFIG_HOME");
+  ASSERT_TRUE(server.ready());
+  const nlohmann::json models = call(server, "GET", "/v1/models").json();
+  ASSERT_EQ(models["data"].size(), 2u) << models;
+  EXPECT_EQ(models["data"][0]["id"], "stories");
+  EXPECT_EQ(call(server, "POST", "/v1/embeddings", R"({"model": "embed", "input": "hello"})").status, 200);
+  EXPECT_EQ(call(server, "POST", "/v1/completions", R"({"model": "chat", "prompt": "Once", "max_tokens": 2})").status, 200);
+}
+
 // tmux: a private server (its own socket), killed whatever happens.
 struct Tmux {
   std::string socket = "hearth-setup-test-" + std::to_string(::getpid());

@@ -99,6 +99,11 @@ TEST(DecoderEmbeddingServer, EmbeddingFlagMakesEveryTextModelEmbed) {
                                 pool_and_normalize(ref.hidden_states(tok->encode("Hello there", true, false)), true)),
             0.9999);
   EXPECT_EQ(post(s, "/v1/completions", {{"model", "plain"}, {"prompt", "Hello"}, {"max_tokens", 2}}).status, 200);
+  httplib::Client cli(s.host(), s.port());
+  const auto listed = cli.Get("/v1/models/plain");
+  ASSERT_TRUE(listed);
+  EXPECT_EQ(Json::parse(listed->body)["capabilities"], Json::array({"chat", "completions", "embeddings"}))
+      << listed->body;
 }
 
 }  // namespace

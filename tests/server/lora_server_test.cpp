@@ -77,6 +77,11 @@ TEST_F(LoraServerTest, RequestsChooseTheirAdapters) {
   EXPECT_EQ(unknown.json()["error"]["param"], "lora");
   EXPECT_NE(unknown.body.find("styled"), std::string::npos) << "the error lists the adapters there are";
   EXPECT_EQ(complete(s, prompt, "styled").status, 400);
+
+  // /v1/models names the loaded model's adapters and what it does.
+  const Json listed = call(s, "GET", "/v1/models").json()["data"][0];
+  EXPECT_EQ(listed["adapters"], Json::array({"pirate", "styled"})) << listed;
+  EXPECT_EQ(listed["capabilities"], Json::array({"chat", "completions"})) << listed;
 }
 
 TEST_F(LoraServerTest, CachedPrefixesNeverCrossAdapters) {
@@ -111,6 +116,12 @@ TEST_F(LoraServerTest, AnUnnamedAdapterIsTheDefault) {
   EXPECT_NE(by_default, base);
   EXPECT_EQ(text(complete(s, prompt, Json::array({"styled"}))), by_default);  // named by its file
   EXPECT_EQ(text(complete(s, prompt, Json::array())), base);                 // [] turns it off
+
+  // The adapter's memory counts toward the model's (and so toward --memory-budget).
+  const auto weights_bytes = [](const ServerProcess& server) {
+    return call(server, "GET", "/admin/status").json()["models"][0]["memory"]["weights_bytes"].get<int64_t>();
+  };
+  EXPECT_GT(weights_bytes(s), weights_bytes(plain));
 }
 
 }  // namespace

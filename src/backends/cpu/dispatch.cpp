@@ -15,7 +15,9 @@ KernelSet build(const std::string& level) {
   init_scalar_kernels(ks);
 #if defined(__x86_64__)
   if (level == "avx2" || level == "avx512") init_avx2_kernels(ks);
+#if !defined(HEARTH_NO_AVX512)
   if (level == "avx512") init_avx512_kernels(ks);
+#endif
 #elif defined(__aarch64__)
   if (level == "neon") init_neon_kernels(ks);
 #endif

@@ -49,7 +49,7 @@ void layer_norm_scalar(int64_t n, const float* x, float* y, const float* gamma, 
 
 const RowKernels& row_kernels(const std::string& level) {
   (void)level;  // unused where no SIMD row kernels are built
-#if defined(__x86_64__) || defined(__i386__)
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(HEARTH_NO_AVX512)
   if (level == "avx512") return avx512_row_kernels();
 #endif
   static const RowKernels scalar{add_scalar, add_with_bias_scalar, relu_scalar, layer_norm_scalar};

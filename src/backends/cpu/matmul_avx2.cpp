@@ -24,7 +24,9 @@
 #include "backends/cpu/simd_avx2.h"
 
 // GCC 12 warns inside its own intrinsics headers (their intentionally undefined pass-through operands).
+#if defined(__GNUC__) && !defined(__clang__)  // clang has no such warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace hearth::cpu {
 namespace {

@@ -53,18 +53,6 @@ struct LoadBF16 {
   static __m512 lanes(const T* p) { return widen(_mm256_load_si256(reinterpret_cast<const __m256i*>(p))); }
 };
 
-// Dot products of a few activation rows sum each output in one fixed order, whichever layout the weights are
-// in: lane l of a 16-lane partial sum takes the terms kk = l (mod 16) in order, and the 16 partials are then
-// added pairwise (l + l^8, then + l^4, + l^2, + l^1). Source rows (tile) and packed panels (tile_packed, where
-// each partial is a vector over the 16 rows of a panel) give bit-identical outputs.
-inline float reduce_lanes(__m512 v) {
-  __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
-  __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-  q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-  q = _mm_add_ss(q, _mm_movehdup_ps(q));
-  return _mm_cvtss_f32(q);
-}
-
 // r[i] lane j -> r[j] lane i, for 16 vectors of 32-bit lanes.
 inline void transpose16(__m512 r[16]) {
   __m512 t[16];

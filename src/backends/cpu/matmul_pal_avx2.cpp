@@ -10,7 +10,9 @@
 #include "backends/cpu/pal_panel.h"
 #include "backends/cpu/simd_avx2.h"
 
+#if defined(__GNUC__) && !defined(__clang__)  // clang has no such warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12, inside its own intrinsics headers
+#endif
 
 namespace hearth::cpu {
 namespace {

@@ -7,7 +7,9 @@
 #include <cstring>
 
 // GCC 12 warns inside its own intrinsics headers (their intentionally undefined pass-through operands).
+#if defined(__GNUC__) && !defined(__clang__)  // clang has no such warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
 namespace hearth::cpu::avx512 {
