@@ -70,6 +70,7 @@ SequenceImage parse_saved_sequence(const std::vector<uint8_t>& b, const Sequence
   size_t at = 0;
   auto take = [&](void* dst, size_t n) {
     if (b.size() - at < n) corrupt("the file is truncated");
+    if (n == 0) return;  // an empty sequence's vectors have no storage: memcpy must not see their null data()
     std::memcpy(dst, b.data() + at, n);
     at += n;
   };
