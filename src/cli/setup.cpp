@@ -2,8 +2,9 @@
 // the catalogue shipped with hearth (data/catalogue.json, compiled in; $HEARTH_CATALOGUE names another file) the
 // chat, embedding and reranking models that fit this machine's memory, asks (one line per question on stdin; Enter
 // takes the recommendation), pulls the chosen ones from the Hugging Face Hub with progress, writes the
-// configuration `hearth serve` reads (with no model given, from the default path; else `--config`) ([[model]] tables naming the pulled models by their Hub names, and
-// the [stack] roles), then benchmarks the chat model on every backend and CPU kernel level (a few seconds).
+// configuration `hearth serve` reads ([[model]] tables naming the pulled models by their Hub names, and the
+// [stack] roles; serve reads it from the default path when given no model, else with --config), then benchmarks
+// the chat model on every backend and CPU kernel level (a few seconds).
 #include <fmt/format.h>
 #include <unistd.h>
 

@@ -123,7 +123,7 @@ Json model_status_json(const ModelInfo& i) {
                                     {"queued", i.engine.queued}}
                              : Json();
   j["draft"] = null_if_empty(i.draft);
-  j["embeddings"] = i.kind == "embedding" || i.text_embeds;
+  j["embeddings"] = i.serves_embeddings();
   j["adapters"] = i.adapters;
   j["last_error"] = null_if_empty(i.last_error);
   return j;
@@ -295,14 +295,9 @@ Json admin_unload(ModelSet& models, const std::string& body) {
 Json model_json(const ModelInfo& model) {
   Json j = {{"id", model.id}, {"object", "model"}, {"created", model.created}, {"owned_by", "hearth"}};
   if (!model.aliases.empty()) j["aliases"] = model.aliases;
-  if (model.kind == "text") {
-    j["capabilities"] = {"chat", "completions"};
-    if (model.text_embeds) j["capabilities"].push_back("embeddings");
-  } else if (model.kind == "embedding") {
-    j["capabilities"] = {"embeddings"};
-  } else if (model.kind == "rerank") {
-    j["capabilities"] = {"rerank"};
-  }
+  if (model.kind == "text") j["capabilities"] = {"chat", "completions"};
+  if (model.kind == "rerank") j["capabilities"] = {"rerank"};
+  if (model.serves_embeddings()) j["capabilities"].push_back("embeddings");
   if (!model.adapters.empty()) j["adapters"] = model.adapters;
   return j;
 }

@@ -124,6 +124,8 @@ struct ModelInfo {
   EngineLoad engine;
   std::string draft;       // a loaded text model's draft (its path), "" without
   std::string last_error;  // the last failed load, "" if none
+
+  bool serves_embeddings() const { return kind == "embedding" || text_embeds; }
 };
 
 class ModelSet {
